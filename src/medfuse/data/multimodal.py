@@ -1,0 +1,582 @@
+"""MultiModalData: several modalities of the same subjects, aligned on subject ID."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medfuse.data.modality import Modality, ModalityKind, as_modality
+
+Block = pd.DataFrame | np.ndarray
+
+
+class DataValidationError(ValueError):
+    """Raised when input data cannot be used as given; the message says what to fix."""
+
+
+def _preview(items: Iterable[Any], limit: int = 5) -> str:
+    items = [str(i) for i in items]
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+class MultiModalData:
+    """Aligned modalities of one cohort, joined on subject ID.
+
+    Every block is indexed by the same subjects (the union over blocks). A subject that lacks
+    a modality has ``available[subject, modality] == False`` and its row content is never used.
+    Positional indexing (``data[idx]``), ``len`` and ``shape`` make it usable by
+    scikit-learn's splitters and ``cross_validate`` unchanged.
+
+    Parameters
+    ----------
+    blocks : mapping of name -> block
+        A tabular block is a DataFrame indexed by subject ID (rows = subjects, columns =
+        features). An array block (``image`` N x C x H x W [x D], ``timeseries`` N x C x T) is
+        given as ``(subject_ids, ndarray)`` with subjects first. Rows are matched by ID, never
+        by position.
+    obs : DataFrame, optional
+        Per-subject metadata indexed by subject ID: outcome(s), time/event, batch, covariates,
+        groups. Every obs ID must occur in at least one block.
+    modalities : mapping of name -> Modality | kind string, optional
+        The kind (and for clinical blocks, measurement scales) of each block. Default
+        ``continuous`` for DataFrames and ``image``/``timeseries`` for 4-5D/3D arrays.
+    outcome : str, optional
+        The obs column that holds the prediction target (``data.y``).
+    uns : dict, optional
+        Unstructured annotations (e.g. the simulator's ground truth).
+
+    Notes
+    -----
+    Subject IDs are compared as strings (``7`` and ``"7"`` are the same subject). A row of a
+    tabular block whose values are all NaN is taken as "modality not measured" for
+    that subject; a warning lists those subjects.
+    """
+
+    def __init__(
+        self,
+        blocks: Mapping[str, Block | tuple[Sequence, np.ndarray]],
+        obs: pd.DataFrame | None = None,
+        modalities: Mapping[str, Modality | str] | None = None,
+        outcome: str | None = None,
+        uns: dict | None = None,
+    ) -> None:
+        if not blocks:
+            raise DataValidationError("MultiModalData needs at least one modality block.")
+        modalities = dict(modalities or {})
+        unknown = set(modalities) - set(blocks)
+        if unknown:
+            raise DataValidationError(
+                f"Modality specs given for {_preview(sorted(unknown))} but no such block; "
+                f"blocks are {_preview(list(blocks))}."
+            )
+        specs: dict[str, Modality] = {}
+        raw: dict[str, tuple[pd.Index, Any]] = {}
+        for name, block in blocks.items():
+            name = str(name)
+            spec = as_modality(modalities.get(name), block)
+            specs[name] = spec
+            raw[name] = _split_ids(name, spec, block)
+
+        order: list = []
+        seen: set = set()
+        if obs is not None:
+            obs = _check_obs(obs)
+            in_blocks = set().union(*(set(ids) for ids, _ in raw.values()))
+            orphans = [i for i in obs.index if i not in in_blocks]
+            if orphans:
+                raise DataValidationError(
+                    f"obs has {len(orphans)} subject ID(s) absent from every modality block: "
+                    f"{_preview(orphans)}. Check the ID column of each file, or drop these "
+                    "subjects from obs."
+                )
+            for i in obs.index:
+                order.append(i)
+                seen.add(i)
+        for ids, _ in raw.values():
+            for i in ids:
+                if i not in seen:
+                    seen.add(i)
+                    order.append(i)
+        subjects = pd.Index(order, name="subject")
+
+        aligned: dict[str, Block] = {}
+        available = np.zeros((len(subjects), len(raw)), dtype=bool)
+        for j, (name, (ids, values)) in enumerate(raw.items()):
+            block, present = _align_block(name, specs[name], ids, values, subjects)
+            aligned[name] = block
+            available[:, j] = present
+
+        if obs is None:
+            obs_aligned = pd.DataFrame(index=subjects)
+        else:
+            obs_aligned = obs.reindex(subjects)
+        if outcome is not None:
+            _check_outcome(obs_aligned, outcome)
+        self._init(subjects, aligned, available, specs, obs_aligned, outcome, uns or {})
+
+    # ------------------------------------------------------------------ construction helpers
+    def _init(self, subjects, blocks, available, specs, obs, outcome, uns) -> None:
+        self._subjects: pd.Index = subjects
+        self._blocks: dict[str, Block] = blocks
+        self._available: np.ndarray = available
+        self._specs: dict[str, Modality] = specs
+        self._obs: pd.DataFrame = obs
+        self._outcome: str | None = outcome
+        self.uns: dict = uns
+
+    @classmethod
+    def _from_aligned(cls, subjects, blocks, available, specs, obs, outcome, uns) -> MultiModalData:
+        new = cls.__new__(cls)
+        new._init(subjects, blocks, available, specs, obs, outcome, uns)
+        return new
+
+    def _replace(self, **kw) -> MultiModalData:
+        state = dict(subjects=self._subjects, blocks=self._blocks, available=self._available,
+                     specs=self._specs, obs=self._obs, outcome=self._outcome, uns=self.uns)
+        state.update(kw)
+        return MultiModalData._from_aligned(**state)
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def subjects(self) -> pd.Index:
+        """Subject IDs, in the order of the rows of every block."""
+        return self._subjects
+
+    @property
+    def modality_names(self) -> list[str]:
+        return list(self._blocks)
+
+    @property
+    def modalities(self) -> dict[str, Modality]:
+        """Modality specs by name."""
+        return dict(self._specs)
+
+    @property
+    def kinds(self) -> dict[str, ModalityKind]:
+        return {name: spec.kind for name, spec in self._specs.items()}
+
+    @property
+    def available(self) -> pd.DataFrame:
+        """Boolean subjects x modalities table: which subject has which modality."""
+        return pd.DataFrame(self._available.copy(), index=self._subjects,
+                            columns=pd.Index(self.modality_names, name="modality"))
+
+    @property
+    def obs(self) -> pd.DataFrame:
+        """Per-subject metadata, one row per subject (NaN where a subject has no obs row)."""
+        return self._obs
+
+    @property
+    def outcome(self) -> str | None:
+        return self._outcome
+
+    @property
+    def y(self) -> pd.Series:
+        """The outcome column of ``obs``."""
+        if self._outcome is None:
+            raise AttributeError("This MultiModalData has no outcome; pass outcome='column'.")
+        return self._obs[self._outcome]
+
+    def with_outcome(self, outcome: str | None) -> MultiModalData:
+        """The same data with another obs column as outcome."""
+        if outcome is not None:
+            _check_outcome(self._obs, outcome)
+        return self._replace(outcome=outcome)
+
+    def __len__(self) -> int:
+        return len(self._subjects)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_subjects, n_modalities)."""
+        return (len(self._subjects), len(self._blocks))
+
+    def n_features(self, name: str) -> int:
+        """Number of features of a tabular modality, or of values per subject of an array one."""
+        block = self._blocks[self._check_name(name)]
+        return int(np.prod(block.shape[1:]))
+
+    def feature_names(self, name: str) -> list[str] | None:
+        """Column names of a tabular modality; None for array modalities."""
+        block = self._blocks[self._check_name(name)]
+        return [str(c) for c in block.columns] if isinstance(block, pd.DataFrame) else None
+
+    def _check_name(self, name: str) -> str:
+        if name not in self._blocks:
+            raise KeyError(
+                f"No modality {name!r}; this data has {_preview(self.modality_names, 20)}."
+            )
+        return name
+
+    # ------------------------------------------------------------------ block access
+    def block(self, name: str, available_only: bool = True) -> Block:
+        """The block of one modality.
+
+        Parameters
+        ----------
+        name : str
+            Modality name.
+        available_only : bool
+            If True (default), only the rows of subjects that have the modality; otherwise all
+            subjects, with unusable content in rows of subjects that lack it.
+
+        Returns
+        -------
+        DataFrame (subjects x features, indexed by subject ID) or ndarray (subjects first).
+        """
+        j = self.modality_names.index(self._check_name(name))
+        block = self._blocks[name]
+        if not available_only:
+            return block
+        mask = self._available[:, j]
+        return block.loc[mask] if isinstance(block, pd.DataFrame) else block[mask]
+
+    def block_subjects(self, name: str) -> pd.Index:
+        """IDs of the subjects that have a modality."""
+        j = self.modality_names.index(self._check_name(name))
+        return self._subjects[self._available[:, j]]
+
+    def __getitem__(self, key) -> MultiModalData:
+        """Positional indexing over subjects (int, slice, int or boolean array)."""
+        if isinstance(key, str):
+            raise TypeError(
+                "MultiModalData is indexed by subject position; use data.block(name) for a "
+                "modality or data.loc(ids) for subjects by ID."
+            )
+        idx = np.arange(len(self))[key]
+        idx = np.atleast_1d(idx)
+        return self._take(idx)
+
+    def _take(self, idx: np.ndarray) -> MultiModalData:
+        blocks = {n: (b.iloc[idx] if isinstance(b, pd.DataFrame) else b[idx])
+                  for n, b in self._blocks.items()}
+        return self._replace(subjects=self._subjects[idx], blocks=blocks,
+                             available=self._available[idx], obs=self._obs.iloc[idx])
+
+    def loc(self, ids: Iterable) -> MultiModalData:
+        """Subjects by ID, in the given order; unknown IDs raise an error naming them."""
+        ids = list(ids)
+        pos = self._subjects.get_indexer(ids)
+        missing = [i for i, p in zip(ids, pos, strict=True) if p < 0]
+        if missing:
+            raise KeyError(f"Unknown subject ID(s): {_preview(missing)}.")
+        return self._take(pos)
+
+    # ------------------------------------------------------------------ modality subsets
+    def select(self, names: Iterable[str]) -> MultiModalData:
+        """Keep only the named modalities (in that order); subjects left with none are dropped
+        with a warning that lists them."""
+        names = [self._check_name(n) for n in names]
+        if not names:
+            raise DataValidationError("select() needs at least one modality.")
+        cols = [self.modality_names.index(n) for n in names]
+        new = self._replace(blocks={n: self._blocks[n] for n in names},
+                            specs={n: self._specs[n] for n in names},
+                            available=self._available[:, cols])
+        return new._drop_empty_subjects(f"modalities {names}")
+
+    def drop_modalities(self, names: Iterable[str] | str) -> MultiModalData:
+        """Remove modalities; subjects left with none are dropped with a warning."""
+        names = [names] if isinstance(names, str) else list(names)
+        for n in names:
+            self._check_name(n)
+        return self.select([n for n in self.modality_names if n not in names])
+
+    def hide(self, modalities: Iterable[str] | str, subjects: Iterable | None = None
+             ) -> MultiModalData:
+        """Mark modalities as unavailable (for all subjects, or the given IDs) without
+        removing them: the shape of the data and the subjects stay the same. Used to score
+        models as if modalities were missing."""
+        modalities = [modalities] if isinstance(modalities, str) else list(modalities)
+        avail = self._available.copy()
+        rows = (np.ones(len(self), dtype=bool) if subjects is None
+                else self._subjects.isin(list(subjects)))
+        for n in modalities:
+            avail[rows, self.modality_names.index(self._check_name(n))] = False
+        return self._replace(available=avail)
+
+    def with_available(self, available: pd.DataFrame | np.ndarray) -> MultiModalData:
+        """The same data with an availability mask restricted to ``available`` (which can only
+        remove modalities: a subject never gains a modality it was not measured on)."""
+        mask = np.asarray(
+            available.reindex(index=self._subjects, columns=self.modality_names).fillna(False)
+            if isinstance(available, pd.DataFrame) else available, dtype=bool)
+        if mask.shape != self._available.shape:
+            raise DataValidationError(
+                f"availability mask has shape {mask.shape}; expected {self._available.shape}.")
+        return self._replace(available=self._available & mask)
+
+    def _drop_empty_subjects(self, context: str) -> MultiModalData:
+        keep = self._available.any(axis=1)
+        if keep.all():
+            return self
+        warnings.warn(
+            f"{int((~keep).sum())} subject(s) have none of {context} and were excluded: "
+            f"{_preview(self._subjects[~keep])}.", stacklevel=3)
+        return self._take(np.flatnonzero(keep))
+
+    # ------------------------------------------------------------------ combination
+    @classmethod
+    def concat(cls, parts: Sequence[MultiModalData], label: str | None = None,
+               keys: Sequence[str] | None = None) -> MultiModalData:
+        """Stack cohorts with the same modalities (e.g. a train and a test split).
+
+        Subject IDs must be unique across parts. With ``label``, an obs column of that name
+        records which part (``keys``) each subject came from.
+        """
+        if not parts:
+            raise DataValidationError("concat() needs at least one MultiModalData.")
+        first = parts[0]
+        for p in parts[1:]:
+            if p.modality_names != first.modality_names:
+                raise DataValidationError(
+                    f"Cannot concat cohorts with modalities {p.modality_names} and "
+                    f"{first.modality_names}.")
+            for n in first.modality_names:
+                if p.feature_names(n) != first.feature_names(n):
+                    raise DataValidationError(f"Modality {n!r} has different features across "
+                                              "the cohorts to concat.")
+        subjects = pd.Index(np.concatenate([np.asarray(p.subjects, dtype=object)
+                                            for p in parts]), name="subject")
+        dup = subjects[subjects.duplicated()]
+        if len(dup):
+            raise DataValidationError(f"Subject IDs occur in several cohorts: {_preview(dup)}.")
+        blocks = {}
+        for n in first.modality_names:
+            bs = [p._blocks[n] for p in parts]
+            blocks[n] = (pd.concat(bs) if isinstance(bs[0], pd.DataFrame)
+                         else np.concatenate(bs))
+        obs_parts = []
+        keys = list(keys) if keys is not None else [str(i) for i in range(len(parts))]
+        for key, p in zip(keys, parts, strict=True):
+            o = p.obs.copy()
+            if label is not None:
+                o[label] = key
+            obs_parts.append(o)
+        obs = pd.concat(obs_parts)
+        obs.index.name = "subject"
+        return cls._from_aligned(subjects, blocks, np.vstack([p._available for p in parts]),
+                                 dict(first._specs), obs, first.outcome, dict(first.uns))
+
+    # ------------------------------------------------------------------ display
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per modality: kind, number of features, subjects with it, share missing."""
+        rows = []
+        for j, name in enumerate(self.modality_names):
+            block = self._blocks[name]
+            n_avail = int(self._available[:, j].sum())
+            rows.append({
+                "modality": name,
+                "kind": str(self._specs[name].kind),
+                "features": (block.shape[1] if isinstance(block, pd.DataFrame)
+                             else "x".join(map(str, block.shape[1:]))),
+                "subjects": n_avail,
+                "missing": 1 - n_avail / max(len(self), 1),
+            })
+        return pd.DataFrame(rows).set_index("modality")
+
+    def summary(self):
+        """A rich Table describing the modalities, availability and outcome."""
+        from rich.table import Table
+
+        table = Table(title=f"MultiModalData: {len(self)} subjects x "
+                            f"{len(self.modality_names)} modalities")
+        for col in ("modality", "kind", "features", "subjects", "missing"):
+            table.add_column(col, justify="left" if col in ("modality", "kind") else "right")
+        for name, row in self.summary_frame().iterrows():
+            table.add_row(str(name), row["kind"], str(row["features"]), str(row["subjects"]),
+                          f"{row['missing']:.1%}")
+        if self._outcome is not None:
+            counts = self.y.value_counts(dropna=False).sort_index()
+            table.caption = f"outcome {self._outcome!r}: " + ", ".join(
+                f"{k}={v}" for k, v in counts.items())
+        return table
+
+    def __repr__(self) -> str:
+        mods = ", ".join(f"{n} ({self._specs[n].kind}, {int(self._available[:, j].sum())})"
+                         for j, n in enumerate(self.modality_names))
+        out = f", outcome={self._outcome!r}" if self._outcome else ""
+        return f"MultiModalData(n_subjects={len(self)}, modalities=[{mods}]{out})"
+
+    # ------------------------------------------------------------------ MuData
+    def to_mudata(self):
+        """Convert to a MuData object: one AnnData per modality (only the subjects that have
+        it), kinds and measurement scales in ``.uns``, obs as the global obs."""
+        from medfuse.data.io import to_mudata
+
+        return to_mudata(self)
+
+    @classmethod
+    def from_mudata(cls, mdata, outcome: str | None = None) -> MultiModalData:
+        """Build from a MuData object (inverse of :meth:`to_mudata`)."""
+        from medfuse.data.io import from_mudata
+
+        return from_mudata(mdata, outcome=outcome)
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _check_obs(obs: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(obs, pd.DataFrame):
+        raise DataValidationError("obs must be a DataFrame indexed by subject ID.")
+    obs = obs.set_axis(_as_id_index(obs.index), axis=0)
+    dup = obs.index[obs.index.duplicated()]
+    if len(dup):
+        raise DataValidationError(f"obs has duplicate subject IDs: {_preview(dup.unique())}.")
+    return obs
+
+
+def _as_id_index(ids) -> pd.Index:
+    """Subject IDs as strings, so that IDs read from different files (``7`` and ``"7"``)
+    match."""
+    ids = pd.Index([str(i) for i in ids], dtype=object, name="subject")
+    empty = [i for i, v in enumerate(ids) if v in ("", "nan", "None")]
+    if empty:
+        raise DataValidationError(f"Empty or missing subject ID at row(s) {_preview(empty)}.")
+    return ids
+
+
+def _check_outcome(obs: pd.DataFrame, outcome: str) -> None:
+    if outcome not in obs.columns:
+        raise DataValidationError(
+            f"Outcome column {outcome!r} is not in obs (columns: {_preview(obs.columns, 20)}).")
+    values = obs[outcome].dropna()
+    if values.nunique() < 2:
+        raise DataValidationError(
+            f"Outcome {outcome!r} has a single class ({_preview(values.unique())}); a "
+            "classifier needs at least two.")
+
+
+def _split_ids(name: str, spec: Modality, block) -> tuple[pd.Index, Any]:
+    """Separate a block into (subject IDs, values) and check the IDs are unique."""
+    if spec.kind.is_array:
+        if not (isinstance(block, tuple) and len(block) == 2):
+            raise DataValidationError(
+                f"Modality {name!r} ({spec.kind}) must be given as (subject_ids, ndarray); an "
+                "array without IDs would be aligned by row position, which medfuse never does.")
+        ids, values = _as_id_index(block[0]), np.asarray(block[1])
+        if values.shape[0] != len(ids):
+            raise DataValidationError(
+                f"Modality {name!r}: {len(ids)} subject IDs but {values.shape[0]} array rows.")
+        expected = {ModalityKind.IMAGE: (4, 5), ModalityKind.TIMESERIES: (3,)}[spec.kind]
+        if values.ndim not in expected:
+            raise DataValidationError(
+                f"Modality {name!r} ({spec.kind}) must have {' or '.join(map(str, expected))} "
+                f"dimensions (subjects first), got shape {values.shape}.")
+    else:
+        if not isinstance(block, pd.DataFrame):
+            raise DataValidationError(
+                f"Modality {name!r} must be a DataFrame indexed by subject ID, got "
+                f"{type(block).__name__}.")
+        ids = _as_id_index(block.index)
+        values = block.set_axis(ids, axis=0)
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise DataValidationError(
+            f"Modality {name!r} has duplicate subject IDs: {_preview(dup.unique())}.")
+    return ids, values
+
+
+def _align_block(name: str, spec: Modality, ids: pd.Index, values, subjects: pd.Index
+                 ) -> tuple[Block, np.ndarray]:
+    """Validate a block and reindex it to all subjects; returns (block, present mask)."""
+    present = subjects.isin(ids)
+    if spec.kind.is_array:
+        arr = values.astype(np.float32 if values.dtype == np.float32 else np.float64)
+        bad = ~np.isfinite(arr.reshape(len(arr), -1))
+        if spec.nan_allowed:
+            bad &= ~np.isnan(arr.reshape(len(arr), -1))
+        rows = np.flatnonzero(bad.any(axis=1))
+        if len(rows):
+            raise DataValidationError(
+                f"Modality {name!r} has non-finite values (NaN/inf) for subject(s) "
+                f"{_preview(ids[rows])}.")
+        full = np.full((len(subjects), *arr.shape[1:]), np.nan, dtype=arr.dtype)
+        full[subjects.get_indexer(ids[ids.isin(subjects)])] = arr
+        return full, present
+
+    frame = values.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    dup_cols = frame.columns[frame.columns.duplicated()]
+    if len(dup_cols):
+        raise DataValidationError(
+            f"Modality {name!r} has duplicate column names: {_preview(dup_cols.unique())}.")
+    if spec.kind in (ModalityKind.CONTINUOUS, ModalityKind.COUNTS):
+        frame = _to_numeric(name, frame)
+    all_nan = frame.isna().all(axis=1).to_numpy() if frame.shape[1] else np.zeros(len(frame), bool)
+    if all_nan.any():
+        warnings.warn(
+            f"Modality {name!r}: {int(all_nan.sum())} subject(s) have only missing values and "
+            f"are treated as not having this modality: {_preview(frame.index[all_nan])}.",
+            stacklevel=4)
+        present &= ~subjects.isin(frame.index[all_nan])
+    measured = frame.loc[~all_nan]
+    if spec.kind in (ModalityKind.CONTINUOUS, ModalityKind.COUNTS):
+        _check_finite(name, spec, measured)
+    if spec.kind == ModalityKind.COUNTS:
+        _check_counts(name, measured)
+    if spec.kind == ModalityKind.SEQUENCE and measured.shape[1] != 1:
+        raise DataValidationError(
+            f"Modality {name!r} (sequence) must have exactly one column of strings.")
+    if not spec.nan_allowed and spec.kind not in (ModalityKind.CONTINUOUS, ModalityKind.COUNTS):
+        _check_no_nan(name, measured)
+    return frame.reindex(subjects), present
+
+
+def _to_numeric(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            out[col] = s.astype(float)
+            continue
+        converted = pd.to_numeric(s, errors="coerce")
+        bad = converted.isna() & s.notna()
+        if bad.any():
+            subj = s.index[bad][0]
+            raise DataValidationError(
+                f"Modality {name!r}, column {col!r}: non-numeric value {s[subj]!r} for subject "
+                f"{subj!r} ({int(bad.sum())} such cell(s)). Declare the modality as 'clinical' "
+                "if it holds categories, or fix the value.")
+        out[col] = converted.astype(float)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _check_finite(name: str, spec: Modality, frame: pd.DataFrame) -> None:
+    values = frame.to_numpy(dtype=float)
+    inf = np.isinf(values)
+    if inf.any():
+        r, c = np.argwhere(inf)[0]
+        raise DataValidationError(
+            f"Modality {name!r}, column {frame.columns[c]!r}: infinite value for subject "
+            f"{frame.index[r]!r} ({int(inf.sum())} such cell(s)).")
+    if not spec.nan_allowed:
+        _check_no_nan(name, frame)
+
+
+def _check_no_nan(name: str, frame: pd.DataFrame) -> None:
+    nan = frame.isna().to_numpy()
+    if nan.any():
+        r, c = np.argwhere(nan)[0]
+        raise DataValidationError(
+            f"Modality {name!r}, column {frame.columns[c]!r}: missing value for subject "
+            f"{frame.index[r]!r}, who has this modality ({int(nan.sum())} missing cell(s) in "
+            "all). Impute it, or declare Modality(kind=..., allow_nan=True) for a model that "
+            "handles missing cells.")
+
+
+def _check_counts(name: str, frame: pd.DataFrame) -> None:
+    values = frame.to_numpy(dtype=float)
+    for problem, bad in (("negative", values < 0),
+                         ("non-integer", np.isfinite(values) & (values != np.round(values)))):
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataValidationError(
+                f"Modality {name!r} (counts), column {frame.columns[c]!r}: {problem} value "
+                f"{values[r, c]!r} for subject {frame.index[r]!r} ({int(bad.sum())} such "
+                "cell(s)). Counts must be non-negative integers; use kind='continuous' for "
+                "normalised values.")

@@ -1,0 +1,10 @@
+"""Fusion strategies behind one estimator contract (see :mod:`medfuse.fusion.base`).
+
+``make(name, **params)`` builds a strategy by name; ``available()`` lists the names and tags.
+"""
+
+from medfuse.fusion.base import FusionClassifier, check_data, check_target
+from medfuse.fusion.registry import available, make, register, strategy_names
+
+__all__ = ["FusionClassifier", "available", "check_data", "check_target", "make", "register",
+           "strategy_names"]

@@ -1,0 +1,165 @@
+"""The estimator contract every fusion strategy follows.
+
+A strategy is a scikit-learn classifier over :class:`~medfuse.data.MultiModalData`:
+``fit(data, y)``, ``predict_proba(data)``, ``predict(data)``, ``score(data, y)``. It gives a
+prediction for every subject that has at least one of its training modalities; each
+strategy documents how it treats the modalities a subject lacks.
+
+Subclasses implement two methods on validated input:
+
+- ``_fit(data, y)``: ``data`` holds exactly the training modalities; ``y`` is an int array of
+  class indices ``0 .. n_classes - 1``.
+- ``_predict_proba(data)``: ``data`` is aligned to the training modalities and features
+  (same order, same columns); returns an array (n_subjects, n_classes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from medfuse.data.modality import Modality
+from medfuse.data.multimodal import DataValidationError, MultiModalData, _preview
+
+
+class FusionClassifier(ClassifierMixin, BaseEstimator):
+    """Base class of all fusion strategies (see the module docstring for the contract).
+
+    Attributes (after fit)
+    ----------------------
+    classes_ : ndarray (n_classes,)
+    modalities_ : list of str, the training modalities in order.
+    modality_kinds_ : dict modality -> kind.
+    feature_names_ : dict modality -> list of column names (None for array modalities).
+    """
+
+    def fit(self, data: MultiModalData, y=None):
+        """Fit on training subjects. ``y`` may be omitted when ``data`` has an outcome; a
+        pandas Series is aligned to the subjects by ID, an array by position."""
+        data = check_data(data)
+        y = check_target(data, y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataValidationError(
+                f"The outcome has a single class ({self.classes_[0]!r}) in these training "
+                "subjects; a classifier needs at least two.")
+        self.modalities_ = list(data.modality_names)
+        self.modality_kinds_ = {m: str(k) for m, k in data.kinds.items()}
+        self.feature_names_ = {m: data.feature_names(m) for m in self.modalities_}
+        self.block_shapes_ = {m: tuple(data.block(m, available_only=False).shape[1:])
+                              for m in self.modalities_}
+        self._fit(data, y_index.astype(int))
+        return self
+
+    def predict_proba(self, data: MultiModalData) -> np.ndarray:
+        """Class probabilities (n_subjects, n_classes), from the modalities each subject has."""
+        check_is_fitted(self, "classes_")
+        return self._predict_proba(self.align(data))
+
+    def predict(self, data: MultiModalData) -> np.ndarray:
+        """Most probable class per subject."""
+        return self.classes_[np.argmax(self.predict_proba(data), axis=1)]
+
+    def align(self, data: MultiModalData) -> MultiModalData:
+        """``data`` restricted and ordered to the training modalities and feature columns.
+
+        Modalities unknown to the model are ignored; training modalities absent from
+        ``data`` count as missing for every subject. Tabular columns are matched by name
+        (reordered columns are realigned); missing or extra columns raise an error that
+        names them.
+        """
+        check_is_fitted(self, "classes_")
+        data = check_data(data)
+        blocks, specs = {}, {}
+        avail = data.available
+        mask = np.zeros((len(data), len(self.modalities_)), dtype=bool)
+        for j, m in enumerate(self.modalities_):
+            if m in data.modality_names:
+                block = data.block(m, available_only=False)
+                expected = self.feature_names_[m]
+                if expected is not None:
+                    got = [str(c) for c in block.columns]
+                    if got != expected:
+                        missing = [c for c in expected if c not in set(got)]
+                        extra = [c for c in got if c not in set(expected)]
+                        if missing or extra:
+                            raise DataValidationError(
+                                f"Modality {m!r} does not have the training features: "
+                                f"missing {_preview(missing)}; extra {_preview(extra)}.")
+                        block = block[expected]
+                elif block.shape[1:] != self.block_shapes_[m]:
+                    raise DataValidationError(
+                        f"Modality {m!r} has per-subject shape {block.shape[1:]}; the model "
+                        f"was trained on {self.block_shapes_[m]}.")
+                blocks[m] = block
+                specs[m] = data.modalities[m]
+                mask[:, j] = avail[m].to_numpy()
+            else:
+                blocks[m] = _empty_block(self, m, len(data), data.subjects)
+                specs[m] = Modality(self.modality_kinds_[m])
+        none = ~mask.any(axis=1)
+        if none.any():
+            raise DataValidationError(
+                f"{int(none.sum())} subject(s) have none of the model's modalities "
+                f"{self.modalities_}: {_preview(data.subjects[none])}.")
+        return MultiModalData._from_aligned(data.subjects, blocks, mask, specs, data.obs,
+                                            data.outcome, data.uns)
+
+    # ------------------------------------------------------------------ for subclasses
+    def _fit(self, data: MultiModalData, y: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _predict_proba(self, data: MultiModalData) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
+
+
+def _empty_block(model: FusionClassifier, m: str, n: int, subjects: pd.Index):
+    names = model.feature_names_[m]
+    if names is not None:
+        return pd.DataFrame(np.nan, index=subjects, columns=names)
+    return np.full((n, *model.block_shapes_[m]), np.nan)
+
+
+def check_data(data) -> MultiModalData:
+    """The one input check of the fusion layer."""
+    if not isinstance(data, MultiModalData):
+        raise TypeError(
+            f"Fusion strategies take a medfuse.MultiModalData, got {type(data).__name__}. "
+            "Build one with MultiModalData({name: DataFrame, ...}, obs=...).")
+    return data
+
+
+def check_target(data: MultiModalData, y) -> np.ndarray:
+    """The outcome as a 1-D array aligned to ``data``'s subjects; missing values raise an
+    error naming the subjects."""
+    if y is None:
+        if data.outcome is None:
+            raise DataValidationError("No outcome: pass y, or build the data with outcome=.")
+        y = data.y
+    if isinstance(y, pd.Series):
+        if y.index.astype(str).isin(data.subjects).all() and len(y) == len(data):
+            y = y.set_axis(y.index.astype(str)).reindex(data.subjects)
+        y = y.to_numpy()
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(data):
+        raise DataValidationError(f"y must be 1-D with one value per subject ({len(data)}), "
+                                  f"got shape {y.shape}.")
+    missing = pd.isna(y)
+    if missing.any():
+        raise DataValidationError(
+            f"The outcome is missing for {int(missing.sum())} subject(s): "
+            f"{_preview(data.subjects[missing])}. Drop them or impute the outcome.")
+    return y
+
+
+def modality_mask(data: MultiModalData) -> np.ndarray:
+    """Boolean (n_subjects, n_modalities) availability in the data's modality order."""
+    return data.available.to_numpy()

@@ -1,0 +1,19 @@
+"""Modality-aware preprocessing: transformers fitted on training subjects only."""
+
+from medfuse.preprocess.blocks import (
+    default_preprocessor,
+    fit_transform_block,
+    resolve_preprocessor,
+    transform_block,
+)
+from medfuse.preprocess.clinical import ClinicalEncoder
+from medfuse.preprocess.counts import LogCPM
+
+__all__ = [
+    "ClinicalEncoder",
+    "LogCPM",
+    "default_preprocessor",
+    "fit_transform_block",
+    "resolve_preprocessor",
+    "transform_block",
+]

@@ -1,0 +1,86 @@
+"""Default per-modality preprocessing and the helpers that fit it on one block."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from medfuse.data.modality import Modality, ModalityKind
+from medfuse.preprocess.clinical import ClinicalEncoder
+from medfuse.preprocess.counts import LogCPM
+
+
+def default_preprocessor(spec: Modality):
+    """The default transformer for a modality kind (None for array kinds, which the neural
+    encoders normalise themselves):
+
+    - continuous: z-score (StandardScaler),
+    - counts: log-CPM then z-score,
+    - clinical: :class:`ClinicalEncoder` with the modality's declared scales.
+    """
+    kind = ModalityKind(spec.kind)
+    if kind == ModalityKind.CONTINUOUS:
+        return StandardScaler().set_output(transform="pandas")
+    if kind == ModalityKind.COUNTS:
+        return make_pipeline(LogCPM(), StandardScaler()).set_output(transform="pandas")
+    if kind == ModalityKind.CLINICAL:
+        return ClinicalEncoder(scales=dict(spec.scales))
+    return None
+
+
+def resolve_preprocessor(preprocessors, name: str, spec: Modality):
+    """The (unfitted clone of the) transformer for modality ``name``.
+
+    ``preprocessors`` is None (defaults for every modality), a dict name -> transformer or
+    "passthrough", or one transformer used for every tabular modality.
+    """
+    if preprocessors is None:
+        return default_preprocessor(spec)
+    if isinstance(preprocessors, dict):
+        if name not in preprocessors:
+            return default_preprocessor(spec)
+        chosen = preprocessors[name]
+    else:
+        chosen = preprocessors
+    if chosen is None or (isinstance(chosen, str) and chosen == "passthrough"):
+        return None
+    return clone(chosen)
+
+
+def _accepts_obs(transformer) -> bool:
+    try:
+        return "obs" in inspect.signature(transformer.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def fit_transform_block(transformer, X, obs: pd.DataFrame | None = None):
+    """Fit ``transformer`` on one block and transform it.
+
+    Transformers whose ``fit``/``transform`` take an ``obs`` keyword (harmonizers that need
+    batch and covariates) receive the obs rows of the same subjects.
+    """
+    if transformer is None:
+        return X
+    if _accepts_obs(transformer):
+        return transformer.fit(X, obs=obs).transform(X, obs=obs)
+    return transformer.fit_transform(X)
+
+
+def transform_block(transformer, X, obs: pd.DataFrame | None = None):
+    """Apply a fitted block transformer (see :func:`fit_transform_block`)."""
+    if transformer is None:
+        return X
+    if _accepts_obs(transformer):
+        return transformer.transform(X, obs=obs)
+    return transformer.transform(X)
+
+
+def as_matrix(X) -> np.ndarray:
+    """A float matrix from a transformed block (DataFrame or array)."""
+    return np.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=float)
