@@ -1,0 +1,182 @@
+"""Late fusion: one model per modality, probabilities combined over the modalities a
+subject has."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._linear import (
+    BlockFusion,
+    class_prior,
+    oof_probabilities,
+    predict_full,
+    resolve_estimator,
+)
+from medfuse.fusion.registry import register
+
+COMBINE = ("mean", "weighted", "vote")
+
+
+@register("late-vote", family="late", interpretable=True, combine="vote",
+          description="One model per modality; majority vote over the available modalities")
+@register("late-weighted", family="late", interpretable=True, combine="weighted",
+          description="One model per modality; probabilities averaged with non-negative "
+                      "weights learned from out-of-fold predictions")
+@register("late-mean", family="late", interpretable=True, combine="mean",
+          description="One model per modality; probabilities averaged over the available "
+                      "modalities")
+class LateFusion(BlockFusion):
+    """One classifier per modality; class probabilities combined per subject over the
+    modalities that subject has.
+
+    Combination rules (``combine``):
+
+    - ``"mean"``: the plain average of the available modalities' probabilities.
+    - ``"weighted"``: ``sum_m w_m p_m / sum_m w_m`` over the available modalities, with
+      non-negative weights summing to 1 that minimise the log loss of this combination on
+      OUT-OF-FOLD probabilities of the training subjects (``cv`` folds; each modality's
+      preprocessing and model refitted without the held-out subjects). A subject whose
+      available modalities all have weight 0 gets their plain mean.
+    - ``"vote"``: each available modality votes for its most probable class; the returned
+      probability is ``(votes + mean probability) / (n_available + 1)``, whose argmax is
+      the majority vote with ties broken by the mean probability.
+
+    Every subject with at least one modality gets a prediction; no imputation is needed.
+
+    Parameters
+    ----------
+    combine : {"mean", "weighted", "vote"}
+    base_estimator : sklearn classifier or dict modality -> classifier, optional
+        Default: L2 logistic regression with the penalty chosen by 5-fold inner CV.
+    preprocessors : None, transformer or dict modality -> transformer
+    cv : int
+        Folds of the out-of-fold predictions (``"weighted"`` only).
+    random_state : int, optional
+
+    Attributes
+    ----------
+    estimators_ : dict modality -> fitted classifier.
+    modality_weights_ : pandas Series indexed by modality, summing to 1 (uniform for
+        ``"mean"`` and ``"vote"``).
+    """
+
+    def __init__(self, combine: str = "mean", base_estimator=None, preprocessors=None,
+                 cv: int = 5, random_state=None) -> None:
+        self.combine = combine
+        self.base_estimator = base_estimator
+        self.preprocessors = preprocessors
+        self.cv = cv
+        self.random_state = random_state
+
+    def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
+        if self.combine not in COMBINE:
+            raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}.")
+        n_classes = len(self.classes_)
+        blocks = self._fit_blocks(data)
+        self.estimators_ = fit_per_modality(blocks, y, n_classes, self.base_estimator,
+                                            self.random_state)
+        weights = np.full(len(blocks), 1.0 / len(blocks))
+        if self.combine == "weighted":
+            oof = oof_probabilities(data, y, n_classes, self.preprocessors,
+                                    self.base_estimator, self.cv, self.random_state)
+            weights = fit_pool_weights([oof[m] for m in self.modalities_], y)
+        self.modality_weights_ = pd.Series(weights, index=pd.Index(self.modalities_,
+                                                                   name="modality"))
+
+    def _predict_proba(self, data: MultiModalData) -> np.ndarray:
+        probs = predict_per_modality(self, self._transform_blocks(data))
+        stack = np.stack([probs[m] for m in self.modalities_], axis=1)  # n x M x K
+        if self.combine == "vote":
+            return vote(stack)
+        return pool(stack, self.modality_weights_.to_numpy())
+
+
+def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
+                     base_estimator, random_state) -> dict:
+    """One fitted classifier per modality on the subjects that have it (a modality seen
+    with one class only is stored as that class's prior, a length-K array)."""
+    out = {}
+    for m, X in blocks.items():
+        rows = ~np.isnan(X).any(axis=1)
+        if len(np.unique(y[rows])) < 2:
+            out[m] = class_prior(y[rows], n_classes)
+            continue
+        out[m] = resolve_estimator(base_estimator, m, random_state, X.shape[1]).fit(
+            X[rows], y[rows])
+    return out
+
+
+def predict_per_modality(model, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """dict modality -> (n, K) probabilities, NaN rows where the modality is missing."""
+    n_classes = len(model.classes_)
+    out = {}
+    for m, X in blocks.items():
+        rows = ~np.isnan(X).any(axis=1)
+        p = np.full((len(X), n_classes), np.nan)
+        est = model.estimators_[m]
+        if rows.any():
+            p[rows] = (np.tile(est, (rows.sum(), 1)) if isinstance(est, np.ndarray)
+                       else predict_full(est, X[rows], n_classes))
+        out[m] = p
+    return out
+
+
+def pool(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of (n, M, K) probabilities over the available (non-NaN) modalities;
+    the plain mean where all available weights are 0."""
+    have = ~np.isnan(stack[:, :, 0])
+    p = np.nan_to_num(stack)
+    w = have * weights[None, :]
+    total = w.sum(axis=1, keepdims=True)
+    plain = have / have.sum(axis=1, keepdims=True)
+    w = np.where(total > 1e-12, w / np.where(total > 1e-12, total, 1.0), plain)
+    return np.einsum("nm,nmk->nk", w, p)
+
+
+def vote(stack: np.ndarray) -> np.ndarray:
+    """Majority vote with ties broken by the mean probability (see LateFusion)."""
+    have = ~np.isnan(stack[:, :, 0])
+    p = np.nan_to_num(stack)
+    n_classes = stack.shape[2]
+    votes = (np.eye(n_classes)[p.argmax(axis=2)] * have[:, :, None]).sum(axis=1)
+    mean = p.sum(axis=1) / have.sum(axis=1, keepdims=True)
+    return (votes + mean) / (have.sum(axis=1, keepdims=True) + 1)
+
+
+def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> np.ndarray:
+    """Non-negative weights summing to 1 that minimise the mean log loss of
+    :func:`pool` on out-of-fold probabilities (SLSQP on the simplex).
+
+    Parameters
+    ----------
+    oof : list of (n, K) arrays, NaN rows where a modality is missing.
+    y : (n,) class indices.
+    """
+    stack = np.stack(oof, axis=1)
+    n_mod = stack.shape[1]
+    if n_mod == 1:
+        return np.ones(1)
+    have = ~np.isnan(stack[:, :, 0])
+    p_true = np.nan_to_num(stack[np.arange(len(y)), :, y])  # n x M
+    p_true = np.clip(p_true, 1e-6, 1.0)
+
+    def loss(w):
+        ww = have * w[None, :]
+        tot = ww.sum(axis=1) + 1e-12
+        q = (ww * p_true).sum(axis=1) / tot
+        return -np.mean(np.log(np.clip(q, 1e-12, None)))
+
+    best = None
+    for start in [np.full(n_mod, 1.0 / n_mod), *np.eye(n_mod)]:
+        start = 0.9 * start + 0.1 / n_mod
+        res = minimize(loss, start, method="SLSQP", bounds=[(0.0, 1.0)] * n_mod,
+                       constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
+                       options={"ftol": 1e-10, "maxiter": 500})
+        if best is None or res.fun < best.fun:
+            best = res
+    w = np.clip(best.x, 0.0, None)
+    w[w < 1e-4] = 0.0
+    return w / w.sum()
