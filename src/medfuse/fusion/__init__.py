@@ -10,4 +10,4 @@ __all__ = ["FusionClassifier", "available", "check_data", "check_target", "make"
            "strategy_names"]
 
 # Importing the strategy modules registers their names.
-from medfuse.fusion import early, kernel, late, latent, stacking, unimodal  # noqa: E402, F401
+from medfuse.fusion import early, kernel, late, latent, stacking, unimodal  # noqa: F401

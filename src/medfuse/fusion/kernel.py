@@ -88,12 +88,14 @@ class MKLFusion(BlockFusion):
     """Multiple kernel learning: a kernel per modality, combined with learned non-negative
     weights, then a support vector machine on the combined kernel.
 
-    Kernels (``kernels="auto"``): RBF with the median-heuristic bandwidth for continuous,
-    counts and array modalities; for clinical blocks encoded by ``ClinicalEncoder``, the
-    product of an RBF kernel on the numeric columns (median heuristic) and the average
-    matching kernel on the nominal ones; for sequence blocks the k-mer spectrum kernel
-    (k=3, cosine-normalised). ``"linear"`` kernels are divided by their mean training
-    diagonal. Every kernel has unit (or unit mean) diagonal, so weights are comparable.
+    Kernels (``kernels="auto"``): for continuous, counts and array modalities, either all
+    linear or all RBF with the median-heuristic bandwidth, the family chosen together with
+    the SVM cost by inner CV on the training subjects; for clinical blocks encoded by
+    ``ClinicalEncoder``, the product of an RBF kernel on the numeric columns (median
+    heuristic) and the average matching kernel on the nominal ones; for sequence blocks the
+    k-mer spectrum kernel (k=3, cosine-normalised). ``"linear"`` kernels are divided by
+    their mean training diagonal. Every kernel has unit (or unit mean) diagonal, so the
+    weights are comparable.
 
     Weights (``weighting="alignf"``): centred kernel alignment with the target kernel
     ``Y Y'`` (one-hot, centred labels) on the training subjects; a subject missing a
@@ -124,6 +126,7 @@ class MKLFusion(BlockFusion):
     ----------
     kernel_weights_ : pandas Series indexed by modality, non-negative, summing to 1.
     kernel_types_ : dict modality -> kernel name.
+    kernel_family_ : "linear" or "rbf" (chosen for numeric modalities), None if fixed.
     gammas_ : dict modality -> RBF gamma (NaN where not used).
     svm_ : the fitted ``SVC(kernel="precomputed")`` with Platt scaling
         (``CalibratedClassifierCV(method="sigmoid", ensemble=False)``, decision values
@@ -148,34 +151,21 @@ class MKLFusion(BlockFusion):
             raise ValueError(f"weighting must be 'alignf' or 'uniform', got {self.weighting!r}")
         blocks = self._fit_blocks(data)
         self.train_blocks_ = blocks
-        self.kernel_types_ = {}
-        self.gammas_ = {}
-        self.categorical_groups_ = {}
-        self.linear_scale_ = {}
         have = np.column_stack([~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_])
         self.train_available_ = have
-        kernels = []
-        for m in self.modalities_:
-            self._fit_kernel(m, data.modalities[m].kind, blocks[m][~np.isnan(blocks[m])
-                                                                   .any(axis=1)])
-            kernels.append(self._kernel(m, blocks[m], blocks[m]))
-        n_classes = len(self.classes_)
-        if self.weighting == "uniform":
-            w = np.full(len(kernels), 1.0 / len(kernels))
-        else:
-            onehot = np.eye(n_classes)[y]
-            onehot = onehot - onehot.mean(0)
-            target = onehot @ onehot.T
-            centred = []
-            for j, K in enumerate(kernels):
-                rows = have[:, j]
-                Kc = np.zeros_like(K)
-                Kc[np.ix_(rows, rows)] = centre_kernel(K[np.ix_(rows, rows)])
-                centred.append(Kc)
-            w = alignf_weights(centred, target)
-        self.kernel_weights_ = pd.Series(w, index=pd.Index(self.modalities_, name="modality"))
-        K = self._combine(kernels, have, have)
-        self.C_ = self.C if self.C is not None else self._choose_C(K, y)
+        kinds = {m: data.modalities[m].kind for m in self.modalities_}
+        families = ["linear", "rbf"] if self.kernels == "auto" else [None]
+        best = None
+        for family in families:
+            K = self._build_kernel(blocks, kinds, have, y, family)
+            C, score = ((self.C, 0.0) if self.C is not None and len(families) == 1
+                        else self._choose_C(K, y))
+            if best is None or score > best[2]:
+                best = (family, C, score)
+        self.kernel_family_, self.C_, _ = best
+        K = self._build_kernel(blocks, kinds, have, y, self.kernel_family_)
+        if self.C is not None:
+            self.C_ = float(self.C)
         counts = np.bincount(y)
         n_splits = int(min(self.cv, counts[counts > 0].min()))
         svm = SVC(kernel="precomputed", C=self.C_)
@@ -204,19 +194,48 @@ class MKLFusion(BlockFusion):
                             index=data.subjects)
 
     # -------------------------------------------------------------- helpers
-    def _choose_C(self, K: np.ndarray, y: np.ndarray) -> float:
+    def _build_kernel(self, blocks, kinds, have, y, family) -> np.ndarray:
+        """Fit each modality's kernel (numeric modalities with ``family`` when given), the
+        kernel weights, and return the combined training kernel."""
+        self.kernel_types_, self.gammas_ = {}, {}
+        self.categorical_groups_, self.linear_scale_ = {}, {}
+        kernels = []
+        for m in self.modalities_:
+            X = blocks[m]
+            self._fit_kernel(m, kinds[m], X[~np.isnan(X).any(axis=1)], family)
+            kernels.append(self._kernel(m, X, X))
+        n_classes = len(self.classes_)
+        if self.weighting == "uniform":
+            w = np.full(len(kernels), 1.0 / len(kernels))
+        else:
+            onehot = np.eye(n_classes)[y]
+            onehot = onehot - onehot.mean(0)
+            target = onehot @ onehot.T
+            centred = []
+            for j, K in enumerate(kernels):
+                rows = have[:, j]
+                Kc = np.zeros_like(K)
+                Kc[np.ix_(rows, rows)] = centre_kernel(K[np.ix_(rows, rows)])
+                centred.append(Kc)
+            w = alignf_weights(centred, target)
+        self.kernel_weights_ = pd.Series(w, index=pd.Index(self.modalities_, name="modality"))
+        return self._combine(kernels, have, have)
+
+    def _choose_C(self, K: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(best C, its mean inner-CV score)."""
         counts = np.bincount(y)
         n_splits = int(min(self.cv, counts[counts > 0].min()))
+        grid = [self.C] if self.C is not None else list(self.C_grid)
         if n_splits < 2:
-            return 1.0
+            return float(grid[0]), 0.0
         scoring = "roc_auc" if len(self.classes_) == 2 else "balanced_accuracy"
-        search = GridSearchCV(SVC(kernel="precomputed"), {"C": list(self.C_grid)},
+        search = GridSearchCV(SVC(kernel="precomputed"), {"C": grid},
                               scoring=scoring, cv=StratifiedKFold(
                                   n_splits, shuffle=True, random_state=self.random_state))
         search.fit(K, y)
-        return float(search.best_params_["C"])
+        return float(search.best_params_["C"]), float(search.best_score_)
 
-    def _kernel_type(self, m: str, kind: ModalityKind) -> str:
+    def _kernel_type(self, m: str, kind: ModalityKind, family: str | None) -> str:
         chosen = self.kernels.get(m, "auto") if isinstance(self.kernels, dict) else self.kernels
         if chosen != "auto":
             if chosen not in KERNELS:
@@ -228,10 +247,10 @@ class MKLFusion(BlockFusion):
         if kind == ModalityKind.CLINICAL and isinstance(self.preprocessors_[m],
                                                         ClinicalEncoder):
             return "clinical"
-        return "rbf"
+        return family or "rbf"
 
-    def _fit_kernel(self, m: str, kind, X: np.ndarray) -> None:
-        ktype = self._kernel_type(m, ModalityKind(kind))
+    def _fit_kernel(self, m: str, kind, X: np.ndarray, family: str | None) -> None:
+        ktype = self._kernel_type(m, ModalityKind(kind), family)
         self.kernel_types_[m] = ktype
         self.gammas_[m] = np.nan
         self.categorical_groups_[m] = []

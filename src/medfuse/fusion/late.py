@@ -35,11 +35,14 @@ class LateFusion(BlockFusion):
     Combination rules (``combine``):
 
     - ``"mean"``: the plain average of the available modalities' probabilities.
-    - ``"weighted"``: ``sum_m w_m p_m / sum_m w_m`` over the available modalities, with
-      non-negative weights summing to 1 that minimise the log loss of this combination on
-      OUT-OF-FOLD probabilities of the training subjects (``cv`` folds; each modality's
-      preprocessing and model refitted without the held-out subjects). A subject whose
-      available modalities all have weight 0 gets their plain mean.
+    - ``"weighted"``: weighted geometric pooling (a product of experts),
+      ``p ∝ exp(s * sum_m w_m log p_m / sum_m w_m)`` over the available modalities, with
+      non-negative weights ``w`` summing to 1 and a sharpness ``s`` that minimise the log
+      loss of this combination on OUT-OF-FOLD probabilities of the training subjects
+      (``cv`` folds; each modality's preprocessing and model refitted without the
+      held-out subjects). Geometric rather than arithmetic pooling because the log-loss
+      optimum of an arithmetic pool tends to a single modality (a corner of the simplex).
+      A subject whose available modalities all have weight 0 gets their geometric mean.
     - ``"vote"``: each available modality votes for its most probable class; the returned
       probability is ``(votes + mean probability) / (n_available + 1)``, whose argmax is
       the majority vote with ties broken by the mean probability.
@@ -61,6 +64,7 @@ class LateFusion(BlockFusion):
     estimators_ : dict modality -> fitted classifier.
     modality_weights_ : pandas Series indexed by modality, summing to 1 (uniform for
         ``"mean"`` and ``"vote"``).
+    sharpness_ : float, ``s`` of the weighted pool (1 otherwise).
     """
 
     def __init__(self, combine: str = "mean", base_estimator=None, preprocessors=None,
@@ -79,10 +83,11 @@ class LateFusion(BlockFusion):
         self.estimators_ = fit_per_modality(blocks, y, n_classes, self.base_estimator,
                                             self.random_state)
         weights = np.full(len(blocks), 1.0 / len(blocks))
+        self.sharpness_ = 1.0
         if self.combine == "weighted":
             oof = oof_probabilities(data, y, n_classes, self.preprocessors,
                                     self.base_estimator, self.cv, self.random_state)
-            weights = fit_pool_weights([oof[m] for m in self.modalities_], y)
+            weights, self.sharpness_ = fit_pool_weights([oof[m] for m in self.modalities_], y)
         self.modality_weights_ = pd.Series(weights, index=pd.Index(self.modalities_,
                                                                    name="modality"))
 
@@ -91,6 +96,8 @@ class LateFusion(BlockFusion):
         stack = np.stack([probs[m] for m in self.modalities_], axis=1)  # n x M x K
         if self.combine == "vote":
             return vote(stack)
+        if self.combine == "weighted":
+            return log_pool(stack, self.modality_weights_.to_numpy(), self.sharpness_)
         return pool(stack, self.modality_weights_.to_numpy())
 
 
@@ -146,9 +153,28 @@ def vote(stack: np.ndarray) -> np.ndarray:
     return (votes + mean) / (have.sum(axis=1, keepdims=True) + 1)
 
 
-def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to 1 that minimise the mean log loss of
-    :func:`pool` on out-of-fold probabilities (SLSQP on the simplex).
+def log_pool(stack: np.ndarray, weights: np.ndarray, sharpness: float) -> np.ndarray:
+    """Weighted geometric pooling of (n, M, K) probabilities over the available modalities:
+    ``p ∝ exp(s * sum_m w_m log p_m / sum_m w_m)`` (sums over available modalities),
+    the plain geometric mean where all available weights are 0."""
+    have = ~np.isnan(stack[:, :, 0])
+    logp = np.log(np.clip(np.nan_to_num(stack, nan=1.0), 1e-6, 1.0))
+    w = have * weights[None, :]
+    total = w.sum(axis=1, keepdims=True)
+    plain = have / have.sum(axis=1, keepdims=True)
+    w = np.where(total > 1e-12, w / np.where(total > 1e-12, total, 1.0), plain)
+    z = sharpness * np.einsum("nm,nmk->nk", w, logp)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative modality weights for :func:`log_pool` from out-of-fold probabilities.
+
+    Minimises the mean log loss of ``softmax(sum_m v_m log p_m)`` over ``v >= 0``
+    (L-BFGS-B; over the available modalities, rescaled as in :func:`log_pool`), then
+    returns ``w = v / sum(v)`` and the sharpness ``s = sum(v)``.
 
     Parameters
     ----------
@@ -157,26 +183,17 @@ def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> np.ndarray:
     """
     stack = np.stack(oof, axis=1)
     n_mod = stack.shape[1]
-    if n_mod == 1:
-        return np.ones(1)
-    have = ~np.isnan(stack[:, :, 0])
-    p_true = np.nan_to_num(stack[np.arange(len(y)), :, y])  # n x M
-    p_true = np.clip(p_true, 1e-6, 1.0)
 
-    def loss(w):
-        ww = have * w[None, :]
-        tot = ww.sum(axis=1) + 1e-12
-        q = (ww * p_true).sum(axis=1) / tot
-        return -np.mean(np.log(np.clip(q, 1e-12, None)))
+    def loss(v):
+        s = v.sum()
+        if s <= 1e-12:
+            return float(np.log(stack.shape[2]))
+        p = log_pool(stack, v / s, s)
+        return -float(np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
 
-    best = None
-    for start in [np.full(n_mod, 1.0 / n_mod), *np.eye(n_mod)]:
-        start = 0.9 * start + 0.1 / n_mod
-        res = minimize(loss, start, method="SLSQP", bounds=[(0.0, 1.0)] * n_mod,
-                       constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
-                       options={"ftol": 1e-10, "maxiter": 500})
-        if best is None or res.fun < best.fun:
-            best = res
-    w = np.clip(best.x, 0.0, None)
-    w[w < 1e-4] = 0.0
-    return w / w.sum()
+    res = minimize(loss, np.ones(n_mod), method="L-BFGS-B", bounds=[(0.0, None)] * n_mod)
+    v = np.clip(res.x, 0.0, None)
+    v[v < 1e-3 * max(v.max(), 1e-12)] = 0.0
+    if v.sum() <= 0:
+        return np.full(n_mod, 1.0 / n_mod), 1.0
+    return v / v.sum(), float(v.sum())

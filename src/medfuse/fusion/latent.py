@@ -18,6 +18,9 @@ from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion._linear import BlockFusion, class_prior
 from medfuse.fusion.registry import register
 
+#: Block-to-block connection weights searched when ``design`` is None.
+DESIGN_GRID = (0.0, 0.1, 0.5)
+
 
 # ---------------------------------------------------------------------- core algorithm
 def multiblock_pls(blocks: list[np.ndarray], design: np.ndarray, n_components: int,
@@ -233,8 +236,10 @@ class BlockPLSClassifier(BlockFusion):
         None chooses it from ``1 .. max_components`` by ``cv``-fold inner CV (log loss)
         on the training subjects.
     max_components : int
-    design : float
-        Connection weight between modality blocks (each is connected to the outcome with 1).
+    design : float, optional
+        Connection weight between modality blocks (each is connected to the outcome with
+        1). None chooses it from (0, 0.1, 0.5), jointly with ``n_components``, by the
+        inner CV.
     confounders : list of str, optional
         obs columns to regress out of every block.
     preprocessors : None, transformer or dict modality -> transformer
@@ -244,6 +249,7 @@ class BlockPLSClassifier(BlockFusion):
     Attributes
     ----------
     n_components_ : int
+    design_ : float
     weights_, loadings_, rotations_ : dict modality -> (p_m, H)
     block_variance_ : DataFrame (modality x component), share of each block's variance
         explained by each component's scores.
@@ -251,7 +257,7 @@ class BlockPLSClassifier(BlockFusion):
     """
 
     def __init__(self, n_components: int | None = None, max_components: int = 5,
-                 design: float = 0.1, confounders=None, preprocessors=None, cv: int = 5,
+                 design: float | None = None, confounders=None, preprocessors=None, cv: int = 5,
                  random_state=None) -> None:
         self.n_components = n_components
         self.max_components = max_components
@@ -278,11 +284,17 @@ class BlockPLSClassifier(BlockFusion):
         Xs = [self._centred(m, blocks[m]) for m in self.modalities_]
         have = [~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_]
         n_classes = len(self.classes_)
-        if self.n_components is None:
-            self.n_components_ = self._choose_components(Xs, have, y, n_classes)
+        designs = list(DESIGN_GRID) if self.design is None else [float(self.design)]
+        comps = ([int(self.n_components)] if self.n_components is not None
+                 else list(range(1, int(self.max_components) + 1)))
+        if len(designs) * len(comps) > 1:
+            losses = [self._cv_loss(Xs, have, y, n_classes, d, max(comps)) for d in designs]
+            losses = np.array([[row[h - 1] for h in comps] for row in losses])
+            i, j = np.unravel_index(np.argmin(losses), losses.shape)
+            self.design_, self.n_components_ = designs[i], comps[j]
         else:
-            self.n_components_ = int(self.n_components)
-        out = self._solve(Xs, y, n_classes, self.n_components_)
+            self.design_, self.n_components_ = designs[0], comps[0]
+        out = self._solve(Xs, y, n_classes, self.n_components_, self.design_)
         names = list(self.modalities_)
         self.weights_ = dict(zip(names, out["weights"][:-1], strict=True))
         self.loadings_ = dict(zip(names, out["loadings"][:-1], strict=True))
@@ -336,11 +348,13 @@ class BlockPLSClassifier(BlockFusion):
     def _centred(self, m: str, X: np.ndarray) -> np.ndarray:
         return np.nan_to_num(X - self.block_means_[m], nan=0.0)
 
-    def _solve(self, Xs: list[np.ndarray], y: np.ndarray, n_classes: int, n_comp: int):
+    @staticmethod
+    def _solve(Xs: list[np.ndarray], y: np.ndarray, n_classes: int, n_comp: int,
+               design: float):
         Y = np.eye(n_classes)[y]
         Y = Y - Y.mean(axis=0)
         n_b = len(Xs)
-        C = np.full((n_b + 1, n_b + 1), float(self.design))
+        C = np.full((n_b + 1, n_b + 1), float(design))
         C[:, -1] = C[-1, :] = 1.0
         np.fill_diagonal(C, 0.0)
         return multiblock_pls([*Xs, Y], C, n_comp)
@@ -362,18 +376,18 @@ class BlockPLSClassifier(BlockFusion):
             out[rows] = np.nan_to_num(out[rows])
         return out
 
-    def _choose_components(self, Xs, have, y, n_classes) -> int:
+    def _cv_loss(self, Xs, have, y, n_classes, design: float, h_max: int) -> np.ndarray:
+        """Inner-CV log loss (summed over held-out subjects) of 1 .. h_max components."""
         counts = np.bincount(y)
         n_splits = int(min(self.cv, counts[counts > 0].min()))
-        h_max = int(self.max_components)
-        if n_splits < 2:
-            return 1
         loss = np.zeros(h_max)
+        if n_splits < 2:
+            return loss
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
         for tr, te in folds.split(y.reshape(-1, 1), y):
             means = [X[tr].mean(axis=0) for X in Xs]
             out = self._solve([X[tr] - mu for X, mu in zip(Xs, means, strict=True)], y[tr],
-                              n_classes, h_max)
+                              n_classes, h_max, design)
             test_scores = [(X[te] - mu) @ R for X, mu, R in
                            zip(Xs, means, out["rotations"][:-1], strict=True)]
             for h in range(1, h_max + 1):
@@ -386,4 +400,4 @@ class BlockPLSClassifier(BlockFusion):
                 stack = np.stack(probs, axis=1)
                 p = np.nansum(stack, axis=1) / (~np.isnan(stack[:, :, 0])).sum(1, keepdims=True)
                 loss[h - 1] -= np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-6, 1)).sum()
-        return int(np.argmin(loss) + 1)
+        return loss
