@@ -54,7 +54,8 @@ def centre_kernel(K: np.ndarray) -> np.ndarray:
     return K - K.mean(0, keepdims=True) - K.mean(1, keepdims=True) + K.mean()
 
 
-def alignf_weights(kernels: list[np.ndarray], target: np.ndarray) -> np.ndarray:
+def alignf_weights(kernels: list[np.ndarray], target: np.ndarray,
+                   off_diagonal: bool = True, normalise: bool = True) -> np.ndarray:
     """ALIGNF (Cortes, Mohri & Rostamizadeh, 2012): non-negative kernel weights maximising
     the centred alignment of ``sum_m w_m K_m`` with the target kernel.
 
@@ -62,15 +63,29 @@ def alignf_weights(kernels: list[np.ndarray], target: np.ndarray) -> np.ndarray:
     ``a_m = <K_m^c, T>_F`` (as a non-negative least-squares problem through the Cholesky
     factor of ``M``), then normalises ``v`` to sum to 1.
 
+    With ``off_diagonal`` (default) the Frobenius products leave out the diagonal
+    ``i == j``: ``y' K^c y >= 0`` for any PSD kernel, so the diagonal gives every kernel,
+    pure noise included, a positive alignment that grows with its trace; the off-diagonal
+    products have no such bias (as in unbiased HSIC estimators). With ``normalise``
+    (default) each centred kernel is first scaled to unit Frobenius norm, so the weights do
+    not depend on the kernels' scales: otherwise a kernel with much structure unrelated to
+    the target (batch effects, library size) has a large norm and a small weight, while a
+    structureless noise kernel gets a large one.
+
     Parameters
     ----------
     kernels : list of (n, n) centred kernels.
     target : (n, n) target kernel, e.g. ``Y Y'`` for one-hot (centred) labels.
+    off_diagonal, normalise : bool
     """
     n_k = len(kernels)
-    flat = np.stack([k.ravel() for k in kernels])
+    keep = ~np.eye(len(target), dtype=bool) if off_diagonal else np.ones(target.shape, bool)
+    flat = np.stack([k[keep] for k in kernels])
+    if normalise:
+        norms = np.linalg.norm(flat, axis=1, keepdims=True)
+        flat = flat / np.where(norms > 0, norms, 1.0)
     M = flat @ flat.T
-    a = flat @ target.ravel()
+    a = flat @ target[keep]
     M = M + 1e-10 * np.trace(M) / n_k * np.eye(n_k)
     R = cho_factor(M, lower=False)[0]
     R = np.triu(R)
@@ -79,6 +94,24 @@ def alignf_weights(kernels: list[np.ndarray], target: np.ndarray) -> np.ndarray:
     if v.sum() <= 0:
         return np.full(n_k, 1.0 / n_k)
     return v / v.sum()
+
+
+def alignment_pvalues(kernels: list[np.ndarray], onehot: np.ndarray, n_permutations: int,
+                      random_state=None) -> np.ndarray:
+    """One-sided permutation p-values of each kernel's off-diagonal alignment with the target
+    ``Y Y'`` (``onehot``: centred one-hot labels, n x K), permuting the subjects' labels.
+
+    Returns (n_kernels,) values in (0, 1]: ``(1 + #{perm >= observed}) / (1 + n_perm)``.
+    """
+    rng = np.random.default_rng(random_state)
+    perms = [np.arange(len(onehot))] + [rng.permutation(len(onehot))
+                                        for _ in range(n_permutations)]
+    out = []
+    for K in kernels:
+        K0 = K - np.diag(np.diag(K))
+        stats = np.array([float(np.sum(onehot[p] * (K0 @ onehot[p]))) for p in perms])
+        out.append((1 + np.sum(stats[1:] >= stats[0])) / (1 + n_permutations))
+    return np.array(out)
 
 
 # ---------------------------------------------------------------------- the strategy
@@ -97,9 +130,13 @@ class MKLFusion(BlockFusion):
     their mean training diagonal. Every kernel has unit (or unit mean) diagonal, so the
     weights are comparable.
 
-    Weights (``weighting="alignf"``): centred kernel alignment with the target kernel
-    ``Y Y'`` (one-hot, centred labels) on the training subjects; a subject missing a
-    modality contributes zero rows to that centred kernel.
+    Weights (``weighting="alignf"``): ALIGNF, centred kernel alignment with the target
+    kernel ``Y Y'`` (one-hot, centred labels) on the training subjects
+    (:func:`alignf_weights`); a subject missing a modality contributes zero rows to that
+    centred kernel. Kernels whose alignment is not above chance (one-sided permutation
+    test, ``n_permutations`` label permutations, level ``alpha``) get weight 0 first
+    (all are kept when none passes; ``alpha=1`` turns the screen off): ALIGNF alone gives
+    a pure-noise kernel, orthogonal to the others, a sizeable weight.
 
     Missing-modality rule: the combined kernel between subjects ``x`` and ``z`` is
     ``sum_{m in A(x) & A(z)} w_m K_m(x, z) / sqrt(W(x) W(z))`` with ``A(x)`` the subject's
@@ -113,6 +150,9 @@ class MKLFusion(BlockFusion):
     ----------
     kernels : "auto" or dict modality -> {"linear", "rbf", "clinical", "spectrum"}
     weighting : {"alignf", "uniform"}
+    alpha : float
+        Level of the permutation screen of the kernels (1 keeps every kernel).
+    n_permutations : int
     C : float, optional
         SVM cost; None chooses it from ``C_grid`` by ``cv``-fold inner CV on the training
         subjects (ROC AUC for binary, balanced accuracy for multiclass outcomes).
@@ -125,6 +165,7 @@ class MKLFusion(BlockFusion):
     Attributes
     ----------
     kernel_weights_ : pandas Series indexed by modality, non-negative, summing to 1.
+    alignment_pvalues_ : pandas Series by modality, permutation p-values (alignf only).
     kernel_types_ : dict modality -> kernel name.
     kernel_family_ : "linear" or "rbf" (chosen for numeric modalities), None if fixed.
     gammas_ : dict modality -> RBF gamma (NaN where not used).
@@ -134,11 +175,14 @@ class MKLFusion(BlockFusion):
     C_ : the SVM cost used.
     """
 
-    def __init__(self, kernels="auto", weighting: str = "alignf", C: float | None = None,
+    def __init__(self, kernels="auto", weighting: str = "alignf", alpha: float = 0.05,
+                 n_permutations: int = 200, C: float | None = None,
                  C_grid=(0.01, 0.1, 1.0, 10.0, 100.0), preprocessors=None, cv: int = 5,
                  random_state=None) -> None:
         self.kernels = kernels
         self.weighting = weighting
+        self.alpha = alpha
+        self.n_permutations = n_permutations
         self.C = C
         self.C_grid = C_grid
         self.preprocessors = preprocessors
@@ -217,7 +261,15 @@ class MKLFusion(BlockFusion):
                 Kc = np.zeros_like(K)
                 Kc[np.ix_(rows, rows)] = centre_kernel(K[np.ix_(rows, rows)])
                 centred.append(Kc)
-            w = alignf_weights(centred, target)
+            self.alignment_pvalues_ = pd.Series(
+                alignment_pvalues(centred, onehot, self.n_permutations, self.random_state),
+                index=pd.Index(self.modalities_, name="modality"))
+            passed = (self.alignment_pvalues_ <= self.alpha).to_numpy()
+            if self.alpha >= 1 or not passed.any():
+                passed[:] = True
+            w = np.zeros(len(centred))
+            w[passed] = alignf_weights([c for c, ok in zip(centred, passed, strict=True) if ok],
+                                       target)
         self.kernel_weights_ = pd.Series(w, index=pd.Index(self.modalities_, name="modality"))
         return self._combine(kernels, have, have)
 
