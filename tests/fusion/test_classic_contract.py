@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import skops.io as sio
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
@@ -68,6 +69,9 @@ def test_fit_predict_reproducible_and_fitted_attributes(cohort, name):
     added = set(vars(a)) - fresh
     assert added and all(k.endswith("_") for k in added), sorted(added)
     restored = pickle.loads(pickle.dumps(a))
+    np.testing.assert_allclose(restored.predict_proba(test), pa)
+    blob = sio.dumps(a)
+    restored = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
     np.testing.assert_allclose(restored.predict_proba(test), pa)
     assert set(a.predict(test)) <= {0, 1}
 

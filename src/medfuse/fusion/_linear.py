@@ -85,6 +85,13 @@ def predict_full(model, X: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
+def modality_series(values, modalities) -> pd.Series:
+    """A pandas Series indexed by modality (fitted state is stored as numpy arrays, which
+    every serialiser handles; the Series is built on access)."""
+    return pd.Series(np.asarray(values, dtype=float), index=pd.Index(list(modalities),
+                                                                       name="modality"))
+
+
 def class_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Training class frequencies (n_classes,)."""
     return np.bincount(y, minlength=n_classes) / len(y)

@@ -13,7 +13,7 @@ from sklearn.svm import SVC
 
 from medfuse.data.modality import ModalityKind
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._linear import BlockFusion, predict_full
+from medfuse.fusion._linear import BlockFusion, modality_series, predict_full
 from medfuse.fusion.registry import register
 from medfuse.preprocess.clinical import ClinicalEncoder
 
@@ -227,6 +227,16 @@ class MKLFusion(BlockFusion):
         K = self._combine(kernels, have, self.train_available_)
         return predict_full(self.svm_, K, len(self.classes_))
 
+    @property
+    def kernel_weights_(self) -> pd.Series:
+        """Kernel weights (Series indexed by modality, non-negative, summing to 1)."""
+        return modality_series(self.kernel_weight_values_, self.modalities_)
+
+    @property
+    def alignment_pvalues_(self) -> pd.Series:
+        """Permutation p-values of the kernels' alignment with the target (alignf)."""
+        return modality_series(self.alignment_pvalue_values_, self.modalities_)
+
     def combined_kernel(self, data: MultiModalData) -> pd.DataFrame:
         """The combined kernel between ``data``'s subjects (rows) and the training
         subjects (columns)."""
@@ -251,6 +261,7 @@ class MKLFusion(BlockFusion):
         n_classes = len(self.classes_)
         if self.weighting == "uniform":
             w = np.full(len(kernels), 1.0 / len(kernels))
+            self.alignment_pvalue_values_ = np.full(len(kernels), np.nan)
         else:
             onehot = np.eye(n_classes)[y]
             onehot = onehot - onehot.mean(0)
@@ -261,16 +272,15 @@ class MKLFusion(BlockFusion):
                 Kc = np.zeros_like(K)
                 Kc[np.ix_(rows, rows)] = centre_kernel(K[np.ix_(rows, rows)])
                 centred.append(Kc)
-            self.alignment_pvalues_ = pd.Series(
-                alignment_pvalues(centred, onehot, self.n_permutations, self.random_state),
-                index=pd.Index(self.modalities_, name="modality"))
-            passed = (self.alignment_pvalues_ <= self.alpha).to_numpy()
+            self.alignment_pvalue_values_ = alignment_pvalues(
+                centred, onehot, self.n_permutations, self.random_state)
+            passed = self.alignment_pvalue_values_ <= self.alpha
             if self.alpha >= 1 or not passed.any():
                 passed[:] = True
             w = np.zeros(len(centred))
             w[passed] = alignf_weights([c for c, ok in zip(centred, passed, strict=True) if ok],
                                        target)
-        self.kernel_weights_ = pd.Series(w, index=pd.Index(self.modalities_, name="modality"))
+        self.kernel_weight_values_ = np.asarray(w, dtype=float)
         return self._combine(kernels, have, have)
 
     def _choose_C(self, K: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -350,7 +360,7 @@ class MKLFusion(BlockFusion):
 
     def _combine(self, kernels: list[np.ndarray], have_a: np.ndarray, have_b: np.ndarray
                  ) -> np.ndarray:
-        w = np.maximum(self.kernel_weights_.to_numpy(), 1e-3)
+        w = np.maximum(self.kernel_weight_values_, 1e-3)
         Wa = have_a @ w
         Wb = have_b @ w
         K = sum(wm * k for wm, k in zip(w, kernels, strict=True))

@@ -11,6 +11,7 @@ from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion._linear import (
     BlockFusion,
     class_prior,
+    modality_series,
     oof_probabilities,
     predict_full,
     resolve_estimator,
@@ -88,8 +89,7 @@ class LateFusion(BlockFusion):
             oof = oof_probabilities(data, y, n_classes, self.preprocessors,
                                     self.base_estimator, self.cv, self.random_state)
             weights, self.sharpness_ = fit_pool_weights([oof[m] for m in self.modalities_], y)
-        self.modality_weights_ = pd.Series(weights, index=pd.Index(self.modalities_,
-                                                                   name="modality"))
+        self.modality_weight_values_ = np.asarray(weights, dtype=float)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
         probs = predict_per_modality(self, self._transform_blocks(data))
@@ -97,8 +97,13 @@ class LateFusion(BlockFusion):
         if self.combine == "vote":
             return vote(stack)
         if self.combine == "weighted":
-            return log_pool(stack, self.modality_weights_.to_numpy(), self.sharpness_)
-        return pool(stack, self.modality_weights_.to_numpy())
+            return log_pool(stack, self.modality_weight_values_, self.sharpness_)
+        return pool(stack, self.modality_weight_values_)
+
+    @property
+    def modality_weights_(self) -> pd.Series:
+        """Modality weights (Series indexed by modality, summing to 1)."""
+        return modality_series(self.modality_weight_values_, self.modalities_)
 
 
 def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: int,

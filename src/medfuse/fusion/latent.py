@@ -299,15 +299,13 @@ class BlockPLSClassifier(BlockFusion):
         self.weights_ = dict(zip(names, out["weights"][:-1], strict=True))
         self.loadings_ = dict(zip(names, out["loadings"][:-1], strict=True))
         self.rotations_ = dict(zip(names, out["rotations"][:-1], strict=True))
-        comps = [f"comp{h + 1}" for h in range(self.n_components_)]
         var = []
         for j, _m in enumerate(names):
             total = float((Xs[j] ** 2).sum())
             T, P = out["scores"][j], out["loadings"][j]
             var.append([(T[:, h] @ T[:, h]) * (P[:, h] @ P[:, h]) / total if total > 0 else 0.0
                         for h in range(self.n_components_)])
-        self.block_variance_ = pd.DataFrame(var, index=pd.Index(names, name="modality"),
-                                            columns=comps)
+        self.block_variance_values_ = np.asarray(var, dtype=float)
         ldas = self._fit_lda([out["scores"][j] for j in range(len(names))], have, y,
                              n_classes, self.n_components_)
         self.lda_ = {m: ldas[j] for j, m in enumerate(names)}
@@ -319,6 +317,14 @@ class BlockPLSClassifier(BlockFusion):
         stack = np.stack(probs, axis=1)
         have = ~np.isnan(stack[:, :, 0])
         return np.nansum(stack, axis=1) / have.sum(axis=1, keepdims=True)
+
+    @property
+    def block_variance_(self) -> pd.DataFrame:
+        """Share of each block's variance explained by each component (modality x
+        component)."""
+        return pd.DataFrame(self.block_variance_values_,
+                            index=pd.Index(self.modalities_, name="modality"),
+                            columns=[f"comp{h + 1}" for h in range(self.n_components_)])
 
     def transform(self, data: MultiModalData) -> pd.DataFrame:
         """Component scores of (new) subjects: columns ``<modality>_comp<h>``; NaN where a
