@@ -167,7 +167,8 @@ def to_mudata(data: MultiModalData):
             uns["medfuse_shape"] = list(block.shape[1:])
         adata.uns.update(uns)
         mods[name] = adata
-    mdata = md.MuData(mods)
+    with md.set_options(pull_on_update=False):
+        mdata = md.MuData(mods)
     obs = data.obs.copy()
     obs.index = obs.index.astype(str)
     for col in obs.columns:
