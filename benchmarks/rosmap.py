@@ -66,6 +66,8 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--strategies", default=None, help="comma-separated names (default: all)")
     ap.add_argument("--out", type=Path, default=None,
                     help="write results.csv (strategy, metric, split, mean, sd, n) here")
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="write every (strategy, seed) result here as it arrives")
     args = ap.parse_args(argv)
     path = args.data or default_data_dir()
     if not path.exists():
@@ -73,9 +75,15 @@ def main(argv=None) -> pd.DataFrame:
     train, test = load_mogonet(path)
     names = (args.strategies.split(",") if args.strategies
              else strategy_names(train.modality_names))
-    tasks = [(n, s) for n in names for s in range(args.seeds)]
+    tasks = [(n, s) for s in range(args.seeds) for n in names]
     t0 = time.perf_counter()
-    rows = Parallel(n_jobs=args.jobs)(delayed(run_one)(n, s, train, test) for n, s in tasks)
+    rows = []
+    results = Parallel(n_jobs=args.jobs, return_as="generator")(
+        delayed(run_one)(n, s, train, test) for n, s in tasks)
+    for row in results:
+        rows.append(row)
+        if args.runs is not None:
+            pd.DataFrame(rows).to_csv(args.runs, index=False)
     wall = time.perf_counter() - t0
     runs = pd.DataFrame(rows)
     summary = runs.groupby("strategy", sort=False).agg(["mean", "std"])
