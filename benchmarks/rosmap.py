@@ -58,6 +58,28 @@ def run_one(name: str, seed: int, train, test) -> dict:
             "fit_s": fit_s}
 
 
+def summarize(runs: pd.DataFrame, header: str) -> pd.DataFrame:
+    """Print mean ± sd over seeds per strategy next to the published table; returns the
+    results in the long schema (strategy, metric, split, mean, sd, n)."""
+    names = list(dict.fromkeys(runs["strategy"]))
+    grouped = runs.groupby("strategy", sort=False)
+    mean, sd, n = grouped.mean(numeric_only=True), grouped.std(numeric_only=True), grouped.size()
+    table = pd.DataFrame({
+        col: [f"{mean.loc[s, key]:.3f} ± {sd.loc[s, key]:.3f}" for s in names]
+        for col, key in (("ACC", "accuracy"), ("F1", "f1"), ("AUC", "roc_auc"))},
+        index=pd.Index(names, name="strategy"))
+    table["fit s"] = [f"{mean.loc[s, 'fit_s']:.2f}" for s in names]
+    table["seeds"] = [int(n[s]) for s in names]
+    print(header)
+    print(table.to_markdown() if _has_tabulate() else table.to_string())
+    print("\nPublished results on the same split (from the papers, not run here):")
+    print(PUBLISHED.to_markdown(floatfmt=".3f") if _has_tabulate()
+          else PUBLISHED.to_string(float_format="%.3f"))
+    return pd.DataFrame([{"strategy": s, "metric": key, "split": "test",
+                          "mean": mean.loc[s, key], "sd": sd.loc[s, key], "n": int(n[s])}
+                         for s in names for key in ("accuracy", "f1", "roc_auc")])
+
+
 def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="folder with the MOGONET files")
@@ -68,7 +90,16 @@ def main(argv=None) -> pd.DataFrame:
                     help="write results.csv (strategy, metric, split, mean, sd, n) here")
     ap.add_argument("--runs", type=Path, default=None,
                     help="write every (strategy, seed) result here as it arrives")
+    ap.add_argument("--from-runs", type=Path, default=None,
+                    help="only summarise a runs file written by --runs (no fitting)")
     args = ap.parse_args(argv)
+    if args.from_runs is not None:
+        runs = pd.read_csv(args.from_runs)
+        long = summarize(runs, f"ROSMAP fixed split, from {args.from_runs.name}; "
+                               "mean ± sd over seeds")
+        if args.out is not None:
+            long.to_csv(args.out, index=False)
+        return runs
     path = args.data or default_data_dir()
     if not path.exists():
         raise SystemExit(f"No ROSMAP data at {path}; pass --data.")
@@ -86,27 +117,11 @@ def main(argv=None) -> pd.DataFrame:
             pd.DataFrame(rows).to_csv(args.runs, index=False)
     wall = time.perf_counter() - t0
     runs = pd.DataFrame(rows)
-    summary = runs.groupby("strategy", sort=False).agg(["mean", "std"])
-    table = pd.DataFrame({
-        col: [f"{summary.loc[n, (key, 'mean')]:.3f} ± {summary.loc[n, (key, 'std')]:.3f}"
-              for n in names]
-        for col, key in (("ACC", "accuracy"), ("F1", "f1"), ("AUC", "roc_auc"))},
-        index=pd.Index(names, name="strategy"))
-    table["fit s"] = [f"{summary.loc[n, ('fit_s', 'mean')]:.2f}" for n in names]
-    print(f"ROSMAP fixed split: {len(train)} train / {len(test)} test subjects; "
-          f"{args.seeds} seeds; mean ± sd over seeds; wall {wall:.0f} s with {args.jobs} jobs")
-    print(table.to_markdown() if _has_tabulate() else table.to_string())
-    print("\nPublished results on the same split (from the papers, not run here):")
-    print(PUBLISHED.to_markdown(floatfmt=".3f") if _has_tabulate()
-          else PUBLISHED.to_string(float_format="%.3f"))
+    long = summarize(runs, f"ROSMAP fixed split: {len(train)} train / {len(test)} test "
+                           f"subjects; {args.seeds} seeds; mean ± sd over seeds; wall "
+                           f"{wall:.0f} s with {args.jobs} jobs")
     if args.out is not None:
-        long = []
-        for n in names:
-            for key in ("accuracy", "f1", "roc_auc"):
-                v = runs.loc[runs.strategy == n, key]
-                long.append({"strategy": n, "metric": key, "split": "test",
-                             "mean": v.mean(), "sd": v.std(), "n": len(v)})
-        pd.DataFrame(long).to_csv(args.out, index=False)
+        long.to_csv(args.out, index=False)
     return runs
 
 

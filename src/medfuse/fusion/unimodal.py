@@ -46,6 +46,8 @@ class Unimodal(BlockFusion):
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         m = self.modality
+        if m is None:
+            raise ValueError("Unimodal needs modality=<name> (or make('unimodal:<name>')).")
         if m not in data.modality_names:
             raise DataValidationError(
                 f"unimodal:{m} needs modality {m!r}; the data has {data.modality_names}.")
