@@ -42,16 +42,14 @@ def neg_log_loss(estimator, X, y) -> float:
     return float(np.mean(np.maximum(logp[np.arange(len(y)), idx], np.log(1e-15))))
 
 
-def default_classifier(random_state=None, cv: int = 5, n_features: int | None = None):
-    """L2-penalised logistic regression whose strength is chosen by ``cv``-fold inner
-    cross-validation (log loss) over :data:`DEFAULT_CS` on the data it is fitted on.
-    ``n_features`` is accepted for solver choices; L-BFGS serves every size.
+def default_classifier(random_state=None, cv: int = 5):
+    """L2-penalised logistic regression (L-BFGS) whose strength is chosen by ``cv``-fold
+    inner cross-validation (log loss) over :data:`DEFAULT_CS` on the data it is fitted on.
     """
-    solver = "lbfgs"
     params = dict(Cs=list(DEFAULT_CS), cv=StratifiedKFold(cv, shuffle=True,
                                                            random_state=random_state),
                   scoring=neg_log_loss, max_iter=2000, random_state=random_state,
-                  solver=solver)
+                  solver="lbfgs")
     accepted = inspect.signature(LogisticRegressionCV.__init__).parameters
     if "l1_ratios" in accepted:
         params["l1_ratios"] = (0.0,)
@@ -60,14 +58,13 @@ def default_classifier(random_state=None, cv: int = 5, n_features: int | None = 
     return LogisticRegressionCV(**params)
 
 
-def resolve_estimator(estimator, modality: str | None, random_state,
-                      n_features: int | None = None) -> object:
+def resolve_estimator(estimator, modality: str | None, random_state) -> object:
     """An unfitted clone of the base estimator: ``estimator`` is None (default), one
     estimator, or a dict modality -> estimator (modalities left out get the default)."""
     if isinstance(estimator, dict):
         estimator = estimator.get(modality)
     if estimator is None:
-        return default_classifier(random_state, n_features=n_features)
+        return default_classifier(random_state)
     est = clone(estimator)
     if random_state is not None and "random_state" in est.get_params(deep=False):
         if est.get_params(deep=False)["random_state"] is None:
@@ -249,7 +246,7 @@ def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, prepr
             train, test = data[idx[tr]], data[idx[te]]
             t = block_preprocessor(preprocessors, m, data.modalities[m])
             z = as_matrix(fit_transform_block(t, train.block(m), obs=train.obs))
-            model = resolve_estimator(estimator, m, random_state, z.shape[1]).fit(z, ym[tr])
+            model = resolve_estimator(estimator, m, random_state).fit(z, ym[tr])
             zt = as_matrix(transform_block(t, test.block(m), obs=test.obs))
             proba[idx[te]] = predict_full(model, zt, n_classes)
         out[m] = proba

@@ -56,8 +56,7 @@ class EarlyFusion(BlockFusion):
             self.feature_slices_[m] = slice(start, start + X.shape[1])
             start += X.shape[1]
         design = self._design(blocks)
-        self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state,
-                                            design.shape[1])
+        self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state)
         self.estimator_.fit(design, y)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:

@@ -57,8 +57,7 @@ class Unimodal(BlockFusion):
             raise DataValidationError(f"No training subject has modality {m!r}.")
         X = self._fit_blocks(data, [m])[m]
         self.prior_ = class_prior(y[rows], n_classes)
-        self.estimator_ = resolve_estimator(self.base_estimator, m, self.random_state,
-                                            X.shape[1])
+        self.estimator_ = resolve_estimator(self.base_estimator, m, self.random_state)
         self.estimator_.fit(X[rows], y[rows])
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
