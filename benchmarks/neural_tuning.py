@@ -24,11 +24,11 @@ from medfuse.fusion import make
 
 GRID = {
     "default": {},
-    "strong-reg": {"dropout": 0.5, "weight_decay": 0.1},
+    "latent16": {"latent_dim": 16},
+    "mlp": {"hidden": (64,), "head_hidden": 32, "dropout": 0.3},
+    "strong-reg": {"weight_decay": 0.1},
     "slow": {"lr": 3e-4, "patience": 40},
-    "small": {"latent_dim": 16, "hidden": (32,), "dropout": 0.5},
-    "no-modality-dropout": {"modality_dropout": 0.0},
-    "linear-head": {"head_hidden": 0, "dropout": 0.5},
+    "no-reconstruction": {"reconstruction": 0.0},
 }
 
 

@@ -197,4 +197,23 @@ def test_multiclass_and_progress_bar(capsys):
     p = est.predict_proba(data)
     assert p.shape == (90, 3)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
-    assert est.n_epochs_ == 2
+    assert (est.n_epochs_ == 2).all()
+
+
+def test_ensemble_averages_member_probabilities_and_round_trips(cohort, tmp_path):
+    est = make("attention", n_ensemble=2, **FAST).fit(cohort)
+    assert len(est.module_.members) == 2 and len(est.history_) == 2
+    inputs, mask = est._torch_inputs(cohort)
+    with torch.no_grad():
+        members = [torch.softmax(m(inputs, mask), 1).numpy() for m in est.module_.members]
+    p = est.predict_proba(cohort)
+    np.testing.assert_allclose(p, np.mean(members, axis=0), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(members[0], members[1])  # different seeds
+    np.testing.assert_allclose(est.attention_weights(cohort).sum(axis=1), 1.0, rtol=1e-6)
+    save_file(est.module_.state_dict(), tmp_path / "w.safetensors")
+    twin = pickle.loads(pickle.dumps({k: v for k, v in est.__dict__.items() if k != "module_"}))
+    loaded = type(est).__new__(type(est))
+    loaded.__dict__.update(twin)
+    loaded.module_ = loaded._build_module()
+    loaded.module_.load_state_dict(load_file(tmp_path / "w.safetensors"))
+    np.testing.assert_array_equal(loaded.predict_proba(cohort), p)

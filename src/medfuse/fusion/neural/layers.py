@@ -216,3 +216,26 @@ class FusionNetwork(nn.Module):
         ``(n, K)``."""
         fused, _ = self.fuse_latents(inputs, mask)
         return self.head(fused)
+
+
+class EnsembleNetwork(nn.Module):
+    """Several :class:`FusionNetwork` members trained from different seeds; the output is
+    the log of the members' mean class probabilities (so its softmax is the average of the
+    members' probabilities) and the attention weights are the members' mean."""
+
+    def __init__(self, members: Sequence[FusionNetwork]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def fuse_latents(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor
+                     ) -> tuple[None, torch.Tensor | None]:
+        """(None, members' mean attention weights or None)."""
+        weights = [m.fuse_latents(inputs, mask)[1] for m in self.members]
+        if weights[0] is None:
+            return None, None
+        return None, torch.stack(weights).mean(dim=0)
+
+    def forward(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """Log mean probability ``(n, K)``, usable as logits."""
+        probs = torch.stack([torch.softmax(m(inputs, mask), dim=1) for m in self.members])
+        return torch.log(probs.mean(dim=0))

@@ -46,8 +46,8 @@ from torch import nn
 from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.neural.encoders import TABULAR_KINDS, build_encoder
-from medfuse.fusion.neural.layers import FusionNetwork
-from medfuse.fusion.neural.train import train_module
+from medfuse.fusion.neural.layers import EnsembleNetwork, FusionNetwork
+from medfuse.fusion.neural.train import TrainHistory, train_module
 from medfuse.fusion.registry import register
 from medfuse.preprocess.blocks import (
     as_matrix,
@@ -68,9 +68,11 @@ class NeuralFusion(FusionClassifier):
     latent_dim : int
         Size of every modality's latent vector.
     hidden : tuple of int
-        Hidden widths of the tabular (MLP) encoders.
+        Hidden widths of the tabular (MLP) encoders; the default ``()`` is a linear map to
+        the latent, which suits omics with a few hundred subjects (inner-CV choice on ROSMAP).
     head_hidden : int
-        Hidden width of the classification head (0: linear head).
+        Hidden width of the classification head (0, the default: linear head; use e.g. 32
+        so that ``intermediate`` can model interactions between modalities).
     dropout : float
         Dropout in encoders and head.
     lr : float
@@ -101,6 +103,13 @@ class NeuralFusion(FusionClassifier):
         each modality's main axes of variation, which helps a lot when the outcome depends on
         a cross-modal interaction that gives little signal through any modality alone.
         0 turns it off.
+    refit : bool
+        After early stopping has chosen the number of epochs on the inner validation split,
+        train a fresh network (same seed) on all training subjects for that many epochs.
+    n_ensemble : int
+        Number of networks trained from different seeds (each with its own inner split)
+        whose class probabilities are averaged; ``module_`` is then an
+        :class:`~medfuse.fusion.neural.layers.EnsembleNetwork`.
     n_threads : int or None
         Torch CPU threads while fitting/predicting (restored afterwards); None leaves the
         setting alone.
@@ -117,20 +126,23 @@ class NeuralFusion(FusionClassifier):
     preprocessors_ : dict modality -> fitted transformer (or None) for tabular modalities.
     channel_mean_, channel_std_ : dict modality -> ndarray (C,) for array modalities.
     input_shapes_ : dict modality -> per-subject input shape after preprocessing.
-    history_ : dict with ``train_loss`` and ``val_loss`` lists (one value per epoch).
-    best_epoch_, n_epochs_ : int
+    history_ : list (one per ensemble member) of dicts with ``train_loss`` and ``val_loss``
+        lists (one value per epoch).
+    best_epoch_, n_epochs_ : ndarray (n_ensemble,) of int, the epoch kept and the epochs run
+        by each member before any refit.
     seed_ : int, the seed actually used.
     """
 
     _fusion = "concat"
 
-    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (64,),
-                 head_hidden: int = 32, dropout: float = 0.3, lr: float = 1e-3,
+    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (),
+                 head_hidden: int = 0, dropout: float = 0.5, lr: float = 1e-3,
                  weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
                  batch_size: int = 32, modality_dropout: float = 0.2,
                  class_weight="balanced", validation_fraction: float = 0.2,
                  preprocessors=None, conv_width: int = 8, device: str = "cpu",
-                 reconstruction: float = 1.0, n_threads: int | None = None,
+                 reconstruction: float = 1.0, refit: bool = True, n_ensemble: int = 1,
+                 n_threads: int | None = None,
                  random_state=None, verbose: bool = False) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -148,6 +160,8 @@ class NeuralFusion(FusionClassifier):
         self.conv_width = conv_width
         self.device = device
         self.reconstruction = reconstruction
+        self.refit = refit
+        self.n_ensemble = n_ensemble
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
@@ -178,6 +192,11 @@ class NeuralFusion(FusionClassifier):
     def _build_module(self) -> nn.Module:
         """An untrained network with the fitted architecture (on ``self.device``)."""
         check_is_fitted(self, "input_shapes_")
+        if self.n_ensemble > 1:
+            return EnsembleNetwork([self._build_member() for _ in range(self.n_ensemble)])
+        return self._build_member()
+
+    def _build_member(self) -> FusionNetwork:
         encoders = [build_encoder(self.modality_kinds_[m], self.input_shapes_[m],
                                   self.latent_dim, tuple(self.hidden), self.dropout,
                                   self.conv_width) for m in self.modalities_]
@@ -248,19 +267,37 @@ class NeuralFusion(FusionClassifier):
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._fit_preprocessing(data)
         arrays, mask = self._arrays(data)
-        with self._torch_state(self.seed_):
-            self.module_ = self._build_module()
-            inputs, mask_t = self._tensors(arrays, mask)
+        inputs, mask_t = self._tensors(arrays, mask)
+        if self.n_ensemble < 1:
+            raise ValueError(f"n_ensemble must be at least 1, got {self.n_ensemble}")
+        members, self.history_, best, ran = [], [], [], []
+        for k in range(self.n_ensemble):
+            seed = self.seed_ + k
+            net, hist = self._train(inputs, mask_t, y, self.max_epochs,
+                                    self.validation_fraction, seed)
+            if self.refit and hist.val_loss:
+                net, _ = self._train(inputs, mask_t, y, hist.best_epoch + 1, 0.0, seed)
+            members.append(net)
+            self.history_.append({"train_loss": hist.train_loss, "val_loss": hist.val_loss})
+            best.append(hist.best_epoch)
+            ran.append(len(hist.train_loss))
+        self.best_epoch_, self.n_epochs_ = np.array(best), np.array(ran)
+        self.module_ = members[0] if self.n_ensemble == 1 else EnsembleNetwork(members)
+        self.module_.eval()
+
+    def _train(self, inputs, mask, y, max_epochs: int, validation_fraction: float, seed: int
+               ) -> tuple[FusionNetwork, TrainHistory]:
+        """Build one network from ``seed`` and train it (see :func:`train_module`)."""
+        with self._torch_state(seed):
+            net = self._build_member()
             hist = train_module(
-                self.module_, inputs, mask_t, y, lr=self.lr, weight_decay=self.weight_decay,
-                max_epochs=self.max_epochs, patience=self.patience, batch_size=self.batch_size,
+                net, inputs, mask, y, lr=self.lr, weight_decay=self.weight_decay,
+                max_epochs=max_epochs, patience=self.patience, batch_size=self.batch_size,
                 modality_dropout=self.modality_dropout, class_weight=self.class_weight,
-                validation_fraction=self.validation_fraction, seed=self.seed_,
-                reconstruction=self.reconstruction,
-                verbose=self.verbose, description=type(self).__name__)
-        self.history_ = {"train_loss": hist.train_loss, "val_loss": hist.val_loss}
-        self.best_epoch_ = hist.best_epoch
-        self.n_epochs_ = len(hist.train_loss)
+                validation_fraction=validation_fraction, seed=seed,
+                reconstruction=self.reconstruction, verbose=self.verbose,
+                description=type(self).__name__)
+        return net, hist
 
     def _forward(self, data: MultiModalData, what: str = "logits") -> np.ndarray:
         """Evaluate the network in batches on aligned data: ``logits`` or the fusion's
@@ -326,13 +363,14 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
 
     _fusion = "attention"
 
-    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (64,),
-                 head_hidden: int = 32, dropout: float = 0.3, lr: float = 1e-3,
+    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (),
+                 head_hidden: int = 0, dropout: float = 0.5, lr: float = 1e-3,
                  weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
                  batch_size: int = 32, modality_dropout: float = 0.2,
                  class_weight="balanced", validation_fraction: float = 0.2,
                  preprocessors=None, conv_width: int = 8, device: str = "cpu",
-                 reconstruction: float = 1.0, n_threads: int | None = None,
+                 reconstruction: float = 1.0, refit: bool = True, n_ensemble: int = 1,
+                 n_threads: int | None = None,
                  random_state=None, verbose: bool = False,
                  attn_dim: int = 16) -> None:
         # scikit-learn needs every parameter spelled out (no **kwargs) in the signature.
@@ -342,7 +380,8 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
             batch_size=batch_size, modality_dropout=modality_dropout,
             class_weight=class_weight, validation_fraction=validation_fraction,
             preprocessors=preprocessors, conv_width=conv_width, device=device,
-            reconstruction=reconstruction, n_threads=n_threads, random_state=random_state,
+            reconstruction=reconstruction, refit=refit, n_ensemble=n_ensemble,
+            n_threads=n_threads, random_state=random_state,
             verbose=verbose)
         self.attn_dim = attn_dim
 
@@ -374,13 +413,14 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
 
     _fusion = "cross-attention"
 
-    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (64,),
-                 head_hidden: int = 32, dropout: float = 0.3, lr: float = 1e-3,
+    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (),
+                 head_hidden: int = 0, dropout: float = 0.5, lr: float = 1e-3,
                  weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
                  batch_size: int = 32, modality_dropout: float = 0.2,
                  class_weight="balanced", validation_fraction: float = 0.2,
                  preprocessors=None, conv_width: int = 8, device: str = "cpu",
-                 reconstruction: float = 1.0, n_threads: int | None = None,
+                 reconstruction: float = 1.0, refit: bool = True, n_ensemble: int = 1,
+                 n_threads: int | None = None,
                  random_state=None, verbose: bool = False,
                  n_heads: int = 2) -> None:
         # scikit-learn needs every parameter spelled out (no **kwargs) in the signature.
@@ -390,7 +430,8 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
             batch_size=batch_size, modality_dropout=modality_dropout,
             class_weight=class_weight, validation_fraction=validation_fraction,
             preprocessors=preprocessors, conv_width=conv_width, device=device,
-            reconstruction=reconstruction, n_threads=n_threads, random_state=random_state,
+            reconstruction=reconstruction, refit=refit, n_ensemble=n_ensemble,
+            n_threads=n_threads, random_state=random_state,
             verbose=verbose)
         self.n_heads = n_heads
 
