@@ -25,9 +25,10 @@ from medfuse.fusion import make
 GRID = {
     "default": {},
     "latent16": {"latent_dim": 16},
+    "latent32": {"latent_dim": 32},
     "mlp": {"hidden": (64,), "head_hidden": 32, "dropout": 0.3},
-    "strong-reg": {"weight_decay": 0.1},
     "slow": {"lr": 3e-4, "patience": 40},
+    "fast": {"lr": 1e-3, "patience": 20},
     "no-reconstruction": {"reconstruction": 0.0},
 }
 
