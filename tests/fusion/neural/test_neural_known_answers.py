@@ -28,7 +28,8 @@ INTERACTION_PARAMS = {"latent_dim": 4, "hidden": (), "head_hidden": 32, "dropout
                       "lr": 3e-3, "weight_decay": 0.3, "reconstruction": 3.0, "refit": False}
 # Non-linear encoders and head (the linear defaults let the noise encoder shrink its latent
 # instead of lowering its attention).
-MLP_PARAMS = {"hidden": (64,), "head_hidden": 32, "dropout": 0.3, "refit": False}
+MLP_PARAMS = {"latent_dim": 32, "hidden": (64,), "head_hidden": 32, "dropout": 0.3,
+              "refit": False}
 # Fewer features than the default cohort, so 600 training subjects suffice.
 SMALL_DIMS = {"n_genes": 50, "n_informative_genes": 10, "n_imaging": 20,
               "n_informative_imaging": 5}
@@ -90,7 +91,7 @@ def test_subjects_missing_a_modality_get_useful_predictions(name):
     data = make_cohort(700, effects={"rna": 2, "imaging": 2, "clinical": 1}, interaction=0,
                        missing={"rna": 0.3, "imaging": 0.3}, random_state=2, **SMALL_DIMS)
     train, test = data[np.arange(400)], data[np.arange(400, 700)]
-    est = make(name, random_state=0, max_epochs=60).fit(train)
+    est = make(name, random_state=0, max_epochs=40).fit(train)
     p = est.predict_proba(test)[:, 1]
     assert np.isfinite(p).all()
     lacking = ~test.available[["rna", "imaging"]].all(axis=1).to_numpy()

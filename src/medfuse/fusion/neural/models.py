@@ -25,7 +25,8 @@ Explanations
 a list with one float tensor per training modality (order ``est.modalities_``, all subjects
 first; rows of subjects lacking the modality are zeros and are never used) and a bool mask
 ``(n_subjects, n_modalities)``. ``est.module_(inputs, mask)`` returns logits
-``(n_subjects, n_classes)`` (softmax gives ``predict_proba``) and is differentiable with
+``(n_subjects, n_classes)`` (softmax gives ``predict_proba``; for ``n_ensemble > 1`` they are
+the log of the members' mean probabilities) and is differentiable with
 respect to every input tensor, e.g. for captum:
 ``IntegratedGradients(lambda *xs, mask: est.module_(list(xs), mask))`` with
 ``additional_forward_args=(mask,)``.
