@@ -62,7 +62,26 @@ def test_early_imputes_training_mean_and_flags_missing_blocks(cohort):
     np.testing.assert_array_equal(design[:, -3:], np.tile([1.0, 0.0, 1.0], (len(test), 1)))
     full = roc_auc_score(test.y, model.predict_proba(test)[:, 1])
     assert full > 0.75
-    # each block carries the same total variance after block scaling
+    # "width" scaling: each block carries the same total variance
+    model = make("early", random_state=0, block_scaling="width").fit(train)
     X = model._design(model._transform_blocks(model.align(train)))
     var = [X[:, s].var(axis=0).sum() for s in model.feature_slices_.values()]
     assert var[0] == pytest.approx(var[1], rel=0.05)
+
+
+def test_early_cv_block_scaling_uses_each_blocks_own_penalty(cohort):
+    from medfuse.fusion._linear import default_classifier
+
+    train = cohort[:150]
+    model = make("early", random_state=0).fit(train)
+    # the divisor is 1 / sqrt(C) of the block's own inner-CV logistic regression
+    X = model._fit_blocks(train)["rna"]
+    C = default_classifier(0).fit(X, train.y.to_numpy()).C_
+    div = dict(zip(model.modalities_, model.block_divisors_, strict=True))
+    assert div["rna"] == pytest.approx(1 / np.sqrt(np.ravel(C)[0]))
+    # the noise block (clinical, effect 0) is shrunk at least as hard as the rna block
+    assert div["clinical"] >= div["rna"]
+    assert set(np.round(np.log10(model.block_divisors_ ** -2), 6)) <= set(
+        np.round(np.linspace(-4, 2, 13), 6))
+    with pytest.raises(ValueError, match="block_scaling"):
+        make("early", block_scaling="bogus").fit(train)

@@ -58,6 +58,16 @@ def default_classifier(random_state=None, cv: int = 5):
     return LogisticRegressionCV(**params)
 
 
+def best_cv_score(search) -> float:
+    """Mean inner-CV score at the best regularisation of a fitted ``LogisticRegressionCV``
+    (legacy or new attribute layout)."""
+    scores = search.scores_
+    if isinstance(scores, dict):
+        scores = next(iter(scores.values()))
+    scores = np.asarray(scores, dtype=float)
+    return float(scores.mean(axis=0).max())
+
+
 def resolve_estimator(estimator, modality: str | None, random_state) -> object:
     """An unfitted clone of the base estimator: ``estimator`` is None (default), one
     estimator, or a dict modality -> estimator (modalities left out get the default)."""

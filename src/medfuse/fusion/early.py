@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._linear import BlockFusion, predict_full, resolve_estimator
+from medfuse.fusion._linear import (
+    BlockFusion,
+    default_classifier,
+    predict_full,
+    resolve_estimator,
+)
 from medfuse.fusion.registry import register
 
 
@@ -14,8 +19,17 @@ class EarlyFusion(BlockFusion):
     """Concatenate the preprocessed modalities and fit one classifier.
 
     Each block is preprocessed on its own (fitted on the training subjects that have it),
-    then divided by ``sqrt(n_features)`` when ``block_scaling`` is on, so that every
-    modality carries the same total variance whatever its width.
+    then scaled (``block_scaling``):
+
+    - ``"cv"``: multiplied by ``sqrt(C_m)``, with ``C_m`` the L2 strength that inner CV
+      (log loss) chooses for a logistic regression on that block alone. Scaling a block by
+      ``s`` divides the L2 penalty on its coefficients by ``s**2``, so the joint model
+      penalises each block as its own best model does, up to the common strength the
+      final classifier's inner CV chooses: a group-wise ridge whose relative penalties are
+      learned per block (a noisy block gets a small ``C_m`` and is shrunk hard).
+    - ``"width"`` (or True): divided by ``sqrt(n_features)``, so that every modality
+      carries the same total variance whatever its width.
+    - False: left as preprocessed.
 
     Missing-modality rule: a subject's missing block is imputed with the training mean of
     that (preprocessed, scaled) block, and one 0/1 availability indicator per modality is
@@ -27,18 +41,21 @@ class EarlyFusion(BlockFusion):
     base_estimator : sklearn classifier, optional
         Default: L2 logistic regression with the penalty chosen by 5-fold inner CV.
     preprocessors : None, transformer or dict modality -> transformer
-    block_scaling : bool
-        Divide each block by the square root of its number of columns.
+    block_scaling : {"cv", "width", True, False}
+        How blocks are scaled before concatenation (see above). "cv" (default) needs
+        the default classifier's inner CV per block; a block whose subjects have fewer
+        than two classes, or too few for the folds, falls back to "width".
     random_state : int, optional
 
     Attributes
     ----------
     estimator_ : the fitted classifier.
     block_means_ : dict modality -> (p_m,) imputation values.
+    block_divisors_ : (n_modalities,) array, what each block was divided by.
     feature_slices_ : dict modality -> slice of the concatenated columns.
     """
 
-    def __init__(self, base_estimator=None, preprocessors=None, block_scaling: bool = True,
+    def __init__(self, base_estimator=None, preprocessors=None, block_scaling="cv",
                  random_state=None) -> None:
         self.base_estimator = base_estimator
         self.preprocessors = preprocessors
@@ -47,6 +64,8 @@ class EarlyFusion(BlockFusion):
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         blocks = self._fit_blocks(data)
+        self.block_divisors_ = np.array([self._fit_divisor(m, blocks[m], y)
+                                         for m in self.modalities_], dtype=float)
         self.block_means_ = {}
         self.feature_slices_ = {}
         start = 0
@@ -64,7 +83,24 @@ class EarlyFusion(BlockFusion):
                             len(self.classes_))
 
     def _divisor(self, m: str) -> float:
-        return float(np.sqrt(self.n_block_features_[m])) if self.block_scaling else 1.0
+        return float(self.block_divisors_[self.modalities_.index(m)])
+
+    def _fit_divisor(self, m: str, X: np.ndarray, y: np.ndarray) -> float:
+        """What block ``m`` is divided by (see ``block_scaling``)."""
+        mode = self.block_scaling
+        if mode is False or mode is None:
+            return 1.0
+        if mode not in (True, "width", "cv"):
+            raise ValueError(f"block_scaling must be 'cv', 'width', True or False, got {mode!r}.")
+        width = float(np.sqrt(self.n_block_features_[m]))
+        if mode != "cv":
+            return width
+        rows = ~np.isnan(X).any(axis=1)
+        counts = np.bincount(y[rows])
+        if (counts > 0).sum() < 2 or counts[counts > 0].min() < 5:
+            return width
+        search = default_classifier(self.random_state).fit(X[rows], y[rows])
+        return float(1.0 / np.sqrt(np.ravel(search.C_)[0]))
 
     def _design(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
         parts, flags = [], []
