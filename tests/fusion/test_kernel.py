@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 from sklearn.metrics.pairwise import rbf_kernel as sk_rbf
 from threadpoolctl import threadpool_limits
 
@@ -16,6 +17,7 @@ from medfuse.fusion._linear import KmerSpectrum
 from medfuse.fusion.kernel import (
     alignf_weights,
     centre_kernel,
+    kernel_feature_map,
     matching_kernel,
     median_gamma,
     rbf_kernel,
@@ -130,3 +132,33 @@ def test_spectrum_kernel_on_sequences():
     X = f.transform(pd.DataFrame({"s": ["AAAC", "AACA"]})).to_numpy()
     # AAAC: AAA, AAC ; AACA: AAC, ACA -> one shared 3-mer of two each
     assert X[0] @ X[1] == pytest.approx(0.5)
+
+
+def test_kernel_logistic_on_feature_map_equals_linear_logistic_for_linear_kernel():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    X, Xt = rng.normal(size=(40, 60)), rng.normal(size=(9, 60))  # p > n: rank-deficient
+    y = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    K = X @ X.T
+    P = kernel_feature_map(K)
+    np.testing.assert_allclose((K @ P) @ (K @ P).T, K, atol=1e-8 * np.abs(K).max())
+    # an L2 logistic regression on the map is the one on X (representer theorem)
+    ref = LogisticRegression(C=0.3, max_iter=5000, tol=1e-10).fit(X, y)
+    ours = LogisticRegression(C=0.3, max_iter=5000, tol=1e-10).fit(K @ P, y)
+    np.testing.assert_allclose(ours.predict_proba((Xt @ X.T) @ P), ref.predict_proba(Xt),
+                               atol=1e-5)
+
+
+def test_mkl_svm_classifier_option_and_logistic_default():
+    data = make_cohort(120, effects={"rna": 2, "imaging": 0}, n_genes=30, n_imaging=10,
+                       random_state=5)
+    train, test = data[:90], data[90:]
+    for clf in ("logistic", "svm"):
+        model = make("mkl", random_state=0, classifier=clf).fit(train)
+        p = model.predict_proba(test)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0)
+        assert roc_auc_score(test.y, p[:, 1]) > 0.75
+    assert model.feature_map_ is None
+    with pytest.raises(ValueError, match="classifier"):
+        make("mkl", classifier="bogus").fit(train)

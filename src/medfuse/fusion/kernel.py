@@ -13,7 +13,13 @@ from sklearn.svm import SVC
 
 from medfuse.data.modality import ModalityKind
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._linear import BlockFusion, modality_series, predict_full
+from medfuse.fusion._linear import (
+    BlockFusion,
+    best_cv_score,
+    default_classifier,
+    modality_series,
+    predict_full,
+)
 from medfuse.fusion.registry import register
 from medfuse.preprocess.clinical import ClinicalEncoder
 
@@ -96,6 +102,19 @@ def alignf_weights(kernels: list[np.ndarray], target: np.ndarray,
     return v / v.sum()
 
 
+def kernel_feature_map(K: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """Projection ``P`` (n, r) with ``K = (K P)(K P)'`` on the training subjects: from the
+    eigendecomposition ``K = U S U'``, ``P = U_r S_r^{-1/2}`` over the eigenvalues above
+    ``rtol * max``. Rows ``k(x, train) @ P`` are an exact finite feature map of the
+    kernel on the span of the training subjects, so an L2-penalised linear model on them is
+    the kernel model with an RKHS-norm penalty (representer theorem)."""
+    s, U = np.linalg.eigh((K + K.T) / 2.0)
+    keep = s > rtol * max(float(s.max()), 0.0)
+    if not keep.any():
+        keep = s >= s.max()
+    return U[:, keep] / np.sqrt(np.abs(s[keep]))
+
+
 def alignment_pvalues(kernels: list[np.ndarray], onehot: np.ndarray, n_permutations: int,
                       random_state=None) -> np.ndarray:
     """One-sided permutation p-values of each kernel's off-diagonal alignment with the target
@@ -153,9 +172,16 @@ class MKLFusion(BlockFusion):
     alpha : float
         Level of the permutation screen of the kernels (1 keeps every kernel).
     n_permutations : int
+    classifier : {"logistic", "svm"}
+        ``"logistic"`` (default): kernel logistic regression, an L2 logistic regression on
+        the exact feature map of the combined kernel (:func:`kernel_feature_map`), its
+        strength and the kernel family chosen by inner CV on log loss; its probabilities
+        need no separate calibration. ``"svm"``: ``SVC(kernel="precomputed")`` with Platt
+        scaling, cost and family chosen by inner CV (ROC AUC for binary, balanced accuracy
+        for multiclass outcomes).
     C : float, optional
-        SVM cost; None chooses it from ``C_grid`` by ``cv``-fold inner CV on the training
-        subjects (ROC AUC for binary, balanced accuracy for multiclass outcomes).
+        SVM cost (``classifier="svm"``); None chooses it from ``C_grid`` by ``cv``-fold
+        inner CV on the training subjects.
     C_grid : sequence of float
     preprocessors : None, transformer or dict modality -> transformer
     cv : int
@@ -169,20 +195,25 @@ class MKLFusion(BlockFusion):
     kernel_types_ : dict modality -> kernel name.
     kernel_family_ : "linear" or "rbf" (chosen for numeric modalities), None if fixed.
     gammas_ : dict modality -> RBF gamma (NaN where not used).
-    svm_ : the fitted ``SVC(kernel="precomputed")`` with Platt scaling
+    estimator_ : the fitted classifier on the combined kernel: a
+        ``LogisticRegressionCV`` on the kernel feature map (``classifier="logistic"``) or
+        ``SVC(kernel="precomputed")`` with Platt scaling
         (``CalibratedClassifierCV(method="sigmoid", ensemble=False)``, decision values
         out-of-fold).
-    C_ : the SVM cost used.
+    feature_map_ : (n_train, r) projection of the kernel feature map (logistic only).
+    C_ : the SVM cost or the logistic regression's inverse L2 strength used.
     """
 
     def __init__(self, kernels="auto", weighting: str = "alignf", alpha: float = 0.05,
-                 n_permutations: int = 200, C: float | None = None,
+                 n_permutations: int = 200, classifier: str = "logistic",
+                 C: float | None = None,
                  C_grid=(0.01, 0.1, 1.0, 10.0, 100.0), preprocessors=None, cv: int = 5,
                  random_state=None) -> None:
         self.kernels = kernels
         self.weighting = weighting
         self.alpha = alpha
         self.n_permutations = n_permutations
+        self.classifier = classifier
         self.C = C
         self.C_grid = C_grid
         self.preprocessors = preprocessors
@@ -193,12 +224,20 @@ class MKLFusion(BlockFusion):
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         if self.weighting not in ("alignf", "uniform"):
             raise ValueError(f"weighting must be 'alignf' or 'uniform', got {self.weighting!r}")
+        if self.classifier not in ("logistic", "svm"):
+            raise ValueError(f"classifier must be 'logistic' or 'svm', got {self.classifier!r}")
         blocks = self._fit_blocks(data)
         self.train_blocks_ = blocks
         have = np.column_stack([~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_])
         self.train_available_ = have
         kinds = {m: data.modalities[m].kind for m in self.modalities_}
         families = ["linear", "rbf"] if self.kernels == "auto" else [None]
+        counts = np.bincount(y)
+        if int(min(self.cv, counts[counts > 0].min())) < 2:
+            raise ValueError("MKL needs at least 2 training subjects of every class.")
+        if self.classifier == "logistic":
+            self._fit_logistic(blocks, kinds, have, y, families)
+            return
         best = None
         for family in families:
             K = self._build_kernel(blocks, kinds, have, y, family)
@@ -210,12 +249,10 @@ class MKLFusion(BlockFusion):
         K = self._build_kernel(blocks, kinds, have, y, self.kernel_family_)
         if self.C is not None:
             self.C_ = float(self.C)
-        counts = np.bincount(y)
         n_splits = int(min(self.cv, counts[counts > 0].min()))
         svm = SVC(kernel="precomputed", C=self.C_)
-        if n_splits < 2:
-            raise ValueError("MKL needs at least 2 training subjects of every class.")
-        self.svm_ = CalibratedClassifierCV(
+        self.feature_map_ = None
+        self.estimator_ = CalibratedClassifierCV(
             svm, method="sigmoid", ensemble=False,
             cv=StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state),
         ).fit(K, y)
@@ -225,7 +262,27 @@ class MKLFusion(BlockFusion):
         have = np.column_stack([~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_])
         kernels = [self._kernel(m, blocks[m], self.train_blocks_[m]) for m in self.modalities_]
         K = self._combine(kernels, have, self.train_available_)
-        return predict_full(self.svm_, K, len(self.classes_))
+        if self.feature_map_ is not None:
+            K = K @ self.feature_map_
+        return predict_full(self.estimator_, K, len(self.classes_))
+
+    def _fit_logistic(self, blocks, kinds, have, y, families) -> None:
+        """Kernel logistic regression; the kernel family with the best inner-CV log loss."""
+        best = None
+        for family in families:
+            K = self._build_kernel(blocks, kinds, have, y, family)
+            P = kernel_feature_map(K)
+            counts = np.bincount(y)
+            model = default_classifier(self.random_state,
+                                       cv=int(min(self.cv, counts[counts > 0].min())))
+            model.fit(K @ P, y)
+            score = best_cv_score(model)
+            if best is None or score > best[0]:
+                best = (score, family, P, model)
+        _, self.kernel_family_, self.feature_map_, self.estimator_ = best
+        if len(families) > 1:  # rebuild the per-kernel state of the chosen family
+            self._build_kernel(blocks, kinds, have, y, self.kernel_family_)
+        self.C_ = float(np.ravel(self.estimator_.C_)[0])
 
     @property
     def kernel_weights_(self) -> pd.Series:
