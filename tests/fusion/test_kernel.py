@@ -162,3 +162,12 @@ def test_mkl_svm_classifier_option_and_logistic_default():
     assert model.feature_map_ is None
     with pytest.raises(ValueError, match="classifier"):
         make("mkl", classifier="bogus").fit(train)
+
+
+def test_mkl_rbf_bandwidth_chosen_from_grid_scales_median_gamma():
+    data = make_cohort(100, effects={"rna": 2, "imaging": 1}, n_genes=30, n_imaging=10,
+                       random_state=6)
+    model = make("mkl", random_state=0, kernels="rbf", bandwidths=(0.5, 2.0)).fit(data)
+    assert model.bandwidth_ in (0.5, 2.0)
+    X = model._fit_blocks(data)["rna"]
+    assert model.gammas_["rna"] == pytest.approx(median_gamma(X) * model.bandwidth_)

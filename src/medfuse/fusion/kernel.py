@@ -179,6 +179,9 @@ class MKLFusion(BlockFusion):
         need no separate calibration. ``"svm"``: ``SVC(kernel="precomputed")`` with Platt
         scaling, cost and family chosen by inner CV (ROC AUC for binary, balanced accuracy
         for multiclass outcomes).
+    bandwidths : sequence of float
+        Multipliers of the median-heuristic RBF gamma tried (logistic classifier only; one
+        multiplier shared by the RBF kernels), chosen with the family by the inner CV.
     C : float, optional
         SVM cost (``classifier="svm"``); None chooses it from ``C_grid`` by ``cv``-fold
         inner CV on the training subjects.
@@ -201,12 +204,13 @@ class MKLFusion(BlockFusion):
         (``CalibratedClassifierCV(method="sigmoid", ensemble=False)``, decision values
         out-of-fold).
     feature_map_ : (n_train, r) projection of the kernel feature map (logistic only).
+    bandwidth_ : float, the chosen RBF gamma multiplier (1 for linear kernels).
     C_ : the SVM cost or the logistic regression's inverse L2 strength used.
     """
 
     def __init__(self, kernels="auto", weighting: str = "alignf", alpha: float = 0.05,
                  n_permutations: int = 200, classifier: str = "logistic",
-                 C: float | None = None,
+                 bandwidths=(1.0,), C: float | None = None,
                  C_grid=(0.01, 0.1, 1.0, 10.0, 100.0), preprocessors=None, cv: int = 5,
                  random_state=None) -> None:
         self.kernels = kernels
@@ -214,6 +218,7 @@ class MKLFusion(BlockFusion):
         self.alpha = alpha
         self.n_permutations = n_permutations
         self.classifier = classifier
+        self.bandwidths = bandwidths
         self.C = C
         self.C_grid = C_grid
         self.preprocessors = preprocessors
@@ -235,6 +240,7 @@ class MKLFusion(BlockFusion):
         counts = np.bincount(y)
         if int(min(self.cv, counts[counts > 0].min())) < 2:
             raise ValueError("MKL needs at least 2 training subjects of every class.")
+        self.bandwidth_ = 1.0
         if self.classifier == "logistic":
             self._fit_logistic(blocks, kinds, have, y, families)
             return
@@ -267,9 +273,13 @@ class MKLFusion(BlockFusion):
         return predict_full(self.estimator_, K, len(self.classes_))
 
     def _fit_logistic(self, blocks, kinds, have, y, families) -> None:
-        """Kernel logistic regression; the kernel family with the best inner-CV log loss."""
+        """Kernel logistic regression; the kernel family (and RBF bandwidth multiplier)
+        with the best inner-CV log loss."""
         best = None
-        for family in families:
+        candidates = [(f, b) for f in families
+                      for b in ((1.0,) if f == "linear" else tuple(self.bandwidths))]
+        for family, bandwidth in candidates:
+            self.bandwidth_ = float(bandwidth)
             K = self._build_kernel(blocks, kinds, have, y, family)
             P = kernel_feature_map(K)
             counts = np.bincount(y)
@@ -278,9 +288,9 @@ class MKLFusion(BlockFusion):
             model.fit(K @ P, y)
             score = best_cv_score(model)
             if best is None or score > best[0]:
-                best = (score, family, P, model)
-        _, self.kernel_family_, self.feature_map_, self.estimator_ = best
-        if len(families) > 1:  # rebuild the per-kernel state of the chosen family
+                best = (score, family, bandwidth, P, model)
+        _, self.kernel_family_, self.bandwidth_, self.feature_map_, self.estimator_ = best
+        if len(candidates) > 1:  # rebuild the per-kernel state of the chosen candidate
             self._build_kernel(blocks, kinds, have, y, self.kernel_family_)
         self.C_ = float(np.ravel(self.estimator_.C_)[0])
 
@@ -383,7 +393,7 @@ class MKLFusion(BlockFusion):
             numeric = self._numeric_columns(m, X.shape[1])
             self.gammas_[m] = median_gamma(X[:, numeric]) if numeric.size else 1.0
         elif ktype == "rbf":
-            self.gammas_[m] = median_gamma(X)
+            self.gammas_[m] = median_gamma(X) * getattr(self, "bandwidth_", 1.0)
         elif ktype == "linear":
             diag = float(np.mean((X * X).sum(1)))
             self.linear_scale_[m] = diag if diag > 0 else 1.0
