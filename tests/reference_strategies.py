@@ -10,6 +10,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 
@@ -26,6 +27,9 @@ from medfuse.preprocess.blocks import (
 FIT_COUNTS: Counter = Counter()
 #: subject IDs each RecordingScaler was fitted on
 FITTED_ON: list[set] = []
+#: tag -> the fit count at which Flaky raises (a module switch, so that the strategy's
+#: parameters, and hence its cache keys, stay the same across runs)
+FAIL_AT: dict[str, int] = {}
 
 
 class MeanLogistic(FusionClassifier):
@@ -85,20 +89,21 @@ class OneModality(MeanLogistic):
                                  data.modalities[self.modality])
         block = sub.block(self.modality)
         x = as_matrix(fit_transform_block(t, block, sub.obs))
+        self.prior_ = np.bincount(y, minlength=len(self.classes_)) / len(y)
         self.transformers_ = {self.modality: t}
         self.models_ = {self.modality: LogisticRegression(C=self.C, max_iter=500).fit(
             x, y[has])}
 
     def _predict_proba(self, data):
+        """Subjects without the modality get the training class frequencies."""
         j = self.modalities_.index(self.modality)
         has = data.available.to_numpy()[:, j]
-        if not has.all():
-            from medfuse.data import DataValidationError
-
-            raise DataValidationError(f"{int((~has).sum())} subject(s) lack {self.modality!r}.")
-        block = data.block(self.modality)
-        x = as_matrix(transform_block(self.transformers_[self.modality], block))
-        return self.models_[self.modality].predict_proba(x)
+        proba = np.tile(self.prior_, (len(data), 1))
+        if has.any():
+            block = data.block(self.modality)
+            x = as_matrix(transform_block(self.transformers_[self.modality], block))
+            proba[has] = self.models_[self.modality].predict_proba(x)
+        return proba
 
 
 class RecordingScaler(TransformerMixin, BaseEstimator):
@@ -115,15 +120,14 @@ class RecordingScaler(TransformerMixin, BaseEstimator):
 
 
 class Flaky(MeanLogistic):
-    """Fails on its ``fail_at``-th fit (counted per process) to simulate a killed run."""
+    """Interrupts its fit when ``FIT_COUNTS[tag] == FAIL_AT[tag]`` (simulates a killed run)."""
 
-    def __init__(self, C: float = 1.0, preprocessors=None, random_state=None, tag: str = "flaky",
-                 fail_at: int = -1):
+    def __init__(self, C: float = 1.0, preprocessors=None, random_state=None,
+                 tag: str = "flaky"):
         super().__init__(C=C, preprocessors=preprocessors, random_state=random_state, tag=tag)
-        self.fail_at = fail_at
 
     def _fit(self, data, y):
-        if FIT_COUNTS[self.tag] == self.fail_at:
+        if FIT_COUNTS[self.tag] == FAIL_AT.get(self.tag, -1):
             FIT_COUNTS[self.tag] += 1
             raise KeyboardInterrupt("simulated interruption")
         super()._fit(data, y)
@@ -144,10 +148,30 @@ def registered():
         _REGISTRY.update(saved)
 
 
-def tiny_cohort(n: int = 60, seed: int = 0, missing: float = 0.0):
-    """A small two-modality cohort with a known signal in both modalities."""
-    from medfuse.data import make_cohort
+def tiny_cohort(n: int = 60, seed: int = 0, missing: float = 0.0, prefix: str = "S"):
+    """A small cohort with a known answer: modalities ``rna`` (10 features) and ``imaging``
+    (8 features) each carry one latent factor that drives the outcome (log-odds 2.5 per sd
+    each); ``clinical`` (age, sex) is pure noise. ``missing`` is the share of subjects
+    without ``imaging`` (completely at random). IDs are ``{prefix}000`` ...
+    """
+    from medfuse.data import Modality, MultiModalData
 
-    kw = {"missing": {"imaging": missing}} if missing else {}
-    return make_cohort(n, n_genes=30, n_informative_genes=5, n_imaging=12,
-                       n_informative_imaging=4, random_state=seed, **kw)
+    rng = np.random.default_rng(seed)
+    ids = [f"{prefix}{i:03d}" for i in range(n)]
+    u = rng.normal(size=(n, 2))
+    label = (rng.uniform(size=n) < 1 / (1 + np.exp(-2.5 * (u[:, 0] + u[:, 1])))).astype(int)
+    rna = u[:, [0]] * rng.uniform(0.5, 1.0, 10) + rng.normal(scale=0.7, size=(n, 10))
+    img = u[:, [1]] * rng.uniform(0.5, 1.0, 8) + rng.normal(scale=0.7, size=(n, 8))
+    clinical = pd.DataFrame({"age": rng.normal(60, 10, n).round(),
+                             "sex": pd.Categorical(rng.choice(["f", "m"], n))}, index=ids)
+    has_img = rng.uniform(size=n) >= missing
+    blocks = {
+        "rna": pd.DataFrame(rna, index=ids, columns=[f"g{k}" for k in range(10)]),
+        "imaging": pd.DataFrame(img, index=ids, columns=[f"r{k}" for k in range(8)]
+                                ).loc[has_img],
+        "clinical": clinical,
+    }
+    obs = pd.DataFrame({"label": label, "site": rng.choice(["A", "B", "C"], n)}, index=ids)
+    return MultiModalData(blocks, obs=obs, outcome="label",
+                          modalities={"rna": "continuous", "imaging": "continuous",
+                                      "clinical": Modality("clinical")})

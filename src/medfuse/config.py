@@ -247,14 +247,15 @@ class Study(_Strict):
             raise StudyError(f"data: {err}") from None
 
 
+_UNION_TAGS = ("ColumnRef", "SurvivalRef", "str", "list[str]", "dict[str,ModalitySpec]")
+
+
 def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-after",
-                                                                            "ColumnRef",
-                                                                            "SurvivalRef",
-                                                                            "literal[",
-                                                                            "str")))
+        loc = ".".join(str(p) for p in e["loc"]
+                       if str(p) not in _UNION_TAGS
+                       and not str(p).startswith(("function-", "literal[")))
         msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"{loc or 'study'}: {msg}")
     return "; ".join(dict.fromkeys(lines))
