@@ -175,3 +175,55 @@ def tiny_cohort(n: int = 60, seed: int = 0, missing: float = 0.0, prefix: str = 
     return MultiModalData(blocks, obs=obs, outcome="label",
                           modalities={"rna": "continuous", "imaging": "continuous",
                                       "clinical": Modality("clinical")})
+
+
+class TinyNet(FusionClassifier):
+    """A linear torch model on the concatenated continuous modalities (missing ones as zeros),
+    following the neural persistence contract: all torch modules in ``module_``, and
+    ``_build_module()`` rebuilds the untrained architecture from fitted attributes."""
+
+    def __init__(self, epochs: int = 50, random_state: int = 0):
+        self.epochs = epochs
+        self.random_state = random_state
+
+    def _matrix(self, data):
+        parts = []
+        avail = data.available
+        for m in self.inputs_:
+            x = data.block(m, available_only=False).to_numpy(dtype=float)
+            x = (x - self.mean_[m]) / self.scale_[m]
+            x[~avail[m].to_numpy()] = 0.0
+            parts.append(x)
+        return np.hstack(parts)
+
+    def _build_module(self):
+        import torch
+
+        return torch.nn.Sequential(torch.nn.Linear(self.n_inputs_, 4), torch.nn.Tanh(),
+                                   torch.nn.Linear(4, len(self.classes_)))
+
+    def _fit(self, data, y):
+        import torch
+
+        self.inputs_ = [m for m in self.modalities_ if self.modality_kinds_[m] == "continuous"]
+        self.mean_ = {m: data.block(m).mean().to_numpy() for m in self.inputs_}
+        self.scale_ = {m: data.block(m).std().to_numpy() + 1e-9 for m in self.inputs_}
+        x = torch.tensor(self._matrix(data), dtype=torch.float32)
+        self.n_inputs_ = x.shape[1]
+        torch.manual_seed(self.random_state)
+        self.module_ = self._build_module()
+        opt = torch.optim.Adam(self.module_.parameters(), lr=0.05)
+        target = torch.tensor(y)
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(self.module_(x), target)
+            loss.backward()
+            opt.step()
+        self.module_.eval()
+
+    def _predict_proba(self, data):
+        import torch
+
+        with torch.no_grad():
+            logits = self.module_(torch.tensor(self._matrix(data), dtype=torch.float32))
+        return torch.softmax(logits, dim=1).numpy().astype(float)

@@ -25,6 +25,7 @@ QUICK_FOLDS, QUICK_REPEATS = 3, 1
 QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted", "stacking")
 
 
+DASH = "\u2013"  # shown for undefined values
 @dataclass
 class StudyOutputs:
     """Paths written by :func:`run_study`, and the benchmark result."""
@@ -108,7 +109,7 @@ def summary_table(result) -> Table:
         for m, split in cols:
             r = res[(res["strategy"] == s) & (res["metric"] == m) & (res["split"] == split)]
             if r.empty or not np.isfinite(r["mean"].iloc[0]):
-                cells.append("–")
+                cells.append(DASH)
             else:
                 sd = r["sd"].iloc[0]
                 cells.append(f"{r['mean'].iloc[0]:.3f}"
@@ -196,13 +197,16 @@ def predict(
                                               "or a .h5mu file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV of predictions.")] = Path(
         "predictions.csv"),
+    trust: Annotated[list[str] | None, typer.Option(
+        help="Also trust classes from this module prefix (your own strategies, e.g. "
+             "'mylab.models.'); repeatable.")] = None,
 ) -> None:
     """Predict new subjects with a saved model; each may have any subset of the modalities."""
     from medfuse.data import DataValidationError
-    from medfuse.persist import UntrustedModelError
+    from medfuse.persist import UntrustedModelError, load_model
 
     try:
-        model = _load(model_dir)
+        model = load_model(model_dir, trust=tuple(trust or ()))
         new = _read_new(data)
         table = predict_table(model, new)
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
@@ -213,12 +217,6 @@ def predict(
     console.print(f"wrote {len(table) - n_none} predictions to {out}"
                   + (f"; {n_none} subject(s) have none of the model's modalities"
                      if n_none else ""))
-
-
-def _load(model_dir: Path):
-    from medfuse.persist import load_model
-
-    return load_model(model_dir)
 
 
 def _read_new(path: Path):

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference_strategies as ref  # noqa: E402
+import reference_strategies as ref
 
-from medfuse.evaluate import run_benchmark  # noqa: E402
-from medfuse.evaluate.robustness import modality_subsets  # noqa: E402
-from medfuse.evaluate.splits import make_splits  # noqa: E402
+from medfuse.evaluate import run_benchmark
+from medfuse.evaluate.robustness import modality_subsets
+from medfuse.evaluate.splits import make_splits
 
 
 @pytest.fixture(scope="module")

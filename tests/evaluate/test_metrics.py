@@ -26,6 +26,34 @@ def test_binary_metrics_match_sklearn():
     assert m["recall"] == pytest.approx(tp / (tp + fn))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_all_metrics_match_sklearn_on_random_predictions(seed):
+    rng = np.random.default_rng(seed)
+    k = 2 + seed % 3
+    n = 25 + 7 * seed
+    y = rng.integers(0, k, n)
+    proba = rng.dirichlet(np.ones(k), n)
+    proba = np.round(proba, 1) + 1e-9 * rng.uniform(size=(n, k))  # some near-ties
+    proba /= proba.sum(1, keepdims=True)
+    if len(np.unique(y)) < k:
+        y[:k] = np.arange(k)
+    m = classification_metrics(y, proba)
+    pred = proba.argmax(1)
+    avg = "binary" if k == 2 else "macro"
+    labels = np.arange(k)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
+    for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score)):
+        assert m[name] == pytest.approx(fn(y, pred, labels=labels, average=avg,
+                                           zero_division=0))
+    for a in ("macro", "weighted"):
+        assert m[f"f1_{a}"] == pytest.approx(skm.f1_score(y, pred, labels=labels, average=a,
+                                                         zero_division=0))
+    auc = (skm.roc_auc_score(y, proba[:, 1]) if k == 2
+           else skm.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+    assert m["roc_auc"] == pytest.approx(auc)
+
+
 def test_multiclass_auc_is_ovr_macro_and_f1_left_out():
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1, 2], 20)

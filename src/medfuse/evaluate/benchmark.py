@@ -75,11 +75,17 @@ class BenchmarkResult:
     primary_metric: str
     settings: dict
     errors: dict[str, str] = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -------------------------------------------------------------- per-split scores
     def split_scores(self, kind: str = "cv", key: str | None = None) -> pd.DataFrame:
         """Long table ``strategy, split, metric, value`` (one row per strategy x split x
         metric), from the held-out predictions with the modalities of ``key`` available."""
+        if (kind, key) not in self._memo:
+            self._memo[(kind, key)] = self._split_scores(kind, key)
+        return self._memo[(kind, key)].copy()
+
+    def _split_scores(self, kind: str, key: str | None) -> pd.DataFrame:
         rows = []
         for fr in self.folds:
             if fr.kind != kind:

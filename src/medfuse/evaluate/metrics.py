@@ -16,10 +16,8 @@ Conventions
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn import metrics as skm
+from scipy.stats import rankdata
 
 #: Metrics where lower is better.
 LOWER_IS_BETTER = frozenset({"brier", "ece"})
@@ -60,22 +58,43 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray,
     return float(ece)
 
 
+def _confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrix, rows = true class, columns = predicted class."""
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes
+                       ).reshape(n_classes, n_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0 where den is 0 (scikit-learn's ``zero_division=0``)."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
 def specificity(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """True-negative rate: of the positive class (binary) or macro-averaged (multiclass)."""
-    cm = skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
-    total = cm.sum()
-    spec = []
-    for k in range(n_classes):
-        tp = cm[k, k]
-        fp = cm[:, k].sum() - tp
-        fn = cm[k, :].sum() - tp
-        tn = total - tp - fp - fn
-        spec.append(tn / (tn + fp) if tn + fp else np.nan)
+    cm = _confusion(np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), n_classes)
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    tn = cm.sum() - tp - fp - fn
+    spec = np.where(tn + fp > 0, _ratio(tn, tn + fp), np.nan)
     return float(spec[1]) if n_classes == 2 else float(np.nanmean(spec))
 
 
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the Mann-Whitney rank formula (ties count one half); NaN with one class."""
+    positive = np.asarray(positive, dtype=bool)
+    n1 = int(positive.sum())
+    n0 = len(positive) - n1
+    if n1 == 0 or n0 == 0:
+        return np.nan
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """All classification metrics of one set of predictions.
+    """All classification metrics of one set of predictions (closed forms from the confusion
+    matrix; they agree with scikit-learn's, see the tests).
 
     Parameters
     ----------
@@ -89,36 +108,33 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
     n_classes = proba.shape[1]
-    labels = np.arange(n_classes)
     y_pred = proba.argmax(axis=1)
     binary = n_classes == 2
-    out: dict[str, float] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["accuracy"] = skm.accuracy_score(y_true, y_pred)
-        out["balanced_accuracy"] = skm.balanced_accuracy_score(y_true, y_pred)
-        present = np.unique(y_true)
-        if len(present) < 2:
-            out["roc_auc"] = np.nan
-        elif binary:
-            out["roc_auc"] = skm.roc_auc_score(y_true, proba[:, 1])
-        elif len(present) < n_classes:
-            out["roc_auc"] = np.nan
-        else:
-            out["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr",
-                                               average="macro", labels=labels)
-        avg = "binary" if binary else "macro"
-        if binary:
-            out["f1"] = skm.f1_score(y_true, y_pred, labels=labels, zero_division=0)
-        out["f1_macro"] = skm.f1_score(y_true, y_pred, labels=labels, average="macro",
-                                       zero_division=0)
-        out["f1_weighted"] = skm.f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                          zero_division=0)
-        out["precision"] = skm.precision_score(y_true, y_pred, labels=labels, average=avg,
-                                               zero_division=0)
-        out["recall"] = skm.recall_score(y_true, y_pred, labels=labels, average=avg,
-                                         zero_division=0)
-        out["specificity"] = specificity(y_true, y_pred, n_classes)
+    cm = _confusion(y_true, y_pred, n_classes)
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1).astype(float)
+    predicted = cm.sum(axis=0).astype(float)
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support)
+    f1 = _ratio(2 * tp, support + predicted)
+    out: dict[str, float] = {
+        "accuracy": tp.sum() / len(y_true),
+        "balanced_accuracy": float(np.mean(recall[support > 0])),
+    }
+    if binary:
+        out["roc_auc"] = binary_auc(y_true == 1, proba[:, 1])
+    elif (support > 0).all():
+        out["roc_auc"] = float(np.mean([binary_auc(y_true == k, proba[:, k])
+                                        for k in range(n_classes)]))
+    else:
+        out["roc_auc"] = np.nan
+    if binary:
+        out["f1"] = f1[1]
+    out["f1_macro"] = float(f1.mean())
+    out["f1_weighted"] = float((f1 * support).sum() / support.sum())
+    out["precision"] = precision[1] if binary else float(precision.mean())
+    out["recall"] = recall[1] if binary else float(recall.mean())
+    out["specificity"] = specificity(y_true, y_pred, n_classes)
     onehot = np.eye(n_classes)[y_true]
     if binary:
         out["brier"] = float(np.mean((proba[:, 1] - onehot[:, 1]) ** 2))

@@ -8,12 +8,12 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
 
-from medfuse.evaluate.metrics import ECE_BINS, greater_is_better  # noqa: E402
+from medfuse.evaluate.metrics import ECE_BINS, greater_is_better
 
 DPI = 110
 
@@ -112,7 +112,7 @@ def comparison_figure(scores: pd.DataFrame, metric: str, order: list[str]) -> st
     sel = scores[scores["metric"] == metric]
     data = [sel.loc[sel["strategy"] == s, "value"].dropna().to_numpy() for s in order]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(order) + 2), 4.2))
-    ax.boxplot(data, vert=True, widths=0.55, showfliers=False,
+    ax.boxplot(data, widths=0.55, showfliers=False,
                medianprops={"color": "black"})
     rng = np.random.default_rng(0)
     for i, (vals, color) in enumerate(zip(data, _colors(len(order)), strict=True)):
@@ -138,8 +138,8 @@ def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> st
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(cols) + 2.5),
                                     max(2.5, 0.42 * len(wide) + 1.5)))
     vals = wide.to_numpy(dtype=float)
-    cmap = plt.get_cmap("viridis" if greater_is_better(metric) else "viridis_r").copy()
-    cmap.set_bad("0.92")
+    cmap = plt.get_cmap("viridis" if greater_is_better(metric) else "viridis_r"
+                        ).with_extremes(bad="0.92")
     im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap)
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):

@@ -8,7 +8,6 @@ Extension point: other parts of medfuse (e.g. ``medfuse.explain``) add sections 
 
 from __future__ import annotations
 
-import html
 import platform
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ import medfuse
 from medfuse.data.multimodal import MultiModalData
 from medfuse.evaluate.metrics import greater_is_better
 
+DASH = "\u2013"  # shown for undefined values
 TABLE_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1", "f1_macro", "precision",
                  "recall", "specificity", "brier", "ece")
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "scikit-survival", "skops",
@@ -69,12 +69,12 @@ def register_section(provider: SectionProvider) -> SectionProvider:
 
 # ---------------------------------------------------------------------- tables
 def _fmt(v: float, digits: int = 3) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+    return DASH if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
 def _fmt_p(p: float) -> str:
     if p is None or not np.isfinite(p):
-        return "–"
+        return DASH
     return "< 0.001" if p < 1e-3 else f"{p:.3f}"
 
 
@@ -96,13 +96,13 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> di
         for m in metrics:
             r = sel[(sel["strategy"] == s) & (sel["metric"] == m)]
             if r.empty:
-                cells.append({"text": "–", "best": False})
+                cells.append({"text": DASH, "best": False})
                 continue
             mean, sd = float(r["mean"].iloc[0]), float(r["sd"].iloc[0])
             n = int(r["n"].iloc[0])
             text = _fmt(mean) + (f" ± {_fmt(sd)}" if np.isfinite(sd) else "")
             cells.append({"text": text, "best": m in best and np.isclose(mean, best[m])})
-        if any(c["text"] != "–" for c in cells):
+        if any(c["text"] != DASH for c in cells):
             rows.append({"strategy": s, "cells": cells})
     arrows = {m: ("↑" if greater_is_better(m) else "↓") for m in metrics}
     return {"metrics": metrics, "arrows": arrows, "rows": rows, "n": n}
