@@ -23,9 +23,9 @@ DEMO_FOLDS, DEMO_REPEATS = 5, 2
 QUICK_FOLDS, QUICK_REPEATS = 3, 1
 #: strategies of the quick demo (those registered are used)
 QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted", "stacking")
-
-
 DASH = "\u2013"  # shown for undefined values
+
+
 @dataclass
 class StudyOutputs:
     """Paths written by :func:`run_study`, and the benchmark result."""
