@@ -175,6 +175,7 @@ def to_mudata(data: MultiModalData):
         mdata.obs[col] = obs[col].reindex(mdata.obs_names)
     mdata.uns["medfuse_outcome"] = data.outcome or ""
     mdata.uns["medfuse_obs_columns"] = list(map(str, obs.columns))
+    mdata.uns["medfuse_subjects"] = [str(i) for i in data.subjects]
     return mdata
 
 
@@ -198,7 +199,9 @@ def from_mudata(mdata, outcome: str | None = None) -> MultiModalData:
     cols = list(mdata.uns.get("medfuse_obs_columns", []))
     if not cols:
         cols = [c for c in mdata.obs.columns if ":" not in str(c)]
-    obs = mdata.obs[cols].copy() if cols else None
+    obs = mdata.obs[cols].copy()
+    if "medfuse_subjects" in mdata.uns:
+        obs = obs.loc[[str(i) for i in mdata.uns["medfuse_subjects"]]]
     if outcome is None:
         outcome = str(mdata.uns.get("medfuse_outcome", "")) or None
     return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome)

@@ -1,0 +1,85 @@
+"""The estimator contract shared by every strategy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medfuse.data import DataValidationError, make_cohort
+from medfuse.fusion import FusionClassifier
+
+
+class Prior(FusionClassifier):
+    """Predicts the training class frequencies; records what it was given."""
+
+    def __init__(self, random_state=None) -> None:
+        self.random_state = random_state
+
+    def _fit(self, data, y):
+        self.prior_ = np.bincount(y, minlength=len(self.classes_)) / len(y)
+
+    def _predict_proba(self, data):
+        self.seen_ = data
+        return np.tile(self.prior_, (len(data), 1))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_cohort(40, missing={"imaging": 0.3}, random_state=0)
+
+
+def test_fit_sets_contract_attributes(data):
+    model = Prior().fit(data)
+    assert list(model.classes_) == [0, 1]
+    assert model.modalities_ == ["rna", "imaging", "clinical"]
+    assert model.modality_kinds_["rna"] == "counts"
+    assert model.feature_names_["clinical"][0] == "age"
+    assert model.predict(data).shape == (40,)
+
+
+def test_y_series_aligned_by_subject_id(data):
+    y = data.y.iloc[::-1]
+    model = Prior().fit(data, y)
+    np.testing.assert_allclose(model.prior_, Prior().fit(data).prior_)
+
+
+def test_missing_outcome_and_single_class_are_named(data):
+    y = data.y.astype(float).copy()
+    y.iloc[3] = np.nan
+    with pytest.raises(DataValidationError, match=data.subjects[3]):
+        Prior().fit(data, y)
+    with pytest.raises(DataValidationError, match="single class"):
+        Prior().fit(data, np.zeros(len(data)))
+
+
+def test_align_reorders_columns_and_names_missing_ones(data):
+    model = Prior().fit(data)
+    rna = data.block("rna")
+    shuffled = data.modalities
+    from medfuse.data import MultiModalData
+
+    reordered = MultiModalData({"rna": rna[rna.columns[::-1]],
+                                "clinical": data.block("clinical")},
+                               modalities={"rna": shuffled["rna"],
+                                           "clinical": shuffled["clinical"]})
+    model.predict_proba(reordered)
+    seen = model.seen_
+    assert seen.feature_names("rna") == model.feature_names_["rna"]
+    assert not seen.available["imaging"].any()
+    broken = MultiModalData({"rna": rna.drop(columns=["gene0003"]).assign(extra=1)},
+                            modalities={"rna": "counts"})
+    with pytest.raises(DataValidationError, match=r"missing 'gene0003'.*extra 'extra'"):
+        model.predict_proba(broken)
+
+
+def test_subject_without_any_model_modality(data):
+    with pytest.warns(UserWarning, match="excluded"):
+        model = Prior().fit(data.select(["imaging"]))
+    with pytest.raises(DataValidationError, match="none of the model's modalities"):
+        model.predict_proba(data)
+
+
+def test_rejects_non_multimodal_input():
+    with pytest.raises(TypeError, match="MultiModalData"):
+        Prior().fit(pd.DataFrame({"a": [1, 2]}), [0, 1])
