@@ -1,4 +1,3 @@
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,14 +6,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference_strategies as ref
-
 from medfuse.cli import app
 from medfuse.persist import load_model, read_manifest
+from tests import reference_strategies as ref
 
 runner = CliRunner()
-TRUST = ["--trust", "reference_strategies."]
+TRUST = ["--trust", "tests.reference_strategies."]
 
 
 def write_study(folder: Path, data, test=None, **over) -> Path:

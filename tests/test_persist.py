@@ -1,11 +1,6 @@
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference_strategies as ref
 
 from medfuse.persist import (
     MODULE_FILE,
@@ -14,8 +9,9 @@ from medfuse.persist import (
     read_manifest,
     save_model,
 )
+from tests import reference_strategies as ref
 
-TRUST = ("reference_strategies.",)
+TRUST = ("tests.reference_strategies.",)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +38,7 @@ def test_round_trip_sklearn_parts(cohort, tmp_path):
 
 def test_untrusted_types_are_refused(cohort, tmp_path):
     save_model(ref.MeanLogistic().fit(cohort), tmp_path / "m")
-    with pytest.raises(UntrustedModelError, match=r"reference_strategies\.MeanLogistic"):
+    with pytest.raises(UntrustedModelError, match=r"tests\.reference_strategies\.MeanLogistic"):
         load_model(tmp_path / "m")
 
 

@@ -1,16 +1,12 @@
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference_strategies as ref
-
 from medfuse.evaluate import run_benchmark
 from medfuse.evaluate.robustness import modality_subsets
 from medfuse.evaluate.splits import make_splits
+from tests import reference_strategies as ref
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,13 @@
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference_strategies as ref
-
 from medfuse.evaluate import run_benchmark
 from medfuse.report import Section, register_section, write_report
 from medfuse.report.html import SECTION_PROVIDERS
+from tests import reference_strategies as ref
 
 SECTIONS = ("overview", "data", "results", "comparison", "curves", "robustness", "weights",
             "settings")
