@@ -43,7 +43,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               seeds: int = 5, primary_metric: str = "roc_auc", robustness: bool = True,
               jobs: int = 1, resume: bool = False, save_model: bool = True,
               study: dict | None = None, title: str = "medfuse benchmark",
-              show: bool = True) -> StudyOutputs:
+              explain: bool = True, show: bool = True) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``."""
     from medfuse.evaluate.benchmark import refit_best, resolve_strategies, run_benchmark
@@ -79,8 +79,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             "primary_metric": primary_metric,
             "cv_score": float(ranking[best]) if best in ranking.index else None,
             "study": (study or {}).get("name")})
+    sections = ([s for s in [interpretation_section(model, train, test)] if s is not None]
+                if explain and model is not None else [])
     report = write_report(out / "report.html", result, train, test=test, model=model,
-                          study=study, title=title)
+                          study=study, title=title, extra_sections=sections)
     if show:
         console.print(summary_table(result))
         console.print(f"wrote {paths['results']}, {paths['robustness']}, "
@@ -90,18 +92,39 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                         report, model_dir)
 
 
+def interpretation_section(model, train, test):
+    """The interpretation section of the report (``medfuse.explain``) for the refitted best
+    model, on the test subjects (or the training subjects without a test set); None when
+    the explain module is not installed or cannot explain this model."""
+    try:
+        from medfuse.explain.report_section import interpretation_html
+    except ImportError:
+        return None
+    from medfuse.report import Section
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            body = interpretation_html(model, test if test is not None else train,
+                                       background=train)
+    except (ValueError, TypeError, RuntimeError) as err:
+        console.print(f"[yellow]warning:[/yellow] no interpretation section: {err}")
+        return None
+    return Section("Interpretation", body)
+
+
 def summary_table(result) -> Table:
     """A rich table: strategies ranked by the primary metric, CV (and test) mean ± sd."""
     res = result.results()
     metric = result.primary_metric
     table = Table(title=f"medfuse benchmark: ranked by CV {metric}")
-    table.add_column("strategy")
+    table.add_column("strategy", no_wrap=True)
     has_test = (res["split"] == "test").any()
     cols = [(metric, "cv"), ("balanced_accuracy", "cv")]
     if has_test:
         cols += [(metric, "test"), ("accuracy", "test")]
     for m, split in cols:
-        table.add_column(f"{m} ({split})", justify="right")
+        table.add_column(f"{m} ({split})", justify="right", no_wrap=True)
     ranking = result.ranking("cv")
     order = list(ranking.index) + [s for s in result.strategies if s not in ranking.index]
     for s in order:
@@ -137,6 +160,8 @@ def benchmark(
     repeats: Annotated[int | None, typer.Option(help="Override cv.repeats.")] = None,
     seeds: Annotated[int | None, typer.Option(help="Override seeds (test-set refits).")] = None,
     robustness: Annotated[bool, typer.Option(help="Score modality subsets.")] = True,
+    explain: Annotated[bool, typer.Option(help="Add the interpretation section of the best "
+                                          "model to the report.")] = True,
 ) -> None:
     """Run a study: leakage-free CV (and test-set) benchmark, tables, best model, report."""
     from medfuse.config import StudyError, load_study
@@ -152,6 +177,7 @@ def benchmark(
             repeats=repeats or study.cv.repeats, seed=study.cv.seed, scheme=study.cv_scheme,
             seeds=seeds or study.seeds, primary_metric=study.primary_metric,
             robustness=robustness and study.robustness, jobs=jobs, resume=resume,
+            explain=explain,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (StudyError, DataValidationError, FileNotFoundError) as err:
         _fail(err)
@@ -163,6 +189,8 @@ def demo(
                                         "strategies (under a minute).")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers.")] = 2,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse cached results.")] = False,
+    explain: Annotated[bool, typer.Option(help="Add the interpretation section of the best "
+                                          "model to the report.")] = True,
 ) -> None:
     """Benchmark every available strategy on the GSE7390 breast cancer cohort.
 
@@ -184,7 +212,7 @@ def demo(
              "quick": quick}
     try:
         run_study(data, None, out, strategies=strategies, folds=folds, repeats=repeats,
-                  jobs=jobs, resume=resume, study=study,
+                  jobs=jobs, resume=resume, study=study, explain=explain,
                   title="medfuse demo: GSE7390, 5-year distant metastasis")
     except (ValueError, FileNotFoundError) as err:
         _fail(err)

@@ -16,6 +16,7 @@ from sklearn.metrics import roc_curve
 from medfuse.evaluate.metrics import ECE_BINS, greater_is_better
 
 DPI = 110
+MIN_PER_BIN = 5  # calibration bins with fewer subjects are not drawn
 
 
 def to_base64(fig) -> str:
@@ -93,7 +94,7 @@ def calibration_figure(result, strategies: list[str], n_bins: int = ECE_BINS) ->
         xs, ys = [], []
         for b in range(n_bins):
             sel = which == b
-            if sel.sum() >= 3:
+            if sel.sum() >= MIN_PER_BIN:
                 xs.append(conf[sel].mean())
                 ys.append(hit[sel].mean())
         ax.plot(xs, ys, marker="o", ms=3.5, lw=1.4, color=color, label=name)
@@ -101,7 +102,8 @@ def calibration_figure(result, strategies: list[str], n_bins: int = ECE_BINS) ->
     binary = len(result.classes) == 2
     ax.set(xlabel="predicted probability" if binary else "top-label confidence",
            ylabel="observed frequency" if binary else "accuracy", xlim=(0, 1), ylim=(0, 1))
-    ax.set_title(f"Calibration, out-of-fold (repeat 1), {n_bins} bins (>= 3 subjects)",
+    ax.set_title(f"Calibration, out-of-fold (repeat 1), {n_bins} bins "
+                 f"(>= {MIN_PER_BIN} subjects)",
                  fontsize=10)
     ax.legend(fontsize=7, loc="upper left", frameon=False)
     return to_base64(fig)
@@ -160,8 +162,7 @@ def weights_figure(weights: pd.DataFrame) -> str:
     """Grouped bars of per-modality weights (mean over CV fits, sd as error bars)."""
     groups = list(dict.fromkeys(zip(weights["strategy"], weights["source"], strict=True)))
     mods = list(dict.fromkeys(weights["modality"]))
-    fig, ax = plt.subplots(figsize=(min(12.0, 1.1 * len(groups) * max(len(mods), 2) / 2 + 2.5),
-                                    3.6))
+    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 0.45 * len(groups) * len(mods)), 3.6))
     width = min(0.8 / max(len(mods), 1), 0.22)
     for k, (m, color) in enumerate(zip(mods, _colors(len(mods)), strict=True)):
         means, sds = [], []
@@ -174,6 +175,7 @@ def weights_figure(weights: pd.DataFrame) -> str:
         ax.bar(x, means, width, yerr=sds, color=color, label=m, capsize=2)
     ax.set_xticks(range(len(groups)), [f"{s}\n({src.replace('_', ' ')})" for s, src in groups],
                   fontsize=7)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_ylabel("weight")
     ax.legend(fontsize=7, frameon=False, title="modality", title_fontsize=7,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
