@@ -54,7 +54,10 @@ class MeanLogistic(FusionClassifier):
             self.transformers_[m] = t
             self.models_[m] = LogisticRegression(C=self.C, max_iter=500,
                                                  random_state=self.random_state).fit(x, y[rows])
-        self.modality_weights_ = np.full(len(self.modalities_), 1.0 / len(self.modalities_))
+        # pandas attributes, as real strategies have them (persistence must keep them)
+        self.modality_weights_ = pd.Series(1.0 / len(self.modalities_), index=self.modalities_)
+        self.coef_ = {m: pd.DataFrame(self.models_[m].coef_.T, columns=["coef"])
+                      for m in self.modalities_}
 
     def _predict_proba(self, data):
         total = np.zeros((len(data), len(self.classes_)))

@@ -1,5 +1,6 @@
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from medfuse.persist import (
@@ -31,6 +32,10 @@ def test_round_trip_sklearn_parts(cohort, tmp_path):
     assert not (tmp_path / "m" / MODULE_FILE).exists()
     loaded = load_model(tmp_path / "m", trust=TRUST)
     np.testing.assert_array_equal(loaded.predict_proba(cohort), model.predict_proba(cohort))
+    # pandas attributes survive (skops itself cannot store them)
+    pd.testing.assert_series_equal(loaded.modality_weights_, model.modality_weights_)
+    pd.testing.assert_frame_equal(loaded.coef_["clinical"], model.coef_["clinical"])
+    assert isinstance(model.coef_["rna"], pd.DataFrame)  # the fitted model is left intact
     # no pickle anywhere in the folder
     for f in (tmp_path / "m").iterdir():
         assert f.suffix in (".skops", ".json", ".safetensors")

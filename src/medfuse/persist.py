@@ -9,6 +9,9 @@ A saved model is a folder:
   estimators keep every torch module in the one attribute ``module_`` and implement
   ``_build_module()``, which rebuilds the untrained architecture from fitted attributes; the
   estimator is dumped without ``module_`` and the module is rebuilt and loaded on load.
+- pandas objects among the fitted attributes (skops cannot store them) are written as plain
+  values, index and column labels and restored on load; values come back with numeric or
+  object dtype (a categorical dtype is not kept).
 - ``manifest.json``: medfuse version, strategy name, modalities, kinds, feature names and
   classes, so that a model can be inspected (and input checked) without loading it.
 """
@@ -30,8 +33,89 @@ TRUSTED_PREFIXES = ("medfuse.", "sklearn.", "numpy.", "scipy.", "pandas.", "buil
                     "collections.", "_operator.", "operator.", "functools.", "copyreg.")
 
 
+PANDAS_MARK = "__medfuse_pandas__"
+_WALK_PREFIXES = ("medfuse.", "sklearn.")
+
+
 class UntrustedModelError(ValueError):
     """A saved model holds types outside the trusted packages."""
+
+
+def _walkable(obj) -> bool:
+    """Objects whose attributes are searched for pandas objects: estimators and medfuse's
+    own classes."""
+    from sklearn.base import BaseEstimator
+
+    return (not isinstance(obj, type) and hasattr(obj, "__dict__")
+            and (isinstance(obj, BaseEstimator)
+                 or type(obj).__module__.startswith(_WALK_PREFIXES)))
+
+
+def _labels(index) -> list:
+    return [v.item() if isinstance(v, np.generic) else v for v in index]
+
+
+def _encode(obj, memo: dict):
+    """A copy of ``obj`` with every pandas object (in attributes of medfuse/scikit-learn
+    objects, dicts, lists and tuples) replaced by a plain dict that skops can store; objects
+    without pandas inside are returned as they are."""
+    import pandas as pd
+
+    if id(obj) in memo:
+        return memo[id(obj)]
+    out = obj
+    if isinstance(obj, pd.Series | pd.DataFrame):
+        values = obj.to_numpy()
+        numeric = values.dtype.kind in "biuf"
+        out = {PANDAS_MARK: type(obj).__name__,
+               "values": values if numeric else values.tolist(),
+               "index": _labels(obj.index), "index_name": obj.index.name}
+        if isinstance(obj, pd.DataFrame):
+            out["columns"] = _labels(obj.columns)
+        else:
+            out["name"] = obj.name
+    elif isinstance(obj, dict):
+        new = {k: _encode(v, memo) for k, v in obj.items()}
+        out = new if any(new[k] is not obj[k] for k in obj) else obj
+    elif isinstance(obj, list | tuple):
+        new = [_encode(v, memo) for v in obj]
+        if any(a is not b for a, b in zip(new, obj, strict=True)):
+            out = type(obj)(new) if isinstance(obj, list) else tuple(new)
+    elif _walkable(obj):
+        changed = {k: _encode(v, memo) for k, v in vars(obj).items()}
+        changed = {k: v for k, v in changed.items() if v is not vars(obj)[k]}
+        if changed:
+            out = copy.copy(obj)
+            for k, v in changed.items():
+                setattr(out, k, v)
+    memo[id(obj)] = out
+    return out
+
+
+def _decode(obj):
+    """Inverse of :func:`_encode` (in place on freshly loaded objects)."""
+    import pandas as pd
+
+    if isinstance(obj, dict):
+        if PANDAS_MARK in obj:
+            index = pd.Index(obj["index"], name=obj["index_name"])
+            if obj[PANDAS_MARK] == "DataFrame":
+                return pd.DataFrame(np.asarray(obj["values"], dtype=None if isinstance(
+                    obj["values"], np.ndarray) else object).reshape(len(index), -1),
+                                    index=index, columns=obj["columns"])
+            return pd.Series(obj["values"], index=index, name=obj["name"])
+        for k, v in obj.items():
+            obj[k] = _decode(v)
+        return obj
+    if isinstance(obj, list):
+        obj[:] = [_decode(v) for v in obj]
+        return obj
+    if isinstance(obj, tuple):
+        return tuple(_decode(v) for v in obj)
+    if _walkable(obj):
+        for k, v in list(vars(obj).items()):
+            setattr(obj, k, _decode(v))
+    return obj
 
 
 def _jsonable(v):
@@ -69,7 +153,7 @@ def save_model(model, path: str | Path, strategy: str | None = None,
         save_torch(module, str(path / MODULE_FILE))
     elif (path / MODULE_FILE).exists():
         (path / MODULE_FILE).unlink()
-    sio.dump(to_dump, path / ESTIMATOR_FILE)
+    sio.dump(_encode(to_dump, {}), path / ESTIMATOR_FILE)
     manifest = {
         "medfuse_version": medfuse.__version__,
         "strategy": strategy or type(model).__name__,
@@ -122,7 +206,7 @@ def load_model(path: str | Path, trust: tuple[str, ...] = ()):
         raise UntrustedModelError(
             f"{file} holds types medfuse does not trust: {', '.join(refused)}. Only types "
             "from medfuse, scikit-learn, numpy, scipy and pandas are loaded.")
-    model = sio.load(file, trusted=untrusted)
+    model = _decode(sio.load(file, trusted=untrusted))
     if (path / MODULE_FILE).exists():
         from safetensors.torch import load_model as load_torch
 
