@@ -172,20 +172,21 @@ class BenchmarkResult:
                 pd.DataFrame(columns=["strategy", "reference", "reference_strategy", "metric",
                                       "mean_diff", "t", "p_value", "n"]))
 
+    def fold_weights(self) -> pd.DataFrame:
+        """Per-modality weights of every CV fit, for strategies that expose them:
+        ``strategy, source, split, modality, value``."""
+        rows = [{"strategy": fr.strategy, "source": source, "split": fr.split, "modality": m,
+                 "value": v}
+                for fr in self.folds if fr.kind == "cv"
+                for source, w in fr.weights.items() for m, v in w.items()]
+        return pd.DataFrame(rows, columns=["strategy", "source", "split", "modality", "value"])
+
     def modality_weights(self) -> pd.DataFrame:
         """Mean per-modality weights over CV fits, for strategies that expose them:
         ``strategy, source, modality, mean, sd``."""
-        rows = []
-        for fr in self.folds:
-            if fr.kind != "cv":
-                continue
-            for source, w in fr.weights.items():
-                for m, v in w.items():
-                    rows.append({"strategy": fr.strategy, "source": source, "modality": m,
-                                 "value": v})
-        if not rows:
+        df = self.fold_weights()
+        if df.empty:
             return pd.DataFrame(columns=["strategy", "source", "modality", "mean", "sd"])
-        df = pd.DataFrame(rows)
         g = df.groupby(["strategy", "source", "modality"], sort=False)["value"]
         return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
 

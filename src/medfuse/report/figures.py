@@ -159,16 +159,27 @@ def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> st
 
 
 def weights_figure(weights: pd.DataFrame) -> str:
-    """Grouped bars of per-modality weights (mean over CV fits, sd as error bars)."""
-    groups = list(dict.fromkeys(zip(weights["strategy"], weights["source"], strict=True)))
-    mods = list(dict.fromkeys(weights["modality"]))
+    """Grouped bars of per-modality weights as shares: each fit's weights are divided by the
+    sum of their absolute values (so strategies with weights on different scales can be
+    compared); mean over CV fits, sd as error bars.
+
+    ``weights`` has one row per fit x modality: ``strategy, source, split, modality, value``.
+    """
+    w = weights.copy()
+    total = w.groupby(["strategy", "source", "split"])["value"].transform(
+        lambda v: v.abs().sum())
+    w["share"] = np.where(total > 0, w["value"] / total.where(total > 0, 1.0), np.nan)
+    g = w.groupby(["strategy", "source", "modality"], sort=False)["share"]
+    summary = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    groups = list(dict.fromkeys(zip(summary["strategy"], summary["source"], strict=True)))
+    mods = list(dict.fromkeys(summary["modality"]))
     fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 0.45 * len(groups) * len(mods)), 3.6))
     width = min(0.8 / max(len(mods), 1), 0.22)
     for k, (m, color) in enumerate(zip(mods, _colors(len(mods)), strict=True)):
         means, sds = [], []
         for s, src in groups:
-            row = weights[(weights["strategy"] == s) & (weights["source"] == src)
-                          & (weights["modality"] == m)]
+            row = summary[(summary["strategy"] == s) & (summary["source"] == src)
+                          & (summary["modality"] == m)]
             means.append(float(row["mean"].iloc[0]) if len(row) else np.nan)
             sds.append(float(row["sd"].fillna(0).iloc[0]) if len(row) else 0.0)
         x = np.arange(len(groups)) + (k - (len(mods) - 1) / 2) * width
@@ -176,7 +187,8 @@ def weights_figure(weights: pd.DataFrame) -> str:
     ax.set_xticks(range(len(groups)), [f"{s}\n({src.replace('_', ' ')})" for s, src in groups],
                   fontsize=7)
     ax.set_xlim(-0.6, len(groups) - 0.4)
-    ax.set_ylabel("weight")
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_ylabel("share of the sum of |weights|")
     ax.legend(fontsize=7, frameon=False, title="modality", title_fontsize=7,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("Per-modality weights (mean ± sd over CV fits)", fontsize=10)

@@ -170,7 +170,7 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
     order = list(ranking.index) + [s for s in result.strategies if s not in ranking.index]
     scores = result.split_scores("cv")
     robust = result.robustness()
-    weights = result.modality_weights()
+    weights = result.fold_weights()
     comparison = result.comparison()
     top = order[: min(len(order), 8)]
     ctx = ReportContext(result=result, data=data, test=test, model=model, study=study or {})
@@ -211,7 +211,6 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
                     else None),
         robust_subsets=len(set(robust["available"])) if not robust.empty else 0,
         weights_png=fig.weights_figure(weights) if not weights.empty else None,
-        weights_rows=weights.to_dict("records"),
         errors=result.errors,
         sections=sections,
         settings_text=settings_text,
