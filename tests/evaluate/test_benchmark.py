@@ -153,6 +153,19 @@ def test_test_split_averages_seeds_of_stochastic_strategies(cohort):
     row = table[(table["split"] == "test") & (table["metric"] == "accuracy")].iloc[0]
     assert row["n"] == 3
     assert ref.FIT_COUNTS["late"] == 3 + 3
+    # the protocol of benchmarks/rosmap.py: fit on all training subjects with each seed,
+    # score the test subjects, mean and sd over seeds
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    per_seed = []
+    for seed in range(3):
+        model = ref.MeanLogistic(random_state=seed).fit(cohort)
+        proba = model.predict_proba(test)
+        per_seed.append((f1_score(test.y, model.classes_[proba.argmax(1)]),
+                         roc_auc_score(test.y, proba[:, 1])))
+    test_rows = table[table["split"] == "test"].set_index("metric")
+    assert test_rows.loc["f1", "mean"] == pytest.approx(np.mean([p[0] for p in per_seed]))
+    assert test_rows.loc["roc_auc", "mean"] == pytest.approx(np.mean([p[1] for p in per_seed]))
 
 
 def test_failing_strategy_is_reported_not_fatal(cohort):
@@ -167,3 +180,13 @@ def test_weights_are_collected(cohort):
     w = res.modality_weights()
     assert set(w["modality"]) == set(cohort.modality_names)
     assert np.allclose(w["mean"], 1 / 3)
+
+
+def test_leave_site_out_scores_one_fold_per_site(cohort):
+    res = run_benchmark(cohort, {"late": ref.MeanLogistic()}, scheme="leave-site-out",
+                        sites="site", robustness=False)
+    assert sorted(fr.split for fr in res.folds) == ["site=A", "site=B", "site=C"]
+    for fr in res.folds:
+        site = fr.split.split("=")[1]
+        assert set(cohort.obs.loc[fr.subjects, "site"]) == {site}
+    assert res.results()["n"].max() == 3
