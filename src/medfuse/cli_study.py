@@ -118,13 +118,15 @@ def summary_table(result) -> Table:
     res = result.results()
     metric = result.primary_metric
     table = Table(title=f"medfuse benchmark: ranked by CV {metric}")
-    table.add_column("strategy", no_wrap=True)
+    table.add_column("strategy")
     has_test = (res["split"] == "test").any()
     cols = [(metric, "cv"), ("balanced_accuracy", "cv")]
     if has_test:
         cols += [(metric, "test"), ("accuracy", "test")]
+    short = {"roc_auc": "AUC", "balanced_accuracy": "bal. acc", "accuracy": "acc",
+             "brier": "Brier", "c_index": "C-index"}
     for m, split in cols:
-        table.add_column(f"{m} ({split})", justify="right", no_wrap=True)
+        table.add_column(f"{short.get(m, m)} {split}", justify="right", no_wrap=True)
     ranking = result.ranking("cv")
     order = list(ranking.index) + [s for s in result.strategies if s not in ranking.index]
     for s in order:
@@ -136,7 +138,7 @@ def summary_table(result) -> Table:
             else:
                 sd = r["sd"].iloc[0]
                 cells.append(f"{r['mean'].iloc[0]:.3f}"
-                             + (f" ± {sd:.3f}" if np.isfinite(sd) else ""))
+                             + (f" ± {sd:.2f}" if np.isfinite(sd) else ""))
         table.add_row(s, *cells, style="bold" if s == result.best else None)
     return table
 
