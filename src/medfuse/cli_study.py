@@ -21,8 +21,8 @@ console = Console()
 
 DEMO_FOLDS, DEMO_REPEATS = 5, 2
 QUICK_FOLDS, QUICK_REPEATS = 3, 1
-#: strategies of the quick demo (those registered are used)
-QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted", "stacking")
+#: strategies of the quick demo (those registered are used; all when none is)
+QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted")
 DASH = "\u2013"  # shown for undefined values
 
 
@@ -187,12 +187,14 @@ def benchmark(
 
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-out"),
-    quick: Annotated[bool, typer.Option("--quick", help="3 folds, 1 repeat and a few fast "
-                                        "strategies (under a minute).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="3 folds, 1 repeat, a few fast "
+                                        "strategies and no interpretation section (about a "
+                                        "minute).")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers.")] = 2,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse cached results.")] = False,
-    explain: Annotated[bool, typer.Option(help="Add the interpretation section of the best "
-                                          "model to the report.")] = True,
+    explain: Annotated[bool | None, typer.Option(
+        help="Add the interpretation section of the best model to the report (default: "
+             "yes, except with --quick).")] = None,
 ) -> None:
     """Benchmark every available strategy on the GSE7390 breast cancer cohort.
 
@@ -214,7 +216,8 @@ def demo(
              "quick": quick}
     try:
         run_study(data, None, out, strategies=strategies, folds=folds, repeats=repeats,
-                  jobs=jobs, resume=resume, study=study, explain=explain,
+                  jobs=jobs, resume=resume, study=study,
+                  explain=(not quick) if explain is None else explain,
                   title="medfuse demo: GSE7390, 5-year distant metastasis")
     except (ValueError, FileNotFoundError) as err:
         _fail(err)
