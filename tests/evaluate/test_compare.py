@@ -46,3 +46,14 @@ def test_compare_against_best_and_best_unimodal():
     row = uni[uni["strategy"] == "early"].iloc[0]
     assert row["mean_diff"] == pytest.approx(np.mean(vals["early"]) - np.mean(vals["unimodal:b"]))
     assert row["p_value"] < 0.05
+
+
+def test_best_unimodal_rows_left_out_when_it_is_the_best():
+    splits = ["s0", "s1", "s2"]
+    vals = {"unimodal:a": [0.9, 0.91, 0.92], "late": [0.8, 0.82, 0.81]}
+    scores = pd.DataFrame([{"strategy": s, "split": sp, "metric": "roc_auc", "value": v}
+                           for s, vs in vals.items() for sp, v in zip(splits, vs, strict=True)])
+    comp = compare_strategies(scores, "roc_auc",
+                              pd.DataFrame({"n_train": 8, "n_test": 4}, index=splits))
+    assert list(comp["reference"]) == ["best"]
+    assert list(comp["strategy"]) == ["late"]

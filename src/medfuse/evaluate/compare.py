@@ -66,7 +66,8 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
     -------
     DataFrame ``strategy, reference, reference_strategy, metric, mean_diff, t, p_value, n``
     where ``reference`` is ``best`` or ``best_unimodal`` and ``mean_diff`` is strategy minus
-    reference (positive = strategy higher).
+    reference (positive = strategy higher). When the best strategy is itself the best
+    unimodal baseline, only the ``best`` rows are given.
     """
     wide = (scores[scores["metric"] == metric]
             .pivot_table(index="split", columns="strategy", values="value", aggfunc="first"))
@@ -82,7 +83,7 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
     if len(ranked):
         refs["best"] = ranked.index[0]
     uni = [s for s in ranked.index if s in unimodal]
-    if uni:
+    if uni and uni[0] != refs.get("best"):
         refs["best_unimodal"] = uni[0]
     sizes = sizes.reindex(wide.index)
     rows = []
@@ -96,4 +97,10 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
             n = int((wide[s].notna() & wide[ref].notna()).sum())
             rows.append({"strategy": s, "reference": ref_name, "reference_strategy": ref,
                          "metric": metric, "mean_diff": diff, "t": t, "p_value": p, "n": n})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        order = {s: i for i, s in enumerate(ranked.index)}
+        out = (out.assign(_r=out["strategy"].map(order).fillna(len(order)))
+               .sort_values(["reference", "_r"], kind="stable").drop(columns="_r")
+               .reset_index(drop=True))
+    return out

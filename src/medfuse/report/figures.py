@@ -17,6 +17,8 @@ from medfuse.evaluate.metrics import ECE_BINS, greater_is_better
 
 DPI = 110
 MIN_PER_BIN = 5  # calibration bins with fewer subjects are not drawn
+SOURCE_LABELS = {"modality_weights": "weights", "kernel_weights": "kernel",
+                 "attention_weights": "attention", "attention": "attention"}
 
 
 def to_base64(fig) -> str:
@@ -173,7 +175,7 @@ def weights_figure(weights: pd.DataFrame) -> str:
     summary = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
     groups = list(dict.fromkeys(zip(summary["strategy"], summary["source"], strict=True)))
     mods = list(dict.fromkeys(summary["modality"]))
-    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 0.45 * len(groups) * len(mods)), 3.6))
+    fig, ax = plt.subplots(figsize=(min(13.0, 2.5 + 1.1 * len(groups)), 3.6))
     width = min(0.8 / max(len(mods), 1), 0.22)
     for k, (m, color) in enumerate(zip(mods, _colors(len(mods)), strict=True)):
         means, sds = [], []
@@ -184,8 +186,8 @@ def weights_figure(weights: pd.DataFrame) -> str:
             sds.append(float(row["sd"].fillna(0).iloc[0]) if len(row) else 0.0)
         x = np.arange(len(groups)) + (k - (len(mods) - 1) / 2) * width
         ax.bar(x, means, width, yerr=sds, color=color, label=m, capsize=2)
-    ax.set_xticks(range(len(groups)), [f"{s}\n({src.replace('_', ' ')})" for s, src in groups],
-                  fontsize=7)
+    ax.set_xticks(range(len(groups)), [f"{s}\n({SOURCE_LABELS.get(src, src)})"
+                                       for s, src in groups], fontsize=7)
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel("share of the sum of |weights|")
