@@ -45,7 +45,8 @@ def run(tmp_path_factory):
     test = ref.tiny_cohort(24, seed=6, prefix="T")
     study = write_study(root / "study", data, test)
     with ref.registered():
-        result = runner.invoke(app, ["benchmark", str(study), "--out", str(root / "out")])
+        result = runner.invoke(app, ["benchmark", str(study), "--out", str(root / "out"),
+                                     "--no-explain"])
     return root, study, result
 
 
@@ -141,7 +142,7 @@ def test_resume_from_the_cli_refits_nothing(run):
     ref.FIT_COUNTS.clear()
     with ref.registered():
         result = runner.invoke(app, ["benchmark", str(study), "--out", str(root / "out"),
-                                     "--resume"])
+                                     "--resume", "--no-explain"])
     assert result.exit_code == 0, result.output
     # only the final best-model refit
     assert sum(ref.FIT_COUNTS.values()) == 1
