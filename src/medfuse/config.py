@@ -17,6 +17,7 @@ ID. Errors name the field that is wrong (``cv.folds: ...``).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -197,8 +198,8 @@ class Study(_Strict):
 
             outcome = self.outcome if isinstance(self.outcome, str) else None
             return read_folder(self.resolve(self.path), outcome=outcome), None
-        train = self._read(self.outcome, self.modalities, extra=True)
-        test = (self._read(self.test.outcome, self.test.modalities, extra=True)
+        train = self._read(self.outcome, self.modalities, "")
+        test = (self._read(self.test.outcome, self.test.modalities, "test.")
                 if self.test is not None else None)
         if test is not None and set(test.modality_names) != set(train.modality_names):
             raise StudyError(
@@ -206,8 +207,11 @@ class Study(_Strict):
                 f"modalities {sorted(train.modality_names)}.")
         return train, test
 
-    def _read(self, outcome: ColumnRef, modalities: dict[str, ModalitySpec], extra: bool
+    def _read(self, outcome: ColumnRef, modalities: dict[str, ModalitySpec], prefix: str
               ) -> MultiModalData:
+        """One cohort. For the test cohort (``prefix == "test."``) the batch and group
+        columns are looked up by name in the test files (outcome file first), and left out
+        when no test file has them."""
         from medfuse.data.io import read_table
 
         tables: dict[Path, pd.DataFrame] = {}
@@ -230,17 +234,34 @@ class Study(_Strict):
 
         blocks, specs = {}, {}
         for name, spec in modalities.items():
-            blocks[name] = table(spec.file, f"modalities.{name}")
+            blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
             specs[name] = spec.to_modality()
-        obs = pd.DataFrame({outcome.column: column(outcome, "outcome.column", outcome.column)})
+        obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
+                                                   outcome.column)})
         for key, ref in (("batch", self.batch), ("group", self.groups)):
-            if ref is not None and extra:
+            if ref is None:
+                continue
+            if prefix:
+                files = [outcome.file] + [m.file for m in modalities.values()]
+                found = [table(f, f"{prefix}outcome") for f in files]
+                found = [t[ref.column] for t in found if ref.column in t.columns]
+                if not found:
+                    continue
+                values = found[0]
+            else:
                 field = "batch" if key == "batch" else "groups"
                 values = column(ref, f"{field}.column", ref.column)
-                obs = obs.join(values.rename(key), how="outer")
-                if ref.column not in obs.columns:
-                    obs[ref.column] = obs[key]
-        obs = obs.loc[obs.index.isin(set().union(*(set(b.index) for b in blocks.values())))]
+            obs = obs.join(values.rename(key), how="outer")
+            if ref.column not in obs.columns:
+                obs[ref.column] = obs[key]
+        measured = set().union(*(set(b.index) for b in blocks.values()))
+        orphans = [i for i in obs.index if i not in measured]
+        if orphans:
+            warnings.warn(
+                f"{prefix}outcome: {len(orphans)} subject(s) have an outcome but no modality "
+                f"file row and are left out: {', '.join(map(repr, orphans[:5]))}"
+                + (" ..." if len(orphans) > 5 else ""), stacklevel=3)
+            obs = obs.drop(index=orphans)
         try:
             return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome.column)
         except DataValidationError as err:

@@ -87,3 +87,26 @@ def test_mogonet_format_train_and_test():
     study = parse_study({"format": "mogonet", "path": str(ROSMAP)})
     train, test = study.load()
     assert (len(train), len(test)) == (245, 106)
+
+
+def test_test_set_gets_its_batch_column_and_orphans_are_reported(tmp_path):
+    write_files(tmp_path)
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    write_files(test_dir, n=12)
+    for f in ("labels.csv", "mrna.csv", "clinical.csv"):  # distinct test IDs
+        t = pd.read_csv(test_dir / f, index_col=0)
+        t.index = [f"t{i}" for i in range(len(t))]
+        t.rename_axis("id").to_csv(test_dir / f)
+    labels = pd.read_csv(tmp_path / "labels.csv", index_col=0)
+    labels.loc["ghost"] = 1  # an outcome without any modality row
+    labels.to_csv(tmp_path / "labels.csv")
+    d = study_dict(batch={"file": "clinical.csv", "column": "site"},
+                   test={"outcome": {"file": "test/labels.csv", "column": "label"},
+                         "modalities": {"mrna": {"file": "test/mrna.csv"},
+                                        "clinical": {"file": "test/clinical.csv",
+                                                     "kind": "clinical"}}})
+    with pytest.warns(UserWarning, match="'ghost'"):
+        train, test = parse_study(d, tmp_path).load()
+    assert "ghost" not in train.subjects
+    assert test.obs["batch"].notna().all() and set(test.obs["batch"]) <= {"x", "y"}
