@@ -29,8 +29,7 @@ import medfuse
 ESTIMATOR_FILE = "estimator.skops"
 MODULE_FILE = "module.safetensors"
 MANIFEST_FILE = "manifest.json"
-TRUSTED_PREFIXES = ("medfuse.", "sklearn.", "numpy.", "scipy.", "pandas.", "builtins.",
-                    "collections.", "_operator.", "operator.", "functools.", "copyreg.")
+TRUSTED_PREFIXES = ("medfuse.", "sklearn.", "numpy.", "scipy.", "pandas.")
 
 
 PANDAS_MARK = "__medfuse_pandas__"
