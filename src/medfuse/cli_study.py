@@ -102,11 +102,14 @@ def interpretation_section(model, train, test):
         return None
     from medfuse.report import Section
 
+    n_features = sum(len(v) for v in model.feature_names_.values() if v is not None)
+    # permutation SHAP costs features x background predictions per subject: cap it
+    cost = {} if n_features <= 200 else {"max_subjects": 20, "n_background": 5}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             body = interpretation_html(model, test if test is not None else train,
-                                       background=train)
+                                       background=train, **cost)
     except (ValueError, TypeError, RuntimeError) as err:
         console.print(f"[yellow]warning:[/yellow] no interpretation section: {err}")
         return None

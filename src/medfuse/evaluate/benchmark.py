@@ -496,10 +496,31 @@ def run_benchmark(
 
 
 def _safe_run(task: _Task, *args):
+    """Run one task with one BLAS/OpenMP/torch thread (as the ROSMAP script does): parallelism
+    comes from ``jobs``, numbers do not depend on it, and a busy machine is not
+    oversubscribed."""
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = _torch_threads(1)
     try:
-        return task.key, _run_task(task, *args), None
+        with threadpool_limits(limits=1):
+            return task.key, _run_task(task, *args), None
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
         return task.key, None, f"{type(err).__name__}: {err}"
+    finally:
+        _torch_threads(torch_threads)
+
+
+def _torch_threads(n: int | None) -> int | None:
+    """Set torch's intra-op threads (if torch is loaded); returns the previous number."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or n is None:
+        return None
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
 
 
 def _digest(parts) -> str:
@@ -525,10 +546,16 @@ def _progress(show: bool, total: int, done: int):
 
 def refit_best(data: MultiModalData, estimator, seed: int = 0):
     """The chosen strategy refitted on all training subjects."""
+    from threadpoolctl import threadpool_limits
+
     model = _seeded(estimator, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        return model.fit(data)
+    previous = _torch_threads(1)
+    try:
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
+            warnings.simplefilter("ignore", category=UserWarning)
+            return model.fit(data)
+    finally:
+        _torch_threads(previous)
 
 
 __all__ = ["BenchmarkResult", "FoldResult", "data_fingerprint", "extract_weights",
