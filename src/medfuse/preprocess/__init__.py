@@ -8,12 +8,15 @@ from medfuse.preprocess.blocks import (
 )
 from medfuse.preprocess.clinical import ClinicalEncoder
 from medfuse.preprocess.counts import LogCPM
+from medfuse.preprocess.harmonize import ComBat, residual_batch_signal
 
 __all__ = [
     "ClinicalEncoder",
+    "ComBat",
     "LogCPM",
     "default_preprocessor",
     "fit_transform_block",
     "resolve_preprocessor",
+    "residual_batch_signal",
     "transform_block",
 ]
