@@ -16,7 +16,7 @@ __all__ = [
     "LogCPM",
     "default_preprocessor",
     "fit_transform_block",
-    "resolve_preprocessor",
     "residual_batch_signal",
+    "resolve_preprocessor",
     "transform_block",
 ]
