@@ -7,13 +7,16 @@ from medfuse.preprocess.blocks import (
     transform_block,
 )
 from medfuse.preprocess.clinical import ClinicalEncoder
-from medfuse.preprocess.counts import LogCPM
+from medfuse.preprocess.counts import TPM, VST, LogCPM, MedianOfRatios
 from medfuse.preprocess.harmonize import ComBat, residual_batch_signal
 
 __all__ = [
+    "TPM",
+    "VST",
     "ClinicalEncoder",
     "ComBat",
     "LogCPM",
+    "MedianOfRatios",
     "default_preprocessor",
     "fit_transform_block",
     "residual_batch_signal",
