@@ -9,14 +9,26 @@ from medfuse.preprocess.blocks import (
 from medfuse.preprocess.clinical import ClinicalEncoder
 from medfuse.preprocess.counts import TPM, VST, LogCPM, MedianOfRatios
 from medfuse.preprocess.harmonize import ComBat, residual_batch_signal
+from medfuse.preprocess.intensity import (
+    PETSUV,
+    CTWindow,
+    HistogramMatching,
+    IntensityZScore,
+    ScaleMapping,
+)
 
 __all__ = [
+    "PETSUV",
     "TPM",
     "VST",
+    "CTWindow",
     "ClinicalEncoder",
     "ComBat",
+    "HistogramMatching",
+    "IntensityZScore",
     "LogCPM",
     "MedianOfRatios",
+    "ScaleMapping",
     "default_preprocessor",
     "fit_transform_block",
     "residual_batch_signal",
