@@ -7,6 +7,7 @@ from medfuse.preprocess.blocks import (
     transform_block,
 )
 from medfuse.preprocess.clinical import ClinicalEncoder
+from medfuse.preprocess.combat_seq import ComBatSeq
 from medfuse.preprocess.counts import TPM, VST, LogCPM, MedianOfRatios
 from medfuse.preprocess.harmonize import ComBat, residual_batch_signal
 from medfuse.preprocess.intensity import (
@@ -24,6 +25,7 @@ __all__ = [
     "CTWindow",
     "ClinicalEncoder",
     "ComBat",
+    "ComBatSeq",
     "HistogramMatching",
     "IntensityZScore",
     "LogCPM",
