@@ -65,15 +65,16 @@ def parametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: fl
 
 
 def nonparametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray,
-                     chunk_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+                     chunk_size: int = 256, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Non-parametric posterior means of location and scale (sva's ``int.eprior``).
 
     For feature ``i`` the posterior weights every other feature ``k``'s estimates
     ``(g_k, d_k)`` by the normal likelihood of feature ``i``'s samples,
     ``L_ik = (2 pi d_k)^(-n_i/2) exp(-(SS_i + n_i (m_i - g_k)^2) / (2 d_k))``, which depends on
-    the samples only through ``(n_i, m_i, SS_i)``. The log-likelihood matrix is therefore rank
-    three and is formed block by block (``chunk_size`` rows at a time) as a small matrix product:
-    cost O(G^2) per batch and memory O(chunk_size * G), independent of the number of samples.
+    the samples only through ``(n_i, m_i, SS_i)``. ``log L`` is therefore a rank-four matrix
+    product (the fourth term subtracts the likelihood at feature ``i``'s own maximum, an upper
+    bound, so no exponential overflows) formed ``chunk_size`` rows at a time: cost O(G^2) per
+    batch, independent of the number of samples, and memory O(chunk_size * G).
 
     Parameters
     ----------
@@ -81,6 +82,10 @@ def nonparametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray,
         One batch's standardised data (NaN cells ignored).
     g_hat, d_hat : ndarray (n_features,)
         Per-feature location and scale estimates of this batch.
+    chunk_size : int
+        Rows of the G x G likelihood matrix held at once.
+    n_jobs : int
+        Threads working on different chunks.
 
     Returns
     -------
@@ -89,27 +94,53 @@ def nonparametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray,
     n, mean, ss = batch_moments(s)
     shift = float(np.mean(g_hat))  # the likelihood is shift invariant; centring keeps digits
     m = np.where(n > 0, mean - shift, 0.0)
-    g = g_hat - shift
     usable = np.isfinite(g_hat) & np.isfinite(d_hat) & (d_hat > 0)  # R zeroes NaN weights
     d_safe = np.where(usable, d_hat, 1.0)
-    g = np.where(usable, g, 0.0)
+    g = np.where(usable, g_hat - shift, 0.0)
     a = 1.0 / (2.0 * d_safe)
-    u = np.column_stack([n, n * m, -(ss + n * m**2)])           # per target feature i
-    v = np.column_stack([-0.5 * np.log(2 * np.pi * d_safe) - a * g**2, 2 * a * g, a])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(n > 0, -0.5 * n * np.log(2 * np.pi * ss / n) - 0.5 * n, 0.0)
+    exact = ~np.isfinite(bound)                      # zero spread: no finite bound
+    bound = np.where(exact, 0.0, bound)
+    u = np.column_stack([n, n * m, -(ss + n * m**2), -bound])        # per target feature i
+    v = np.vstack([-0.5 * np.log(2 * np.pi * d_safe) - a * g**2, 2 * a * g, a,
+                   np.ones_like(a)])                                  # per prior feature k
+    v[:, ~usable] = 0.0
     targets = np.column_stack([np.where(usable, g_hat, 0.0), d_safe, np.ones_like(g_hat)])
     n_feat = g_hat.shape[0]
-    g_star = np.empty(n_feat)
-    d_star = np.empty(n_feat)
-    for start in range(0, n_feat, chunk_size):
+    sums = np.empty((n_feat, 3))
+
+    def work(start: int) -> None:
         stop = min(start + chunk_size, n_feat)
         rows = np.arange(start, stop)
-        loglik = u[start:stop] @ v.T
-        loglik[rows - start, rows] = -np.inf               # leave the feature itself out
+        loglik = u[start:stop] @ v
+        loglik[rows - start, rows] = -np.inf            # leave the feature itself out
         if not usable.all():
             loglik[:, ~usable] = -np.inf
-        loglik -= np.max(loglik, axis=1, keepdims=True)
+        redo = exact[start:stop]
+        if redo.any():
+            loglik[redo] -= np.max(loglik[redo], axis=1, keepdims=True)
         np.exp(loglik, out=loglik)
-        sums = loglik @ targets
-        g_star[start:stop] = sums[:, 0] / sums[:, 2]
-        d_star[start:stop] = sums[:, 1] / sums[:, 2]
-    return g_star, d_star
+        part = loglik @ targets
+        tiny = ~(part[:, 2] > 1e-290)                     # bound far above the maximum
+        if tiny.any():
+            fix = u[start:stop][tiny] @ v
+            fix[np.arange(fix.shape[0]), rows[tiny]] = -np.inf
+            if not usable.all():
+                fix[:, ~usable] = -np.inf
+            fix -= np.max(fix, axis=1, keepdims=True)
+            part[tiny] = np.exp(fix) @ targets
+        sums[start:stop] = part
+
+    starts = range(0, n_feat, chunk_size)
+    if n_jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1), ThreadPoolExecutor(n_jobs) as pool:
+            list(pool.map(work, starts))
+    else:
+        for start in starts:
+            work(start)
+    return sums[:, 0] / sums[:, 2], sums[:, 1] / sums[:, 2]

@@ -25,12 +25,14 @@ def oneway_groups(X: np.ndarray) -> np.ndarray | None:
     return rank[groups.ravel()]
 
 
-def _one_group(y, offset, disp, tol=1e-10, maxit=50):
+def _one_group(y, offset, disp, tol=1e-10, maxit=50, start=None):
     """NB MLE of a single log-mean per gene (edgeR's one-group Newton iteration)."""
-    lib = np.exp(offset)
     total = y.sum(axis=1)
     zero = total == 0
-    beta = np.log(np.where(zero, 1.0, total) / lib.sum(axis=1))
+    if start is None:
+        beta = np.log(np.where(zero, 1.0, total) / np.exp(offset).sum(axis=1))
+    else:
+        beta = np.where(zero, 0.0, start)
     for _ in range(maxit):
         mu = np.exp(beta[:, None] + offset)
         denom = 1.0 + disp * mu
@@ -107,23 +109,72 @@ def _deviance(y, mu, disp):
     return 2.0 * np.where(disp > 0, nb, pois).sum(axis=1)
 
 
-def adjusted_profile_loglik(y, X, offset, disp):
-    """Cox-Reid adjusted profile log-likelihood per gene (edgeR's ``adjustedProfileLik``)."""
-    G, n = y.shape
-    disp = np.broadcast_to(disp, (G, n))
-    _, mu = nb_fit(y, X, offset, disp)
-    with np.errstate(divide="ignore", invalid="ignore"):
+class ProfileLikelihood:
+    """Cox-Reid adjusted profile log-likelihood of one batch (edgeR's ``adjustedProfileLik``).
+
+    Built once per count matrix and design; ``__call__(disp)`` takes one dispersion per gene
+    and returns one value per gene. Count-only terms are computed once, ``lgamma`` only on
+    non-zero counts, one-way designs reuse the previous fit as the Newton start.
+
+    Parameters
+    ----------
+    y : ndarray (G, n)
+    X : ndarray (n, p)
+    offset : ndarray broadcastable to (G, n)
+    """
+
+    def __init__(self, y: np.ndarray, X: np.ndarray, offset: np.ndarray) -> None:
+        self.y = y
+        self.X = X
+        self.offset = np.ascontiguousarray(np.broadcast_to(offset, y.shape))
+        self.groups = oneway_groups(X)
+        if self.groups is not None:
+            first = [np.flatnonzero(self.groups == g)[0] for g in range(X.shape[1])]
+            self.logdet_design = 2.0 * np.linalg.slogdet(X[first])[1]
+            self.members = [self.groups == g for g in range(X.shape[1])]
+            self.start: list | None = None
+        rows, cols = np.nonzero(y > 0)
+        self.pos_rows = rows
+        self.pos_y = y[rows, cols]
+        self.n_pos = np.bincount(rows, minlength=y.shape[0]).astype(float)
+        self.const = -gammaln(y + 1).sum(axis=1)
+
+    def _fit(self, disp: np.ndarray) -> np.ndarray:
+        """log fitted means (G, n) at per-gene dispersions."""
+        if self.groups is None:
+            _, mu = nb_fit(self.y, self.X, self.offset, disp[:, None])
+            with np.errstate(divide="ignore"):
+                return np.log(mu)
+        betas = []
+        eta = np.empty_like(self.offset)
+        for g, cols in enumerate(self.members):
+            start = None if self.start is None else self.start[g]
+            beta = _one_group(self.y[:, cols], self.offset[:, cols], disp[:, None], start=start)
+            betas.append(beta)
+            eta[:, cols] = beta[:, None] + self.offset[:, cols]
+        self.start = betas
+        return eta
+
+    def __call__(self, disp: np.ndarray) -> np.ndarray:
+        disp = np.broadcast_to(np.asarray(disp, dtype=float), (self.y.shape[0],)).copy()
+        log_mu = self._fit(disp)
+        mu = np.exp(log_mu)
         r = 1.0 / disp
-        logmur = np.log(mu + r)
-        nb = (y * np.log(mu) - y * logmur + r * np.log(r) - r * logmur
-              + gammaln(y + r) - gammaln(y + 1) - gammaln(r))
-        pois = y * np.log(mu) - mu - gammaln(y + 1)
-        ll = np.where(disp > 0, nb, pois)
-    ll = np.where(mu > 0, ll, 0.0).sum(axis=1)
-    w = mu / (1.0 + disp * mu)
-    info = np.einsum("gn,np,nq->gpq", w, X, X)
-    _, logdet = np.linalg.slogdet(info)
-    return ll - 0.5 * logdet
+        y = self.y
+        ll = (y * log_mu - (y + r[:, None]) * np.log(mu + r[:, None])).sum(axis=1)
+        ll += y.shape[1] * r * np.log(r)
+        lg = gammaln(self.pos_y + r[self.pos_rows])
+        ll += np.bincount(self.pos_rows, weights=lg, minlength=y.shape[0])
+        ll -= self.n_pos * gammaln(r)
+        ll += self.const
+        w = mu / (1.0 + disp[:, None] * mu)
+        if self.groups is not None:
+            logdet = self.logdet_design + sum(np.log(w[:, cols].sum(axis=1))
+                                              for cols in self.members)
+        else:
+            info = np.einsum("gn,np,nq->gpq", w, self.X, self.X)
+            logdet = np.linalg.slogdet(info)[1]
+        return ll - 0.5 * logdet
 
 
 def brent_minimize(f, lower: float, upper: float, tol: float) -> float:
@@ -187,10 +238,10 @@ def common_dispersion(y, X, offset, min_row_sum: float = 5.0, tol: float = 1e-5)
     keep = y.sum(axis=1) >= min_row_sum
     if not keep.any():
         raise ValueError("No gene has enough counts to estimate a dispersion.")
-    y, off = y[keep], np.broadcast_to(offset, y.shape)[keep]
+    apl = ProfileLikelihood(y[keep], X, np.broadcast_to(offset, y.shape)[keep])
 
     def neg(par):
-        return -float(adjusted_profile_loglik(y, X, off, np.full(y.shape, par**4)).sum())
+        return -float(apl(np.full(apl.y.shape[0], par**4)).sum())
 
     return brent_minimize(neg, 0.0, 4.0**0.25, tol) ** 4
 
@@ -248,8 +299,7 @@ def tagwise_dispersion(y, X, offset, common: float, min_row_sum: float = 5.0,
         return disp
     lo, hi, npts = grid
     pts = np.r_[lo + np.arange(npts - 1) * ((hi - lo) / (npts - 1)), hi]
-    yk, off = y[keep], np.broadcast_to(offset, y.shape)[keep]
-    apl = np.column_stack([
-        adjusted_profile_loglik(yk, X, off, np.full(yk.shape, common * 2.0**p)) for p in pts])
+    profile = ProfileLikelihood(y[keep], X, np.broadcast_to(offset, y.shape)[keep])
+    apl = np.column_stack([profile(np.full(keep.sum(), common * 2.0**p)) for p in pts])
     disp[keep] = common * 2.0 ** maximize_interpolant(pts, apl)
     return disp

@@ -9,10 +9,12 @@ dispersions; ``transform`` adjusts new subjects of the training batches with the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import betainc, gammaln
 from scipy.stats import nbinom
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
@@ -42,6 +44,9 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         obs columns of batch and condition when ``obs`` is passed instead.
     covariate_cols : sequence of str, optional
         obs columns of further covariates when ``obs`` is passed.
+    n_jobs : int, optional
+        Threads (batches' dispersions and the quantile matching run in parallel; None: 1,
+        -1: all cores).
 
     Attributes
     ----------
@@ -58,12 +63,14 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
 
     def __init__(self, ref_batch=None, full_mod: bool = True, batch_col: str = "batch",
                  group_col: str | None = None,
-                 covariate_cols: Sequence[str] | None = None) -> None:
+                 covariate_cols: Sequence[str] | None = None,
+                 n_jobs: int | None = None) -> None:
         self.ref_batch = ref_batch
         self.full_mod = full_mod
         self.batch_col = batch_col
         self.group_col = group_col
         self.covariate_cols = covariate_cols
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None, *, batch=None, group=None, covariates=None, obs=None):
         """Estimate dispersions and the NB GLM on training subjects (subjects x genes)."""
@@ -99,17 +106,18 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         mod = np.column_stack([np.ones(n), bio])
         design = np.column_stack([batchmod, bio])
 
-        disp = np.empty((y.shape[0], len(levels)))
-        for i in range(len(levels)):
+        def batch_dispersion(i: int) -> np.ndarray:
             cols = idx == i
             yb, mb = y[:, cols], mod[cols]
             off = np.log(yb.sum(axis=0))
             if n_b[i] <= design.shape[1] - len(levels) + 1 \
                     or np.linalg.matrix_rank(mb) < mb.shape[1]:
-                disp[:, i] = _nbglm.common_dispersion(yb, np.ones((cols.sum(), 1)), off)
-            else:
-                common = _nbglm.common_dispersion(yb, mb, off)
-                disp[:, i] = _nbglm.tagwise_dispersion(yb, mb, off, common)
+                common = _nbglm.common_dispersion(yb, np.ones((cols.sum(), 1)), off)
+                return np.full(yb.shape[0], common)
+            common = _nbglm.common_dispersion(yb, mb, off)
+            return _nbglm.tagwise_dispersion(yb, mb, off, common)
+
+        disp = np.column_stack(_map(batch_dispersion, range(len(levels)), self._threads()))
         phi = disp[:, idx]
 
         log_lib = np.log(y.sum(axis=0))
@@ -152,8 +160,12 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         log_lib = np.log(y.sum(axis=0))
         mu = np.exp(self.coef_ @ design.T + log_lib[None, :] + self.grand_mean_[:, None])
         mu_star = np.exp(np.log(mu) - self.batch_effect_[:, idx])
-        out = _match_quantiles(y, mu, self.dispersion_[:, idx], mu_star,
-                               self.target_dispersion_[:, None])
+        old_phi = self.dispersion_[:, idx]
+        new_phi = np.broadcast_to(self.target_dispersion_[:, None], y.shape)
+        bounds = np.linspace(0, y.shape[0], self._threads() + 1).astype(int)
+        out = np.vstack(_map(lambda k: _match_quantiles(
+            *(a[bounds[k]:bounds[k + 1]] for a in (y, mu, old_phi, mu_star, new_phi))),
+            range(len(bounds) - 1), self._threads()))
         if self.ref_index_ is not None:
             ref_cols = idx == self.ref_index_
             out[:, ref_cols] = y[:, ref_cols]
@@ -170,6 +182,11 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         return self.fit(X, **kw).transform(X, **kw)
 
     # ---------------------------------------------------------------- helpers
+    def _threads(self) -> int:
+        if self.n_jobs is None:
+            return 1
+        return (os.cpu_count() or 1) if self.n_jobs < 0 else int(self.n_jobs)
+
     def _use_group(self, group) -> bool:
         return (self.full_mod and group is not None
                 and len(pd.unique(np.asarray(group, dtype=object))) > 1)
@@ -216,6 +233,19 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
 
 
+def _map(func, items, n_jobs: int) -> list:
+    """``[func(i) for i in items]``, on ``n_jobs`` threads (numpy/scipy release the GIL)."""
+    items = list(items)
+    if n_jobs <= 1 or len(items) <= 1:
+        return [func(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1), ThreadPoolExecutor(min(n_jobs, len(items))) as pool:
+        return list(pool.map(func, items))
+
+
 def _bio_frame(group, covariates, n) -> pd.DataFrame | None:
     parts = []
     if group is not None:
@@ -239,19 +269,55 @@ def _shrunk_coef(y, design, offset, phi):
 
 
 def _match_quantiles(y, old_mu, old_phi, new_mu, new_phi):
-    """Map each count > 1 to the new NB distribution at the same cumulative probability."""
+    """Map each count > 1 to the new NB distribution at the same cumulative probability.
+
+    As sva's ``match_quantiles``: ``1 + qnbinom(pnbinom(y - 1, old), new)``, counts <= 1 and
+    counts in the extreme upper tail (``|p - 1| < 1e-4``) kept.
+    """
     out = y.copy()
-    old_phi = np.broadcast_to(old_phi, y.shape)
-    new_phi = np.broadcast_to(new_phi, y.shape)
     cells = y > 1
-    size_old = 1.0 / old_phi[cells]
-    p = nbinom.cdf(y[cells] - 1, size_old, size_old / (size_old + old_mu[cells]))
-    size_new = 1.0 / new_phi[cells]
-    prob_new = size_new / (size_new + new_mu[cells])
-    target = p * (1 - 64 * np.finfo(float).eps)          # R's left-continuity fuzz
-    q = nbinom.ppf(target, size_new, prob_new)
-    q = np.where(nbinom.cdf(q - 1, size_new, prob_new) >= target, q - 1, q)
-    q = np.where(nbinom.cdf(q, size_new, prob_new) < target, q + 1, q)
-    mapped = np.where(np.abs(p - 1) < 1e-4, y[cells], 1 + q)
-    out[cells] = mapped
+    yc = y[cells]
+    size_old = 1.0 / np.broadcast_to(old_phi, y.shape)[cells]
+    p = betainc(size_old, yc, size_old / (size_old + old_mu[cells]))    # P(Y <= y - 1)
+    size_new = 1.0 / np.broadcast_to(new_phi, y.shape)[cells]
+    mu_new = new_mu[cells]
+    guess = np.maximum(np.rint(yc * mu_new / old_mu[cells]) - 1, 0)
+    q = _nb_quantile(p, size_new, size_new / (size_new + mu_new), guess)
+    out[cells] = np.where(np.abs(p - 1) < 1e-4, yc, 1 + q)
     return out
+
+
+def _nb_quantile(p, size, prob, guess, max_steps: int = 200):
+    """Smallest k with NB cdf(k) >= p (R's ``qnbinom`` with its left-continuity fuzz),
+    searched from ``guess`` by stepping the pmf recursion."""
+    target = p * (1 - 8 * np.finfo(float).eps)
+    k = guess.astype(float)
+    c = betainc(size, k + 1, prob)
+    log_q = np.log1p(-prob)
+    pm = np.exp(gammaln(k + size) - gammaln(size) - gammaln(k + 1) + size * np.log(prob)
+                + k * log_q)
+    active = np.flatnonzero(k > 0)
+    unresolved = np.zeros(k.shape, bool)
+    for step in range(max_steps + 1):                # down while cdf(k - 1) >= target
+        move = (k[active] > 0) & (c[active] - pm[active] >= target[active])
+        active = active[move]
+        if active.size == 0:
+            break
+        if step == max_steps:
+            unresolved[active] = True
+            break
+        c[active] -= pm[active]
+        pm[active] *= k[active] / ((k[active] - 1 + size[active]) * (1 - prob[active]))
+        k[active] -= 1
+    active = np.flatnonzero((c < target) & ~unresolved)
+    for _ in range(max_steps):                       # up while cdf(k) < target
+        if active.size == 0:
+            break
+        pm[active] *= (k[active] + size[active]) * (1 - prob[active]) / (k[active] + 1)
+        k[active] += 1
+        c[active] += pm[active]
+        active = active[c[active] < target[active]]
+    unresolved[active] = True
+    if unresolved.any():                             # far from the guess: exact search
+        k[unresolved] = nbinom.ppf(target[unresolved], size[unresolved], prob[unresolved])
+    return k

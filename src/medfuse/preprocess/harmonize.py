@@ -8,6 +8,7 @@ variance in a batch) and adds what a train/test workflow needs: the estimates ar
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 
@@ -69,6 +70,8 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Columns of ``obs`` used as protected covariates when ``obs`` is given.
     chunk_size : int
         Features per block in the non-parametric prior (memory ~ ``8 * chunk_size * G`` bytes).
+    n_jobs : int, optional
+        Threads for the non-parametric prior (None: 1, -1: all cores).
 
     Attributes
     ----------
@@ -89,7 +92,8 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, parametric: bool = True, mean_only: bool = False, eb: bool = True,
                  ref_batch=None, unseen_batch: str = "error", batch_col: str = "batch",
-                 covariate_cols: Sequence[str] | None = None, chunk_size: int = 512) -> None:
+                 covariate_cols: Sequence[str] | None = None, chunk_size: int = 256,
+                 n_jobs: int | None = None) -> None:
         self.parametric = parametric
         self.mean_only = mean_only
         self.eb = eb
@@ -98,6 +102,7 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.batch_col = batch_col
         self.covariate_cols = covariate_cols
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, batch=None, covariates=None, obs=None):
@@ -151,23 +156,30 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             batchmod[:, ref] = 1.0
         design = np.column_stack([batchmod, mod[:, ~ones]])
 
-        data = values[:, self.adjusted_]
+        data = values if self.adjusted_.all() else values[:, self.adjusted_]
         has_nan = bool(np.isnan(data).any())
         coef = _least_squares(design, data, has_nan)
         n_batch = len(levels)
         grand_mean = coef[ref] if ref is not None else (n_b / n) @ coef[:n_batch]
-        rows = idx == ref if ref is not None else np.ones(n, bool)
-        resid = (data - design @ coef)[rows]
-        var_pooled = (np.nanvar(resid, axis=0, ddof=1) if has_nan
-                      else np.mean(resid**2, axis=0))
-        stand_mean = grand_mean + design[:, n_batch:] @ coef[n_batch:]
-        s = (data - stand_mean) / np.sqrt(var_pooled)
+        rows = idx == ref if ref is not None else slice(None)
+        resid = design[rows] @ coef
+        np.subtract(data[rows], resid, out=resid)
+        if has_nan:
+            var_pooled = np.nanvar(resid, axis=0, ddof=1)
+        else:
+            np.square(resid, out=resid)
+            var_pooled = resid.mean(axis=0)
+        del resid
+        stand_mean = _stand_mean(grand_mean, design[:, n_batch:], coef[n_batch:])
+        s = np.subtract(data, stand_mean)
+        s /= np.sqrt(var_pooled)
 
         gamma_hat = _least_squares(batchmod, s, has_nan)
         delta_hat = np.ones_like(gamma_hat)
         if not mean_only:
+            var = np.nanvar if has_nan else np.var
             for i in range(n_batch):
-                delta_hat[i] = np.nanvar(s[idx == i], axis=0, ddof=1)
+                delta_hat[i] = var(s[idx == i], axis=0, ddof=1)
         gamma_star, delta_star, priors = self._empirical_bayes(
             s, idx, gamma_hat, delta_hat, mean_only)
         if ref is not None:
@@ -215,7 +227,11 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             a, b = inverse_gamma_priors(d_hat)
             return parametric_eb(s, g_hat, d_hat, g_bar, t2, a, b)
         d = np.ones_like(d_hat) if mean_only else d_hat
-        return nonparametric_eb(s, g_hat, d, chunk_size=self.chunk_size)
+        if self.n_jobs is None:
+            n_jobs = 1
+        else:
+            n_jobs = (os.cpu_count() or 1) if self.n_jobs < 0 else self.n_jobs
+        return nonparametric_eb(s, g_hat, d, chunk_size=self.chunk_size, n_jobs=n_jobs)
 
     # ------------------------------------------------------------ transform
     def transform(self, X, *, batch=None, covariates=None, obs=None):
@@ -236,32 +252,35 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         mod = covariate_matrix(self.covariate_coding_, covariates, n, index)
         mod = mod[:, self.covariate_kept_]
         n_batch = len(self.batches_)
-        data = values[:, self.adjusted_]
-        stand_mean = self.grand_mean_ + mod @ self.coef_[n_batch:]
+        cols = None if self.adjusted_.all() else self.adjusted_
+        result = np.array(values, dtype=float, copy=True)
         scale = np.sqrt(self.var_pooled_)
-        s = (data - stand_mean) / scale
-        out = s.copy()
-        keep_as_is = np.zeros(n, bool)
         for label in pd.unique(batch):
-            rows = batch == label
+            rows = np.flatnonzero(batch == label)
             if label in lookup:
                 j = lookup[label]
                 if j == self.ref_index_:
-                    keep_as_is |= rows
-                    continue
+                    continue                      # the reference batch is left as is
                 g, d = self.gamma_star_[j], self.delta_star_[j]
             elif self.unseen_batch == "reference":
-                keep_as_is |= rows
                 continue
             else:
-                g, d = self._fit_new_batch(label, s[rows])
-            out[rows] = (s[rows] - g) / np.sqrt(d)
-        out = out * scale + stand_mean
-        out[keep_as_is] = data[keep_as_is]
-        result = values.copy()
-        result[:, self.adjusted_] = out
+                g, d = None, None
+            block = values[rows] if cols is None else values[np.ix_(rows, cols)]
+            stand = _stand_mean(self.grand_mean_, mod[rows], self.coef_[n_batch:])
+            block -= stand
+            block /= scale
+            if g is None:
+                g, d = self._fit_new_batch(label, block)
+            block -= g
+            block *= scale / np.sqrt(d)
+            block += stand
+            if cols is None:
+                result[rows] = block
+            else:
+                result[np.ix_(rows, cols)] = block
         if isinstance(X, pd.DataFrame):
-            return pd.DataFrame(result, index=X.index, columns=X.columns)
+            return pd.DataFrame(result, index=X.index, columns=X.columns, copy=False)
         return result
 
     def fit_transform(self, X, y=None, *, batch=None, covariates=None, obs=None):
@@ -314,6 +333,13 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if np.isinf(values).any():
             raise ValueError("ComBat input holds infinite values.")
         return values, index
+
+
+def _stand_mean(grand_mean: np.ndarray, mod: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Grand mean plus covariate effects (a row vector when there are no covariates)."""
+    if mod.shape[1] == 0:
+        return grand_mean[None, :]
+    return grand_mean + mod @ coef
 
 
 def _aligned(obs: pd.DataFrame, index) -> pd.DataFrame:
