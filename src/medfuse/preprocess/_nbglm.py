@@ -26,22 +26,29 @@ def oneway_groups(X: np.ndarray) -> np.ndarray | None:
 
 
 def _one_group(y, offset, disp, tol=1e-10, maxit=50, start=None):
-    """NB MLE of a single log-mean per gene (edgeR's one-group Newton iteration)."""
+    """NB MLE of a single log-mean per gene (edgeR's one-group Newton iteration).
+
+    Each gene stops at its own first step below ``tol``; ``disp`` is (G, 1) or (G, n).
+    """
     total = y.sum(axis=1)
     zero = total == 0
     if start is None:
         beta = np.log(np.where(zero, 1.0, total) / np.exp(offset).sum(axis=1))
     else:
         beta = np.where(zero, 0.0, start)
+    active = np.flatnonzero(~zero)
     for _ in range(maxit):
-        mu = np.exp(beta[:, None] + offset)
-        denom = 1.0 + disp * mu
-        dl = ((y - mu) / denom).sum(axis=1)
-        info = (mu / denom).sum(axis=1)
-        step = np.where(zero, 0.0, dl / info)
-        beta = beta + step
-        if np.all(np.abs(step) < tol):
+        if active.size == 0:
             break
+        if active.size == y.shape[0]:
+            ya, oa, da = y, offset, disp
+        else:
+            ya, oa, da = y[active], offset[active], disp[active]
+        mu = np.exp(beta[active][:, None] + oa)
+        denom = 1.0 + da * mu
+        step = ((ya - mu) / denom).sum(axis=1) / (mu / denom).sum(axis=1)
+        beta[active] += step
+        active = active[np.abs(step) >= tol]
     return np.where(zero, -1e8, beta)
 
 
