@@ -25,15 +25,17 @@ def oneway_groups(X: np.ndarray) -> np.ndarray | None:
     return rank[groups.ravel()]
 
 
-def _one_group(y, offset, disp, tol=1e-10, maxit=50, start=None):
+def _one_group(y, offset, disp, tol=1e-10, maxit=50, start=None, lib=None):
     """NB MLE of a single log-mean per gene (edgeR's one-group Newton iteration).
 
-    Each gene stops at its own first step below ``tol``; ``disp`` is (G, 1) or (G, n).
+    Each gene stops at its own first step below ``tol``; ``disp`` is (G, 1) or (G, n);
+    ``lib = exp(offset)`` may be passed precomputed.
     """
+    lib = np.exp(offset) if lib is None else lib
     total = y.sum(axis=1)
     zero = total == 0
     if start is None:
-        beta = np.log(np.where(zero, 1.0, total) / np.exp(offset).sum(axis=1))
+        beta = np.log(np.where(zero, 1.0, total) / lib.sum(axis=1))
     else:
         beta = np.where(zero, 0.0, start)
     active = np.flatnonzero(~zero)
@@ -41,12 +43,15 @@ def _one_group(y, offset, disp, tol=1e-10, maxit=50, start=None):
         if active.size == 0:
             break
         if active.size == y.shape[0]:
-            ya, oa, da = y, offset, disp
+            ya, la, da = y, lib, disp
         else:
-            ya, oa, da = y[active], offset[active], disp[active]
-        mu = np.exp(beta[active][:, None] + oa)
-        denom = 1.0 + da * mu
-        step = ((ya - mu) / denom).sum(axis=1) / (mu / denom).sum(axis=1)
+            ya, la, da = y[active], lib[active], disp[active]
+        mu = np.exp(beta[active])[:, None] * la
+        denom = mu * da
+        denom += 1.0
+        ratio = np.divide(mu, denom, out=mu)
+        info = ratio.sum(axis=1)
+        step = (np.divide(ya, denom, out=denom).sum(axis=1) - info) / info
         beta[active] += step
         active = active[np.abs(step) >= tol]
     return np.where(zero, -1e8, beta)
@@ -131,53 +136,68 @@ class ProfileLikelihood:
     """
 
     def __init__(self, y: np.ndarray, X: np.ndarray, offset: np.ndarray) -> None:
-        self.y = y
-        self.X = X
-        self.offset = np.ascontiguousarray(np.broadcast_to(offset, y.shape))
+        offset = np.broadcast_to(offset, y.shape)
         self.groups = oneway_groups(X)
-        if self.groups is not None:
-            first = [np.flatnonzero(self.groups == g)[0] for g in range(X.shape[1])]
+        if self.groups is not None:                # samples grouped into contiguous slices
+            order = np.argsort(self.groups, kind="stable")
+            y, offset, X = y[:, order], offset[:, order], X[order]
+            groups = self.groups[order]
+            first = [np.flatnonzero(groups == g)[0] for g in range(X.shape[1])]
             self.logdet_design = 2.0 * np.linalg.slogdet(X[first])[1]
-            self.members = [self.groups == g for g in range(X.shape[1])]
+            bounds = np.r_[first, groups.size]
+            self.slices = [slice(bounds[g], bounds[g + 1]) for g in range(X.shape[1])]
             self.start: list | None = None
-        rows, cols = np.nonzero(y > 0)
+        self.y = np.ascontiguousarray(y)
+        self.X = X
+        self.offset = np.ascontiguousarray(offset)
+        self.lib = np.exp(self.offset)
+        self.y_offset = np.einsum("ij,ij->i", self.y, self.offset)
+        rows, cols = np.nonzero(self.y > 0)
         self.pos_rows = rows
-        self.pos_y = y[rows, cols]
+        self.pos_y = self.y[rows, cols]
         self.n_pos = np.bincount(rows, minlength=y.shape[0]).astype(float)
-        self.const = -gammaln(y + 1).sum(axis=1)
+        self.const = -gammaln(self.y + 1).sum(axis=1)
 
-    def _fit(self, disp: np.ndarray) -> np.ndarray:
-        """log fitted means (G, n) at per-gene dispersions."""
+    def _fit(self, disp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted means (G, n) and ``sum_j y_j log mu_j`` per gene at per-gene dispersions."""
         if self.groups is None:
             _, mu = nb_fit(self.y, self.X, self.offset, disp[:, None])
-            with np.errstate(divide="ignore"):
-                return np.log(mu)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ylogmu = np.where(self.y > 0, self.y * np.log(mu), 0.0).sum(axis=1)
+            return mu, ylogmu
         betas = []
-        eta = np.empty_like(self.offset)
-        for g, cols in enumerate(self.members):
+        mu = np.empty_like(self.offset)
+        ylogmu = self.y_offset.copy()
+        for g, cols in enumerate(self.slices):
             start = None if self.start is None else self.start[g]
-            beta = _one_group(self.y[:, cols], self.offset[:, cols], disp[:, None], start=start)
+            yg = self.y[:, cols]
+            beta = _one_group(yg, self.offset[:, cols], disp[:, None], start=start,
+                              lib=self.lib[:, cols])
             betas.append(beta)
-            eta[:, cols] = beta[:, None] + self.offset[:, cols]
+            np.multiply(self.lib[:, cols], np.exp(beta)[:, None], out=mu[:, cols])
+            ylogmu += beta * yg.sum(axis=1)
         self.start = betas
-        return eta
+        return mu, ylogmu
 
     def __call__(self, disp: np.ndarray) -> np.ndarray:
         disp = np.broadcast_to(np.asarray(disp, dtype=float), (self.y.shape[0],)).copy()
-        log_mu = self._fit(disp)
-        mu = np.exp(log_mu)
-        r = 1.0 / disp
         y = self.y
-        ll = (y * log_mu - (y + r[:, None]) * np.log(mu + r[:, None])).sum(axis=1)
+        mu, ll = self._fit(disp)
+        r = 1.0 / disp
+        log_mur = np.add(mu, r[:, None])
+        np.log(log_mur, out=log_mur)
+        ll -= np.einsum("ij,ij->i", y, log_mur) + r * log_mur.sum(axis=1)
         ll += y.shape[1] * r * np.log(r)
         lg = gammaln(self.pos_y + r[self.pos_rows])
         ll += np.bincount(self.pos_rows, weights=lg, minlength=y.shape[0])
         ll -= self.n_pos * gammaln(r)
         ll += self.const
-        w = mu / (1.0 + disp[:, None] * mu)
+        denom = np.multiply(mu, disp[:, None], out=log_mur)
+        denom += 1.0
+        w = np.divide(mu, denom, out=mu)                        # working weights
         if self.groups is not None:
             logdet = self.logdet_design + sum(np.log(w[:, cols].sum(axis=1))
-                                              for cols in self.members)
+                                              for cols in self.slices)
         else:
             info = np.einsum("gn,np,nq->gpq", w, self.X, self.X)
             logdet = np.linalg.slogdet(info)[1]
