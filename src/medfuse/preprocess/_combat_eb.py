@@ -20,6 +20,10 @@ def batch_moments(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     -------
     n, mean, ss : ndarray (n_features,) each; a feature with no observed cell gets mean 0.
     """
+    if not np.isnan(s).any():
+        mean = s.mean(axis=0)
+        ss = np.var(s, axis=0) * s.shape[0]
+        return np.full(s.shape[1], float(s.shape[0])), mean, ss
     observed = ~np.isnan(s)
     n = observed.sum(axis=0).astype(float)
     total = np.where(observed, s, 0.0).sum(axis=0)
@@ -42,14 +46,15 @@ def postmean(g_hat, g_bar, n, d_star, t2):
 
 def parametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: float,
                   t2: float, a: float, b: float, conv: float = 1e-4,
-                  max_iter: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+                  max_iter: int = 10_000, moments=None) -> tuple[np.ndarray, np.ndarray]:
     """Iterate the posterior location and scale until the largest relative change < ``conv``.
 
     Same fixed point iteration and stopping rule as sva's ``it.sol`` (the change is the
     maximum over all features, signed denominators included), using the batch's sufficient
-    statistics instead of re-reading the samples.
+    statistics instead of re-reading the samples (``moments``: precomputed
+    :func:`batch_moments` of ``s``).
     """
-    n, mean, ss = batch_moments(s)
+    n, mean, ss = batch_moments(s) if moments is None else moments
     g_old, d_old = g_hat, d_hat
     for _ in range(max_iter):
         g_new = postmean(g_hat, g_bar, n, d_old, t2)
@@ -65,7 +70,8 @@ def parametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: fl
 
 
 def nonparametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray,
-                     chunk_size: int = 256, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                     chunk_size: int = 256, n_jobs: int = 1,
+                     moments=None) -> tuple[np.ndarray, np.ndarray]:
     """Non-parametric posterior means of location and scale (sva's ``int.eprior``).
 
     For feature ``i`` the posterior weights every other feature ``k``'s estimates
@@ -87,11 +93,14 @@ def nonparametric_eb(s: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray,
     n_jobs : int
         Threads working on different chunks.
 
+    moments : tuple, optional
+        Precomputed :func:`batch_moments` of ``s``.
+
     Returns
     -------
     g_star, d_star : ndarray (n_features,)
     """
-    n, mean, ss = batch_moments(s)
+    n, mean, ss = batch_moments(s) if moments is None else moments
     shift = float(np.mean(g_hat))  # the likelihood is shift invariant; centring keeps digits
     m = np.where(n > 0, mean - shift, 0.0)
     usable = np.isfinite(g_hat) & np.isfinite(d_hat) & (d_hat > 0)  # R zeroes NaN weights

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.preprocess._combat_eb import (
+    batch_moments,
     inverse_gamma_priors,
     nonparametric_eb,
     parametric_eb,
@@ -175,13 +176,15 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         s /= np.sqrt(var_pooled)
 
         gamma_hat = _least_squares(batchmod, s, has_nan)
+        blocks = [s[idx == i] for i in range(n_batch)]
+        moments = [batch_moments(b) for b in blocks]
         delta_hat = np.ones_like(gamma_hat)
         if not mean_only:
-            var = np.nanvar if has_nan else np.var
-            for i in range(n_batch):
-                delta_hat[i] = var(s[idx == i], axis=0, ddof=1)
+            for i, (cnt, _, ss) in enumerate(moments):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    delta_hat[i] = np.where(cnt > 1, ss / (cnt - 1), np.nan)
         gamma_star, delta_star, priors = self._empirical_bayes(
-            s, idx, gamma_hat, delta_hat, mean_only)
+            blocks, moments, gamma_hat, delta_hat, mean_only)
         if ref is not None:
             gamma_star[ref] = 0.0
             delta_star[ref] = 1.0
@@ -202,7 +205,7 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.gamma_bar_, self.t2_, self.a_prior_, self.b_prior_ = priors
         return self
 
-    def _empirical_bayes(self, s, idx, gamma_hat, delta_hat, mean_only):
+    def _empirical_bayes(self, blocks, moments, gamma_hat, delta_hat, mean_only):
         n_batch = gamma_hat.shape[0]
         gamma_bar = gamma_hat.mean(axis=1)
         t2 = gamma_hat.var(axis=1, ddof=1)
@@ -211,12 +214,12 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         gamma_star = gamma_hat.copy()
         delta_star = delta_hat.copy()
         for i in range(n_batch):
-            g, d = self._eb_one(s[idx == i], gamma_hat[i], delta_hat[i], mean_only)
+            g, d = self._eb_one(blocks[i], gamma_hat[i], delta_hat[i], mean_only, moments[i])
             gamma_star[i], delta_star[i], a_prior[i], b_prior[i] = g, d, *_priors(
                 delta_hat[i], mean_only)
         return gamma_star, delta_star, (gamma_bar, t2, a_prior, b_prior)
 
-    def _eb_one(self, s, g_hat, d_hat, mean_only):
+    def _eb_one(self, s, g_hat, d_hat, mean_only, moments=None):
         """Empirical Bayes estimates of one batch from its standardised samples ``s``."""
         if not self.eb:
             return g_hat.copy(), d_hat.copy()
@@ -225,13 +228,14 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if mean_only:
                 return postmean(g_hat, g_bar, 1.0, 1.0, t2), np.ones_like(g_hat)
             a, b = inverse_gamma_priors(d_hat)
-            return parametric_eb(s, g_hat, d_hat, g_bar, t2, a, b)
+            return parametric_eb(s, g_hat, d_hat, g_bar, t2, a, b, moments=moments)
         d = np.ones_like(d_hat) if mean_only else d_hat
         if self.n_jobs is None:
             n_jobs = 1
         else:
             n_jobs = (os.cpu_count() or 1) if self.n_jobs < 0 else self.n_jobs
-        return nonparametric_eb(s, g_hat, d, chunk_size=self.chunk_size, n_jobs=n_jobs)
+        return nonparametric_eb(s, g_hat, d, chunk_size=self.chunk_size, n_jobs=n_jobs,
+                                moments=moments)
 
     # ------------------------------------------------------------ transform
     def transform(self, X, *, batch=None, covariates=None, obs=None):
@@ -253,24 +257,28 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         mod = mod[:, self.covariate_kept_]
         n_batch = len(self.batches_)
         cols = None if self.adjusted_.all() else self.adjusted_
-        result = np.array(values, dtype=float, copy=True)
+        result = np.empty_like(values)
+        if cols is not None:
+            result[:, ~cols] = values[:, ~cols]
         scale = np.sqrt(self.var_pooled_)
         for label in pd.unique(batch):
             rows = np.flatnonzero(batch == label)
             if label in lookup:
                 j = lookup[label]
-                if j == self.ref_index_:
-                    continue                      # the reference batch is left as is
-                g, d = self.gamma_star_[j], self.delta_star_[j]
+                g, d = ((None, None) if j == self.ref_index_       # reference: left as is
+                        else (self.gamma_star_[j], self.delta_star_[j]))
             elif self.unseen_batch == "reference":
-                continue
-            else:
                 g, d = None, None
+            else:
+                g, d = "new", None
+            if g is None:
+                result[rows] = values[rows]
+                continue
             block = values[rows] if cols is None else values[np.ix_(rows, cols)]
             stand = _stand_mean(self.grand_mean_, mod[rows], self.coef_[n_batch:])
             block -= stand
             block /= scale
-            if g is None:
+            if d is None:
                 g, d = self._fit_new_batch(label, block)
             block -= g
             block *= scale / np.sqrt(d)
