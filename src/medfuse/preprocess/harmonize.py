@@ -276,13 +276,18 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 continue
             block = values[rows] if cols is None else values[np.ix_(rows, cols)]
             stand = _stand_mean(self.grand_mean_, mod[rows], self.coef_[n_batch:])
-            block -= stand
-            block /= scale
-            if d is None:
-                g, d = self._fit_new_batch(label, block)
-            block -= g
-            block *= scale / np.sqrt(d)
-            block += stand
+            if d is None or stand.shape[0] > 1:
+                block -= stand
+                block /= scale
+                if d is None:
+                    g, d = self._fit_new_batch(label, block)
+                block -= g
+                block *= scale / np.sqrt(d)
+                block += stand
+            else:       # no covariates: the same map as an affine one, x * k + c
+                k = 1.0 / np.sqrt(d)
+                block *= k
+                block += stand[0] * (1.0 - k) - g * scale * k
             if cols is None:
                 result[rows] = block
             else:
@@ -338,7 +343,7 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         elif values.shape[1] != self.n_features_in_:
             raise ValueError(f"ComBat was fitted on {self.n_features_in_} features, got "
                              f"{values.shape[1]}.")
-        if np.isinf(values).any():
+        if not np.isfinite(values).all() and np.isinf(values).any():
             raise ValueError("ComBat input holds infinite values.")
         return values, index
 
