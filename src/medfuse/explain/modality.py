@@ -10,7 +10,10 @@ Two questions, one function (:func:`modality_shapley`):
   modality), so its value is defined as the *training class frequencies* (``base_values``):
   the prediction of a model that knows nothing about the subject. Shapley efficiency then
   reads ``values.sum(axis=1) + base_values == model.predict_proba(data)``. A subject's players
-  are only the modalities it has; the ones it lacks get exactly 0.
+  are only the modalities it has; the ones it lacks get exactly 0. A modality the model
+  ignores gets ~0 when the model's prediction from uninformative modalities alone is close to
+  the training frequencies (e.g. an unpenalised intercept); otherwise the gap between the two
+  is shared among the modalities (``base_values="mean"`` is the alternative reference).
 - *How much does each modality add to the cohort's performance?* (``refit=True``). The value
   of ``S`` is a metric on evaluation data of the strategy refitted (``sklearn.base.clone``) on
   the training data restricted to ``S``; the empty coalition scores the class-frequency
