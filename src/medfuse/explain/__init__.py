@@ -8,10 +8,13 @@
   tidy DataFrames.
 """
 
+from medfuse.explain.features import FeatureAttribution, feature_shap
 from medfuse.explain.modality import (
     ModalityAttribution,
     ModalityPerformanceShapley,
     modality_shapley,
 )
+from medfuse.explain.native import native
 
-__all__ = ["ModalityAttribution", "ModalityPerformanceShapley", "modality_shapley"]
+__all__ = ["FeatureAttribution", "ModalityAttribution", "ModalityPerformanceShapley",
+           "feature_shap", "modality_shapley", "native"]

@@ -263,8 +263,11 @@ def _gradient(model, data, method, n_steps) -> FeatureAttribution:
     was_training = module.training
     module.eval()
 
-    def proba(*xs):
-        logits = module(list(xs), mask)
+    n_mod = len(inputs)
+
+    def proba(*args):
+        xs, m = args[:n_mod], args[n_mod]
+        logits = module(list(xs), m)
         if logits.ndim == 1 or logits.shape[1] == 1:
             p1 = torch.sigmoid(logits.reshape(-1))
             return torch.stack([1 - p1, p1], dim=1)
@@ -277,12 +280,13 @@ def _gradient(model, data, method, n_steps) -> FeatureAttribution:
             if method == "integrated_gradients":
                 attr = IntegratedGradients(proba).attribute(
                     inputs, baselines=tuple(torch.zeros_like(t) for t in inputs), target=c,
-                    n_steps=n_steps)
+                    additional_forward_args=(mask,), n_steps=n_steps)
             else:
-                attr = InputXGradient(proba).attribute(inputs, target=c)
+                attr = InputXGradient(proba).attribute(inputs, target=c,
+                                                       additional_forward_args=(mask,))
             per_class.append([a.detach().cpu().numpy() for a in attr])
         with torch.no_grad():
-            base = proba(*(torch.zeros_like(t) for t in inputs)).cpu().numpy()
+            base = proba(*(torch.zeros_like(t) for t in inputs), mask).cpu().numpy()
     finally:
         module.train(was_training)
     avail = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, "detach") else mask,
