@@ -103,14 +103,16 @@ def _blockwise(value, modalities: list[str], value_name: str, row_name: str) -> 
         parts = []
         for m, v in value.items():
             part = _as_frame(v, row_name)
-            parts.append(_long(part, value_name, row_name).assign(modality=str(m)))
+            parts.append(_long(part, value_name, row_name, "component")
+                         .assign(modality=str(m)))
         frame = pd.concat(parts, ignore_index=True)
         return frame[["modality", *[c for c in frame.columns if c != "modality"]]]
     frame = _as_frame(value, row_name)
+    by_modality = set(map(str, frame.index)) <= set(modalities)
     if len(frame) == len(modalities) and not isinstance(value, pd.DataFrame | pd.Series):
-        frame.index = pd.Index(modalities, name="modality")
-        return _long(frame, value_name, "modality")
-    return _long(frame, value_name, row_name)
+        frame.index = pd.Index(modalities)
+        by_modality = True
+    return _long(frame, value_name, "modality" if by_modality else row_name, "component")
 
 
 def _as_frame(v, row_name: str) -> pd.DataFrame:
@@ -123,11 +125,12 @@ def _as_frame(v, row_name: str) -> pd.DataFrame:
     return pd.DataFrame(arr, index=pd.RangeIndex(len(arr), name=row_name))
 
 
-def _long(frame: pd.DataFrame, value_name: str, row_name: str | None = None) -> pd.DataFrame:
+def _long(frame: pd.DataFrame, value_name: str, row_name: str | None = None,
+          col_name: str | None = None) -> pd.DataFrame:
     """Wide frame -> rows (row label, column label, value)."""
     frame = frame.copy()
     row = row_name or frame.index.name or "subject"
-    col = frame.columns.name or ("modality" if row != "modality" else "component")
+    col = col_name or frame.columns.name or ("modality" if row != "modality" else "component")
     frame.index = frame.index.rename(row)
     frame.columns = pd.Index([str(c) for c in frame.columns], name=col)
     return frame.stack().rename(value_name).reset_index()
