@@ -61,6 +61,13 @@ def test_per_subject_attention_and_maps(split):
     assert list(c.columns) == ["subject", "query", "key", "weight"]
     q = c[(c["subject"] == test.subjects[3]) & (c["query"] == "imaging")]
     np.testing.assert_allclose(q.set_index("key")["weight"][model.modalities_], maps[3, 1])
+    heads = rng.dirichlet(np.ones(m), size=(n, 2, m))
+    model.cross_attention_maps = lambda data: heads[: len(data)]
+    c4 = native(model, test)["cross_attention"]
+    assert list(c4.columns) == ["subject", "head", "query", "key", "weight"]
+    assert len(c4) == n * 2 * m * m
+    row = c4[(c4["subject"] == test.subjects[2]) & (c4["head"] == 1) & (c4["query"] == "rna")]
+    np.testing.assert_allclose(row.set_index("key")["weight"][model.modalities_], heads[2, 1, 0])
     # no data: nothing per subject, and nothing at all for a model without such attributes
     assert "attention" not in native(model)
     assert native(_Fitted()) == {}

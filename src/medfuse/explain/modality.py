@@ -39,7 +39,7 @@ from sklearn.metrics import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from medfuse.data.multimodal import MultiModalData
+from medfuse.data.multimodal import DataValidationError, MultiModalData
 
 MAX_EXACT = 8
 
@@ -176,7 +176,8 @@ def modality_shapley(
         and score it on ``data``. Cost: ``2^M - 1`` fits plus as many predictions; e.g. 7
         fits for 3 modalities, 255 for 8. Evaluation subjects that have none of a coalition's
         modalities get the training class frequencies, so every coalition is scored on the
-        same subjects.
+        same subjects. A coalition the strategy cannot be fitted on (``unimodal:<m>``
+        without ``m``) is scored as the class-frequency prediction, with a warning.
     train, y_train : training data and outcome for ``refit=True``.
     scoring : str or callable
         For ``refit=True``: ``"roc_auc"`` (one-vs-rest macro for multiclass), ``"accuracy"``,
@@ -335,20 +336,31 @@ def _performance_shapley(model, train: MultiModalData, y_train, test: MultiModal
     value = np.empty(1 << m)
     value[0] = _score(scoring, y_te, np.tile(prior, (len(test), 1)), classes)
     labels = ["(none)"]
+    unusable: list[str] = []
     for s in range(1, 1 << m):
         chosen = [names[j] for j in range(m) if s >> j & 1]
         labels.append("+".join(chosen))
+        proba = np.tile(prior, (len(test), 1))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*were excluded.*")
             tr = train.select(chosen)
-            fitted = clone(model).fit(tr, pd.Series(y_tr, index=train.subjects)
-                                      .reindex(tr.subjects).to_numpy())
-            proba = np.tile(prior, (len(test), 1))
+            try:
+                fitted = clone(model).fit(tr, pd.Series(y_tr, index=train.subjects)
+                                          .reindex(tr.subjects).to_numpy())
+            except DataValidationError:
+                # the strategy cannot be fitted on these modalities (e.g. unimodal:<m>
+                # without m): it learns nothing from them, so it predicts the prior
+                unusable.append(labels[-1])
+                fitted = None
             rows = np.flatnonzero(test_avail[:, [names.index(c) for c in chosen]].any(axis=1))
-            if len(rows):
+            if fitted is not None and len(rows):
                 part = np.asarray(fitted.predict_proba(test[rows].select(chosen)))
                 proba[rows] = _match_classes(part, fitted.classes_, classes)
         value[s] = _score(scoring, y_te, proba, classes)
+    if unusable:
+        warnings.warn(f"{type(model).__name__} could not be fitted on coalition(s) "
+                      f"{unusable}; they were scored as the class-frequency prediction.",
+                      stacklevel=3)
     fact = [math.factorial(i) for i in range(m + 1)]
     phi = np.zeros(m)
     for s in range(1 << m):

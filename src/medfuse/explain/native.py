@@ -8,11 +8,13 @@ key                   source
 ====================  ===================================================================
 modality_weights      ``modality_weights_`` (late-weighted, additive, ...)
 kernel_weights        ``kernel_weights_`` (mkl)
+mean_attention        ``attention_``: mean attention per modality over training subjects
 loadings              ``loadings_`` / ``block_loadings_`` / ``x_loadings_`` (block-pls)
 block_variance        ``block_variance_`` (block-pls)
 coefficients          ``coef_`` given per modality (additive)
 attention             ``attention_weights(data)`` per subject (attention), needs ``data``
-cross_attention       ``cross_attention_maps(data)`` / ``attention_maps(data)``, needs ``data``
+cross_attention       ``cross_attention_maps(data)`` / ``attention_maps(data)``, needs ``data``;
+                      [subject, (head,) query, key, weight]
 contributions         ``explain(data).modality_frame()`` (additive), needs ``data``
 ====================  ===================================================================
 """
@@ -46,7 +48,8 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
     modalities = list(getattr(model, "modalities_", []))
     out: dict[str, pd.DataFrame] = {}
     for key, attr, value_name in (("modality_weights", "modality_weights_", "weight"),
-                                  ("kernel_weights", "kernel_weights_", "weight")):
+                                  ("kernel_weights", "kernel_weights_", "weight"),
+                                  ("mean_attention", "attention_", "weight")):
         value = getattr(model, attr, None)
         if value is not None:
             out[key] = _weights(value, modalities, value_name)
@@ -157,6 +160,10 @@ def _maps(value, model, data: MultiModalData) -> pd.DataFrame:
         return pd.concat(parts, ignore_index=True)
     arr = np.asarray(value, dtype=float)
     n = len(data)
+    if arr.ndim == 4:                      # subjects x heads x queries x keys
+        parts = [_maps(arr[:, h], model, data).assign(head=h) for h in range(arr.shape[1])]
+        frame = pd.concat(parts, ignore_index=True)
+        return frame[["subject", "head", "query", "key", "weight"]]
     if arr.ndim == 3:
         q, k = arr.shape[1:]
         mods = list(model.modalities_)
