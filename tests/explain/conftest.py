@@ -15,7 +15,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from medfuse.data import make_cohort
-from medfuse.fusion import FusionClassifier
+from medfuse.fusion import FusionClassifier, make, strategy_names
 from medfuse.preprocess.blocks import (
     as_matrix,
     fit_transform_block,
@@ -159,3 +159,22 @@ def split(rna_cohort):
 def fitted_local(split):
     train, _ = split
     return {name: cls().fit(train) for name, cls in LOCAL.items()}
+
+
+# few epochs for neural strategies: enough to learn a strong single-modality signal
+FAST = {"random_state": 0, "epochs": 60, "max_epochs": 60, "n_epochs": 60}
+
+
+@pytest.fixture(scope="session")
+def fitted_registered(split):
+    """Every registered strategy fitted on the training split (unimodal only for rna)."""
+    train, _ = split
+    names = [n for n in strategy_names(train.modality_names)
+             if not n.startswith("unimodal:") or n == "unimodal:rna"]
+    out = {}
+    for name in names:
+        model = make(name)
+        params = model.get_params()
+        model.set_params(**{k: v for k, v in FAST.items() if k in params})
+        out[name] = model.fit(train)
+    return out

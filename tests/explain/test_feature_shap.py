@@ -95,3 +95,18 @@ def test_integrated_gradients_for_a_neural_strategy(fitted_local, split):
     assert gxi.modality_sums().abs().mean().idxmax() == "rna"
     with pytest.raises(ValueError, match="not a neural strategy"):
         feature_shap(fitted_local["test:mean-late"], test, method="integrated_gradients")
+
+
+def test_modality_sums_agree_with_modality_shapley_for_every_strategy(split, fitted_local,
+                                                                      fitted_registered):
+    """Feature attributions summed per modality put the signal modality first, as modality
+    Shapley values do (permutation SHAP for scikit-learn strategies, integrated gradients for
+    neural ones)."""
+    train, test = split
+    sub = test[:8]
+    for name, model in {**fitted_local, **fitted_registered}.items():
+        fa = feature_shap(model, sub, background=train, n_background=4, n_permutations=1)
+        sums = fa.modality_sums().abs().mean()
+        shapley = modality_shapley(model, sub).mean_abs()
+        assert sums.idxmax() == shapley.index[0] == "rna", (name, sums.to_dict(),
+                                                             shapley.to_dict())

@@ -11,22 +11,8 @@ from sklearn.base import clone
 
 from medfuse.data import make_cohort
 from medfuse.explain import modality_shapley
-from medfuse.fusion import make, strategy_names
+from medfuse.fusion import make
 from medfuse.fusion.registry import info
-
-FAST = {"random_state": 0, "epochs": 5, "max_epochs": 5, "n_epochs": 5}
-
-
-def _registered(data):
-    """Every registered strategy that can be fitted on the cohort (unimodal only for rna)."""
-    names = [n for n in strategy_names(data.modality_names)
-             if not n.startswith("unimodal:") or n == "unimodal:rna"]
-    out = {}
-    for name in names:
-        model = make(name)
-        params = model.get_params()
-        out[name] = model.set_params(**{k: v for k, v in FAST.items() if k in params})
-    return out
 
 
 def _brute_force(model, data, i):
@@ -109,12 +95,11 @@ def test_multiclass_frames_and_tidy():
     assert tidy.loc[~tidy["available"], "value"].eq(0).all()
 
 
-def test_signal_modality_ranks_first_for_every_strategy(split, fitted_local):
+def test_signal_modality_ranks_first_for_every_strategy(split, fitted_local,
+                                                       fitted_registered):
     """effects: rna 2, others 0, no interaction, one pure-noise modality."""
-    train, test = split
-    models = dict(fitted_local)
-    for name, model in _registered(train).items():
-        models[name] = model.fit(train)
+    _, test = split
+    models = {**fitted_local, **fitted_registered}
     assert "additive" in models
     for name, model in models.items():
         att = modality_shapley(model, test)

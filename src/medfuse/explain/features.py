@@ -81,7 +81,7 @@ class FeatureAttribution:
 
 def feature_shap(model, data: MultiModalData, *, method: str = "auto",
                  background: MultiModalData | None = None, n_background: int = 30,
-                 n_permutations: int = 2, n_steps: int = 32,
+                 n_permutations: int = 2, n_steps: int = 50,
                  random_state: int | None = 0) -> FeatureAttribution:
     """Attribute each subject's predicted probabilities to the features of each modality.
 
