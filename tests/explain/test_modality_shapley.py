@@ -90,6 +90,11 @@ def test_multiclass_frames_and_tidy():
     with pytest.raises(ValueError, match="name one"):
         att.frame()
     assert att.frame(class_=2).shape == (30, 3)
+    rows = att.per_prediction()
+    picked = att.prediction[np.arange(30), np.argmax(att.prediction, axis=1)]
+    np.testing.assert_allclose(rows.drop(columns="explained_class").sum(axis=1), picked,
+                               atol=1e-10)
+    assert (rows["explained_class"] == model.predict(data[90:])).all()
     tidy = att.tidy()
     assert len(tidy) == 30 * 3 * 3
     assert tidy.loc[~tidy["available"], "value"].eq(0).all()

@@ -97,6 +97,23 @@ class ModalityAttribution:
         count as 0), sorted from most to least important."""
         return self.frame(class_).abs().mean().sort_values(ascending=False)
 
+    def per_prediction(self) -> pd.DataFrame:
+        """One row per subject, the attribution of the probability it was given: binary
+        models explain the second class, multiclass models each subject's predicted class.
+
+        Columns ``explained_class``, ``shapley_base`` and ``shapley_<modality>``; per row,
+        ``shapley_base`` plus the modality columns equals the predicted probability of
+        ``explained_class`` (0 for modalities the subject lacks).
+        """
+        n = len(self.subjects)
+        k = (np.ones(n, dtype=int) if len(self.classes) == 2
+             else np.argmax(self.prediction, axis=1))
+        out = pd.DataFrame({"explained_class": self.classes[k],
+                            "shapley_base": self.base_values[k]}, index=self.subjects)
+        for j, m in enumerate(self.modalities):
+            out[f"shapley_{m}"] = self.values[np.arange(n), j, k]
+        return out
+
     def tidy(self) -> pd.DataFrame:
         """Long table: subject, modality, class, value, available."""
         n, m, k = self.values.shape
