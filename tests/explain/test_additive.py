@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import logit
 from sklearn.base import clone
@@ -45,8 +46,9 @@ def test_explanation_is_the_decomposition(fitted, split):
     m = "rna"
     rows = np.flatnonzero(test.available[m].to_numpy())
     X = as_matrix(transform_block(fitted.preprocessors_[m], test.block(m)))
-    expected = (fitted.modality_weights_[m] * (X - fitted.feature_means_[m])
-                * fitted.coef_[m].to_numpy()[:, 0])
+    j = fitted.modalities_.index(m)
+    expected = (fitted.modality_weights_[j] * (X - fitted.feature_means_[m])
+                * fitted.coef_[m][:, 0])
     np.testing.assert_allclose(feats[m].to_numpy()[rows], expected, atol=1e-12)
 
 
@@ -62,14 +64,16 @@ def test_missing_modality_contributes_zero(fitted, split):
 
 
 def test_weights_non_negative_and_signal_found(fitted, rna_cohort):
-    w = fitted.modality_weights_
+    w = pd.Series(fitted.modality_weights_, index=fitted.modalities_)
     assert (w >= 0).all()
     assert w["rna"] > 0
     truth = set(rna_cohort.uns["truth"]["informative_features"]["rna"])
-    coef = fitted.coef_["rna"].iloc[:, 0]
+    table = fitted.coefficients().set_index(["modality", "feature"])
+    coef = table.loc["rna", "beta"]
     chosen = set(coef[coef != 0].index)
     assert len(chosen & truth) >= 0.5 * len(chosen)
-    assert w["noise1"] * fitted.coef_["noise1"].abs().to_numpy().sum() < 0.05
+    assert table.loc["noise1", "coefficient"].abs().sum() < 0.05
+    np.testing.assert_allclose(table["coefficient"], table["weight"] * table["beta"])
 
 
 def test_weights_match_an_unconstrained_combiner_when_it_is_non_negative():
@@ -85,9 +89,9 @@ def test_weights_match_an_unconstrained_combiner_when_it_is_non_negative():
     w, b = model._combine(scores, y, 2)
     ref = LogisticRegression(C=1 / (1e-4 * 200), l1_ratio=0.0, tol=1e-10,
                              max_iter=1000).fit(scores[:, :, 0], y)
-    np.testing.assert_allclose(w.to_numpy(), ref.coef_[0], rtol=1e-3)
+    np.testing.assert_allclose(w, ref.coef_[0], rtol=1e-3)
     np.testing.assert_allclose(b, ref.intercept_, rtol=1e-3, atol=1e-4)
-    assert model.fit(data).modality_weights_["rna"] > 0
+    assert model.fit(data).modality_weights_[0] > 0
 
 
 def test_multiclass_decomposition():
@@ -116,6 +120,21 @@ def test_native_and_shapley_agree_with_the_decomposition(fitted, split):
 
 def test_clone_and_errors(fitted):
     assert clone(fitted).get_params() == fitted.get_params()
+    # fitted state is plain arrays/lists/dicts (no pandas objects), so it can be saved
+    for name, value in vars(fitted).items():
+        if name.endswith("_") and name != "preprocessors_":
+            for v in value.values() if isinstance(value, dict) else [value]:
+                assert not isinstance(v, pd.Series | pd.DataFrame), name
     img = make_cohort(60, image_shape=(8, 8), random_state=0)
     with pytest.raises(DataValidationError, match="tabular modalities only"):
         make("additive").fit(img)
+
+
+def test_round_trip_through_skops(fitted, split):
+    import skops.io as sio
+
+    _, test = split
+    blob = sio.dumps(fitted)
+    loaded = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
+    np.testing.assert_array_equal(loaded.predict_proba(test), fitted.predict_proba(test))
+    np.testing.assert_array_equal(loaded.explain(test).logit, fitted.explain(test).logit)

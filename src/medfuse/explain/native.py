@@ -11,7 +11,7 @@ kernel_weights        ``kernel_weights_`` (mkl)
 mean_attention        ``attention_``: mean attention per modality over training subjects
 loadings              ``loadings_`` / ``block_loadings_`` / ``x_loadings_`` (block-pls)
 block_variance        ``block_variance_`` (block-pls)
-coefficients          ``coef_`` given per modality (additive)
+coefficients          ``coefficients()`` or ``coef_`` given per modality (additive)
 attention             ``attention_weights(data)`` per subject (attention), needs ``data``
 cross_attention       ``cross_attention_maps(data)`` / ``attention_maps(data)``, needs ``data``;
                       [subject, (head,) query, key, weight]
@@ -62,7 +62,9 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
     if value is not None:
         out["block_variance"] = _blockwise(value, modalities, "variance", row_name="component")
     coef = getattr(model, "coef_", None)
-    if isinstance(coef, Mapping):
+    if callable(getattr(model, "coefficients", None)) and coef is not None:
+        out["coefficients"] = model.coefficients()
+    elif isinstance(coef, Mapping):
         out["coefficients"] = _blockwise(coef, modalities, "coefficient", row_name="feature")
     if data is None:
         return out

@@ -110,11 +110,15 @@ class AdditiveFusion(FusionClassifier):
 
     Attributes
     ----------
-    modality_weights_ : Series (modality -> w_m >= 0)
+    modality_weights_ : ndarray (n_modalities,), ``w_m >= 0`` in ``modalities_`` order.
     intercept_ : ndarray (n_scores,)
-    coef_ : dict modality -> DataFrame (encoded features x n_scores) of ``beta_m``
+    coef_ : dict modality -> ndarray (encoded features, n_scores) of ``beta_m``
+    encoded_features_ : dict modality -> list of the encoded feature names (rows of coef_)
     feature_means_ : dict modality -> ndarray (encoded features,) of ``mu_m``
     preprocessors_ : dict modality -> fitted transformer (or None)
+
+    Fitted attributes are plain arrays, lists and dicts (so that the model can be saved
+    without pickle); :meth:`coefficients` gives the labelled table.
 
     Notes
     -----
@@ -181,13 +185,14 @@ class AdditiveFusion(FusionClassifier):
                 oof[te, j] = self._scores(data, m, te, transformer, coef, mean)
         self.modality_weights_, self.intercept_ = self._combine(oof, y, n_classes)
         self.preprocessors_, self.coef_, self.feature_means_ = {}, {}, {}
+        self.encoded_features_ = {}
         for j, m in enumerate(self.modalities_):
             rows = np.flatnonzero(avail[:, j])
             transformer, coef, mean = self._fit_modality(data, m, rows, y[rows], n_classes)
-            names = _encoded_names(transformer, self.feature_names_[m], coef.shape[0])
             self.preprocessors_[m] = transformer
-            self.coef_[m] = pd.DataFrame(coef, index=pd.Index(names, name="feature"),
-                                         columns=_score_labels(self.classes_))
+            self.coef_[m] = coef
+            self.encoded_features_[m] = _encoded_names(transformer, self.feature_names_[m],
+                                                       coef.shape[0])
             self.feature_means_[m] = mean
 
     def _combine(self, scores: np.ndarray, y: np.ndarray, n_classes: int):
@@ -213,9 +218,7 @@ class AdditiveFusion(FusionClassifier):
         theta0 = np.zeros(n_mod + n_scores)
         bounds = [(0, None)] * n_mod + [(None, None)] * n_scores
         res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
-        weights = pd.Series(res.x[:n_mod], index=pd.Index(self.modalities_, name="modality"),
-                            name="weight")
-        return weights, res.x[n_mod:]
+        return res.x[:n_mod].copy(), res.x[n_mod:].copy()
 
     # ------------------------------------------------------------------ prediction
     def _decompose(self, data: MultiModalData) -> AdditiveExplanation:
@@ -225,8 +228,8 @@ class AdditiveFusion(FusionClassifier):
         contrib = np.zeros((n, len(self.modalities_), n_scores))
         features: dict = {}
         for j, m in enumerate(self.modalities_):
-            coef = self.coef_[m].to_numpy()
-            w = float(self.modality_weights_.iloc[j])
+            coef = self.coef_[m]
+            w = float(self.modality_weights_[j])
             per_feature = np.zeros((n, coef.shape[0], n_scores))
             rows = np.flatnonzero(avail[:, j])
             if len(rows):
@@ -236,7 +239,8 @@ class AdditiveFusion(FusionClassifier):
                 per_feature[rows] = w * (X - self.feature_means_[m])[:, :, None] * coef[None]
             contrib[:, j] = per_feature.sum(axis=1)
             features[m] = (pd.DataFrame(per_feature[:, :, 0], index=data.subjects,
-                                        columns=self.coef_[m].index)
+                                        columns=pd.Index(self.encoded_features_[m],
+                                                         name="feature"))
                            if n_scores == 1 else per_feature)
         logit = self.intercept_ + contrib.sum(axis=1)
         return AdditiveExplanation(logit=logit, intercept=self.intercept_.copy(),
@@ -257,6 +261,21 @@ class AdditiveFusion(FusionClassifier):
         logit = self.explain(data).logit
         return logit[:, 0] if logit.shape[1] == 1 else logit
 
+    def coefficients(self) -> pd.DataFrame:
+        """Tidy table of the fitted model: modality, feature, class (the second class for
+        binary models: the log-odds), weight ``w_m``, ``beta`` and the effective coefficient
+        ``w_m * beta`` on the encoded, centred feature."""
+        check_is_fitted(self, "coef_")
+        labels = ([self.classes_[1]] if len(self.classes_) == 2 else list(self.classes_))
+        rows = []
+        for j, m in enumerate(self.modalities_):
+            w = float(self.modality_weights_[j])
+            for f, betas in zip(self.encoded_features_[m], self.coef_[m], strict=True):
+                for c, b in zip(labels, betas, strict=True):
+                    rows.append((m, f, c, w, float(b), w * float(b)))
+        return pd.DataFrame(rows, columns=["modality", "feature", "class", "weight", "beta",
+                                           "coefficient"])
+
     def explain(self, data: MultiModalData) -> AdditiveExplanation:
         """Exact per-subject decomposition of the logit into modality and feature terms:
         ``intercept + modality_contributions.sum(axis=1) == logit`` and each modality's
@@ -265,10 +284,6 @@ class AdditiveFusion(FusionClassifier):
         return self._decompose(self.align(data))
 
 
-def _score_labels(classes: np.ndarray) -> list[str]:
-    if len(classes) == 2:
-        return [f"logit({classes[1]})"]
-    return [str(c) for c in classes]
 
 
 def _encoded_names(transformer, raw: list[str] | None, n: int) -> list[str]:
