@@ -139,7 +139,9 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
         f"{len(data)} subjects ({att.method}); reference: the training class frequencies. "
         "A subject's values add up to its prediction minus the reference; modalities it lacks "
         "get 0.</p>")
-    parts.append(_img(modality_figure(att, class_), "Modality attribution"))
+    parts.append(_img(modality_figure(att, class_),
+                      "Left: mean |Shapley value| per modality. Right: one dot per subject; "
+                      "red raises, blue lowers the predicted probability."))
     summary = att.frame(class_)
     table = pd.DataFrame({"modality": list(att.mean_abs(class_).index)})
     table["mean |value|"] = [float(summary[m].abs().mean()) for m in table["modality"]]
