@@ -110,3 +110,17 @@ def test_modality_sums_agree_with_modality_shapley_for_every_strategy(split, fit
         shapley = modality_shapley(model, sub).mean_abs()
         assert sums.idxmax() == shapley.index[0] == "rna", (name, sums.to_dict(),
                                                              shapley.to_dict())
+
+
+def test_feature_subset(additive, split, shap_additive):
+    train, test = split
+    genes = ["gene0000", "gene0001", "gene0002"]
+    fa = feature_shap(additive, test[:6], background=train, n_background=8,
+                      features={"rna": genes})
+    np.testing.assert_allclose(fa.values.sum(axis=1) + fa.base_values,
+                               additive.predict_proba(test[:6]), atol=1e-10)
+    frame = fa.frame()
+    others = [c for c in frame.columns if c[1] not in genes]
+    assert (frame[others] == 0).all().all()
+    with pytest.raises(ValueError, match="no column"):
+        feature_shap(additive, test[:2], background=train, features={"rna": ["nope"]})

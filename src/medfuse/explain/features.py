@@ -81,7 +81,7 @@ class FeatureAttribution:
 
 def feature_shap(model, data: MultiModalData, *, method: str = "auto",
                  background: MultiModalData | None = None, n_background: int = 30,
-                 n_permutations: int = 2, n_steps: int = 50,
+                 n_permutations: int = 2, n_steps: int = 50, features=None,
                  random_state: int | None = 0) -> FeatureAttribution:
     """Attribute each subject's predicted probabilities to the features of each modality.
 
@@ -104,6 +104,10 @@ def feature_shap(model, data: MultiModalData, *, method: str = "auto",
         ``n_permutations * (2 p + 1) * n_background`` predictions for its ``p`` features.
     n_steps : int
         Integration steps of integrated gradients.
+    features : dict modality -> list of columns, optional
+        Permutation SHAP only: attribute just these raw features (e.g. a short list of
+        candidate genes when a modality has thousands); the others keep each subject's own
+        values and get 0. Default: every feature.
     random_state : int, optional
         Seed of the background draw and the orderings.
 
@@ -116,7 +120,7 @@ def feature_shap(model, data: MultiModalData, *, method: str = "auto",
         method = "integrated_gradients" if neural else "permutation"
     if method == "permutation":
         return _permutation_shap(model, data, background, n_background, n_permutations,
-                                 random_state)
+                                 features, random_state)
     if method in ("integrated_gradients", "gradient_x_input"):
         if not neural:
             raise ValueError(f"{type(model).__name__} is not a neural strategy (no module_ / "
@@ -205,7 +209,7 @@ class _Codec:
         return MultiModalData._from_aligned(ids, blocks, avail, self.specs, obs, None, {})
 
 
-def _permutation_shap(model, data, background, n_background, n_permutations,
+def _permutation_shap(model, data, background, n_background, n_permutations, features,
                       random_state) -> FeatureAttribution:
     import shap
 
@@ -225,13 +229,17 @@ def _permutation_shap(model, data, background, n_background, n_permutations,
     avail = aligned.available.to_numpy()
     mods = codec.modalities
     n, p, k = len(aligned), len(codec.columns), len(model.classes_)
+    chosen = _chosen_columns(codec, features)
     values = np.zeros((n, p, k))
     base = np.zeros((n, k))
     seed = 0 if random_state is None else int(random_state)
     for i in range(n):
         one = aligned[[i]]
-        cols = np.flatnonzero(np.isin(codec.modality_of,
-                                      [m for j, m in enumerate(mods) if avail[i, j]]))
+        cols = np.flatnonzero(chosen & np.isin(codec.modality_of,
+                                               [m for j, m in enumerate(mods) if avail[i, j]]))
+        if not len(cols):
+            base[i] = model.predict_proba(one)[0]
+            continue
         z_i = Z[i].copy()
 
         def f(sub, cols=cols, z_i=z_i, one=one):
@@ -249,6 +257,24 @@ def _permutation_shap(model, data, background, n_background, n_permutations,
     return FeatureAttribution(values=values, base_values=base, features=index,
                               subjects=aligned.subjects, classes=np.asarray(model.classes_),
                               method="permutation")
+
+
+def _chosen_columns(codec: _Codec, features) -> np.ndarray:
+    """Boolean mask over the codec's columns for the ``features`` selection."""
+    if features is None:
+        return np.ones(len(codec.columns), dtype=bool)
+    chosen = np.zeros(len(codec.columns), dtype=bool)
+    lookup = {c: j for j, c in enumerate(codec.columns)}
+    for m, cols in dict(features).items():
+        if m not in codec.modalities:
+            raise ValueError(f"features names modality {m!r}; the model's modalities are "
+                             f"{codec.modalities}.")
+        names = [f"({m})"] if m in codec.arrays else [str(c) for c in cols]
+        unknown = [c for c in names if (m, c) not in lookup]
+        if unknown:
+            raise ValueError(f"features: modality {m!r} has no column(s) {unknown[:5]}.")
+        chosen[[lookup[(m, c)] for c in names]] = True
+    return chosen
 
 
 # ---------------------------------------------------------------------- neural route
