@@ -45,3 +45,10 @@ def test_section_has_caveat_figures_and_tables(split):
     headings = [h.get_text() for h in page.find_all("h3")]
     assert "Attention weights" in headings
     assert np.isfinite(values).all()
+
+
+def test_section_skips_feature_shap_above_max_features(split, fitted_local):
+    _, test = split
+    html = interpretation_html(fitted_local["test:mean-late"], test, max_features=10)
+    assert "more than max_features=10" in html
+    assert "Which modality drove the predictions" in html

@@ -104,8 +104,9 @@ def attention_figure(table: pd.DataFrame) -> str:
 
 
 def interpretation_html(model, data: MultiModalData, *, background: MultiModalData | None = None,
-                        max_subjects: int = 40, n_background: int = 15, top: int = 5,
-                        class_=None, random_state: int | None = 0) -> str:
+                        max_subjects: int = 30, n_background: int = 10, top: int = 5,
+                        max_features: int = 1000, class_=None,
+                        random_state: int | None = 0) -> str:
     """The interpretation section as an HTML fragment.
 
     Parameters
@@ -119,6 +120,9 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
         Reference subjects for permutation SHAP (e.g. the training data); default ``data``.
     top : int
         Features listed per modality.
+    max_features : int
+        Permutation SHAP is skipped (with a note) above this many raw features, where it
+        would take long; call :func:`~medfuse.explain.feature_shap` with ``features=``.
     class_ : optional
         Class explained (default: the second class of a binary model; required otherwise
         only for the tables, the first class is used in multiclass figures when omitted).
@@ -152,11 +156,18 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
 
     rng = np.random.default_rng(random_state)
     idx = np.sort(rng.choice(len(data), size=min(max_subjects, len(data)), replace=False))
+    neural = hasattr(model, "module_") and hasattr(model, "_torch_inputs")
+    n_features = sum(len(f) if f is not None else 1 for f in model.feature_names_.values())
     try:
+        if not neural and n_features > max_features:
+            raise ValueError(f"{n_features} features is more than max_features="
+                             f"{max_features} for permutation SHAP in a report; use "
+                             "medfuse.explain.feature_shap(..., features=...) on a subset")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fa = feature_shap(model, data[idx], background=background,
-                              n_background=n_background, random_state=random_state)
+                              n_background=n_background, n_permutations=1,
+                              random_state=random_state)
         topf = fa.top_features(top, class_)
         silent = [m for m in fa.modality_sums(class_).columns
                   if not (topf.loc[topf["modality"] == m, "mean_abs"] > 0).any()]
