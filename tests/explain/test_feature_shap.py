@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 from medfuse.data import make_cohort
 from medfuse.explain import feature_shap, modality_shapley
 from medfuse.explain.features import _Codec
-from medfuse.fusion import make
+from medfuse.fusion import FusionClassifier, make
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +124,50 @@ def test_feature_subset(additive, split, shap_additive):
     assert (frame[others] == 0).all().all()
     with pytest.raises(ValueError, match="no column"):
         feature_shap(additive, test[:2], background=train, features={"rna": ["nope"]})
+
+
+class _BlobLate(FusionClassifier):
+    """Logistic regression on each image's central intensity, averaged with a clinical-age
+    logistic model over the modalities a subject has (an array modality for the codec)."""
+
+    def _fit(self, data, y):
+        from sklearn.linear_model import LogisticRegression
+
+        img = data.available["image"].to_numpy()
+        cli = data.available["clinical"].to_numpy()
+        self.img_ = LogisticRegression().fit(self._blob(data)[img], y[img])
+        self.age_ = LogisticRegression().fit(self._age(data)[cli], y[cli])
+
+    @staticmethod
+    def _blob(data):
+        x = data.block("image", available_only=False)
+        h, w = x.shape[2:]
+        return x[:, 0, h // 2 - 1:h // 2 + 1, w // 2 - 1:w // 2 + 1].mean(axis=(1, 2))[:, None]
+
+    @staticmethod
+    def _age(data):
+        return (data.block("clinical", available_only=False)[["age"]].to_numpy() - 60) / 8
+
+    def _predict_proba(self, data):
+        avail = data.available[["image", "clinical"]].to_numpy()
+        total = np.zeros((len(data), 2))
+        for j, (lr, x) in enumerate(((self.img_, self._blob), (self.age_, self._age))):
+            rows = avail[:, j]
+            if rows.any():
+                total[rows] += lr.predict_proba(np.nan_to_num(x(data)[rows]))
+        return total / avail.sum(axis=1, keepdims=True)
+
+
+def test_array_modality_is_one_feature():
+    data = make_cohort(120, effects={"rna": 0.0, "imaging": 0.0, "clinical": 0.0,
+                                     "image": 3.0}, interaction=0.0, n_genes=10,
+                       n_imaging=5, image_shape=(8, 8), missing={"image": 0.2},
+                       random_state=8).select(["image", "clinical"])
+    model = _BlobLate().fit(data[:90])
+    fa = feature_shap(model, data[90:], background=data[:90], n_background=5)
+    assert ("image", "(image)") in fa.features
+    np.testing.assert_allclose(fa.values.sum(axis=1) + fa.base_values,
+                               model.predict_proba(data[90:]), atol=1e-10)
+    sums = fa.modality_sums().abs().mean()
+    assert sums.idxmax() == "image"
+    assert modality_shapley(model, data[90:]).mean_abs().index[0] == "image"
