@@ -157,3 +157,15 @@ def test_base_values_options(fitted_local, split):
     with pytest.raises(ValueError, match="one value per class"):
         modality_shapley(model, test, base_values=[1.0])
     assert info("additive").interpretable
+
+
+def test_strategy_without_missing_support_is_refused(fitted_local, split, monkeypatch):
+    from medfuse.fusion import registry
+
+    _, test = split
+    model = fitted_local["test:imputed-early"]
+    monkeypatch.setitem(registry._REGISTRY, "test:complete-only",
+                        registry.StrategyInfo("test:complete-only", type(model), "early",
+                                              handles_missing=False))
+    with pytest.raises(ValueError, match="refit=True"):
+        modality_shapley(model, test)

@@ -215,6 +215,10 @@ def modality_shapley(
             raise ValueError("refit=True needs the training data: train=...")
         return _performance_shapley(model, train, y_train, data, scoring)
     check_is_fitted(model, "classes_")
+    if not _handles_missing(model):
+        raise ValueError(
+            f"{type(model).__name__} is registered as not handling missing modalities, so it "
+            "cannot predict with a modality hidden; use refit=True (refit per coalition).")
     aligned = model.align(data)
     avail = aligned.available.to_numpy()
     m = avail.shape[1]
@@ -233,6 +237,17 @@ def modality_shapley(
 
 
 # ---------------------------------------------------------------------- per-subject games
+def _handles_missing(model) -> bool:
+    """The registry's handles_missing tag of the model's class (True if unregistered)."""
+    from medfuse.fusion.registry import info, strategy_names
+
+    for name in strategy_names():
+        tags = info(name)
+        if tags.cls is type(model):
+            return tags.handles_missing
+    return True
+
+
 def _base_values(model, how, prediction: np.ndarray) -> np.ndarray:
     k = prediction.shape[1]
     if isinstance(how, str):
