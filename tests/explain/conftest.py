@@ -161,12 +161,11 @@ def fitted_local(split):
     return {name: cls().fit(train) for name, cls in LOCAL.items()}
 
 
-# Quick settings, applied where a strategy has the parameter: few epochs and small networks
-# for neural strategies (enough to learn a strong single-modality signal), one torch thread,
-# a plain logistic regression instead of inner-CV tuned ones, 3 inner folds.
-FAST = {"random_state": 0, "epochs": 60, "max_epochs": 60, "n_epochs": 60, "patience": 10,
-        "refit": False, "n_ensemble": 1, "n_threads": 1, "batch_size": 64, "latent_dim": 8,
-        "hidden": (16,), "head_hidden": 8, "cv": 3,
+# Quick settings, applied where a strategy has the parameter: few epochs, one network, one
+# torch thread for neural strategies (enough to learn a strong single-modality signal), a
+# plain logistic regression instead of inner-CV tuned ones, 3 inner folds.
+FAST = {"random_state": 0, "epochs": 60, "max_epochs": 60, "n_epochs": 60, "refit": False,
+        "n_ensemble": 1, "n_threads": 1, "cv": 3,
         "base_estimator": LogisticRegression(C=0.1, max_iter=1000)}
 
 
