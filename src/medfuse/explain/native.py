@@ -76,10 +76,10 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
             out["cross_attention"] = _maps(method(data), model, data)
             break
     explain = getattr(model, "explain", None)
-    if callable(explain):
-        frame = explain(data).modality_frame() if len(model.classes_) == 2 else None
-        if frame is not None:
-            out["contributions"] = _long(frame, "contribution")
+    if callable(explain) and len(model.classes_) == 2:
+        decomposition = explain(data)
+        if callable(getattr(decomposition, "modality_frame", None)):
+            out["contributions"] = _long(decomposition.modality_frame(), "contribution")
     return out
 
 
