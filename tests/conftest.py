@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
+# The suite runs with one worker per core: keep BLAS and torch to one thread per worker so
+# that workers do not oversubscribe the cores.
 torch.set_num_threads(1)
+threadpool_limits(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

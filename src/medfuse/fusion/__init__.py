@@ -10,3 +10,6 @@ from medfuse.fusion.registry import available, make, register, strategy_names
 
 __all__ = ["FusionClassifier", "available", "check_data", "check_target", "make", "register",
            "strategy_names"]
+
+# Importing the strategy modules registers their names.
+from medfuse.fusion import early, kernel, late, latent, stacking, unimodal  # noqa: F401

@@ -1,0 +1,101 @@
+"""Stacking: out-of-fold per-modality probabilities feed a meta-learner that has seen
+modalities go missing."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+
+from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._linear import BlockFusion, oof_probabilities, predict_full
+from medfuse.fusion.late import fit_per_modality, predict_per_modality
+from medfuse.fusion.registry import register
+
+
+@register("stacking", family="late", interpretable=True)
+class StackingFusion(BlockFusion):
+    """Per-modality classifiers whose out-of-fold probabilities train a meta-classifier.
+
+    Meta-features per modality: the log-odds of its class probabilities (clipped at 1e-4;
+    binary: ``log p1/p0``, multiclass: centred log-probabilities) for the subjects that
+    have it, and an availability indicator; a missing modality gets the log-odds of the
+    training class prior and indicator 0.
+
+    The meta-learner is trained on the out-of-fold meta-features of every training subject
+    plus ``n_augment`` copies in which each subject's modalities are randomly hidden
+    (each available modality kept with probability 1/2, at least one kept), so it has learnt
+    how to predict from every subset of modalities it may meet at prediction time.
+
+    At prediction the per-modality classifiers refitted on all training subjects give the
+    probabilities (the usual stacking convention).
+
+    Parameters
+    ----------
+    base_estimator : sklearn classifier or dict modality -> classifier, optional
+        Default: L2 logistic regression with the penalty chosen by 5-fold inner CV.
+    meta_estimator : sklearn classifier, optional
+        Default: ``LogisticRegression(C=1.0)``.
+    preprocessors : None, transformer or dict modality -> transformer
+    cv : int
+        Folds of the out-of-fold predictions.
+    n_augment : int
+        Copies of the training subjects with randomly hidden modalities.
+    random_state : int, optional
+
+    Attributes
+    ----------
+    estimators_ : dict modality -> fitted per-modality classifier.
+    meta_estimator_ : the fitted meta-classifier.
+    log_prior_ : (n_classes,) fill value for missing modalities.
+    """
+
+    def __init__(self, base_estimator=None, meta_estimator=None, preprocessors=None,
+                 cv: int = 5, n_augment: int = 3, random_state=None) -> None:
+        self.base_estimator = base_estimator
+        self.meta_estimator = meta_estimator
+        self.preprocessors = preprocessors
+        self.cv = cv
+        self.n_augment = n_augment
+        self.random_state = random_state
+
+    def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
+        n_classes = len(self.classes_)
+        rng = np.random.default_rng(self.random_state)
+        oof = oof_probabilities(data, y, n_classes, self.preprocessors, self.base_estimator,
+                                self.cv, self.random_state)
+        stack = np.stack([oof[m] for m in self.modalities_], axis=1)
+        have = ~np.isnan(stack[:, :, 0])
+        self.log_prior_ = np.log(np.bincount(y, minlength=n_classes) / len(y))
+        feats, targets = [self._meta_features(stack, have)], [y]
+        for _ in range(self.n_augment):
+            keep = have & (rng.random(have.shape) < 0.5)
+            none = ~keep.any(axis=1)
+            for i in np.flatnonzero(none):
+                keep[i, rng.choice(np.flatnonzero(have[i]))] = True
+            feats.append(self._meta_features(stack, keep))
+            targets.append(y)
+        meta = (LogisticRegression(C=1.0, max_iter=2000) if self.meta_estimator is None
+                else clone(self.meta_estimator))
+        self.meta_estimator_ = meta.fit(np.vstack(feats), np.concatenate(targets))
+        self.estimators_ = fit_per_modality(self._fit_blocks(data), y, n_classes,
+                                            self.base_estimator, self.random_state)
+
+    def _predict_proba(self, data: MultiModalData) -> np.ndarray:
+        probs = predict_per_modality(self, self._transform_blocks(data))
+        stack = np.stack([probs[m] for m in self.modalities_], axis=1)
+        have = ~np.isnan(stack[:, :, 0])
+        return predict_full(self.meta_estimator_, self._meta_features(stack, have),
+                            len(self.classes_))
+
+    def _meta_features(self, stack: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Per-modality log-odds (binary: one column ``log p1/p0``; multiclass: the centred
+        log-probabilities, K columns), the log prior's where the modality is not kept,
+        then the M availability indicators."""
+        logp = np.log(np.clip(np.nan_to_num(stack, nan=1.0), 1e-4, 1.0))
+        logp = np.where(keep[:, :, None], logp, self.log_prior_[None, None, :])
+        if logp.shape[2] == 2:
+            logit = logp[:, :, 1:] - logp[:, :, :1]
+        else:
+            logit = logp - logp.mean(axis=2, keepdims=True)
+        return np.column_stack([logit.reshape(len(stack), -1), keep.astype(float)])

@@ -1,0 +1,132 @@
+"""Multiple kernel learning: kernels against references, ALIGNF against its closed form,
+weights on cohorts with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics.pairwise import rbf_kernel as sk_rbf
+from threadpoolctl import threadpool_limits
+
+from medfuse.data import MultiModalData
+from medfuse.data.simulate import make_cohort
+from medfuse.fusion import make
+from medfuse.fusion._linear import KmerSpectrum
+from medfuse.fusion.kernel import (
+    alignf_weights,
+    centre_kernel,
+    matching_kernel,
+    median_gamma,
+    rbf_kernel,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def test_rbf_and_median_heuristic_match_references():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(7, 4)), rng.normal(size=(5, 4))
+    np.testing.assert_allclose(rbf_kernel(A, B, 0.3), sk_rbf(A, B, gamma=0.3), atol=1e-12)
+    d = [np.sum((A[i] - A[j]) ** 2) for i in range(7) for j in range(i + 1, 7)]
+    assert median_gamma(A) == pytest.approx(1 / np.median(d))
+
+
+def test_matching_kernel_counts_equal_categories():
+    # two categorical columns, one-hot: col a (2 levels), col b (3 levels)
+    X = np.array([[1, 0, 1, 0, 0], [1, 0, 0, 1, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 1]], float)
+    groups = [np.array([0, 1]), np.array([2, 3, 4])]
+    K = matching_kernel(X, X, groups)
+    np.testing.assert_allclose(K[0], [1.0, 0.5, 0.0, 0.0])  # row 3 has a missing a
+    np.testing.assert_allclose(K[1, 2], 0.5)
+    assert np.linalg.eigvalsh(K).min() > -1e-12
+
+
+def test_alignf_closed_form_for_orthogonal_kernels():
+    # For kernels with <Kc_m, Kc_l> = 0 (m != l) the optimum is v_m = a_m / M_mm.
+    n = 6
+    y = np.array([0, 0, 0, 1, 1, 1])
+    Y = np.eye(2)[y] - 0.5
+    T = Y @ Y.T
+    e = centre_kernel(T) / np.linalg.norm(centre_kernel(T))
+    u = np.array([1.0, -1, 0, 0, 1, -1])
+    u = u - u.mean()
+    K2 = np.outer(u, u)
+    K2 = K2 - (K2 * e).sum() * e
+    w = alignf_weights([2.0 * e, centre_kernel(K2)], centre_kernel(T), off_diagonal=False,
+                       normalise=False)
+    np.testing.assert_allclose(w, [1.0, 0.0], atol=1e-10)
+    K3 = 3.0 * e + 0.0 * np.eye(n)
+    w = alignf_weights([centre_kernel(K3), centre_kernel(2.0 * e)], centre_kernel(T))
+    assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
+
+
+def test_largest_weight_on_the_only_informative_modality():
+    data = make_cohort(250, effects={"rna": 2, "imaging": 0, "clinical": 0}, interaction=0,
+                       n_genes=60, n_imaging=30, random_state=31)
+    model = make("mkl", random_state=0).fit(data)
+    w = model.kernel_weights_
+    assert w.idxmax() == "rna" and w.sum() == pytest.approx(1.0)
+    assert model.kernel_types_["clinical"] == "clinical"
+
+
+def test_noise_modality_kernel_weight_near_zero():
+    # seed 32: the noise block is also unrelated to the label in this sample (chi-square
+    # test over its features, p = 0.54); in some seeds it is associated by chance.
+    data = make_cohort(250, n_noise_modalities=1, n_genes=60, n_imaging=30, random_state=32)
+    model = make("mkl", random_state=0).fit(data)
+    assert model.kernel_weights_["noise1"] < 0.05
+    assert model.alignment_pvalues_["noise1"] > 0.2
+    assert model.alignment_pvalues_[["rna", "imaging"]].max() < 0.05
+    # without the permutation screen ALIGNF alone still ranks the informative kernels first
+    plain = make("mkl", random_state=0, alpha=1.0).fit(data).kernel_weights_
+    assert plain[["rna", "imaging"]].min() > plain["noise1"]
+
+
+def test_combined_kernel_renormalises_over_available_modalities():
+    data = make_cohort(120, n_genes=30, n_imaging=15, random_state=33)
+    model = make("mkl", random_state=0, kernels="rbf").fit(data[:80])
+    test = data[80:].hide(["imaging", "clinical"], subjects=data.subjects[80:85])
+    K = model.combined_kernel(test).to_numpy()
+    # a subject with only rna: K = w_rna K_rna / sqrt(w_rna * W(z)), W(z)=1 for training z
+    blocks = model._transform_blocks(model.align(test))
+    K_rna = model._kernel("rna", blocks["rna"], model.train_blocks_["rna"])
+    w = np.maximum(model.kernel_weights_.to_numpy(), 1e-3)
+    np.testing.assert_allclose(K[:5], w[0] * K_rna[:5] / np.sqrt(w[0] * w.sum()), rtol=1e-10)
+    # the training kernel is positive semi-definite also with missing modalities
+    train = data[:80].hide("rna", subjects=data.subjects[:20])
+    model.fit(train)
+    Ktr = model.combined_kernel(train).to_numpy()
+    assert np.linalg.eigvalsh((Ktr + Ktr.T) / 2).min() > -1e-8
+
+
+def test_spectrum_kernel_on_sequences():
+    rng = np.random.default_rng(0)
+    n = 80
+    y = rng.integers(0, 2, n)
+    motif = "GATTACA"
+    seqs = []
+    for label in y:
+        s = "".join(rng.choice(list("ACGT"), 40))
+        if label:
+            pos = rng.integers(0, 33)
+            s = s[:pos] + motif + s[pos + 7:]
+        seqs.append(s)
+    ids = [f"s{i}" for i in range(n)]
+    noise = pd.DataFrame(rng.normal(size=(n, 5)), index=ids)
+    data = MultiModalData({"dna": pd.DataFrame({"sequence": seqs}, index=ids), "noise": noise},
+                          modalities={"dna": "sequence"},
+                          obs=pd.DataFrame({"label": y}, index=ids), outcome="label")
+    model = make("mkl", random_state=0).fit(data[:60])
+    assert model.kernel_types_["dna"] == "spectrum"
+    assert model.kernel_weights_["dna"] > 0.8
+    assert (model.predict(data[60:]) == y[60:]).mean() > 0.8
+    # the feature map's inner product is the cosine-normalised 3-mer spectrum kernel
+    f = KmerSpectrum(3).fit(pd.DataFrame({"s": ["AAAC", "AACA"]}))
+    X = f.transform(pd.DataFrame({"s": ["AAAC", "AACA"]})).to_numpy()
+    # AAAC: AAA, AAC ; AACA: AAC, ACA -> one shared 3-mer of two each
+    assert X[0] @ X[1] == pytest.approx(0.5)
