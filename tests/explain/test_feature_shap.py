@@ -105,11 +105,13 @@ def test_modality_sums_agree_with_modality_shapley_for_every_strategy(split, fit
     train, test = split
     sub = test[:20]
     for name, model in {**fitted_local, **fitted_registered}.items():
+        if name == "late-vote":
+            continue    # see test_late_vote_gives_every_modality_a_say
         fa = feature_shap(model, sub, background=train, n_background=3, n_permutations=1)
-        sums = fa.modality_sums().abs().mean()
+        sums = fa.modality_sums().abs().mean().sort_values(ascending=False)
         shapley = modality_shapley(model, sub).mean_abs()
-        assert sums.idxmax() == shapley.index[0] == "rna", (name, sums.to_dict(),
-                                                             shapley.to_dict())
+        assert sums.index[0] == shapley.index[0] == "rna", (name, sums.to_dict(),
+                                                            shapley.to_dict())
 
 
 def test_feature_subset(additive, split, shap_additive):

@@ -108,10 +108,12 @@ def test_signal_modality_ranks_first_for_every_strategy(split, fitted_local,
     assert "additive" in models
     for name, model in models.items():
         att = modality_shapley(model, test)
-        imp = att.mean_abs()
-        assert imp.index[0] == "rna", (name, imp.to_dict())
         np.testing.assert_allclose(att.values.sum(axis=1) + att.base_values, att.prediction,
                                    atol=1e-10, err_msg=name)
+        assert np.all(att.values[~att.available] == 0.0), name
+        if name != "late-vote":     # see test_late_vote_gives_every_modality_a_say
+            imp = att.mean_abs()
+            assert imp.index[0] == "rna", (name, imp.to_dict())
 
 
 def test_noise_modality_gets_about_zero(split, fitted_local):
@@ -169,3 +171,16 @@ def test_strategy_without_missing_support_is_refused(fitted_local, split, monkey
                                               handles_missing=False))
     with pytest.raises(ValueError, match="refit=True"):
         modality_shapley(model, test)
+
+
+def test_late_vote_gives_every_modality_a_say(fitted_registered, split):
+    """A hard majority vote gives each modality one vote, so a pure-noise modality moves the
+    output about as much as the signal one: modality Shapley values show that reliance (the
+    noise modality is *not* ~0 here) while the signal modality stays among the top two."""
+    if "late-vote" not in fitted_registered:
+        pytest.skip("late-vote is not registered")
+    _, test = split
+    model = fitted_registered["late-vote"]
+    imp = modality_shapley(model, test).mean_abs()
+    assert "rna" in imp.index[:2], imp.to_dict()
+    assert imp["noise1"] > 0.5 * imp["rna"], imp.to_dict()
