@@ -71,3 +71,52 @@ def test_per_subject_attention_and_maps(split):
     # no data: nothing per subject, and nothing at all for a model without such attributes
     assert "attention" not in native(model)
     assert native(_Fitted()) == {}
+
+
+def test_registered_strategies_report_the_signal_modality(fitted_registered, split):
+    """On the rna-only cohort, learned modality weights, kernel weights and coefficients rank
+    rna first. (Attention weights are reported but not checked for that: what a network
+    attends to need not be what drives its output, which modality Shapley values measure.)"""
+    _, test = split
+    seen = set()
+    for name, model in fitted_registered.items():
+        out = native(model, test)
+        if "mean_attention" in out:
+            seen.add("mean_attention")
+        for key in ("modality_weights", "kernel_weights"):
+            if key in out:
+                w = out[key].set_index("modality")["weight"]
+                assert w.idxmax() == "rna", (name, key, w.to_dict())
+                seen.add(key)
+        if "coefficients" in out:
+            c = out["coefficients"]
+            col = "coefficient"
+            assert c.assign(a=c[col].abs()).groupby("modality")["a"].sum().idxmax() == "rna"
+            seen.add("coefficients")
+        if "meta_coefficients" in out:
+            m = out["meta_coefficients"].set_index("term")["coefficient"]
+            logits = m[[t for t in m.index if t.endswith("log-odds")]]
+            assert logits.idxmax() == "rna: log-odds", m.to_dict()
+            seen.add("meta_coefficients")
+        if "loadings" in out:
+            load = out["loadings"]
+            assert set(load.query("modality == 'rna'")["feature"]) <= set(
+                model.feature_names_["rna"])
+            seen.add("loadings")
+        if "attention" in out:
+            a = out["attention"]
+            np.testing.assert_allclose(a.groupby("subject")["weight"].sum(), 1.0, atol=1e-6)
+            seen.add("attention")
+    expected = {"coefficients"}
+    registered = set(fitted_registered)
+    if "late-weighted" in registered:
+        expected.add("modality_weights")
+    if "mkl" in registered:
+        expected.add("kernel_weights")
+    if "stacking" in registered:
+        expected.add("meta_coefficients")
+    if "block-pls" in registered:
+        expected.add("loadings")
+    if "attention" in registered:
+        expected |= {"attention", "mean_attention"}
+    assert expected <= seen, expected - seen

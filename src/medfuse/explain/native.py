@@ -11,7 +11,9 @@ kernel_weights        ``kernel_weights_`` (mkl)
 mean_attention        ``attention_``: mean attention per modality over training subjects
 loadings              ``loadings_`` / ``block_loadings_`` / ``x_loadings_`` (block-pls)
 block_variance        ``block_variance_`` (block-pls)
-coefficients          ``coefficients()`` or ``coef_`` given per modality (additive)
+coefficients          ``coefficients()`` or ``coef_`` given per modality (additive); the
+                      linear classifier of early fusion split by modality
+meta_coefficients     stacking's linear meta-classifier on modality log-odds
 attention             ``attention_weights(data)`` per subject (attention), needs ``data``
 cross_attention       ``cross_attention_maps(data)`` / ``attention_maps(data)``, needs ``data``;
                       [subject, (head,) query, key, weight]
@@ -56,7 +58,8 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
     for attr in ("loadings_", "block_loadings_", "x_loadings_"):
         value = getattr(model, attr, None)
         if value is not None:
-            out["loadings"] = _blockwise(value, modalities, "loading", row_name="feature")
+            out["loadings"] = _blockwise(_named_rows(value, model), modalities, "loading",
+                                         row_name="feature")
             break
     value = getattr(model, "block_variance_", None)
     if value is not None:
@@ -66,6 +69,12 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
         out["coefficients"] = model.coefficients()
     elif isinstance(coef, Mapping):
         out["coefficients"] = _blockwise(coef, modalities, "coefficient", row_name="feature")
+    early = _early_coefficients(model)
+    if early is not None and "coefficients" not in out:
+        out["coefficients"] = early
+    stacked = _stacking_coefficients(model)
+    if stacked is not None:
+        out["meta_coefficients"] = stacked
     if data is None:
         return out
     if callable(getattr(model, "attention_weights", None)):
@@ -81,6 +90,71 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
         if callable(getattr(decomposition, "modality_frame", None)):
             out["contributions"] = _long(decomposition.modality_frame(), "contribution")
     return out
+
+
+# ---------------------------------------------------------------------- linear strategies
+def _linear_coef(estimator) -> np.ndarray | None:
+    """(n_scores, n_columns) coefficients of a fitted linear model (or a search/pipeline
+    ending in one), None otherwise."""
+    for candidate in (estimator, getattr(estimator, "best_estimator_", None)):
+        if candidate is None:
+            continue
+        if hasattr(candidate, "steps"):
+            candidate = candidate.steps[-1][1]
+        coef = getattr(candidate, "coef_", None)
+        if coef is not None and np.ndim(coef) == 2:
+            return np.asarray(coef, dtype=float)
+    return None
+
+
+def _score_names(model, n_scores: int) -> list[str]:
+    classes = list(getattr(model, "classes_", []))
+    if n_scores == 1 and len(classes) == 2:
+        return [str(classes[1])]
+    return [str(c) for c in classes[:n_scores]] or [str(k) for k in range(n_scores)]
+
+
+def _early_coefficients(model) -> pd.DataFrame | None:
+    """Early fusion with a linear classifier: [modality, feature, class, coefficient] on the
+    preprocessed columns (``feature_slices_`` locate each modality's columns)."""
+    slices = getattr(model, "feature_slices_", None)
+    coef = _linear_coef(getattr(model, "estimator_", None))
+    if not isinstance(slices, Mapping) or coef is None:
+        return None
+    names = getattr(model, "feature_names_", {}) or {}
+    labels = _score_names(model, coef.shape[0])
+    rows = []
+    for m, sl in slices.items():
+        block = coef[:, sl]
+        feats = names.get(m)
+        feats = feats if feats is not None and len(feats) == block.shape[1] else [
+            f"{m}[{j}]" for j in range(block.shape[1])]
+        for k, c in enumerate(labels):
+            rows += [(str(m), str(f), c, float(v)) for f, v in zip(feats, block[k],
+                                                                   strict=True)]
+    return pd.DataFrame(rows, columns=["modality", "feature", "class", "coefficient"])
+
+
+def _stacking_coefficients(model) -> pd.DataFrame | None:
+    """Stacking with a linear meta-classifier: its coefficient on each modality's log-odds
+    and on each availability indicator, [term, class, coefficient]."""
+    if not hasattr(model, "estimators_") or not hasattr(model, "log_prior_"):
+        return None
+    coef = _linear_coef(getattr(model, "meta_estimator_", None))
+    mods = list(getattr(model, "modalities_", []))
+    if coef is None or not mods:
+        return None
+    per = (coef.shape[1] - len(mods)) // len(mods)
+    if per < 1 or per * len(mods) + len(mods) != coef.shape[1]:
+        return None
+    classes = [str(c) for c in model.classes_]
+    score_terms = ([f"{m}: log-odds" for m in mods] if per == 1 else
+                   [f"{m}: log p({c})" for m in mods for c in classes])
+    terms = score_terms + [f"{m}: available" for m in mods]
+    labels = _score_names(model, coef.shape[0])
+    rows = [(t, c, float(coef[k, j])) for k, c in enumerate(labels)
+            for j, t in enumerate(terms)]
+    return pd.DataFrame(rows, columns=["term", "class", "coefficient"])
 
 
 # ---------------------------------------------------------------------- converters
@@ -118,6 +192,24 @@ def _blockwise(value, modalities: list[str], value_name: str, row_name: str) -> 
         frame.index = pd.Index(modalities)
         by_modality = True
     return _long(frame, value_name, "modality" if by_modality else row_name, "component")
+
+
+def _named_rows(value, model):
+    """Per-modality arrays labelled with the modality's feature names when they match."""
+    if not isinstance(value, Mapping):
+        return value
+    names = getattr(model, "feature_names_", {}) or {}
+    out = {}
+    for m, v in value.items():
+        rows = names.get(m)
+        if not isinstance(v, pd.DataFrame | pd.Series) and rows is not None \
+                and np.ndim(v) >= 1 and len(v) == len(rows):
+            arr = np.asarray(v, dtype=float)
+            arr = arr[:, None] if arr.ndim == 1 else arr.reshape(len(arr), -1)
+            v = pd.DataFrame(arr, index=pd.Index(rows, name="feature"),
+                             columns=[f"comp{h + 1}" for h in range(arr.shape[1])])
+        out[m] = v
+    return out
 
 
 def _as_frame(v, row_name: str) -> pd.DataFrame:

@@ -186,8 +186,9 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
 
     tables = native(model, data)
     if "attention" in tables:
-        parts.append("<h3>Attention weights</h3><p>How the model weighted each modality, "
-                     "per subject.</p>")
+        parts.append("<h3>Attention weights</h3><p>How the network weighted each modality, "
+                     "per subject. Attention shows where the network looked, which need not be "
+                     "what moved its prediction; compare with the Shapley values above.</p>")
         parts.append(_img(attention_figure(tables["attention"]), "Attention weights"))
     for key, title in (("modality_weights", "Learned modality weights"),
                        ("kernel_weights", "Kernel weights"),
