@@ -1,0 +1,11 @@
+"""The benchmark report: one self-contained HTML file with tables and embedded figures."""
+
+from medfuse.report.html import (
+    ReportContext,
+    Section,
+    register_section,
+    render_report,
+    write_report,
+)
+
+__all__ = ["ReportContext", "Section", "register_section", "render_report", "write_report"]
