@@ -57,3 +57,12 @@ def info(
     if "split" in loaded.obs.columns:
         console.print("splits: " + ", ".join(f"{k}={v}" for k, v in
                                              loaded.obs["split"].value_counts().items()))
+
+
+def _register_study_commands() -> None:
+    from medfuse.cli_study import register
+
+    register(app)
+
+
+_register_study_commands()

@@ -7,13 +7,33 @@ from medfuse.preprocess.blocks import (
     transform_block,
 )
 from medfuse.preprocess.clinical import ClinicalEncoder
-from medfuse.preprocess.counts import LogCPM
+from medfuse.preprocess.combat_seq import ComBatSeq
+from medfuse.preprocess.counts import TPM, VST, LogCPM, MedianOfRatios
+from medfuse.preprocess.harmonize import ComBat, residual_batch_signal
+from medfuse.preprocess.intensity import (
+    PETSUV,
+    CTWindow,
+    HistogramMatching,
+    IntensityZScore,
+    ScaleMapping,
+)
 
 __all__ = [
+    "PETSUV",
+    "TPM",
+    "VST",
+    "CTWindow",
     "ClinicalEncoder",
+    "ComBat",
+    "ComBatSeq",
+    "HistogramMatching",
+    "IntensityZScore",
     "LogCPM",
+    "MedianOfRatios",
+    "ScaleMapping",
     "default_preprocessor",
     "fit_transform_block",
+    "residual_batch_signal",
     "resolve_preprocessor",
     "transform_block",
 ]

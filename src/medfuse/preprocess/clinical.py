@@ -18,6 +18,8 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
     - nominal -> one-hot (categories seen in fit; unseen ones encode as all zeros),
     - ordinal -> the category's rank (0, 1, ...), then scaled like interval columns,
     - interval / ratio -> robust scaling: ``(x - median) / IQR`` (IQR 0 -> 1),
+    - free text (notes) -> term frequencies of the training vocabulary, one column
+      ``<column>__tf[<term>]`` per term (see ``text_vectorizer``),
     - every column with missing cells in fit -> a 0/1 missingness indicator
       ``<column>__missing`` (missingness is often informative), and the cell itself is
       imputed with the training median (numeric) or left all-zero (one-hot).
@@ -28,17 +30,23 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         Declared scales; the rest are inferred (see ``medfuse.data.infer_scales``).
     missing_indicators : bool
         Add indicator columns for columns that had missing cells in training.
+    text_vectorizer : scikit-learn text vectorizer, optional
+        Cloned and fitted per free-text column (missing notes count as empty). Default:
+        ``TfidfVectorizer(use_idf=False, norm="l1", max_features=100)``, i.e. each note's
+        relative term frequencies over the 100 most frequent training terms.
 
     Attributes
     ----------
     scales_ : dict column -> MeasurementScale
     feature_names_out_ : list of str
+    vectorizers_ : dict column -> fitted text vectorizer
     """
 
     def __init__(self, scales: Mapping[str, str] | None = None,
-                 missing_indicators: bool = True) -> None:
+                 missing_indicators: bool = True, text_vectorizer=None) -> None:
         self.scales = scales
         self.missing_indicators = missing_indicators
+        self.text_vectorizer = text_vectorizer
 
     def fit(self, X: pd.DataFrame, y=None):
         X = self._as_frame(X)
@@ -49,15 +57,19 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         self.center_: dict[str, float] = {}
         self.spread_: dict[str, float] = {}
         self.with_indicator_: list[str] = []
+        self.vectorizers_: dict = {}
         names: list[str] = []
         for col in X.columns:
             scale = self.scales_[col]
             s = X[col]
             if scale == MeasurementScale.TEXT:
-                raise ValueError(
-                    f"Clinical column {col!r} holds free text; use "
-                    "medfuse.preprocess.TextFeatures for it or drop it.")
-            if scale == MeasurementScale.NOMINAL:
+                try:
+                    vectorizer = self._new_vectorizer().fit(self._notes(s))
+                except ValueError as err:
+                    raise ValueError(f"Clinical text column {col!r}: {err}") from None
+                self.vectorizers_[col] = vectorizer
+                names += [f"{col}__tf[{t}]" for t in vectorizer.get_feature_names_out()]
+            elif scale == MeasurementScale.NOMINAL:
                 cats = (list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype)
                         else sorted(s.dropna().unique(), key=str))
                 self.categories_[col] = cats
@@ -85,7 +97,12 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         out: dict[str, np.ndarray] = {}
         for col in self.feature_names_in_:
             s = X[col]
-            if col in self.categories_:
+            if col in self.vectorizers_:
+                vectorizer = self.vectorizers_[col]
+                tf = vectorizer.transform(self._notes(s)).toarray()
+                for j, term in enumerate(vectorizer.get_feature_names_out()):
+                    out[f"{col}__tf[{term}]"] = tf[:, j]
+            elif col in self.categories_:
                 values = s.astype(object).to_numpy()
                 for c in self.categories_[col]:
                     out[f"{col}={c}"] = (values == c).astype(float)
@@ -99,6 +116,18 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "scales_")
         return np.asarray(self.feature_names_out_, dtype=object)
+
+    def _new_vectorizer(self):
+        from sklearn.base import clone
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if self.text_vectorizer is None:
+            return TfidfVectorizer(use_idf=False, norm="l1", max_features=100)
+        return clone(self.text_vectorizer)
+
+    @staticmethod
+    def _notes(s: pd.Series) -> list[str]:
+        return ["" if pd.isna(v) else str(v) for v in s]
 
     def _numeric(self, col: str, s: pd.Series) -> np.ndarray:
         if self.scales_[col] == MeasurementScale.ORDINAL:

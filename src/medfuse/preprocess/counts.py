@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 
 class LogCPM(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -49,3 +50,214 @@ class LogCPM(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"LogCPM was fitted on {self.n_features_in_} genes, got "
                              f"{values.shape[1]}.")
         return values
+
+
+def _counts_matrix(X, name: str) -> np.ndarray:
+    values = np.asarray(X, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"{name} expects subjects x genes, got shape {values.shape}")
+    if np.isnan(values).any():
+        raise ValueError(f"{name} expects complete counts; found missing cells.")
+    if (values < 0).any():
+        raise ValueError(f"{name} expects non-negative counts.")
+    return values
+
+
+def _like(X, values: np.ndarray):
+    if isinstance(X, pd.DataFrame):
+        return pd.DataFrame(values, index=X.index, columns=X.columns)
+    return values
+
+
+class MedianOfRatios(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """DESeq2 median-of-ratios size factors; ``transform`` divides counts by them.
+
+    A subject's size factor is the median over genes of ``count / geometric mean``, where the
+    per-gene geometric means are learned on the training subjects, so new subjects are scaled
+    against the training reference (each new subject on its own: unlike DESeq2 with
+    ``geoMeans``, the factors of new subjects are not renormalised among themselves).
+
+    Parameters
+    ----------
+    method : {"auto", "ratio", "poscounts"}
+        ``ratio``: geometric means over genes without zeros (DESeq2's default). ``poscounts``:
+        DESeq2's zero-tolerant variant (geometric mean of positive counts over all subjects,
+        factors scaled to geometric mean 1 in training). ``auto``: ``ratio`` unless every gene
+        has a zero count, then ``poscounts``.
+
+    Attributes
+    ----------
+    method_ : str
+    log_geo_means_ : ndarray (n_genes,)
+        Log geometric means of the training subjects (``-inf`` for genes not used).
+    size_factors_ : ndarray (n_train_subjects,)
+        Training subjects' size factors (as R's ``sizeFactors(estimateSizeFactors(dds))``).
+    """
+
+    def __init__(self, method: str = "auto") -> None:
+        self.method = method
+
+    def fit(self, X, y=None):
+        from medfuse.preprocess._deseq import log_geo_means, raw_size_factors
+
+        counts = _counts_matrix(X, "MedianOfRatios").T
+        if self.method not in ("auto", "ratio", "poscounts"):
+            raise ValueError(f"method must be 'auto', 'ratio' or 'poscounts', got "
+                             f"{self.method!r}.")
+        method = self.method
+        if method == "auto":
+            method = "poscounts" if (counts == 0).any(axis=1).all() else "ratio"
+        self.method_ = method
+        self.n_features_in_ = counts.shape[0]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.log_geo_means_ = log_geo_means(counts, method)
+        raw = raw_size_factors(counts, self.log_geo_means_)
+        self.scale_ = float(np.exp(np.mean(np.log(raw)))) if method == "poscounts" else 1.0
+        self.size_factors_ = raw / self.scale_
+        return self
+
+    def size_factors(self, X) -> np.ndarray:
+        """Size factors of (new) subjects against the training geometric means."""
+        from medfuse.preprocess._deseq import raw_size_factors
+
+        check_is_fitted(self, "log_geo_means_")
+        counts = _counts_matrix(X, "MedianOfRatios")
+        if counts.shape[1] != self.n_features_in_:
+            raise ValueError(f"MedianOfRatios was fitted on {self.n_features_in_} genes, got "
+                             f"{counts.shape[1]}.")
+        return raw_size_factors(counts.T, self.log_geo_means_) / self.scale_
+
+    def transform(self, X):
+        """Normalised counts ``count / size_factor`` (subjects x genes)."""
+        counts = _counts_matrix(X, "MedianOfRatios")
+        return _like(X, counts / self.size_factors(X)[:, None])
+
+
+class TPM(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Transcripts per million: ``1e6 * (count / length) / sum_genes(count / length)``.
+
+    Stateless per subject (safe on new subjects).
+
+    Parameters
+    ----------
+    gene_lengths : mapping gene -> length, Series or array (n_genes,)
+        Effective gene lengths in bases; a mapping/Series is matched to the DataFrame columns.
+    """
+
+    def __init__(self, gene_lengths=None) -> None:
+        self.gene_lengths = gene_lengths
+
+    def fit(self, X, y=None):
+        counts = _counts_matrix(X, "TPM")
+        self.n_features_in_ = counts.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.lengths_ = self._lengths(X, counts.shape[1])
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "lengths_")
+        counts = _counts_matrix(X, "TPM")
+        if counts.shape[1] != self.n_features_in_:
+            raise ValueError(f"TPM was fitted on {self.n_features_in_} genes, got "
+                             f"{counts.shape[1]}.")
+        rate = counts / self.lengths_
+        total = rate.sum(axis=1, keepdims=True)
+        if (total == 0).any():
+            raise ValueError("TPM is undefined for a subject with no counts.")
+        return _like(X, 1e6 * rate / total)
+
+    def _lengths(self, X, n_genes: int) -> np.ndarray:
+        if self.gene_lengths is None:
+            raise ValueError("TPM needs gene_lengths.")
+        lengths = self.gene_lengths
+        if isinstance(lengths, dict):
+            lengths = pd.Series(lengths)
+        if isinstance(lengths, pd.Series):
+            if not isinstance(X, pd.DataFrame):
+                raise ValueError("gene_lengths given by name need a DataFrame with gene columns.")
+            missing = [g for g in X.columns if g not in lengths.index]
+            if missing:
+                raise ValueError(f"gene_lengths lacks gene(s) {missing[:5]}"
+                                 f"{' ...' if len(missing) > 5 else ''}.")
+            lengths = lengths.reindex(X.columns)
+        lengths = np.asarray(lengths, dtype=float)
+        if lengths.shape != (n_genes,):
+            raise ValueError(f"gene_lengths has {lengths.size} entries for {n_genes} genes.")
+        if not (lengths > 0).all():
+            raise ValueError("gene_lengths must be positive.")
+        return lengths
+
+
+class VST(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """DESeq2's variance stabilizing transformation, fitted on training subjects.
+
+    ``fit`` estimates size factors (:class:`MedianOfRatios`), gene-wise dispersions with the
+    Cox-Reid adjustment on an intercept-only design and the dispersion trend, as R's
+    ``varianceStabilizingTransformation(dds, blind=TRUE, fitType=...)``; ``transform`` maps
+    the normalised counts of any subjects through the closed-form VST of that trend, with
+    new subjects' size factors taken against the training geometric means.
+
+    Parameters
+    ----------
+    fit_type : {"parametric", "mean"}
+        Dispersion trend ``asymptDisp + extraPois / mean``, or a constant (trimmed mean).
+    size_factors : {"auto", "ratio", "poscounts"}
+        See :class:`MedianOfRatios`.
+
+    Attributes
+    ----------
+    size_factor_model_ : MedianOfRatios
+    dispersions_ : ndarray (n_genes,)
+        Gene-wise dispersion estimates (NaN for genes with no counts in training).
+    asympt_disp_, extra_pois_ : float
+        Parametric trend coefficients (``fit_type="parametric"``).
+    mean_disp_ : float
+        Constant dispersion (``fit_type="mean"``).
+    """
+
+    def __init__(self, fit_type: str = "parametric", size_factors: str = "auto") -> None:
+        self.fit_type = fit_type
+        self.size_factors = size_factors
+
+    def fit(self, X, y=None):
+        from medfuse.preprocess import _deseq
+
+        if self.fit_type not in ("parametric", "mean"):
+            raise ValueError(f"fit_type must be 'parametric' or 'mean', got {self.fit_type!r}.")
+        counts = _counts_matrix(X, "VST")
+        self.size_factor_model_ = MedianOfRatios(self.size_factors).fit(X)
+        self.n_features_in_ = counts.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        sf = self.size_factor_model_.size_factors_
+        genes = counts.T
+        nonzero = genes.sum(axis=1) > 0
+        disp = np.full(genes.shape[0], np.nan)
+        disp[nonzero] = _deseq.genewise_dispersions(genes[nonzero], sf)
+        self.dispersions_ = disp
+        base_mean = (genes / sf).mean(axis=1)
+        if self.fit_type == "parametric":
+            use = nonzero & (disp > 100 * _deseq.MIN_DISP)
+            if not use.any():
+                raise ValueError("All gene-wise dispersions are near zero; no trend to fit.")
+            self.asympt_disp_, self.extra_pois_ = _deseq.parametric_trend(base_mean[use],
+                                                                          disp[use])
+        else:
+            self.mean_disp_ = _deseq.mean_trend(disp[nonzero])
+        return self
+
+    def transform(self, X):
+        """log2-scale variance-stabilised counts (subjects x genes)."""
+        check_is_fitted(self, "size_factor_model_")
+        counts = _counts_matrix(X, "VST")
+        q = counts / self.size_factor_model_.size_factors(X)[:, None]
+        if self.fit_type == "parametric":
+            a0, a1 = self.asympt_disp_, self.extra_pois_
+            out = np.log((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q)))
+                         / (4 * a0)) / np.log(2)
+        else:
+            alpha = self.mean_disp_
+            out = (2 * np.arcsinh(np.sqrt(alpha * q)) - np.log(alpha) - np.log(4)) / np.log(2)
+        return _like(X, out)

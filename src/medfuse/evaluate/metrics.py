@@ -1,0 +1,161 @@
+"""Classification and survival metrics computed from predicted probabilities.
+
+Conventions
+-----------
+- Binary tasks: the positive class is the second of the sorted classes (``classes[1]``);
+  ``f1``, ``precision``, ``recall`` and ``specificity`` refer to it, ``roc_auc`` is the area
+  under its ROC curve.
+- Multiclass tasks: ``roc_auc`` is one-vs-rest, macro-averaged; ``precision``, ``recall`` and
+  ``specificity`` are macro-averaged over classes; ``f1`` (binary only) is left out.
+- ``brier``: binary, mean squared error of the positive-class probability; multiclass, the
+  original Brier score ``mean_i sum_k (p_ik - 1[y_i = k])^2`` (range 0 to 2).
+- ``ece`` (expected calibration error): 10 equal-width bins on [0, 1]; binary, of the
+  positive-class probability against the observed positive rate; multiclass, of the top-label
+  confidence against the top-label accuracy. ``ECE = sum_b n_b / n * |acc_b - conf_b|``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+#: Metrics where lower is better.
+LOWER_IS_BETTER = frozenset({"brier", "ece"})
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "f1_macro",
+                          "f1_weighted", "precision", "recall", "specificity", "brier", "ece")
+ECE_BINS = 10
+
+
+def greater_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray,
+                               n_bins: int = ECE_BINS) -> float:
+    """ECE of class probabilities (see the module docstring for the binning).
+
+    Parameters
+    ----------
+    y_true : int array (n,), class indices 0 .. n_classes - 1.
+    proba : array (n, n_classes).
+    """
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=float)
+    if proba.shape[1] == 2:
+        conf = proba[:, 1]
+        hit = (y_true == 1).astype(float)
+    else:
+        conf = proba.max(axis=1)
+        hit = (proba.argmax(axis=1) == y_true).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # right-closed bins, the first one also holds 0
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = which == b
+        if sel.any():
+            ece += sel.mean() * abs(hit[sel].mean() - conf[sel].mean())
+    return float(ece)
+
+
+def _confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrix, rows = true class, columns = predicted class."""
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes
+                       ).reshape(n_classes, n_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0 where den is 0 (scikit-learn's ``zero_division=0``)."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def specificity(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """True-negative rate: of the positive class (binary) or macro-averaged (multiclass)."""
+    cm = _confusion(np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), n_classes)
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    tn = cm.sum() - tp - fp - fn
+    spec = np.where(tn + fp > 0, _ratio(tn, tn + fp), np.nan)
+    return float(spec[1]) if n_classes == 2 else float(np.nanmean(spec))
+
+
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the Mann-Whitney rank formula (ties count one half); NaN with one class."""
+    positive = np.asarray(positive, dtype=bool)
+    n1 = int(positive.sum())
+    n0 = len(positive) - n1
+    if n1 == 0 or n0 == 0:
+        return np.nan
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """All classification metrics of one set of predictions (closed forms from the confusion
+    matrix; they agree with scikit-learn's, see the tests).
+
+    Parameters
+    ----------
+    y_true : int array (n,), class indices 0 .. n_classes - 1.
+    proba : array (n, n_classes), rows summing to 1.
+
+    Returns
+    -------
+    dict metric -> value; NaN where a metric is undefined (e.g. ROC AUC with one class).
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    n_classes = proba.shape[1]
+    y_pred = proba.argmax(axis=1)
+    binary = n_classes == 2
+    cm = _confusion(y_true, y_pred, n_classes)
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1).astype(float)
+    predicted = cm.sum(axis=0).astype(float)
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support)
+    f1 = _ratio(2 * tp, support + predicted)
+    out: dict[str, float] = {
+        "accuracy": tp.sum() / len(y_true),
+        "balanced_accuracy": float(np.mean(recall[support > 0])),
+    }
+    if binary:
+        out["roc_auc"] = binary_auc(y_true == 1, proba[:, 1])
+    elif (support > 0).all():
+        out["roc_auc"] = float(np.mean([binary_auc(y_true == k, proba[:, k])
+                                        for k in range(n_classes)]))
+    else:
+        out["roc_auc"] = np.nan
+    if binary:
+        out["f1"] = f1[1]
+    out["f1_macro"] = float(f1.mean())
+    out["f1_weighted"] = float((f1 * support).sum() / support.sum())
+    out["precision"] = precision[1] if binary else float(precision.mean())
+    out["recall"] = recall[1] if binary else float(recall.mean())
+    out["specificity"] = specificity(y_true, y_pred, n_classes)
+    onehot = np.eye(n_classes)[y_true]
+    if binary:
+        out["brier"] = float(np.mean((proba[:, 1] - onehot[:, 1]) ** 2))
+    else:
+        out["brier"] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    out["ece"] = expected_calibration_error(y_true, proba)
+    return {k: float(v) for k, v in out.items()}
+
+
+def c_index(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
+    """Harrell's concordance index of a risk score (higher = earlier event), as computed by
+    scikit-survival's ``concordance_index_censored``.
+
+    Parameters
+    ----------
+    event : bool array (n,), True where the event was observed.
+    time : float array (n,), event or censoring time.
+    risk : float array (n,), predicted risk.
+    """
+    from sksurv.metrics import concordance_index_censored
+
+    return float(concordance_index_censored(np.asarray(event, dtype=bool),
+                                            np.asarray(time, dtype=float),
+                                            np.asarray(risk, dtype=float))[0])

@@ -1,0 +1,111 @@
+"""Cross-validation splits, computed once per study and shared by every strategy."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+
+from medfuse.data.multimodal import DataValidationError
+
+
+@dataclass(frozen=True)
+class Split:
+    """One train/test split of the training subjects (positions into the data).
+
+    Attributes
+    ----------
+    repeat, fold : int
+        Which repetition and which fold of it.
+    train, test : int arrays of subject positions.
+    name : str
+        ``r{repeat}f{fold}``, or the held-out site for leave-site-out.
+    """
+
+    repeat: int
+    fold: int
+    train: np.ndarray
+    test: np.ndarray
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"r{self.repeat}f{self.fold}"
+
+    def digest(self) -> str:
+        """A short hash of the train and test positions (for cache keys)."""
+        h = hashlib.sha256()
+        h.update(np.asarray(self.train, dtype=np.int64).tobytes())
+        h.update(b"|")
+        h.update(np.asarray(self.test, dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
+
+
+def make_splits(y, *, folds: int = 5, repeats: int = 3, seed: int = 0,
+                scheme: str = "stratified", groups=None, sites=None) -> list[Split]:
+    """The list of splits every strategy is evaluated on.
+
+    Parameters
+    ----------
+    y : array-like (n,), class labels.
+    folds, repeats : int
+        k of k-fold and the number of repetitions (each with a different shuffle,
+        ``random_state = seed + repeat``).
+    scheme : {"stratified", "grouped", "leave-site-out"}
+        ``stratified``: repeated stratified k-fold. ``grouped``: stratified group k-fold,
+        no group (patient) in two folds of a repetition. ``leave-site-out``: one fold per
+        site, a single repetition.
+    groups, sites : array-like (n,), required by the grouped and leave-site-out schemes.
+
+    Returns
+    -------
+    list of Split, ordered by repeat then fold.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    if pd.isna(y).any():
+        raise DataValidationError("The outcome has missing values; drop those subjects first.")
+    _, counts = np.unique(y, return_counts=True)
+    splits: list[Split] = []
+    if scheme == "leave-site-out":
+        if sites is None:
+            raise DataValidationError("leave-site-out needs the site (batch) of every subject.")
+        sites = np.asarray(sites)
+        if pd.isna(sites).any():
+            raise DataValidationError(
+                f"{int(pd.isna(sites).sum())} subject(s) have no site; leave-site-out needs "
+                "every subject's site.")
+        if len(np.unique(sites)) < 2:
+            raise DataValidationError("leave-site-out needs at least two sites.")
+        for f, (tr, te) in enumerate(LeaveOneGroupOut().split(np.zeros(n), y, sites)):
+            splits.append(Split(0, f, tr, te, name=f"site={sites[te][0]}"))
+        return splits
+    if folds > counts.min():
+        raise DataValidationError(
+            f"cv.folds = {folds} but the smallest class has {counts.min()} subject(s); use at "
+            "most that many folds.")
+    for r in range(repeats):
+        if scheme == "grouped":
+            if groups is None:
+                raise DataValidationError("grouped CV needs a group (patient) per subject.")
+            groups = np.asarray(groups)
+            if pd.isna(groups).any():
+                raise DataValidationError(
+                    f"{int(pd.isna(groups).sum())} subject(s) have no group; grouped CV needs "
+                    "every subject's group.")
+            if len(np.unique(groups)) < folds:
+                raise DataValidationError(
+                    f"cv.folds = {folds} but there are only {len(np.unique(groups))} groups.")
+            cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+            it = cv.split(np.zeros(n), y, groups)
+        elif scheme == "stratified":
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+            it = cv.split(np.zeros(n), y)
+        else:
+            raise ValueError(f"Unknown CV scheme {scheme!r}.")
+        for f, (tr, te) in enumerate(it):
+            splits.append(Split(r, f, np.sort(tr), np.sort(te)))
+    return splits

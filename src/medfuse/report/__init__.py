@@ -1,0 +1,12 @@
+"""The benchmark report: one self-contained HTML file with tables and embedded figures."""
+
+from medfuse.report import interpretation as _interpretation  # noqa: F401  (registers it)
+from medfuse.report.html import (
+    ReportContext,
+    Section,
+    register_section,
+    render_report,
+    write_report,
+)
+
+__all__ = ["ReportContext", "Section", "register_section", "render_report", "write_report"]

@@ -1,0 +1,215 @@
+"""Report figures, rendered by matplotlib (Agg) to base64 PNG for embedding in one HTML file."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
+
+from medfuse.evaluate.metrics import ECE_BINS, greater_is_better
+
+DPI = 110
+MIN_PER_BIN = 5  # calibration bins with fewer subjects are not drawn
+SOURCE_LABELS = {"modality_weights": "weights", "kernel_weights": "kernel",
+                 "attention_weights": "attention", "attention": "attention"}
+
+
+def to_base64(fig) -> str:
+    """PNG bytes of a figure as a base64 string (the figure is closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _colors(n: int):
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def pooled_predictions(result, strategy: str, repeat: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (y, proba) of one repeat: every training subject predicted once."""
+    ys, ps = [], []
+    for fr in result.folds:
+        if fr.kind == "cv" and fr.strategy == strategy and fr.repeat == repeat:
+            p = fr.probabilities()
+            ok = ~np.isnan(p).any(axis=1)
+            ys.append(np.asarray(fr.y)[ok])
+            ps.append(p[ok])
+    if not ys:
+        return np.zeros(0, int), np.zeros((0, len(result.classes)))
+    return np.concatenate(ys), np.vstack(ps)
+
+
+def _score_and_truth(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Binary: positive-class probability. Multiclass: one-vs-rest, all classes pooled
+    (micro-average)."""
+    if p.shape[1] == 2:
+        return (y == 1).astype(int), p[:, 1]
+    onehot = np.eye(p.shape[1])[y]
+    return onehot.ravel().astype(int), p.ravel()
+
+
+def roc_figure(result, strategies: list[str]) -> str:
+    """Out-of-fold ROC curves (first CV repeat) of the given strategies."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    for name, color in zip(strategies, _colors(len(strategies)), strict=True):
+        y, p = pooled_predictions(result, name)
+        if len(y) == 0 or len(np.unique(y)) < 2:
+            continue
+        truth, score = _score_and_truth(y, p)
+        fpr, tpr, _ = roc_curve(truth, score)
+        from sklearn.metrics import auc
+
+        ax.plot(fpr, tpr, color=color, lw=1.6, label=f"{name} ({auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1),
+           ylim=(0, 1.01))
+    multi = len(result.classes) > 2
+    ax.set_title("ROC, out-of-fold (repeat 1)" + (", micro-averaged one-vs-rest" if multi
+                                                   else ""), fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return to_base64(fig)
+
+
+def calibration_figure(result, strategies: list[str], n_bins: int = ECE_BINS) -> str:
+    """Reliability diagram (equal-width bins) of out-of-fold probabilities."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    edges = np.linspace(0, 1, n_bins + 1)
+    for name, color in zip(strategies, _colors(len(strategies)), strict=True):
+        y, p = pooled_predictions(result, name)
+        if len(y) == 0:
+            continue
+        if p.shape[1] == 2:
+            conf, hit = p[:, 1], (y == 1).astype(float)
+        else:
+            conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+        which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+        xs, ys = [], []
+        for b in range(n_bins):
+            sel = which == b
+            if sel.sum() >= MIN_PER_BIN:
+                xs.append(conf[sel].mean())
+                ys.append(hit[sel].mean())
+        ax.plot(xs, ys, marker="o", ms=3.5, lw=1.4, color=color, label=name)
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+    binary = len(result.classes) == 2
+    ax.set(xlabel="predicted probability" if binary else "top-label confidence",
+           ylabel="observed frequency" if binary else "accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(f"Calibration, out-of-fold (repeat 1), {n_bins} bins "
+                 f"(>= {MIN_PER_BIN} subjects)",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    return to_base64(fig)
+
+
+def comparison_figure(scores: pd.DataFrame, metric: str, order: list[str]) -> str:
+    """Per-split values of one metric: a box per strategy with the splits as points."""
+    sel = scores[scores["metric"] == metric]
+    data = [sel.loc[sel["strategy"] == s, "value"].dropna().to_numpy() for s in order]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(order) + 2), 4.2))
+    ax.boxplot(data, widths=0.55, showfliers=False,
+               medianprops={"color": "black"})
+    rng = np.random.default_rng(0)
+    for i, (vals, color) in enumerate(zip(data, _colors(len(order)), strict=True)):
+        ax.scatter(i + 1 + rng.uniform(-0.15, 0.15, len(vals)), vals, s=12, color=color,
+                   alpha=0.8, zorder=3)
+        if len(vals):
+            ax.scatter([i + 1], [vals.mean()], marker="D", s=28, color="black", zorder=4)
+    ax.set_xticks(range(1, len(order) + 1), order, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    better = "higher" if greater_is_better(metric) else "lower"
+    ax.set_title(f"{metric} per CV split ({better} is better; diamond = mean)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return to_base64(fig)
+
+
+def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> str:
+    """Heat map: strategies x available modalities, mean held-out metric."""
+    sel = robust[robust["metric"] == metric]
+    wide = sel.pivot_table(index="strategy", columns="available", values="mean",
+                           aggfunc="first")
+    cols = list(dict.fromkeys(sel["available"]))
+    wide = wide.reindex(index=[s for s in order if s in wide.index], columns=cols)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(cols) + 2.5),
+                                    max(2.5, 0.42 * len(wide) + 1.5)))
+    vals = wide.to_numpy(dtype=float)
+    cmap = plt.get_cmap("viridis" if greater_is_better(metric) else "viridis_r"
+                        ).with_extremes(bad="0.92")
+    im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap)
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            if np.isfinite(vals[i, j]):
+                ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if im.norm(vals[i, j]) < 0.5 else "black")
+            else:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="0.4")
+    ax.set_xticks(range(len(cols)), [c.replace("+", "+\n") for c in cols], fontsize=7)
+    ax.set_yticks(range(len(wide)), wide.index, fontsize=8)
+    ax.set_xlabel("modalities available at prediction time")
+    fig.colorbar(im, ax=ax, label=metric, shrink=0.8)
+    ax.set_title(f"Missing-modality robustness: mean {metric} over CV splits", fontsize=10)
+    return to_base64(fig)
+
+
+def weights_figure(weights: pd.DataFrame) -> str:
+    """Grouped bars of per-modality weights as shares: each fit's weights are divided by the
+    sum of their absolute values (so strategies with weights on different scales can be
+    compared); mean over CV fits, sd as error bars.
+
+    ``weights`` has one row per fit x modality: ``strategy, source, split, modality, value``.
+    """
+    w = weights.copy()
+    total = w.groupby(["strategy", "source", "split"])["value"].transform(
+        lambda v: v.abs().sum())
+    w["share"] = np.where(total > 0, w["value"] / total.where(total > 0, 1.0), np.nan)
+    g = w.groupby(["strategy", "source", "modality"], sort=False)["share"]
+    summary = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    groups = list(dict.fromkeys(zip(summary["strategy"], summary["source"], strict=True)))
+    mods = list(dict.fromkeys(summary["modality"]))
+    fig, ax = plt.subplots(figsize=(min(13.0, 2.5 + 1.1 * len(groups)), 3.6))
+    width = min(0.8 / max(len(mods), 1), 0.22)
+    for k, (m, color) in enumerate(zip(mods, _colors(len(mods)), strict=True)):
+        means, sds = [], []
+        for s, src in groups:
+            row = summary[(summary["strategy"] == s) & (summary["source"] == src)
+                          & (summary["modality"] == m)]
+            means.append(float(row["mean"].iloc[0]) if len(row) else np.nan)
+            sds.append(float(row["sd"].fillna(0).iloc[0]) if len(row) else 0.0)
+        x = np.arange(len(groups)) + (k - (len(mods) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=sds, color=color, label=m, capsize=2)
+    ax.set_xticks(range(len(groups)), [f"{s}\n({SOURCE_LABELS.get(src, src)})"
+                                       for s, src in groups], fontsize=7)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_ylabel("share of the sum of |weights|")
+    ax.legend(fontsize=7, frameon=False, title="modality", title_fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("Per-modality weights (mean ± sd over CV fits)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return to_base64(fig)
+
+
+def availability_figure(available: pd.DataFrame) -> str:
+    """Bar chart of availability patterns (which combination of modalities subjects have)."""
+    names = list(available.columns)
+    patterns = available.value_counts()
+    labels = ["+".join(n for n, h in zip(names, combo, strict=True) if h) or "(none)"
+              for combo in patterns.index]
+    fig, ax = plt.subplots(figsize=(5.5, max(1.6, 0.35 * len(labels) + 0.8)))
+    ax.barh(range(len(labels)), patterns.to_numpy(), color="#4c72b0")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("subjects")
+    ax.set_title("Availability patterns", fontsize=10)
+    for i, v in enumerate(patterns.to_numpy()):
+        ax.text(v, i, f" {v}", va="center", fontsize=8)
+    return to_base64(fig)

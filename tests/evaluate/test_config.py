@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from medfuse.config import StudyError, load_study, parse_study
+
+ROSMAP = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rosmap"
+
+
+def write_files(tmp_path: Path, n: int = 30) -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"p{i}" for i in range(n)]
+    pd.DataFrame({"label": rng.integers(0, 2, n)}, index=ids).rename_axis("id").to_csv(
+        tmp_path / "labels.csv")
+    pd.DataFrame(rng.normal(size=(n, 4)), index=ids, columns=list("abcd")).rename_axis(
+        "id").to_csv(tmp_path / "mrna.csv")
+    pd.DataFrame({"age": rng.integers(40, 80, n), "site": rng.choice(["x", "y"], n),
+                  "sex": rng.choice(["f", "m"], n)}, index=ids).rename_axis("id").to_csv(
+        tmp_path / "clinical.csv")
+
+
+def study_dict(**over):
+    d = {"name": "t", "outcome": {"file": "labels.csv", "column": "label"},
+         "modalities": {"mrna": {"file": "mrna.csv"},
+                        "clinical": {"file": "clinical.csv", "kind": "clinical"}}}
+    d.update(over)
+    return d
+
+
+def test_load_relative_paths_and_batch(tmp_path):
+    sub = tmp_path / "data"
+    sub.mkdir()
+    write_files(sub)
+    d = study_dict(batch={"file": "clinical.csv", "column": "site"})
+    d["outcome"]["file"] = "data/labels.csv"
+    d["modalities"]["mrna"]["file"] = "data/mrna.csv"
+    d["modalities"]["clinical"]["file"] = "data/clinical.csv"
+    d["batch"]["file"] = "data/clinical.csv"
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    study = load_study(tmp_path / "study.yaml")
+    train, test = study.load()
+    assert test is None
+    assert len(train) == 30 and train.modality_names == ["mrna", "clinical"]
+    assert set(train.obs["batch"]) == {"x", "y"}
+    assert str(train.kinds["clinical"]) == "clinical"
+    assert study.cv_scheme == "stratified" and study.primary_metric == "roc_auc"
+
+
+@pytest.mark.parametrize(("over", "field"), [
+    ({"cv": {"folds": 1}}, "cv.folds"),
+    ({"cv": {"fold": 3}}, "cv.fold"),
+    ({"primary_metric": "auc"}, "primary_metric"),
+    ({"modalities": {"mrna": {"file": "mrna.csv", "kind": "rnaseq"}}}, "modalities.mrna.kind"),
+    ({"strategies": []}, "strategies"),
+    ({"outcome": {"file": "labels.csv"}}, "outcome"),
+    ({"cv": {"scheme": "leave-site-out"}}, "batch"),
+])
+def test_errors_name_the_field(over, field):
+    with pytest.raises(StudyError, match=field.replace(".", r"\.")):
+        parse_study(study_dict(**over))
+
+
+def test_missing_file_and_column_are_named(tmp_path):
+    write_files(tmp_path)
+    d = study_dict()
+    d["modalities"]["mrna"]["file"] = "nope.csv"
+    with pytest.raises(StudyError, match=r"modalities\.mrna\.file: no such file"):
+        parse_study(d, tmp_path).load()
+    d = study_dict(batch={"file": "clinical.csv", "column": "centre"})
+    with pytest.raises(StudyError, match=r"batch\.column: column 'centre'"):
+        parse_study(d, tmp_path).load()
+
+
+def test_survival_fails_clearly(tmp_path):
+    d = study_dict(task="survival", outcome={"file": "labels.csv", "time": "t", "event": "e"})
+    study = parse_study(d, tmp_path)
+    assert study.primary_metric == "c_index"
+    with pytest.raises(StudyError, match="survival is not supported"):
+        study.load()
+
+
+@pytest.mark.skipif(not ROSMAP.exists(), reason="ROSMAP benchmark data absent")
+def test_mogonet_format_train_and_test():
+    study = parse_study({"format": "mogonet", "path": str(ROSMAP)})
+    train, test = study.load()
+    assert (len(train), len(test)) == (245, 106)
+
+
+def test_test_set_gets_its_batch_column_and_orphans_are_reported(tmp_path):
+    write_files(tmp_path)
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    write_files(test_dir, n=12)
+    for f in ("labels.csv", "mrna.csv", "clinical.csv"):  # distinct test IDs
+        t = pd.read_csv(test_dir / f, index_col=0)
+        t.index = [f"t{i}" for i in range(len(t))]
+        t.rename_axis("id").to_csv(test_dir / f)
+    labels = pd.read_csv(tmp_path / "labels.csv", index_col=0)
+    labels.loc["ghost"] = 1  # an outcome without any modality row
+    labels.to_csv(tmp_path / "labels.csv")
+    d = study_dict(batch={"file": "clinical.csv", "column": "site"},
+                   test={"outcome": {"file": "test/labels.csv", "column": "label"},
+                         "modalities": {"mrna": {"file": "test/mrna.csv"},
+                                        "clinical": {"file": "test/clinical.csv",
+                                                     "kind": "clinical"}}})
+    with pytest.warns(UserWarning, match="'ghost'"):
+        train, test = parse_study(d, tmp_path).load()
+    assert "ghost" not in train.subjects
+    assert test.obs["batch"].notna().all() and set(test.obs["batch"]) <= {"x", "y"}
