@@ -170,26 +170,25 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         data = values if self.adjusted_.all() else values[:, self.adjusted_]
         owned = owned or data is not values
         has_nan = bool(np.isnan(data).any())
-        coef = _least_squares(design, data, has_nan)
         n_batch = len(levels)
-        grand_mean = coef[ref] if ref is not None else (n_b / n) @ coef[:n_batch]
-        rows = slices[ref] if ref is not None else slice(None)
-        resid = design[rows] @ coef
-        np.subtract(data[rows], resid, out=resid)
-        if has_nan:
-            var_pooled = np.nanvar(resid, axis=0, ddof=1)
+        if not has_nan and ref is None and design.shape[1] == n_batch:
+            # Batch-only design without NaN: every fitted quantity follows from per-batch
+            # means and sums of squares of the raw data (R's B.hat are the batch means, the
+            # residual sum of squares is the sum of the within-batch ones), so neither the
+            # residuals nor the standardised data are materialised.
+            raw = [batch_moments(data[sl]) for sl in slices]
+            coef = np.stack([mean for _, mean, _ in raw])
+            grand_mean = (n_b / n) @ coef
+            var_pooled = sum(ss for _, _, ss in raw) / n
+            sd = np.sqrt(var_pooled)
+            gamma_hat = (coef - grand_mean) / sd
+            moments = [(cnt, g, ss / var_pooled) for (cnt, _, ss), g in zip(raw, gamma_hat,
+                                                                              strict=True)]
+            blocks = [None] * n_batch                 # the EB steps use the moments only
         else:
-            np.square(resid, out=resid)
-            var_pooled = resid.mean(axis=0)
-        del resid
-        stand_mean = _stand_mean(grand_mean, design[:, n_batch:], coef[n_batch:])
-        s = np.subtract(data, stand_mean, out=data if owned else None)
+            coef, gamma_hat, blocks, moments, grand_mean, var_pooled = self._standardise(
+                data, owned, design, batchmod, slices, n_b, ref, has_nan)
         del data, values
-        s /= np.sqrt(var_pooled)
-
-        gamma_hat = _least_squares(batchmod, s, has_nan)
-        blocks = [s[sl] for sl in slices]
-        moments = [batch_moments(b) for b in blocks]
         delta_hat = np.ones_like(gamma_hat)
         if not mean_only:
             for i, (cnt, _, ss) in enumerate(moments):
@@ -216,6 +215,29 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.gamma_star_, self.delta_star_ = gamma_star, delta_star
         self.gamma_bar_, self.t2_, self.a_prior_, self.b_prior_ = priors
         return self
+
+    @staticmethod
+    def _standardise(data, owned, design, batchmod, slices, n_b, ref, has_nan):
+        """Least-squares fit, pooled variance and per-batch standardised data (general case)."""
+        n, n_batch = data.shape[0], batchmod.shape[1]
+        coef = _least_squares(design, data, has_nan)
+        grand_mean = coef[ref] if ref is not None else (n_b / n) @ coef[:n_batch]
+        rows = slices[ref] if ref is not None else slice(None)
+        resid = design[rows] @ coef
+        np.subtract(data[rows], resid, out=resid)
+        if has_nan:
+            var_pooled = np.nanvar(resid, axis=0, ddof=1)
+        else:
+            np.square(resid, out=resid)
+            var_pooled = resid.mean(axis=0)
+        del resid
+        stand_mean = _stand_mean(grand_mean, design[:, n_batch:], coef[n_batch:])
+        s = np.subtract(data, stand_mean, out=data if owned else None)
+        s /= np.sqrt(var_pooled)
+        gamma_hat = _least_squares(batchmod, s, has_nan)
+        blocks = [s[sl] for sl in slices]
+        return coef, gamma_hat, blocks, [batch_moments(b) for b in blocks], grand_mean, \
+            var_pooled
 
     def _empirical_bayes(self, blocks, moments, gamma_hat, delta_hat, mean_only):
         n_batch = gamma_hat.shape[0]
