@@ -280,8 +280,12 @@ def _match_quantiles(y, old_mu, old_phi, new_mu, new_phi):
     size_old = 1.0 / np.broadcast_to(old_phi, y.shape)[cells]
     p = betainc(size_old, yc, size_old / (size_old + old_mu[cells]))    # P(Y <= y - 1)
     size_new = 1.0 / np.broadcast_to(new_phi, y.shape)[cells]
-    mu_new = new_mu[cells]
-    guess = np.maximum(np.rint(yc * mu_new / old_mu[cells]) - 1, 0)
+    mu_new, mu_old = new_mu[cells], old_mu[cells]
+    # start the search at the count with the same standardised score under the new
+    # distribution: within a step or two of the answer even when the dispersion changes
+    # (scaling by the mean ratio alone lands tens to thousands of steps away)
+    sd_ratio = np.sqrt((mu_new + mu_new**2 / size_new) / (mu_old + mu_old**2 / size_old))
+    guess = np.maximum(np.rint(mu_new + (yc - 1 - mu_old) * sd_ratio), 0)
     q = _nb_quantile(p, size_new, size_new / (size_new + mu_new), guess)
     out[cells] = np.where(np.abs(p - 1) < 1e-4, yc, 1 + q)
     return out

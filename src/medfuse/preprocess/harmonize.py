@@ -69,8 +69,9 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Column of ``obs`` holding the batch when ``obs`` is given instead of ``batch``.
     covariate_cols : sequence of str, optional
         Columns of ``obs`` used as protected covariates when ``obs`` is given.
-    chunk_size : int
-        Features per block in the non-parametric prior (memory ~ ``8 * chunk_size * G`` bytes).
+    chunk_size : int, optional
+        Features per block in the non-parametric prior (memory ~ ``8 * chunk_size * G`` bytes;
+        None: blocks of about 1 MiB, which keeps each block in cache).
     n_jobs : int, optional
         Threads for the non-parametric prior (None: 1, -1: all cores).
 
@@ -93,7 +94,7 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, parametric: bool = True, mean_only: bool = False, eb: bool = True,
                  ref_batch=None, unseen_batch: str = "error", batch_col: str = "batch",
-                 covariate_cols: Sequence[str] | None = None, chunk_size: int = 256,
+                 covariate_cols: Sequence[str] | None = None, chunk_size: int | None = None,
                  n_jobs: int | None = None) -> None:
         self.parametric = parametric
         self.mean_only = mean_only
@@ -139,7 +140,6 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                                  f"{levels}.")
             ref = lookup[self.ref_batch]
 
-        self.adjusted_ = ~_zero_variance(values, idx, n_b)
         mean_only = bool(self.mean_only)
         if (n_b == 1).any():
             single = [levels[i] for i in np.flatnonzero(n_b == 1)]
@@ -156,28 +156,39 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if ref is not None:
             batchmod[:, ref] = 1.0
         design = np.column_stack([batchmod, mod[:, ~ones]])
+        # Samples grouped by batch make every per-batch pass a view (no copies); the fitted
+        # statistics are per feature, so the order of the samples does not matter.
+        owned = (np.diff(idx) < 0).any()          # values a private copy we may overwrite
+        if owned:
+            order = np.argsort(idx, kind="stable")
+            values, idx, design = values[order], idx[order], design[order]
+            batchmod = batchmod[order]
+        bounds = np.r_[0, np.cumsum(n_b)]
+        slices = [slice(bounds[i], bounds[i + 1]) for i in range(len(levels))]
 
+        self.adjusted_ = ~_zero_variance(values, slices)
         data = values if self.adjusted_.all() else values[:, self.adjusted_]
+        owned = owned or data is not values
         has_nan = bool(np.isnan(data).any())
-        coef = _least_squares(design, data, has_nan)
         n_batch = len(levels)
-        grand_mean = coef[ref] if ref is not None else (n_b / n) @ coef[:n_batch]
-        rows = idx == ref if ref is not None else slice(None)
-        resid = design[rows] @ coef
-        np.subtract(data[rows], resid, out=resid)
-        if has_nan:
-            var_pooled = np.nanvar(resid, axis=0, ddof=1)
+        if not has_nan and ref is None and design.shape[1] == n_batch:
+            # Batch-only design without NaN: every fitted quantity follows from per-batch
+            # means and sums of squares of the raw data (R's B.hat are the batch means, the
+            # residual sum of squares is the sum of the within-batch ones), so neither the
+            # residuals nor the standardised data are materialised.
+            raw = [batch_moments(data[sl]) for sl in slices]
+            coef = np.stack([mean for _, mean, _ in raw])
+            grand_mean = (n_b / n) @ coef
+            var_pooled = sum(ss for _, _, ss in raw) / n
+            sd = np.sqrt(var_pooled)
+            gamma_hat = (coef - grand_mean) / sd
+            moments = [(cnt, g, ss / var_pooled) for (cnt, _, ss), g in zip(raw, gamma_hat,
+                                                                              strict=True)]
+            blocks = [None] * n_batch                 # the EB steps use the moments only
         else:
-            np.square(resid, out=resid)
-            var_pooled = resid.mean(axis=0)
-        del resid
-        stand_mean = _stand_mean(grand_mean, design[:, n_batch:], coef[n_batch:])
-        s = np.subtract(data, stand_mean)
-        s /= np.sqrt(var_pooled)
-
-        gamma_hat = _least_squares(batchmod, s, has_nan)
-        blocks = [s[idx == i] for i in range(n_batch)]
-        moments = [batch_moments(b) for b in blocks]
+            coef, gamma_hat, blocks, moments, grand_mean, var_pooled = self._standardise(
+                data, owned, design, batchmod, slices, n_b, ref, has_nan)
+        del data, values
         delta_hat = np.ones_like(gamma_hat)
         if not mean_only:
             for i, (cnt, _, ss) in enumerate(moments):
@@ -204,6 +215,29 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.gamma_star_, self.delta_star_ = gamma_star, delta_star
         self.gamma_bar_, self.t2_, self.a_prior_, self.b_prior_ = priors
         return self
+
+    @staticmethod
+    def _standardise(data, owned, design, batchmod, slices, n_b, ref, has_nan):
+        """Least-squares fit, pooled variance and per-batch standardised data (general case)."""
+        n, n_batch = data.shape[0], batchmod.shape[1]
+        coef = _least_squares(design, data, has_nan)
+        grand_mean = coef[ref] if ref is not None else (n_b / n) @ coef[:n_batch]
+        rows = slices[ref] if ref is not None else slice(None)
+        resid = design[rows] @ coef
+        np.subtract(data[rows], resid, out=resid)
+        if has_nan:
+            var_pooled = np.nanvar(resid, axis=0, ddof=1)
+        else:
+            np.square(resid, out=resid)
+            var_pooled = resid.mean(axis=0)
+        del resid
+        stand_mean = _stand_mean(grand_mean, design[:, n_batch:], coef[n_batch:])
+        s = np.subtract(data, stand_mean, out=data if owned else None)
+        s /= np.sqrt(var_pooled)
+        gamma_hat = _least_squares(batchmod, s, has_nan)
+        blocks = [s[sl] for sl in slices]
+        return coef, gamma_hat, blocks, [batch_moments(b) for b in blocks], grand_mean, \
+            var_pooled
 
     def _empirical_bayes(self, blocks, moments, gamma_hat, delta_hat, mean_only):
         n_batch = gamma_hat.shape[0]
@@ -379,12 +413,15 @@ def _priors(d_hat, mean_only):
     return inverse_gamma_priors(d_hat)
 
 
-def _zero_variance(values: np.ndarray, idx: np.ndarray, n_b: np.ndarray) -> np.ndarray:
-    """Features constant within some batch of >1 samples (R skips batches with NaN cells)."""
+def _zero_variance(values: np.ndarray, slices: list[slice]) -> np.ndarray:
+    """Features constant within some batch of >1 samples (R skips batches with NaN cells).
+
+    ``slices``: each batch's rows of ``values`` (samples grouped by batch).
+    """
     zero = np.zeros(values.shape[1], bool)
-    for i, size in enumerate(n_b):
-        if size > 1:
-            block = values[idx == i]
+    for sl in slices:
+        if sl.stop - sl.start > 1:
+            block = values[sl]
             with np.errstate(invalid="ignore"):
                 zero |= ~np.isnan(block).any(axis=0) & (block.max(axis=0) == block.min(axis=0))
     return zero
