@@ -217,3 +217,29 @@ def test_ensemble_averages_member_probabilities_and_round_trips(cohort, tmp_path
     loaded.module_ = loaded._build_module()
     loaded.module_.load_state_dict(load_file(tmp_path / "w.safetensors"))
     np.testing.assert_array_equal(loaded.predict_proba(cohort), p)
+
+
+def test_auxiliary_heads_learn_each_modality_alone_and_round_trip(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    data = make_cohort(300, n_genes=30, n_imaging=15, effects={"rna": 2.0, "imaging": 0.0},
+                       interaction=0.0, n_noise_modalities=1, random_state=2)
+    train, test = data[:200], data[200:]
+    est = make("intermediate", auxiliary=1.0, max_epochs=60, refit=False,
+               random_state=0).fit(train)
+    inputs, mask = est._torch_inputs(test)
+    with torch.no_grad():
+        logits, _, aux = est.module_.training_outputs(inputs, mask)
+        assert torch.allclose(logits, est.module_(inputs, mask))
+    y = test.y.to_numpy()
+    auc = {m: roc_auc_score(y[mask[:, j].numpy()], aux[mask[:, j], j, 1].numpy())
+           for j, m in enumerate(est.modalities_)}
+    noise = [m for m in est.modalities_ if m not in ("rna", "imaging", "clinical")]
+    assert auc["rna"] > 0.75 and all(auc["rna"] > auc[m] + 0.15 for m in noise)
+    # The auxiliary heads belong to module_, so the state-dict round trip keeps them.
+    save_file(est.module_.state_dict(), tmp_path / "w.safetensors")
+    est2 = pickle.loads(pickle.dumps(est))
+    est2.module_ = est2._build_module()
+    est2.module_.load_state_dict(load_file(tmp_path / "w.safetensors"))
+    est2.module_.eval()
+    np.testing.assert_allclose(est2.predict_proba(test), est.predict_proba(test), atol=1e-6)
