@@ -115,7 +115,10 @@ class NeuralFusion(FusionClassifier):
     n_ensemble : int
         Number of networks trained from different seeds (each with its own inner split)
         whose class probabilities are averaged; ``module_`` is then an
-        :class:`~medfuse.fusion.neural.layers.EnsembleNetwork`.
+        :class:`~medfuse.fusion.neural.layers.EnsembleNetwork`. The default 5 averages out
+        the noise of early stopping on a small inner split (repeated 5-fold CV on the ROSMAP
+        training subjects: intermediate AUC .849 with 1 network, .861 with 5), at 5 times
+        the fitting cost; use 1 for speed.
     n_threads : int or None
         Torch CPU threads while fitting/predicting (restored afterwards); None leaves the
         setting alone.
@@ -148,7 +151,7 @@ class NeuralFusion(FusionClassifier):
                  class_weight="balanced", validation_fraction: float = 0.2,
                  preprocessors=None, conv_width: int = 8, device: str = "cpu",
                  reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
-                 n_ensemble: int = 1,
+                 n_ensemble: int = 5,
                  n_threads: int | None = None,
                  random_state=None, verbose: bool = False) -> None:
         self.latent_dim = latent_dim
@@ -381,7 +384,7 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
                  class_weight="balanced", validation_fraction: float = 0.2,
                  preprocessors=None, conv_width: int = 8, device: str = "cpu",
                  reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
-                 n_ensemble: int = 1,
+                 n_ensemble: int = 5,
                  n_threads: int | None = None,
                  random_state=None, verbose: bool = False,
                  attn_dim: int = 16) -> None:
@@ -434,7 +437,7 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
                  class_weight="balanced", validation_fraction: float = 0.2,
                  preprocessors=None, conv_width: int = 8, device: str = "cpu",
                  reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
-                 n_ensemble: int = 1,
+                 n_ensemble: int = 5,
                  n_threads: int | None = None,
                  random_state=None, verbose: bool = False,
                  n_heads: int = 2) -> None:
