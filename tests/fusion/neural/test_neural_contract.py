@@ -17,7 +17,7 @@ from medfuse.fusion.neural.encoders import ImageEncoder, SeriesEncoder, n_downsa
 from medfuse.fusion.neural.train import class_weights, drop_modalities, inner_split
 
 NAMES = ["intermediate", "attention", "cross-attention"]
-FAST = {"max_epochs": 5, "random_state": 0}
+FAST = {"max_epochs": 5, "random_state": 0, "n_ensemble": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -128,12 +128,12 @@ def test_missing_rows_never_reach_the_encoder(cohort):
 def test_image_2d_16_and_3d_64_train():
     data = make_cohort(60, image_shape=(16, 16), n_genes=30, n_imaging=10,
                        effects={"image": 3.0}, random_state=0)
-    est = make("intermediate", max_epochs=3, random_state=0).fit(data)
+    est = make("intermediate", max_epochs=3, n_ensemble=1, random_state=0).fit(data)
     assert est.input_shapes_["image"] == (1, 16, 16)
     p = est.predict_proba(data.select(["image"]))
     assert np.isfinite(p).all()
     vol = make_cohort(8, image_shape=(64, 64, 64), n_genes=20, n_imaging=10, random_state=0)
-    est3 = make("attention", max_epochs=1, batch_size=8, validation_fraction=0,
+    est3 = make("attention", max_epochs=1, n_ensemble=1, batch_size=8, validation_fraction=0,
                 random_state=0).fit(vol)
     assert est3.input_shapes_["image"] == (1, 64, 64, 64)
     assert np.isfinite(est3.predict_proba(vol)).all()
@@ -154,7 +154,7 @@ def test_timeseries_trains_and_learns():
                        interaction=0, random_state=1)
     series = data.select(["timeseries"])
     train, test = series[np.arange(200)], series[np.arange(200, 300)]
-    est = make("intermediate", max_epochs=40, random_state=0).fit(train)
+    est = make("intermediate", max_epochs=40, n_ensemble=1, random_state=0).fit(train)
     assert est.input_shapes_["timeseries"] == (3, 40)
     from sklearn.metrics import roc_auc_score
 
@@ -193,7 +193,8 @@ def test_balanced_class_weights_match_sklearn():
 def test_multiclass_and_progress_bar(capsys):
     data = make_cohort(90, task="multiclass", n_classes=3, n_genes=20, n_imaging=10,
                        random_state=4)
-    est = make("cross-attention", max_epochs=2, verbose=True, random_state=0).fit(data)
+    est = make("cross-attention", max_epochs=2, n_ensemble=1, verbose=True,
+               random_state=0).fit(data)
     p = est.predict_proba(data)
     assert p.shape == (90, 3)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
@@ -201,7 +202,7 @@ def test_multiclass_and_progress_bar(capsys):
 
 
 def test_ensemble_averages_member_probabilities_and_round_trips(cohort, tmp_path):
-    est = make("attention", n_ensemble=2, **FAST).fit(cohort)
+    est = make("attention", **{**FAST, "n_ensemble": 2}).fit(cohort)
     assert len(est.module_.members) == 2 and len(est.history_) == 2
     inputs, mask = est._torch_inputs(cohort)
     with torch.no_grad():
@@ -217,3 +218,29 @@ def test_ensemble_averages_member_probabilities_and_round_trips(cohort, tmp_path
     loaded.module_ = loaded._build_module()
     loaded.module_.load_state_dict(load_file(tmp_path / "w.safetensors"))
     np.testing.assert_array_equal(loaded.predict_proba(cohort), p)
+
+
+def test_auxiliary_heads_learn_each_modality_alone_and_round_trip(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    data = make_cohort(300, n_genes=30, n_imaging=15, effects={"rna": 2.0, "imaging": 0.0},
+                       interaction=0.0, n_noise_modalities=1, random_state=2)
+    train, test = data[:200], data[200:]
+    est = make("intermediate", auxiliary=1.0, max_epochs=60, refit=False,
+               n_ensemble=1, random_state=0).fit(train)
+    inputs, mask = est._torch_inputs(test)
+    with torch.no_grad():
+        logits, _, aux = est.module_.training_outputs(inputs, mask)
+        assert torch.allclose(logits, est.module_(inputs, mask))
+    y = test.y.to_numpy()
+    auc = {m: roc_auc_score(y[mask[:, j].numpy()], aux[mask[:, j], j, 1].numpy())
+           for j, m in enumerate(est.modalities_)}
+    noise = [m for m in est.modalities_ if m not in ("rna", "imaging", "clinical")]
+    assert auc["rna"] > 0.75 and all(auc["rna"] > auc[m] + 0.15 for m in noise)
+    # The auxiliary heads belong to module_, so the state-dict round trip keeps them.
+    save_file(est.module_.state_dict(), tmp_path / "w.safetensors")
+    est2 = pickle.loads(pickle.dumps(est))
+    est2.module_ = est2._build_module()
+    est2.module_.load_state_dict(load_file(tmp_path / "w.safetensors"))
+    est2.module_.eval()
+    np.testing.assert_allclose(est2.predict_proba(test), est.predict_proba(test), atol=1e-6)

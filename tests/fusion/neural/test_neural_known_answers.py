@@ -25,11 +25,12 @@ def _one_thread():
 # Linear encoders to latents of size 4 (kept on each modality's main axes by the
 # reconstruction loss) and a non-linear head that can form their product.
 INTERACTION_PARAMS = {"latent_dim": 4, "hidden": (), "head_hidden": 32, "dropout": 0.5,
-                      "lr": 3e-3, "weight_decay": 0.3, "reconstruction": 3.0, "refit": False}
+                      "lr": 3e-3, "weight_decay": 0.3, "reconstruction": 3.0, "refit": False,
+                      "n_ensemble": 1}
 # Non-linear encoders and head (the linear defaults let the noise encoder shrink its latent
 # instead of lowering its attention).
 MLP_PARAMS = {"latent_dim": 32, "hidden": (64,), "head_hidden": 32, "dropout": 0.3,
-              "refit": False}
+              "refit": False, "n_ensemble": 1}
 # Fewer features than the default cohort, so 600 training subjects suffice.
 SMALL_DIMS = {"n_genes": 50, "n_informative_genes": 10, "n_imaging": 20,
               "n_informative_imaging": 5}
@@ -91,7 +92,7 @@ def test_subjects_missing_a_modality_get_useful_predictions(name):
     data = make_cohort(700, effects={"rna": 2, "imaging": 2, "clinical": 1}, interaction=0,
                        missing={"rna": 0.3, "imaging": 0.3}, random_state=2, **SMALL_DIMS)
     train, test = data[np.arange(400)], data[np.arange(400, 700)]
-    est = make(name, random_state=0, max_epochs=40).fit(train)
+    est = make(name, random_state=0, max_epochs=40, n_ensemble=1).fit(train)
     p = est.predict_proba(test)[:, 1]
     assert np.isfinite(p).all()
     lacking = ~test.available[["rna", "imaging"]].all(axis=1).to_numpy()
@@ -108,7 +109,7 @@ def test_subjects_missing_a_modality_get_useful_predictions(name):
 @pytest.mark.parametrize("name", ["intermediate", "attention", "cross-attention"])
 def test_same_random_state_gives_identical_predictions(name):
     data = make_cohort(150, n_genes=40, n_imaging=20, random_state=3)
-    params = {"max_epochs": 8, "random_state": 7}
+    params = {"max_epochs": 8, "random_state": 7, "n_ensemble": 1}
     p1 = make(name, **params).fit(data).predict_proba(data)
     p2 = make(name, **params).fit(data).predict_proba(data)
     np.testing.assert_array_equal(p1, p2)

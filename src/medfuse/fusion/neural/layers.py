@@ -32,24 +32,6 @@ class MaskedModalityEncoder(nn.Module):
         self.encoders = nn.ModuleList(encoders)
         self.missing = nn.Parameter(0.02 * torch.randn(len(encoders), latent_dim))
 
-    def logits_and_reconstruction(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor
-                                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(n, K)`` and the mean squared reconstruction error of the reconstructed
-        modalities over the subjects that have them (0 when none are reconstructed)."""
-        z = self.encode(inputs, mask)
-        if self.fusion == "concat":
-            fused = torch.cat([z.flatten(1), mask.to(z.dtype)], dim=1)
-        else:
-            fused, _ = self.fuse(z, mask)
-        losses = []
-        for j in self._reconstructed:
-            rows = torch.nonzero(mask[:, j], as_tuple=True)[0]
-            if len(rows):
-                rec = self.decoders[j](z.index_select(0, rows)[:, j])
-                losses.append(torch.mean((rec - inputs[j].index_select(0, rows)) ** 2))
-        rec_loss = torch.stack(losses).mean() if losses else z.new_zeros(())
-        return self.head(fused), rec_loss
-
     def forward(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         """List of M tensors ``(n, ...)`` and mask ``(n, M)`` -> latents ``(n, M, d)``."""
         n = mask.shape[0]
@@ -154,14 +136,18 @@ class FusionNetwork(nn.Module):
     reconstruct : sequence of int, optional
         ``(p_j,)`` widths for tabular modalities to reconstruct from their latent with a
         linear decoder (0 for modalities that are not reconstructed); used by
-        :meth:`reconstruction_loss`, an auxiliary loss that keeps each latent close to the
-        modality's main axes of variation (a supervised autoencoder).
+        :meth:`logits_and_reconstruction`, an auxiliary loss that keeps each latent close to
+        the modality's main axes of variation (a supervised autoencoder).
+    aux_heads : bool
+        Add one linear classifier per modality on that modality's latent (deep supervision:
+        each latent must predict the outcome on its own, as in late fusion); used by
+        :meth:`auxiliary_logits`, never by :meth:`forward`.
     """
 
     def __init__(self, encoders: Sequence[nn.Module], latent_dim: int, n_classes: int,
                  fusion: str = "concat", head_hidden: int = 32, dropout: float = 0.0,
                  n_heads: int = 2, attn_dim: int = 16,
-                 reconstruct: Sequence[int] | None = None) -> None:
+                 reconstruct: Sequence[int] | None = None, aux_heads: bool = False) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
@@ -182,6 +168,8 @@ class FusionNetwork(nn.Module):
         self.decoders = nn.ModuleList([nn.Linear(latent_dim, p) if p > 0 else nn.Identity()
                                        for p in widths])
         self._reconstructed = [j for j, p in enumerate(widths) if p > 0]
+        self.aux = (nn.ModuleList([nn.Linear(latent_dim, n_classes) for _ in range(m)])
+                    if aux_heads else None)
 
     def fuse_latents(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -196,11 +184,22 @@ class FusionNetwork(nn.Module):
                                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(n, K)`` and the mean squared reconstruction error of the reconstructed
         modalities over the subjects that have them (0 when none are reconstructed)."""
+        logits, rec, _ = self.training_outputs(inputs, mask)
+        return logits, rec
+
+    def training_outputs(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Everything the training losses need from one pass: logits ``(n, K)``, the
+        reconstruction error (see :meth:`logits_and_reconstruction`) and the per-modality
+        auxiliary logits ``(n, M, K)`` (None without auxiliary heads; rows of missing
+        modalities are meaningless and must be masked by the caller)."""
         z = self.encode(inputs, mask)
         if self.fusion == "concat":
             fused = torch.cat([z.flatten(1), mask.to(z.dtype)], dim=1)
         else:
             fused, _ = self.fuse(z, mask)
+        aux = (None if self.aux is None
+               else torch.stack([h(z[:, j]) for j, h in enumerate(self.aux)], dim=1))
         losses = []
         for j in self._reconstructed:
             rows = torch.nonzero(mask[:, j], as_tuple=True)[0]
@@ -208,7 +207,7 @@ class FusionNetwork(nn.Module):
                 rec = self.decoders[j](z.index_select(0, rows)[:, j])
                 losses.append(torch.mean((rec - inputs[j].index_select(0, rows)) ** 2))
         rec_loss = torch.stack(losses).mean() if losses else z.new_zeros(())
-        return self.head(fused), rec_loss
+        return self.head(fused), rec_loss, aux
 
     def forward(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         """``inputs``: list of M float tensors with all ``n`` subjects first (content of rows

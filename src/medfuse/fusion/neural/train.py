@@ -82,11 +82,19 @@ def _subset(inputs: Sequence[torch.Tensor], rows: torch.Tensor) -> list[torch.Te
     return [x.index_select(0, rows) for x in inputs]
 
 
+def _auxiliary_loss(aux: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                    weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean (class-weighted) cross-entropy of per-modality logits ``aux (n, M, K)`` over the
+    present (subject, modality) pairs of ``mask (n, M)``."""
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    return F.cross_entropy(aux[rows, cols], y.index_select(0, rows), weight=weight)
+
+
 def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.Tensor,
                  y: np.ndarray, *, lr: float, weight_decay: float, max_epochs: int,
                  patience: int, batch_size: int, modality_dropout: float, class_weight,
                  validation_fraction: float, seed: int, reconstruction: float = 0.0,
-                 verbose: bool = False,
+                 auxiliary: float = 0.0, verbose: bool = False,
                  description: str = "training") -> TrainHistory:
     """Train ``module(inputs, mask) -> logits`` in place and restore its best weights.
 
@@ -107,6 +115,10 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
     reconstruction : weight of the module's auxiliary reconstruction loss (needs
         ``module.logits_and_reconstruction``); early stopping watches the classification
         loss only.
+    auxiliary : weight of the per-modality auxiliary classification loss (needs
+        ``module.training_outputs`` and auxiliary heads): the class-weighted cross-entropy of
+        each modality's own head, averaged over the (subject, modality) pairs present in the
+        batch.
     verbose : show a progress bar (rich) with the losses.
 
     Returns
@@ -141,12 +153,15 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 mb = drop_modalities(mask.index_select(0, rows), modality_dropout, gen)
-                if reconstruction > 0:
-                    logits, rec = module.logits_and_reconstruction(_subset(inputs, rows), mb)
+                yb = y_t.index_select(0, rows)
+                if reconstruction > 0 or auxiliary > 0:
+                    logits, rec, aux = module.training_outputs(_subset(inputs, rows), mb)
                 else:
-                    logits, rec = module(_subset(inputs, rows), mb), 0.0
-                loss = F.cross_entropy(logits, y_t.index_select(0, rows), weight=weight)
+                    logits, rec, aux = module(_subset(inputs, rows), mb), 0.0, None
+                loss = F.cross_entropy(logits, yb, weight=weight)
                 loss = loss + reconstruction * rec
+                if auxiliary > 0 and aux is not None:
+                    loss = loss + auxiliary * _auxiliary_loss(aux, yb, mb, weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
