@@ -69,13 +69,23 @@ def survival_target(data: MultiModalData, y=None) -> np.ndarray:
 
 def harrell_c(y: np.ndarray, risk: np.ndarray) -> float:
     """Harrell's C of ``risk`` for a structured survival array ``y``; NaN without any
-    comparable pair."""
-    from sksurv.metrics import concordance_index_censored
+    comparable pair.
 
-    try:
-        return float(concordance_index_censored(y[EVENT], y[TIME], risk)[0])
-    except (ValueError, ZeroDivisionError):
+    Pairs ``(i, j)`` with ``time_i < time_j`` and an event at ``time_i`` are comparable;
+    concordant when ``risk_i > risk_j``, half when tied. This is scikit-survival's
+    ``concordance_index_censored`` for distinct times, without its input validation (it is
+    called once per penalty and inner fold); pairs with tied times are left out.
+    """
+    t = np.asarray(y[TIME], dtype=float)
+    e = np.asarray(y[EVENT], dtype=bool)
+    r = np.asarray(risk, dtype=float)
+    comparable = (t[:, None] < t[None, :]) & e[:, None]
+    n = comparable.sum()
+    if n == 0:
         return float("nan")
+    diff = r[:, None] - r[None, :]
+    score = (diff > 0) + 0.5 * (diff == 0)
+    return float(score[comparable].sum() / n)
 
 
 class FusionSurvival(BaseEstimator):
@@ -146,11 +156,12 @@ class PenalizedCox(BaseEstimator):
     Attributes
     ----------
     alpha_ : the chosen penalty; cv_scores_ : mean inner C per path penalty;
-    model_ : the Coxnet fitted on all rows; mean_, scale_ : column standardisation.
+    coef_, intercept_ : the linear predictor of the Coxnet fitted on all rows at ``alpha_``
+    (on standardised columns); mean_, scale_ : column standardisation.
     """
 
-    def __init__(self, l1_ratio: float = 0.1, n_alphas: int = 20,
-                 alpha_min_ratio: float = 0.01, cv: int = 3, random_state=None) -> None:
+    def __init__(self, l1_ratio: float = 0.1, n_alphas: int = 15,
+                 alpha_min_ratio: float = 0.05, cv: int = 3, random_state=None) -> None:
         self.l1_ratio = l1_ratio
         self.n_alphas = n_alphas
         self.alpha_min_ratio = alpha_min_ratio
@@ -192,13 +203,17 @@ class PenalizedCox(BaseEstimator):
                 len(alphas))
         self.cv_scores_ = np.nan_to_num(mean, nan=-np.inf)
         # ties: the strongest penalty (the path runs from large to small alpha)
-        self.alpha_ = float(alphas[int(np.argmax(self.cv_scores_))])
-        self.model_ = path
+        best = int(np.argmax(self.cv_scores_))
+        self.alpha_ = float(alphas[best])
+        # keep only the linear predictor at the chosen penalty (plain arrays persist safely)
+        self.coef_ = np.asarray(path.coef_, dtype=float)[:, best].copy()
+        self.intercept_ = float(path.predict(np.zeros((1, Z.shape[1])), alpha=self.alpha_)[0])
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """Linear predictor (log relative hazard) of each row of ``X``."""
         Z = (np.asarray(X, dtype=float) - self.mean_) / self.scale_
-        return np.asarray(self.model_.predict(Z, alpha=self.alpha_), dtype=float)
+        return Z @ self.coef_ + self.intercept_
 
 
 def _cox(self_) -> PenalizedCox:
@@ -246,9 +261,7 @@ class CoxEarly(BlockPreprocessing, FusionSurvival):
         self.col_means_ = {m: np.nan_to_num(np.nanmean(blocks[m], axis=0)) for m in blocks}
         self.indicators_ = [m for j, m in enumerate(self.modalities_) if not avail[:, j].all()]
         self.model_ = _cox(self).fit(self._design(blocks, avail), y)
-        coef = np.asarray(self.model_.model_.coef_)
-        a = int(np.argmin(np.abs(np.asarray(self.model_.model_.alphas_) - self.model_.alpha_)))
-        beta = np.abs(coef[:, a] / self.model_.scale_)
+        beta = np.abs(self.model_.coef_ / self.model_.scale_)
         sizes = [self.n_block_features_[m] for m in self.modalities_]
         edges = np.cumsum([0, *sizes])
         self.weights_ = np.array([beta[edges[j]:edges[j + 1]].sum()
