@@ -204,8 +204,8 @@ class Study(_Strict):
                 f"modalities {sorted(train.modality_names)}.")
         return train, test
 
-    def _read(self, outcome: ColumnRef | SurvivalRef, modalities: dict[str, ModalitySpec], prefix: str
-              ) -> MultiModalData:
+    def _read(self, outcome: ColumnRef | SurvivalRef, modalities: dict[str, ModalitySpec],
+              prefix: str) -> MultiModalData:
         """One cohort. For the test cohort (``prefix == "test."``) the batch and group
         columns are looked up by name in the test files (outcome file first), and left out
         when no test file has them."""
