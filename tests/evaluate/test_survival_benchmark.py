@@ -109,3 +109,16 @@ def test_gse7390_survival_study(tmp_path):
     assert (c > 0.55).all(), c
     assert BeautifulSoup(out.report.read_text(), "html.parser").find("h2") is not None
     assert out.model is not None
+
+
+def test_external_test_set_survival():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = make_cohort(130, effects={"rna": 2.0}, task="survival", n_genes=40,
+                           n_imaging=10, random_state=7)
+    train, test = data[np.arange(90)], data[np.arange(90, 130)]
+    res = run_benchmark(train, ["cox-early"], test=test, folds=3, repeats=1, seeds=2,
+                        task="survival", primary_metric="c_index", robustness=False)
+    t = res.results()
+    t = t[(t["split"] == "test") & (t["metric"] == "c_index")]
+    assert t["n"].iloc[0] == 2 and t["mean"].iloc[0] > 0.65
