@@ -5,13 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.base import clone
 
 from medfuse.data import DataValidationError, make_cohort
 from medfuse.evaluate.metrics import c_index
-from medfuse.fusion import make, strategy_names
+from medfuse.fusion import available, make, strategy_names
 from medfuse.fusion.registry import info
 from medfuse.fusion.survival import FusionSurvival, PenalizedCox, harrell_c, survival_target
 
@@ -142,4 +141,6 @@ def test_registry_keeps_tasks_apart():
     assert "unimodal:rna" in classification
     with pytest.raises(ValueError, match="unimodal-cox:<modality>"):
         make("unimodal-cox")
-    assert isinstance(pd.Series(strategy_names(task="survival")), pd.Series)
+    table = available()
+    assert table.loc["cox-late", "family"] == "survival"
+    assert table.loc["unimodal-cox", "family"] == "survival"
