@@ -248,6 +248,9 @@ def predict(
     trust: Annotated[list[str] | None, typer.Option(
         help="Also trust classes from this module prefix (your own strategies, e.g. "
              "'mylab.models.'); repeatable.")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Add each subject's modality attributions: Shapley values of the "
+                          "explained class probability (columns shapley_*).")] = False,
 ) -> None:
     """Predict new subjects with a saved model; each may have any subset of the modalities."""
     from medfuse.data import DataValidationError
@@ -257,6 +260,11 @@ def predict(
         model = load_model(model_dir, trust=tuple(trust or ()))
         new = _read_new(data)
         table = predict_table(model, new)
+        if explain and getattr(model, "_estimator_type", None) == "survival":
+            raise ValueError("--explain explains class probabilities; it is not available "
+                             "for survival models (the risk column is written without it).")
+        if explain:
+            table = explain_table(table, model, new)
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
         _fail(err)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -312,6 +320,19 @@ def _with_used(table: pd.DataFrame, model, used_mask: np.ndarray) -> pd.DataFram
                                          if u) for r in used_mask]
     table.index.name = "subject"
     return table
+
+
+def explain_table(table: pd.DataFrame, model, data) -> pd.DataFrame:
+    """``table`` (from :func:`predict_table`) with per-subject modality Shapley values:
+    ``explained_class`` (binary: the second class; multiclass: the predicted one),
+    ``shapley_base`` (training class frequency) and ``shapley_<modality>``, which add up to
+    the probability of ``explained_class``; empty for subjects without a prediction."""
+    from medfuse.explain import modality_shapley
+
+    rows = np.flatnonzero(table["prediction"].notna().to_numpy())
+    if not len(rows):
+        return table
+    return table.join(modality_shapley(model, data[rows]).per_prediction())
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
     Attributes (after fit)
     ----------------------
     classes_ : ndarray (n_classes,)
+    class_prior_ : ndarray (n_classes,), training class frequencies.
     modalities_ : list of str, the training modalities in order.
     modality_kinds_ : dict modality -> kind.
     feature_names_ : dict modality -> list of column names (None for array modalities).
@@ -45,6 +46,7 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
             raise DataValidationError(
                 f"The outcome has a single class ({self.classes_[0]!r}) in these training "
                 "subjects; a classifier needs at least two.")
+        self.class_prior_ = np.bincount(y_index, minlength=len(self.classes_)) / len(y_index)
         record_layout(self, data)
         self._fit(data, y_index.astype(int))
         return self

@@ -1,0 +1,30 @@
+"""The report's interpretation section, computed by :mod:`medfuse.explain` for the refitted
+best model (registered as a section provider on import)."""
+
+from __future__ import annotations
+
+import html
+
+from medfuse.report.html import ReportContext, Section, register_section
+
+
+@register_section
+def interpretation_section(ctx: ReportContext) -> Section | None:
+    """Modality attributions, top features, attention and native weights of ``ctx.model``,
+    on the test subjects when there are any, else on the training subjects (in-sample).
+    Nothing when the report has no refitted model."""
+    if ctx.model is None:
+        return None
+    from medfuse.explain.report_section import interpretation_html
+
+    data, where = ((ctx.test, "the test subjects") if ctx.test is not None else
+                   (ctx.data, "the training subjects (in-sample: the model was fitted on "
+                              "them)"))
+    name = getattr(ctx.result, "best", None) or type(ctx.model).__name__
+    intro = (f"<p>Explained model: <code>{html.escape(str(name))}</code>, refitted on all "
+             f"training subjects; explained on {html.escape(where)}.</p>")
+    try:
+        body = interpretation_html(ctx.model, data, background=ctx.data)
+    except (ValueError, TypeError, RuntimeError) as err:
+        body = f"<p>No interpretation could be computed: {html.escape(str(err))}</p>"
+    return Section("Interpretation", intro + body)
