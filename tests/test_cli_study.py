@@ -184,6 +184,7 @@ def test_survival_study_end_to_end(tmp_path):
     assert soup.find("img", alt="Kaplan-Meier curves") is not None
     assert soup.find("img", alt="ROC curves") is None
     assert "c_index" in soup.get_text()
+    assert "survival models are not explained yet" in soup.get_text()
     out = tmp_path / "risk.csv"
     result = runner.invoke(app, ["predict", str(tmp_path / "o" / "model"), str(study), "--out",
                                  str(out)])
