@@ -156,13 +156,44 @@ def test_bad_study_file_names_the_field(tmp_path):
     assert "cv.folds" in result.output
 
 
-def test_survival_study_fails_clearly(tmp_path):
-    data = ref.tiny_cohort(20, seed=1)
+def test_survival_study_end_to_end(tmp_path):
+    """A survival study file: benchmark -> c_index tables, report, saved model -> risk."""
+    from bs4 import BeautifulSoup
+
+    from medfuse.data import make_cohort
+
+    data = make_cohort(90, effects={"rna": 2.0, "imaging": 0.0, "clinical": 0.5},
+                       task="survival", n_genes=60, n_imaging=20, random_state=3)
     study = write_study(tmp_path, data, task="survival",
-                        outcome={"file": "labels.csv", "time": "t", "event": "e"})
+                        outcome={"file": "labels.csv", "time": "time", "event": "event"},
+                        strategies="all", exclude=["unimodal-cox:clinical"])
     result = runner.invoke(app, ["benchmark", str(study), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2
-    assert "survival is not supported" in result.output
+    assert result.exit_code == 0, result.output
+    res = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert set(res["metric"]) == {"c_index", "td_auc"}
+    assert set(res["strategy"]) == {"cox-early", "cox-late", "unimodal-cox:rna",
+                                    "unimodal-cox:imaging"}
+    c = res[res["metric"] == "c_index"].set_index("strategy")["mean"]
+    assert c["unimodal-cox:rna"] > 0.65 and c["unimodal-cox:imaging"] < c["unimodal-cox:rna"]
+    rob = pd.read_csv(tmp_path / "o" / "robustness.csv")
+    assert "rna+imaging+clinical" in set(rob["available"]) and "imaging" in set(rob["available"])
+    comp = pd.read_csv(tmp_path / "o" / "comparison.csv")
+    assert set(comp["metric"]) == {"c_index"} and comp["p_value"].notna().all()
+    html = (tmp_path / "o" / "report.html").read_text()
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("img", alt="Kaplan-Meier curves") is not None
+    assert soup.find("img", alt="ROC curves") is None
+    assert "c_index" in soup.get_text()
+    assert "survival models are not explained yet" in soup.get_text()
+    out = tmp_path / "risk.csv"
+    result = runner.invoke(app, ["predict", str(tmp_path / "o" / "model"), str(study), "--out",
+                                 str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, index_col=0)
+    assert list(table.columns) == ["risk", "modalities_used"]
+    assert np.isfinite(table["risk"]).all() and len(table) == len(data)
+    model = load_model(tmp_path / "o" / "model")
+    np.testing.assert_allclose(table["risk"], model.predict(data), rtol=1e-6)
 
 
 def test_demo_quick(tmp_path, monkeypatch):

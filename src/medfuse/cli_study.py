@@ -43,9 +43,14 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               seeds: int = 5, primary_metric: str = "roc_auc", robustness: bool = True,
               jobs: int = 1, resume: bool = False, save_model: bool = True,
               study: dict | None = None, title: str = "medfuse benchmark",
-              explain: bool = True, show: bool = True) -> StudyOutputs:
+              explain: bool = True, show: bool = True,
+              task: str = "classification") -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
-    strategy refitted on all training subjects (``out/model``) and ``out/report.html``."""
+    strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
+
+    ``task="survival"``: survival strategies on ``obs`` columns ``time`` and ``event``
+    (see :func:`medfuse.evaluate.benchmark.run_benchmark`); the report has no
+    interpretation section."""
     from medfuse.evaluate.benchmark import refit_best, resolve_strategies, run_benchmark
     from medfuse.persist import save_model as save
     from medfuse.report import write_report
@@ -54,7 +59,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(strategies, str) and strategies != "all":
         strategies = [s.strip() for s in strategies.split(",") if s.strip()]
-    estimators = resolve_strategies(train, strategies, exclude=exclude, params=params)
+    estimators = resolve_strategies(train, strategies, exclude=exclude, params=params,
+                                    task=task)
+    if task == "survival":
+        explain = False  # the interpretation module explains classifiers
     groups = "group" if scheme == "grouped" else None
     sites = "batch" if scheme == "leave-site-out" else None
     if show:
@@ -64,7 +72,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         train, estimators, test=test, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
         groups=groups, sites=sites, seeds=seeds, primary_metric=primary_metric,
         robustness=robustness, out=out, resume=resume, jobs=jobs, progress=show,
-        settings={"strategies": list(estimators), "params": dict(params or {})})
+        settings={"strategies": list(estimators), "params": dict(params or {})}, task=task)
     paths = result.write(out)
     for name, err in result.errors.items():
         console.print(f"[yellow]warning:[/yellow] strategy {name} failed and is left out: {err}")
@@ -123,11 +131,15 @@ def summary_table(result) -> Table:
     table = Table(title=f"medfuse benchmark: ranked by CV {metric}")
     table.add_column("strategy")
     has_test = (res["split"] == "test").any()
-    cols = [(metric, "cv"), ("balanced_accuracy", "cv")]
+    second = ("td_auc" if getattr(result, "task", "classification") == "survival"
+              else "balanced_accuracy")
+    second = "c_index" if second == metric else second
+    cols = [(metric, "cv"), (second, "cv")]
     if has_test:
-        cols += [(metric, "test"), ("accuracy", "test")]
+        cols += [(metric, "test"), ("c_index" if second != "balanced_accuracy"
+                                    else "accuracy", "test")]
     short = {"roc_auc": "AUC", "balanced_accuracy": "bal. acc", "accuracy": "acc",
-             "brier": "Brier", "c_index": "C-index"}
+             "brier": "Brier", "c_index": "C-index", "td_auc": "td-AUC"}
     for m, split in cols:
         table.add_column(f"{short.get(m, m)} {split}", justify="right", no_wrap=True)
     ranking = result.ranking("cv")
@@ -182,7 +194,7 @@ def benchmark(
             repeats=repeats or study.cv.repeats, seed=study.cv.seed, scheme=study.cv_scheme,
             seeds=seeds or study.seeds, primary_metric=study.primary_metric,
             robustness=robustness and study.robustness, jobs=jobs, resume=resume,
-            explain=explain,
+            explain=explain, task=study.task,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (StudyError, DataValidationError, FileNotFoundError) as err:
         _fail(err)
@@ -248,13 +260,16 @@ def predict(
         model = load_model(model_dir, trust=tuple(trust or ()))
         new = _read_new(data)
         table = predict_table(model, new)
+        if explain and getattr(model, "_estimator_type", None) == "survival":
+            raise ValueError("--explain explains class probabilities; it is not available "
+                             "for survival models (the risk column is written without it).")
         if explain:
             table = explain_table(table, model, new)
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
         _fail(err)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out)
-    n_none = int(table["prediction"].isna().sum())
+    n_none = int(table.iloc[:, 0].isna().sum())
     console.print(f"wrote {len(table) - n_none} predictions to {out}"
                   + (f"; {n_none} subject(s) have none of the model's modalities"
                      if n_none else ""))
@@ -273,13 +288,22 @@ def _read_new(path: Path):
 
 def predict_table(model, data) -> pd.DataFrame:
     """Predictions per subject: predicted class, class probabilities and the modalities used
-    (those of the model the subject has); subjects with none of them get empty cells."""
+    (those of the model the subject has); subjects with none of them get empty cells.
+
+    A survival model gives a ``risk`` column instead (higher = earlier event; a relative
+    score on the model's own scale) and no class columns."""
     used_mask = np.zeros((len(data), len(model.modalities_)), dtype=bool)
     avail = data.available
     for j, m in enumerate(model.modalities_):
         if m in avail.columns:
             used_mask[:, j] = avail[m].to_numpy()
     rows = used_mask.any(axis=1)
+    if getattr(model, "_estimator_type", None) == "survival":
+        risk = np.full(len(data), np.nan)
+        if rows.any():
+            risk[rows] = model.predict(data[np.flatnonzero(rows)])
+        table = pd.DataFrame({"risk": risk}, index=data.subjects)
+        return _with_used(table, model, used_mask)
     proba = np.full((len(data), len(model.classes_)), np.nan)
     if rows.any():
         proba[rows] = model.predict_proba(data[np.flatnonzero(rows)])
@@ -288,6 +312,10 @@ def predict_table(model, data) -> pd.DataFrame:
     table = pd.DataFrame({"prediction": pred}, index=data.subjects)
     for k, c in enumerate(model.classes_):
         table[f"proba_{c}"] = proba[:, k]
+    return _with_used(table, model, used_mask)
+
+
+def _with_used(table: pd.DataFrame, model, used_mask: np.ndarray) -> pd.DataFrame:
     table["modalities_used"] = ["+".join(m for m, u in zip(model.modalities_, r, strict=True)
                                          if u) for r in used_mask]
     table.index.name = "subject"

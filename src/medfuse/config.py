@@ -29,7 +29,7 @@ from medfuse.data.modality import Modality, ModalityKind
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 
 METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "f1_macro", "f1_weighted",
-           "precision", "recall", "specificity", "brier", "ece", "c_index")
+           "precision", "recall", "specificity", "brier", "ece", "c_index", "td_auc")
 
 
 class StudyError(ValueError):
@@ -159,7 +159,7 @@ class Study(_Strict):
             raise ValueError("cv.scheme: leave-site-out needs a 'batch' column (the site)")
         if self.cv.scheme == "grouped" and self.groups is None and self.format != "folder":
             raise ValueError("cv.scheme: grouped needs a 'groups' column")
-        if self.task == "survival" and self.primary_metric != "c_index":
+        if self.task == "survival" and self.primary_metric not in ("c_index", "td_auc"):
             self.primary_metric = "c_index"
         return self
 
@@ -182,12 +182,9 @@ class Study(_Strict):
         Batch and group columns are added to ``obs`` under the names ``batch`` and ``group``
         (the original column names are kept too).
         """
-        if self.task == "survival":
-            raise StudyError(
-                "task: survival is not supported yet: medfuse's fusion strategies are "
-                "classifiers, and a survival benchmark needs survival strategies. Use task: "
-                "classification with a landmark outcome (e.g. event within 5 years, excluding "
-                "subjects censored earlier) instead.")
+        if self.task == "survival" and self.format != "files":
+            raise StudyError(f"task: survival needs format: files (outcome: {{file, time, "
+                             f"event}}), not format: {self.format}.")
         if self.format == "mogonet":
             from medfuse.data.io import load_mogonet
 
@@ -207,8 +204,8 @@ class Study(_Strict):
                 f"modalities {sorted(train.modality_names)}.")
         return train, test
 
-    def _read(self, outcome: ColumnRef, modalities: dict[str, ModalitySpec], prefix: str
-              ) -> MultiModalData:
+    def _read(self, outcome: ColumnRef | SurvivalRef, modalities: dict[str, ModalitySpec],
+              prefix: str) -> MultiModalData:
         """One cohort. For the test cohort (``prefix == "test."``) the batch and group
         columns are looked up by name in the test files (outcome file first), and left out
         when no test file has them."""
@@ -236,8 +233,13 @@ class Study(_Strict):
         for name, spec in modalities.items():
             blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
             specs[name] = spec.to_modality()
-        obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
-                                                   outcome.column)})
+        if isinstance(outcome, SurvivalRef):
+            obs = _survival_obs(column(outcome, f"{prefix}outcome.time", outcome.time),
+                                column(outcome, f"{prefix}outcome.event", outcome.event),
+                                f"{prefix}outcome")
+        else:
+            obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
+                                                       outcome.column)})
         for key, ref in (("batch", self.batch), ("group", self.groups)):
             if ref is None:
                 continue
@@ -263,9 +265,29 @@ class Study(_Strict):
                 + (" ..." if len(orphans) > 5 else ""), stacklevel=3)
             obs = obs.drop(index=orphans)
         try:
-            return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome.column)
+            return MultiModalData(blocks, obs=obs, modalities=specs,
+                                  outcome=getattr(outcome, "column", None))
         except DataValidationError as err:
             raise StudyError(f"data: {err}") from None
+
+
+def _survival_obs(time: pd.Series, event: pd.Series, field: str) -> pd.DataFrame:
+    """obs columns ``time`` (float, >= 0) and ``event`` (bool) from the study's columns; the
+    event column may be 0/1, true/false or yes/no."""
+    t = pd.to_numeric(time, errors="coerce")
+    bad = t.isna() | (t < 0)
+    if bad.any():
+        raise StudyError(f"{field}.time: {int(bad.sum())} subject(s) have a missing, "
+                         f"non-numeric or negative time: "
+                         f"{', '.join(map(repr, list(t.index[bad])[:5]))}")
+    words = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False,
+             "1.0": True, "0.0": False}
+    e = event.map(lambda v: words.get(str(v).strip().lower()))
+    if e.isna().any():
+        raise StudyError(f"{field}.event: {int(e.isna().sum())} subject(s) have an event "
+                         f"value that is not 0/1, true/false or yes/no: "
+                         f"{', '.join(map(repr, list(e.index[e.isna()])[:5]))}")
+    return pd.DataFrame({"time": t.astype(float), "event": e.astype(bool)})
 
 
 _UNION_TAGS = ("ColumnRef", "SurvivalRef", "str", "list[str]", "dict[str,ModalitySpec]")

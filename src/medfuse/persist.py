@@ -162,7 +162,7 @@ def save_model(model, path: str | Path, strategy: str | None = None,
         "feature_names": {m: (list(v) if v is not None else None)
                           for m, v in model.feature_names_.items()},
         "block_shapes": {m: list(s) for m, s in getattr(model, "block_shapes_", {}).items()},
-        "classes": [_jsonable(c) for c in model.classes_],
+        "classes": [_jsonable(c) for c in getattr(model, "classes_", [])],
         "torch_module": module is not None,
     }
     manifest.update(extra or {})

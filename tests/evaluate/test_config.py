@@ -74,12 +74,29 @@ def test_missing_file_and_column_are_named(tmp_path):
         parse_study(d, tmp_path).load()
 
 
-def test_survival_fails_clearly(tmp_path):
+def test_survival_study_loads_time_and_event(tmp_path):
+    write_files(tmp_path)
+    labels = pd.read_csv(tmp_path / "labels.csv", index_col=0)
+    labels["t"] = np.linspace(0.5, 10, len(labels))
+    labels["e"] = ["yes", "no", "1"] * (len(labels) // 3)
+    labels.to_csv(tmp_path / "labels.csv")
     d = study_dict(task="survival", outcome={"file": "labels.csv", "time": "t", "event": "e"})
     study = parse_study(d, tmp_path)
     assert study.primary_metric == "c_index"
-    with pytest.raises(StudyError, match="survival is not supported"):
-        study.load()
+    train, test = study.load()
+    assert test is None and train.outcome is None
+    assert train.obs["time"].tolist() == pytest.approx(labels["t"].tolist())
+    assert train.obs["event"].tolist() == [True, False, True] * 10
+    labels.loc["p4", "e"] = "maybe"
+    labels.to_csv(tmp_path / "labels.csv")
+    with pytest.raises(StudyError, match=r"outcome\.event: 1 subject.*'p4'"):
+        parse_study(d, tmp_path).load()
+    d["outcome"]["time"] = "days"
+    with pytest.raises(StudyError, match=r"outcome\.time: column 'days'"):
+        parse_study(d, tmp_path).load()
+    with pytest.raises(StudyError, match="format: files"):
+        parse_study({"name": "t", "task": "survival", "format": "folder", "path": "x"},
+                    tmp_path).load()
 
 
 @pytest.mark.skipif(not ROSMAP.exists(), reason="ROSMAP benchmark data absent")

@@ -28,7 +28,11 @@ from sklearn.base import clone
 import medfuse
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.evaluate.compare import compare_strategies
-from medfuse.evaluate.metrics import classification_metrics, greater_is_better
+from medfuse.evaluate.metrics import (
+    classification_metrics,
+    greater_is_better,
+    survival_metrics,
+)
 from medfuse.evaluate.robustness import modality_subsets, predict_subsets, subset_key
 from medfuse.evaluate.splits import Split, make_splits
 
@@ -42,7 +46,9 @@ class FoldResult:
 
     ``proba`` maps an availability key (``"mrna+mirna"``) to an (n_subjects, n_classes) list
     of probabilities, NaN rows for subjects that could not be scored from those modalities;
-    the full set of modalities is the key ``full_key``.
+    the full set of modalities is the key ``full_key``. Survival studies store the risk
+    score as one column, the event indicator in ``y`` and the event/censoring time in
+    ``time``.
     """
 
     strategy: str
@@ -58,6 +64,7 @@ class FoldResult:
     n_train: int
     fit_seconds: float
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    time: list[float] = field(default_factory=list)
 
     def probabilities(self, key: str | None = None) -> np.ndarray:
         return np.asarray(self.proba[key or self.full_key], dtype=float)
@@ -75,6 +82,7 @@ class BenchmarkResult:
     primary_metric: str
     settings: dict
     errors: dict[str, str] = field(default_factory=dict)
+    task: str = "classification"
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -------------------------------------------------------------- per-split scores
@@ -98,7 +106,12 @@ class BenchmarkResult:
             if not ok.any():
                 continue
             y = np.asarray(fr.y)[ok]
-            for metric, value in classification_metrics(y, proba[ok]).items():
+            if self.task == "survival":
+                values = survival_metrics(y, np.asarray(fr.time, dtype=float)[ok],
+                                          proba[ok, 0])
+            else:
+                values = classification_metrics(y, proba[ok])
+            for metric, value in values.items():
                 rows.append({"strategy": fr.strategy, "split": fr.split, "metric": metric,
                              "value": value})
         return pd.DataFrame(rows, columns=["strategy", "split", "metric", "value"])
@@ -204,19 +217,20 @@ class BenchmarkResult:
 
 # ---------------------------------------------------------------------- strategies
 def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
-                       exclude: Sequence[str] = (), params: Mapping[str, dict] | None = None
-                       ) -> dict[str, object]:
+                       exclude: Sequence[str] = (), params: Mapping[str, dict] | None = None,
+                       task: str = "classification") -> dict[str, object]:
     """Unfitted estimators by name from the registry (``"all"`` = every registered strategy
-    whose modality kinds fit the data, ``unimodal:<m>`` expanded for each modality)."""
+    of the ``task`` whose modality kinds fit the data, per-modality names such as
+    ``unimodal:<m>`` expanded for each modality)."""
     from medfuse.fusion.registry import info, make, strategy_names
 
     params = dict(params or {})
     kinds = {str(k) for k in data.kinds.values()}
     if names == "all":
         chosen = []
-        for n in strategy_names(data.modality_names):
+        for n in strategy_names(data.modality_names, task=task):
             tags = info(n)
-            if n.startswith("unimodal:"):
+            if tags.per_modality:
                 ok = str(data.kinds[n.split(":", 1)[1]]) in tags.kinds
             else:
                 ok = kinds <= set(tags.kinds)
@@ -231,10 +245,14 @@ def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
             f"({', '.join(sorted(kinds))}), or all were excluded.")
     out = {}
     for n in chosen:
-        if n.startswith("unimodal:") and n.split(":", 1)[1] not in data.modality_names:
+        if ":" in n and n.split(":", 1)[1] not in data.modality_names:
             raise DataValidationError(f"strategies: {n!r} names a modality the data does not "
                                       f"have ({', '.join(data.modality_names)}).")
-        out[n] = make(n, **params.get(n, {}))
+        est = make(n, **params.get(n, {}))
+        if info(n).task != task:
+            raise DataValidationError(f"strategies: {n!r} is a {info(n).task} strategy; this "
+                                      f"is a {task} study.")
+        out[n] = est
     return out
 
 
@@ -322,23 +340,32 @@ def _class_index(model, classes: np.ndarray) -> np.ndarray:
 def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndarray,
               subsets: list[tuple[str, ...]], test_data: MultiModalData | None,
               cache_dir: Path | None) -> FoldResult:
+    from medfuse.fusion.survival import survival_target
+
+    survival = classes is None  # y is then the structured (event, time) array
     if task.kind == "cv":
         train, held = data[task.split.train], data[task.split.test]
         y_train, y_held = y[task.split.train], y[task.split.test]
     else:
         train, held = data, test_data
         y_train = y
-        y_held = np.searchsorted(classes, np.asarray(test_data.y))
+        y_held = (survival_target(test_data) if survival
+                  else np.searchsorted(classes, np.asarray(test_data.y)))
     model = clone(task.estimator)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(train, classes[y_train])
+        model.fit(train, y_train if survival else classes[y_train])
     seconds = time.perf_counter() - t0
-    idx = _class_index(model, classes)
     names = held.modality_names
     use = subsets if task.kind == "cv" else [tuple(names)]
-    proba = predict_subsets(model, held, use, len(classes), idx)
+    if survival:
+        proba = predict_subsets(model, held, use, 1, np.array([0]))
+        times = [float(t) for t in y_held["time"]]
+        y_held = y_held["event"]
+    else:
+        proba = predict_subsets(model, held, use, len(classes), _class_index(model, classes))
+        times = []
     result = FoldResult(
         strategy=task.strategy,
         split=task.split.label if task.split is not None else f"seed{task.seed}",
@@ -347,7 +374,7 @@ def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndar
         seed=task.seed, subjects=[str(s) for s in held.subjects],
         y=[int(v) for v in y_held], full_key=subset_key(names),
         proba={k: v.tolist() for k, v in proba.items()}, n_train=len(train),
-        fit_seconds=seconds, weights=extract_weights(model))
+        fit_seconds=seconds, weights=extract_weights(model), time=times)
     if cache_dir is not None:
         path = cache_dir / f"{task.key}.json"
         tmp = path.with_suffix(".tmp")
@@ -384,6 +411,7 @@ def run_benchmark(
     jobs: int = 1,
     progress: bool = False,
     settings: Mapping | None = None,
+    task: str = "classification",
 ) -> BenchmarkResult:
     """Evaluate fusion strategies with a leakage-free protocol.
 
@@ -404,6 +432,9 @@ def run_benchmark(
         strategy parameters and splits.
     jobs : parallel workers (joblib); each task is one (strategy, split) fit.
     progress : show a rich progress bar.
+    task : ``"classification"`` or ``"survival"``. Survival data need ``event`` and ``time``
+        columns in ``obs`` (and no outcome); the splits are stratified on the event
+        indicator and the metrics are ``c_index`` and ``td_auc`` of the predicted risk.
 
     Returns
     -------
@@ -411,14 +442,28 @@ def run_benchmark(
     """
     from joblib import Parallel, delayed
 
-    if data.outcome is None:
+    from medfuse.fusion.survival import survival_target
+
+    survival = task == "survival"
+    if task not in ("classification", "survival"):
+        raise ValueError(f"Unknown task {task!r}; use 'classification' or 'survival'.")
+    if data.outcome is None and not survival:
         raise DataValidationError("The benchmark data needs an outcome (outcome=...).")
     if isinstance(strategies, str) or (isinstance(strategies, Sequence)
                                        and not isinstance(strategies, Mapping)):
-        strategies = resolve_strategies(data, strategies)
+        strategies = resolve_strategies(data, strategies, task=task)
     strategies = dict(strategies)
-    y_raw = np.asarray(data.y)
-    if test is not None:
+    if survival:
+        y_surv = survival_target(data)
+        if test is not None:
+            survival_target(test)
+        y_raw = y_surv["event"].astype(int)
+        classes = None
+    else:
+        y_raw = np.asarray(data.y)
+    if survival:
+        pass  # no classes
+    elif test is not None:
         if test.outcome is None:
             raise DataValidationError("The test data needs an outcome.")
         classes = np.unique(np.concatenate([y_raw, np.asarray(test.y)]))
@@ -428,7 +473,7 @@ def run_benchmark(
                                       "from the training subjects.")
     else:
         classes = np.unique(y_raw)
-    y = np.searchsorted(classes, y_raw)
+    y = y_surv if survival else np.searchsorted(classes, y_raw)
     if splits is None:
         splits = make_splits(
             y_raw, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
@@ -444,7 +489,7 @@ def run_benchmark(
     tasks: list[_Task] = []
     for name, est in strategies.items():
         base = [CACHE_FORMAT, medfuse.__version__, fingerprint, name, type(est).__name__,
-                _params_repr(est)]
+                _params_repr(est)] + (["survival"] if survival else [])
         for sp in splits:
             s = seed + sp.repeat
             e = _seeded(est, s)
@@ -488,11 +533,12 @@ def run_benchmark(
     settings = dict(settings or {})
     settings.update({"folds": folds, "repeats": repeats, "seed": seed, "scheme": scheme,
                      "seeds": seeds, "primary_metric": primary_metric, "jobs": jobs,
-                     "n_splits": len(splits), "robustness": robustness})
+                     "n_splits": len(splits), "robustness": robustness, "task": task})
     return BenchmarkResult(
-        strategies=[s for s in strategies if s not in failed], classes=list(classes),
+        strategies=[s for s in strategies if s not in failed],
+        classes=["risk"] if survival else list(classes),
         modalities=list(data.modality_names), splits=splits, folds=folds_out,
-        primary_metric=primary_metric, settings=settings, errors=errors)
+        primary_metric=primary_metric, settings=settings, errors=errors, task=task)
 
 
 def _safe_run(task: _Task, *args):

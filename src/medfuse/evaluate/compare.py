@@ -60,7 +60,8 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
         strategy x split x metric).
     metric : the metric compared.
     sizes : DataFrame indexed by split with columns ``n_train, n_test``.
-    unimodal : names of the unimodal baselines (default: those starting ``unimodal:``).
+    unimodal : names of the unimodal baselines (default: ``unimodal:<m>`` and
+        ``unimodal-cox:<m>``).
 
     Returns
     -------
@@ -77,7 +78,7 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
     means = wide.mean(skipna=True)
     sign = 1.0 if greater_is_better(metric) else -1.0
     ranked = (sign * means).dropna().sort_values(ascending=False)
-    unimodal = ([s for s in wide.columns if str(s).startswith("unimodal:")]
+    unimodal = ([s for s in wide.columns if _is_unimodal(str(s))]
                 if unimodal is None else [s for s in unimodal if s in wide.columns])
     refs = {}
     if len(ranked):
@@ -104,3 +105,8 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
                .sort_values(["reference", "_r"], kind="stable").drop(columns="_r")
                .reset_index(drop=True))
     return out
+
+
+def _is_unimodal(name: str) -> bool:
+    """A one-modality baseline: ``unimodal:<m>`` or ``unimodal-cox:<m>``."""
+    return name.startswith("unimodal") and ":" in name

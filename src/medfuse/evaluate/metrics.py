@@ -159,3 +159,41 @@ def c_index(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
     return float(concordance_index_censored(np.asarray(event, dtype=bool),
                                             np.asarray(time, dtype=float),
                                             np.asarray(risk, dtype=float))[0])
+
+
+#: Metrics of survival studies (risk scores against event / time).
+SURVIVAL_METRICS = ("c_index", "td_auc")
+
+
+def td_auc(event: np.ndarray, time: np.ndarray, risk: np.ndarray,
+           at: float | None = None) -> float:
+    """Cumulative/dynamic AUC of a risk score at time ``at`` (default: the median observed
+    time of these subjects), scikit-survival's ``cumulative_dynamic_auc``. The censoring
+    distribution of the inverse-probability weights is estimated on the same subjects (the
+    held-out fold). NaN when undefined (no case or no control at ``at``)."""
+    from sksurv.metrics import cumulative_dynamic_auc
+
+    event = np.asarray(event, dtype=bool)
+    time = np.asarray(time, dtype=float)
+    at = float(np.median(time)) if at is None else float(at)
+    cases = (time <= at) & event
+    if not cases.any() or not (time > at).any():
+        return float("nan")
+    y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
+    y["event"], y["time"] = event, time
+    try:
+        auc, _ = cumulative_dynamic_auc(y, y, np.asarray(risk, dtype=float), [at])
+    except ValueError:
+        return float("nan")
+    return float(auc[0])
+
+
+def survival_metrics(event: np.ndarray, time: np.ndarray, risk: np.ndarray
+                     ) -> dict[str, float]:
+    """``c_index`` (Harrell's) and ``td_auc`` (at the median observed time) of a risk score;
+    NaN where undefined (e.g. no event among these subjects)."""
+    try:
+        c = c_index(event, time, risk)
+    except (ValueError, ZeroDivisionError):
+        c = float("nan")
+    return {"c_index": c, "td_auc": td_auc(event, time, risk)}

@@ -39,7 +39,8 @@ def predict_subsets(model, data: MultiModalData, subsets: Sequence[tuple[str, ..
 
     Parameters
     ----------
-    model : a fitted FusionClassifier.
+    model : a fitted FusionClassifier, or a fitted FusionSurvival (its risk is then the
+        one "class" column; ``n_classes = 1``).
     data : held-out subjects (with all their measured modalities).
     subsets : availability subsets (see :func:`modality_subsets`).
     n_classes : number of classes of the whole study.
@@ -59,7 +60,7 @@ def predict_subsets(model, data: MultiModalData, subsets: Sequence[tuple[str, ..
         proba = np.full((len(data), n_classes), np.nan)
         if rows.any():
             try:
-                p = model.predict_proba(view[np.flatnonzero(rows)])
+                p = _predict_scores(model, view[np.flatnonzero(rows)])
             except DataValidationError:
                 p = None
             if p is not None:
@@ -68,3 +69,10 @@ def predict_subsets(model, data: MultiModalData, subsets: Sequence[tuple[str, ..
                 proba[rows] = full
         out[subset_key(subset)] = proba
     return out
+
+
+def _predict_scores(model, data: MultiModalData) -> np.ndarray:
+    """Class probabilities of a classifier; the risk of a survival model as one column."""
+    if getattr(model, "_estimator_type", None) == "survival":
+        return np.asarray(model.predict(data), dtype=float)[:, None]
+    return model.predict_proba(data)

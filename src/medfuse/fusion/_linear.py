@@ -176,8 +176,9 @@ def block_preprocessor(preprocessors, name: str, spec):
     return t
 
 
-class BlockFusion(FusionClassifier):
-    """Base of the classical strategies: per-modality preprocessing fitted in ``fit``.
+class BlockPreprocessing:
+    """Mixin of per-modality preprocessing fitted in ``fit`` (classifiers and survival
+    models alike; the estimator needs a ``preprocessors`` parameter).
 
     Subclasses call :meth:`_fit_blocks` at the start of ``_fit`` and :meth:`_transform_blocks`
     in ``_predict_proba``; both return dict modality -> float matrix over ALL subjects of
@@ -217,6 +218,10 @@ class BlockFusion(FusionClassifier):
                  if rows.any() else np.empty((0, width)))
             out[m] = _spread(z, rows, width)
         return out
+
+
+class BlockFusion(BlockPreprocessing, FusionClassifier):
+    """Base of the classical classification strategies (see :class:`BlockPreprocessing`)."""
 
 
 def _spread(z: np.ndarray, rows: np.ndarray, width: int | None = None) -> np.ndarray:

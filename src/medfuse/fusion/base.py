@@ -47,11 +47,7 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
                 f"The outcome has a single class ({self.classes_[0]!r}) in these training "
                 "subjects; a classifier needs at least two.")
         self.class_prior_ = np.bincount(y_index, minlength=len(self.classes_)) / len(y_index)
-        self.modalities_ = list(data.modality_names)
-        self.modality_kinds_ = {m: str(k) for m, k in data.kinds.items()}
-        self.feature_names_ = {m: data.feature_names(m) for m in self.modalities_}
-        self.block_shapes_ = {m: tuple(data.block(m, available_only=False).shape[1:])
-                              for m in self.modalities_}
+        record_layout(self, data)
         self._fit(data, y_index.astype(int))
         return self
 
@@ -65,49 +61,10 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(data), axis=1)]
 
     def align(self, data: MultiModalData) -> MultiModalData:
-        """``data`` restricted and ordered to the training modalities and feature columns.
-
-        Modalities unknown to the model are ignored; training modalities absent from
-        ``data`` count as missing for every subject. Tabular columns are matched by name
-        (reordered columns are realigned); missing or extra columns raise an error that
-        names them.
-        """
+        """``data`` restricted and ordered to the training modalities and feature columns
+        (see :func:`align_to_model`)."""
         check_is_fitted(self, "classes_")
-        data = check_data(data)
-        blocks, specs = {}, {}
-        avail = data.available
-        mask = np.zeros((len(data), len(self.modalities_)), dtype=bool)
-        for j, m in enumerate(self.modalities_):
-            if m in data.modality_names:
-                block = data.block(m, available_only=False)
-                expected = self.feature_names_[m]
-                if expected is not None:
-                    got = [str(c) for c in block.columns]
-                    if got != expected:
-                        missing = [c for c in expected if c not in set(got)]
-                        extra = [c for c in got if c not in set(expected)]
-                        if missing or extra:
-                            raise DataValidationError(
-                                f"Modality {m!r} does not have the training features: "
-                                f"missing {_preview(missing)}; extra {_preview(extra)}.")
-                        block = block[expected]
-                elif block.shape[1:] != self.block_shapes_[m]:
-                    raise DataValidationError(
-                        f"Modality {m!r} has per-subject shape {block.shape[1:]}; the model "
-                        f"was trained on {self.block_shapes_[m]}.")
-                blocks[m] = block
-                specs[m] = data.modalities[m]
-                mask[:, j] = avail[m].to_numpy()
-            else:
-                blocks[m] = _empty_block(self, m, len(data), data.subjects)
-                specs[m] = Modality(self.modality_kinds_[m])
-        none = ~mask.any(axis=1)
-        if none.any():
-            raise DataValidationError(
-                f"{int(none.sum())} subject(s) have none of the model's modalities "
-                f"{self.modalities_}: {_preview(data.subjects[none])}.")
-        return MultiModalData._from_aligned(data.subjects, blocks, mask, specs, data.obs,
-                                            data.outcome, data.uns)
+        return align_to_model(self, data)
 
     # ------------------------------------------------------------------ for subclasses
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:  # pragma: no cover
@@ -123,7 +80,63 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _empty_block(model: FusionClassifier, m: str, n: int, subjects: pd.Index):
+def record_layout(model, data: MultiModalData) -> None:
+    """Store the training layout on a model: ``modalities_``, ``modality_kinds_``,
+    ``feature_names_`` and ``block_shapes_`` (what :func:`align_to_model` aligns to)."""
+    model.modalities_ = list(data.modality_names)
+    model.modality_kinds_ = {m: str(k) for m, k in data.kinds.items()}
+    model.feature_names_ = {m: data.feature_names(m) for m in model.modalities_}
+    model.block_shapes_ = {m: tuple(data.block(m, available_only=False).shape[1:])
+                           for m in model.modalities_}
+
+
+def align_to_model(model, data: MultiModalData) -> MultiModalData:
+    """``data`` restricted and ordered to a fitted model's training modalities and feature
+    columns (``modalities_``, ``modality_kinds_``, ``feature_names_``, ``block_shapes_``).
+
+    Modalities unknown to the model are ignored; training modalities absent from
+    ``data`` count as missing for every subject. Tabular columns are matched by name
+    (reordered columns are realigned); missing or extra columns raise an error that
+    names them.
+    """
+    data = check_data(data)
+    blocks, specs = {}, {}
+    avail = data.available
+    mask = np.zeros((len(data), len(model.modalities_)), dtype=bool)
+    for j, m in enumerate(model.modalities_):
+        if m in data.modality_names:
+            block = data.block(m, available_only=False)
+            expected = model.feature_names_[m]
+            if expected is not None:
+                got = [str(c) for c in block.columns]
+                if got != expected:
+                    missing = [c for c in expected if c not in set(got)]
+                    extra = [c for c in got if c not in set(expected)]
+                    if missing or extra:
+                        raise DataValidationError(
+                            f"Modality {m!r} does not have the training features: "
+                            f"missing {_preview(missing)}; extra {_preview(extra)}.")
+                    block = block[expected]
+            elif block.shape[1:] != model.block_shapes_[m]:
+                raise DataValidationError(
+                    f"Modality {m!r} has per-subject shape {block.shape[1:]}; the model "
+                    f"was trained on {model.block_shapes_[m]}.")
+            blocks[m] = block
+            specs[m] = data.modalities[m]
+            mask[:, j] = avail[m].to_numpy()
+        else:
+            blocks[m] = _empty_block(model, m, len(data), data.subjects)
+            specs[m] = Modality(model.modality_kinds_[m])
+    none = ~mask.any(axis=1)
+    if none.any():
+        raise DataValidationError(
+            f"{int(none.sum())} subject(s) have none of the model's modalities "
+            f"{model.modalities_}: {_preview(data.subjects[none])}.")
+    return MultiModalData._from_aligned(data.subjects, blocks, mask, specs, data.obs,
+                                        data.outcome, data.uns)
+
+
+def _empty_block(model, m: str, n: int, subjects: pd.Index):
     names = model.feature_names_[m]
     if names is not None:
         return pd.DataFrame(np.nan, index=subjects, columns=names)

@@ -213,3 +213,54 @@ def availability_figure(available: pd.DataFrame) -> str:
     for i, v in enumerate(patterns.to_numpy()):
         ax.text(v, i, f" {v}", va="center", fontsize=8)
     return to_base64(fig)
+
+
+def km_risk_groups(result, strategy: str, repeat: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out ``(event, time, high)`` of one repeat of a survival benchmark: each fold's
+    subjects are split at the median of that fold's predicted risk (``high`` = above it)."""
+    events, times, high = [], [], []
+    for fr in result.folds:
+        if fr.kind == "cv" and fr.strategy == strategy and fr.repeat == repeat:
+            r = fr.probabilities()[:, 0]
+            ok = np.isfinite(r)
+            if ok.sum() < 2:
+                continue
+            events.append(np.asarray(fr.y, dtype=bool)[ok])
+            times.append(np.asarray(fr.time, dtype=float)[ok])
+            high.append(r[ok] > np.median(r[ok]))
+    if not events:
+        return np.zeros(0, bool), np.zeros(0), np.zeros(0, bool)
+    return np.concatenate(events), np.concatenate(times), np.concatenate(high)
+
+
+def km_figure(result, strategies: list[str]) -> str:
+    """Kaplan-Meier curves of the predicted high- and low-risk halves (held-out folds of the
+    first CV repeat), one panel per strategy, with the log-rank p-value."""
+    from sksurv.compare import compare_survival
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    n = len(strategies)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False, sharey=True)
+    for ax, s in zip(axes[0], strategies, strict=True):
+        event, time, high = km_risk_groups(result, s)
+        title = s
+        for grp, label, color in ((~high, "low risk", "tab:blue"),
+                                  (high, "high risk", "tab:red")):
+            if grp.sum() == 0:
+                continue
+            t, surv = kaplan_meier_estimator(event[grp], time[grp])
+            ax.step(np.r_[0.0, t], np.r_[1.0, surv], where="post", color=color,
+                    label=f"{label} (n={int(grp.sum())})")
+        if high.any() and (~high).any() and event.any():
+            y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
+            y["event"], y["time"] = event, time
+            _, p = compare_survival(y, high.astype(int))
+            title += f"\nlog-rank p = {p:.2g}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("time")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0][0].set_ylabel("event-free probability")
+    fig.tight_layout()
+    return to_base64(fig)

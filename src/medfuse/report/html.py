@@ -26,7 +26,7 @@ from medfuse.evaluate.metrics import greater_is_better
 
 DASH = "\u2013"  # shown for undefined values
 TABLE_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1", "f1_macro", "precision",
-                 "recall", "specificity", "brier", "ece")
+                 "recall", "specificity", "brier", "ece", "c_index", "td_auc")
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "scikit-survival", "skops",
             "matplotlib", "jinja2")
 
@@ -118,6 +118,9 @@ def data_summary(data: MultiModalData, test: MultiModalData | None) -> dict:
             continue
         frame = d.summary_frame().reset_index()
         classes = d.y.value_counts().sort_index() if d.outcome else pd.Series(dtype=int)
+        if d.outcome is None and "event" in d.obs.columns:  # survival: events / censored
+            classes = (d.obs["event"].astype(bool).map({True: "event", False: "censored"})
+                       .value_counts().sort_index())
         batches = None
         for col in ("batch", "site"):
             if col in d.obs.columns:
@@ -173,6 +176,7 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
     weights = result.fold_weights()
     comparison = result.comparison()
     top = order[: min(len(order), 8)]
+    survival = getattr(result, "task", "classification") == "survival"
     ctx = ReportContext(result=result, data=data, test=test, model=model, study=study or {})
     sections: list[Section] = []
     for provider in SECTION_PROVIDERS:
@@ -203,8 +207,11 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
         cv_table=metrics_table(results, "cv", order),
         test_table=metrics_table(results, "test", order),
         comparison=comp_rows,
-        roc_png=fig.roc_figure(result, top) if not scores.empty else None,
-        calibration_png=fig.calibration_figure(result, top) if not scores.empty else None,
+        survival=survival,
+        roc_png=fig.roc_figure(result, top) if not scores.empty and not survival else None,
+        calibration_png=(fig.calibration_figure(result, top)
+                         if not scores.empty and not survival else None),
+        km_png=fig.km_figure(result, top[:3]) if not scores.empty and survival else None,
         compare_png=(fig.comparison_figure(scores, metric, order) if not scores.empty
                      else None),
         robust_png=(fig.robustness_figure(robust, metric, order) if not robust.empty

@@ -15,6 +15,10 @@ def interpretation_section(ctx: ReportContext) -> Section | None:
     Nothing when the report has no refitted model."""
     if ctx.model is None:
         return None
+    if getattr(ctx.model, "_estimator_type", None) == "survival":
+        return Section("Interpretation", "<p>The interpretation methods explain class "
+                       "probabilities; survival models are not explained yet (the Cox "
+                       "strategies expose per-modality weights in the benchmark).</p>")
     from medfuse.explain.report_section import interpretation_html
 
     data, where = ((ctx.test, "the test subjects") if ctx.test is not None else
