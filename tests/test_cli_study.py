@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from bs4 import BeautifulSoup
 from typer.testing import CliRunner
 
 from medfuse.cli import app
@@ -68,6 +69,8 @@ def test_benchmark_writes_every_output(run):
     best = res[(res["split"] == "cv") & (res["metric"] == "roc_auc")].sort_values("mean")
     assert manifest["strategy"] == best["strategy"].iloc[-1]
     assert "ranked by CV roc_auc" in result.output
+    page = BeautifulSoup((out / "report.html").read_text(), "html.parser")
+    assert page.find(id="interpretation") is None  # --no-explain
 
 
 def test_predict_round_trip_matches_in_memory_model(run, tmp_path):

@@ -49,8 +49,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
 
     ``task="survival"``: survival strategies on ``obs`` columns ``time`` and ``event``
-    (see :func:`medfuse.evaluate.benchmark.run_benchmark`); the report has no
-    interpretation section."""
+    (see :func:`medfuse.evaluate.benchmark.run_benchmark`); the report's interpretation
+    section then says that survival models are not explained yet."""
     from medfuse.evaluate.benchmark import refit_best, resolve_strategies, run_benchmark
     from medfuse.persist import save_model as save
     from medfuse.report import write_report
@@ -61,8 +61,6 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         strategies = [s.strip() for s in strategies.split(",") if s.strip()]
     estimators = resolve_strategies(train, strategies, exclude=exclude, params=params,
                                     task=task)
-    if task == "survival":
-        explain = False  # the interpretation module explains classifiers
     groups = "group" if scheme == "grouped" else None
     sites = "batch" if scheme == "leave-site-out" else None
     if show:
@@ -87,10 +85,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             "primary_metric": primary_metric,
             "cv_score": float(ranking[best]) if best in ranking.index else None,
             "study": (study or {}).get("name")})
-    sections = ([s for s in [interpretation_section(model, train, test)] if s is not None]
-                if explain and model is not None else [])
     report = write_report(out / "report.html", result, train, test=test, model=model,
-                          study=study, title=title, extra_sections=sections)
+                          study=study, title=title, explain=explain)
     if show:
         console.print(summary_table(result))
         console.print(f"wrote {paths['results']}, {paths['robustness']}, "
@@ -98,30 +94,6 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                       + (f" and the {best} model in {model_dir}" if model_dir else ""))
     return StudyOutputs(result, paths["results"], paths["robustness"], paths["comparison"],
                         report, model_dir)
-
-
-def interpretation_section(model, train, test):
-    """The interpretation section of the report (``medfuse.explain``) for the refitted best
-    model, on the test subjects (or the training subjects without a test set); None when
-    the explain module is not installed or cannot explain this model."""
-    try:
-        from medfuse.explain.report_section import interpretation_html
-    except ImportError:
-        return None
-    from medfuse.report import Section
-
-    n_features = sum(len(v) for v in model.feature_names_.values() if v is not None)
-    # permutation SHAP costs features x background predictions per subject: cap it
-    cost = {} if n_features <= 200 else {"max_subjects": 20, "n_background": 5}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            body = interpretation_html(model, test if test is not None else train,
-                                       background=train, **cost)
-    except (ValueError, TypeError, RuntimeError) as err:
-        console.print(f"[yellow]warning:[/yellow] no interpretation section: {err}")
-        return None
-    return Section("Interpretation", body)
 
 
 def summary_table(result) -> Table:

@@ -28,3 +28,17 @@ def test_provider_is_registered_and_explains_the_model(split):
     assert "additive" in page.find("code").get_text()
     first_row = page.find("table").find_all("tr")[1]
     assert first_row.find("td").get_text() == "rna"
+
+
+def test_report_has_one_interpretation_section_unless_turned_off(split, tmp_path):
+    from medfuse.cli_study import run_study
+
+    train, test = split
+    outputs = run_study(train, test, tmp_path / "on", strategies=["additive"], folds=2,
+                        repeats=1, seeds=1, robustness=False, show=False)
+    page = BeautifulSoup(outputs.report.read_text(), "html.parser")
+    assert len(page.find_all(id="interpretation")) == 1
+    off = run_study(train, test, tmp_path / "off", strategies=["additive"], folds=2,
+                    repeats=1, seeds=1, robustness=False, show=False, explain=False)
+    page = BeautifulSoup(off.report.read_text(), "html.parser")
+    assert page.find(id="interpretation") is None

@@ -47,13 +47,15 @@ class Section:
 @dataclass
 class ReportContext:
     """What a section provider can use: the benchmark result, the data and the fitted best
-    model (None when not refitted)."""
+    model (None when not refitted). ``explain`` is False when the user turned explanations
+    off (providers that explain the model then add nothing)."""
 
     result: object
     data: MultiModalData
     test: MultiModalData | None = None
     model: object = None
     study: dict = field(default_factory=dict)
+    explain: bool = True
 
 
 SectionProvider = Callable[[ReportContext], "Section | None"]
@@ -152,7 +154,7 @@ def package_versions() -> dict[str, str]:
 # ---------------------------------------------------------------------- rendering
 def render_report(result, data: MultiModalData, *, test: MultiModalData | None = None,
                   model=None, study: dict | None = None, title: str = "medfuse benchmark",
-                  extra_sections: Sequence[Section] = ()) -> str:
+                  extra_sections: Sequence[Section] = (), explain: bool = True) -> str:
     """The report as an HTML string.
 
     Parameters
@@ -162,6 +164,7 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
     model : the refitted best model, for sections that explain it.
     study : the study settings (shown verbatim in the settings section).
     extra_sections : more sections, appended after the registered providers' ones.
+    explain : let providers that explain ``model`` (the interpretation section) run.
     """
     from medfuse.report import figures as fig
 
@@ -177,7 +180,8 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
     comparison = result.comparison()
     top = order[: min(len(order), 8)]
     survival = getattr(result, "task", "classification") == "survival"
-    ctx = ReportContext(result=result, data=data, test=test, model=model, study=study or {})
+    ctx = ReportContext(result=result, data=data, test=test, model=model, study=study or {},
+                        explain=explain)
     sections: list[Section] = []
     for provider in SECTION_PROVIDERS:
         s = provider(ctx)
