@@ -166,9 +166,13 @@ class ProfileLikelihood:
         self.lib = np.exp(self.offset)
         self.y_offset = np.einsum("ij,ij->i", self.y, self.offset)
         rows_pos, cols = np.nonzero(self.y > 0)    # row-major: sorted by gene
-        self.pos_rows = rows_pos
-        self.pos_y = self.y[rows_pos, cols]
-        self.pos_edges = np.searchsorted(rows_pos, edges)
+        # lgamma(y + 1/disp) once per distinct (gene, count), weighted by its multiplicity
+        pos_y = self.y[rows_pos, cols]
+        width = pos_y.max(initial=0) + 1
+        _, first, mult = np.unique(rows_pos * width + pos_y, return_index=True,
+                                   return_counts=True)
+        self.pos_rows, self.pos_y, self.pos_mult = rows_pos[first], pos_y[first], mult
+        self.pos_edges = np.searchsorted(self.pos_rows, edges)
         self.n_pos = np.bincount(rows_pos, minlength=G).astype(float)
         self.const = -gammaln(self.y + 1).sum(axis=1)
 
@@ -212,6 +216,7 @@ class ProfileLikelihood:
         ll += y.shape[1] * r * np.log(r)
         rows = self.pos_rows[pos] - b.start
         lg = gammaln(self.pos_y[pos] + r[rows])
+        lg *= self.pos_mult[pos]
         ll += np.bincount(rows, weights=lg, minlength=y.shape[0])
         ll -= self.n_pos[b] * gammaln(r)
         ll += self.const[b]
