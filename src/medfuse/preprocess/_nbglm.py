@@ -165,15 +165,18 @@ class ProfileLikelihood:
         self.offset = np.ascontiguousarray(offset)
         self.lib = np.exp(self.offset)
         self.y_offset = np.einsum("ij,ij->i", self.y, self.offset)
-        rows_pos, cols = np.nonzero(self.y > 0)    # row-major: sorted by gene
-        # lgamma(y + 1/disp) once per distinct (gene, count), weighted by its multiplicity
-        pos_y = self.y[rows_pos, cols]
-        width = pos_y.max(initial=0) + 1
-        _, first, mult = np.unique(rows_pos * width + pos_y, return_index=True,
-                                   return_counts=True)
-        self.pos_rows, self.pos_y, self.pos_mult = rows_pos[first], pos_y[first], mult
+        # lgamma(y + 1/disp) once per distinct non-zero (gene, count), sorted by gene then
+        # count, weighted by its multiplicity
+        ys = np.sort(self.y, axis=1)
+        run = ys > 0
+        run[:, 1:] &= ys[:, 1:] != ys[:, :-1]
+        rows, cols = np.nonzero(run)
+        n = ys.shape[1]
+        flat = rows * n + cols
+        self.pos_mult = np.minimum(np.r_[flat[1:], G * n], (rows + 1) * n) - flat
+        self.pos_rows, self.pos_y = rows, ys[rows, cols]
+        self.n_pos = np.bincount(rows, weights=self.pos_mult, minlength=G).astype(float)
         self.pos_edges = np.searchsorted(self.pos_rows, edges)
-        self.n_pos = np.bincount(rows_pos, minlength=G).astype(float)
         self.const = -gammaln(self.y + 1).sum(axis=1)
 
     def _fit(self, disp: np.ndarray, b: slice) -> tuple[np.ndarray, np.ndarray]:

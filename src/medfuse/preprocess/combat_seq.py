@@ -329,7 +329,8 @@ def _nb_cdf(k, size, prob, pmf: bool, small: int = 64):
 
     Counts up to ``small`` sum the pmf recursion from ``pmf(0) = prob ** size`` (a few
     multiply-adds per step, where ``betainc`` costs hundreds of nanoseconds per cell); the
-    rest, and cells whose ``pmf(0)`` would leave the normal floating-point range, use the
+    rest (``small`` < 65536), and cells whose ``pmf(0)`` would leave the normal
+    floating-point range, use the
     regularised incomplete beta function and log-gamma pmf.
     """
     log_p0 = size * np.log(prob)
@@ -346,7 +347,7 @@ def _nb_cdf(k, size, prob, pmf: bool, small: int = 64):
     cells = np.flatnonzero(fast)
     if cells.size:
         # largest k first, so the cells still summing at step j are a leading slice
-        cells = cells[np.argsort(-k[cells], kind="stable")]
+        cells = cells[np.argsort((small - k[cells]).astype(np.uint16), kind="stable")]
         kf, sf, qf = k[cells], size[cells], 1.0 - prob[cells]
         term = np.exp(log_p0[cells])
         total = term.copy()
