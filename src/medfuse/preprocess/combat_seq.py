@@ -327,11 +327,10 @@ def _nb_quantile(p, size, prob, guess, max_steps: int = 200):
 def _nb_cdf(k, size, prob, pmf: bool, small: int = 64):
     """NB cdf (and pmf when ``pmf``) at integer-valued ``k`` (1-d arrays of one shape).
 
-    Counts up to ``small`` sum the pmf recursion from ``pmf(0) = prob ** size`` (a few
-    multiply-adds per step, where ``betainc`` costs hundreds of nanoseconds per cell); the
-    rest (``small`` < 65536), and cells whose ``pmf(0)`` would leave the normal
-    floating-point range, use the
-    regularised incomplete beta function and log-gamma pmf.
+    Counts up to ``small`` (< 65536) sum the pmf recursion from ``pmf(0) = prob ** size``
+    (a few multiply-adds per step, where ``betainc`` costs hundreds of nanoseconds per
+    cell); the rest, and cells whose ``pmf(0)`` would leave the normal floating-point range,
+    use the regularised incomplete beta function and the log-gamma pmf.
     """
     log_p0 = size * np.log(prob)
     fast = (k <= small) & (log_p0 > -700.0)
