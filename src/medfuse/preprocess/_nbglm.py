@@ -127,10 +127,10 @@ class ProfileLikelihood:
     """Cox-Reid adjusted profile log-likelihood of one batch (edgeR's ``adjustedProfileLik``).
 
     Built once per count matrix and design; ``__call__(disp)`` takes one dispersion per gene
-    and returns one value per gene. Count-only terms are computed once, ``lgamma`` only on
-    non-zero counts, one-way designs reuse the previous fit as the Newton start and are
-    evaluated in blocks of genes small enough to stay in cache (every quantity is per gene,
-    so the blocks give the same numbers as one pass over all genes).
+    and returns one value per gene. Count-only terms are computed once, ``lgamma`` once per
+    distinct non-zero count of a gene, one-way designs reuse the previous fit as the Newton
+    start and are evaluated in blocks of genes small enough to stay in cache (every quantity
+    is per gene, so the blocks give the same numbers as one pass over all genes).
 
     Parameters
     ----------
