@@ -127,10 +127,10 @@ class ProfileLikelihood:
     """Cox-Reid adjusted profile log-likelihood of one batch (edgeR's ``adjustedProfileLik``).
 
     Built once per count matrix and design; ``__call__(disp)`` takes one dispersion per gene
-    and returns one value per gene. Count-only terms are computed once, ``lgamma`` only on
-    non-zero counts, one-way designs reuse the previous fit as the Newton start and are
-    evaluated in blocks of genes small enough to stay in cache (every quantity is per gene,
-    so the blocks give the same numbers as one pass over all genes).
+    and returns one value per gene. Count-only terms are computed once, ``lgamma`` once per
+    distinct non-zero count of a gene, one-way designs reuse the previous fit as the Newton
+    start and are evaluated in blocks of genes small enough to stay in cache (every quantity
+    is per gene, so the blocks give the same numbers as one pass over all genes).
 
     Parameters
     ----------
@@ -165,11 +165,18 @@ class ProfileLikelihood:
         self.offset = np.ascontiguousarray(offset)
         self.lib = np.exp(self.offset)
         self.y_offset = np.einsum("ij,ij->i", self.y, self.offset)
-        rows_pos, cols = np.nonzero(self.y > 0)    # row-major: sorted by gene
-        self.pos_rows = rows_pos
-        self.pos_y = self.y[rows_pos, cols]
-        self.pos_edges = np.searchsorted(rows_pos, edges)
-        self.n_pos = np.bincount(rows_pos, minlength=G).astype(float)
+        # lgamma(y + 1/disp) once per distinct non-zero (gene, count), sorted by gene then
+        # count, weighted by its multiplicity
+        ys = np.sort(self.y, axis=1)
+        run = ys > 0
+        run[:, 1:] &= ys[:, 1:] != ys[:, :-1]
+        rows, cols = np.nonzero(run)
+        n = ys.shape[1]
+        flat = rows * n + cols
+        self.pos_mult = np.minimum(np.r_[flat[1:], G * n], (rows + 1) * n) - flat
+        self.pos_rows, self.pos_y = rows, ys[rows, cols]
+        self.n_pos = np.bincount(rows, weights=self.pos_mult, minlength=G).astype(float)
+        self.pos_edges = np.searchsorted(self.pos_rows, edges)
         self.const = -gammaln(self.y + 1).sum(axis=1)
 
     def _fit(self, disp: np.ndarray, b: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -212,6 +219,7 @@ class ProfileLikelihood:
         ll += y.shape[1] * r * np.log(r)
         rows = self.pos_rows[pos] - b.start
         lg = gammaln(self.pos_y[pos] + r[rows])
+        lg *= self.pos_mult[pos]
         ll += np.bincount(rows, weights=lg, minlength=y.shape[0])
         ll -= self.n_pos[b] * gammaln(r)
         ll += self.const[b]

@@ -278,7 +278,7 @@ def _match_quantiles(y, old_mu, old_phi, new_mu, new_phi):
     cells = y > 1
     yc = y[cells]
     size_old = 1.0 / np.broadcast_to(old_phi, y.shape)[cells]
-    p = betainc(size_old, yc, size_old / (size_old + old_mu[cells]))    # P(Y <= y - 1)
+    p, _ = _nb_cdf(yc - 1, size_old, size_old / (size_old + old_mu[cells]), pmf=False)
     size_new = 1.0 / np.broadcast_to(new_phi, y.shape)[cells]
     mu_new, mu_old = new_mu[cells], old_mu[cells]
     # start the search at the count with the same standardised score under the new
@@ -296,10 +296,7 @@ def _nb_quantile(p, size, prob, guess, max_steps: int = 200):
     searched from ``guess`` by stepping the pmf recursion."""
     target = p * (1 - 8 * np.finfo(float).eps)
     k = guess.astype(float)
-    c = betainc(size, k + 1, prob)
-    log_q = np.log1p(-prob)
-    pm = np.exp(gammaln(k + size) - gammaln(size) - gammaln(k + 1) + size * np.log(prob)
-                + k * log_q)
+    c, pm = _nb_cdf(k, size, prob, pmf=True)
     active = np.flatnonzero(k > 0)
     unresolved = np.zeros(k.shape, bool)
     for step in range(max_steps + 1):                # down while cdf(k - 1) >= target
@@ -325,3 +322,46 @@ def _nb_quantile(p, size, prob, guess, max_steps: int = 200):
     if unresolved.any():                             # far from the guess: exact search
         k[unresolved] = nbinom.ppf(target[unresolved], size[unresolved], prob[unresolved])
     return k
+
+
+def _nb_cdf(k, size, prob, pmf: bool, small: int = 64):
+    """NB cdf (and pmf when ``pmf``) at integer-valued ``k`` (1-d arrays of one shape).
+
+    Counts up to ``small`` (< 65536) sum the pmf recursion from ``pmf(0) = prob ** size``
+    (a few multiply-adds per step, where ``betainc`` costs hundreds of nanoseconds per
+    cell); the rest, and cells whose ``pmf(0)`` would leave the normal floating-point range,
+    use the regularised incomplete beta function and the log-gamma pmf.
+    """
+    log_p0 = size * np.log(prob)
+    fast = (k <= small) & (log_p0 > -700.0)
+    cdf = np.empty(k.shape)
+    pm = np.empty(k.shape) if pmf else None
+    slow = np.flatnonzero(~fast)
+    if slow.size:
+        ks, ss, ps = k[slow], size[slow], prob[slow]
+        cdf[slow] = betainc(ss, ks + 1, ps)
+        if pmf:
+            pm[slow] = np.exp(gammaln(ks + ss) - gammaln(ss) - gammaln(ks + 1)
+                              + log_p0[slow] + ks * np.log1p(-ps))
+    cells = np.flatnonzero(fast)
+    if cells.size:
+        # largest k first, so the cells still summing at step j are a leading slice
+        cells = cells[np.argsort((small - k[cells]).astype(np.uint16), kind="stable")]
+        kf, sf, qf = k[cells], size[cells], 1.0 - prob[cells]
+        term = np.exp(log_p0[cells])
+        total = term.copy()
+        n_left = np.searchsorted(-kf, -np.arange(1, small + 1), side="right")
+        factor = np.empty_like(term)
+        for j, n in enumerate(n_left, start=1):
+            if n == 0:
+                break
+            f = factor[:n]
+            np.add(sf[:n], j - 1, out=f)
+            f *= qf[:n]
+            f /= j
+            term[:n] *= f
+            total[:n] += term[:n]
+        cdf[cells] = total
+        if pmf:
+            pm[cells] = term
+    return cdf, pm
