@@ -24,7 +24,24 @@ from medfuse.data.modality import Modality
 from medfuse.data.multimodal import DataValidationError, MultiModalData, _preview
 
 
-class FusionClassifier(ClassifierMixin, BaseEstimator):
+class MultiModalEstimator(BaseEstimator):
+    """What every medfuse estimator shares: input is a MultiModalData (not a 2-D array),
+    aligned at prediction time to the training layout stored by :func:`record_layout`."""
+
+    def align(self, data: MultiModalData) -> MultiModalData:
+        """``data`` restricted and ordered to the training modalities and feature columns
+        (see :func:`align_to_model`)."""
+        check_is_fitted(self, "modalities_")
+        return align_to_model(self, data)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
+
+
+class FusionClassifier(ClassifierMixin, MultiModalEstimator):
     """Base class of all fusion strategies (see the module docstring for the contract).
 
     Attributes (after fit)
@@ -60,24 +77,12 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
         """Most probable class per subject."""
         return self.classes_[np.argmax(self.predict_proba(data), axis=1)]
 
-    def align(self, data: MultiModalData) -> MultiModalData:
-        """``data`` restricted and ordered to the training modalities and feature columns
-        (see :func:`align_to_model`)."""
-        check_is_fitted(self, "classes_")
-        return align_to_model(self, data)
-
     # ------------------------------------------------------------------ for subclasses
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.non_deterministic = False
-        return tags
 
 
 def record_layout(model, data: MultiModalData) -> None:

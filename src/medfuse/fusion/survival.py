@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData, _preview
 from medfuse.fusion._linear import BlockPreprocessing, modality_series
-from medfuse.fusion.base import align_to_model, check_data, record_layout
+from medfuse.fusion.base import MultiModalEstimator, check_data, record_layout
 from medfuse.fusion.registry import register
 
 #: obs columns holding the survival outcome.
@@ -88,7 +88,7 @@ def harrell_c(y: np.ndarray, risk: np.ndarray) -> float:
     return float(score[comparable].sum() / n)
 
 
-class FusionSurvival(BaseEstimator):
+class FusionSurvival(MultiModalEstimator):
     """Base class of the survival strategies (see the module docstring for the contract).
 
     Subclasses implement ``_fit(data, y)`` (``data`` holds exactly the training modalities,
@@ -119,11 +119,6 @@ class FusionSurvival(BaseEstimator):
         check_is_fitted(self, "modalities_")
         return self._predict(self.align(data))
 
-    def align(self, data: MultiModalData) -> MultiModalData:
-        """See :func:`medfuse.fusion.base.align_to_model`."""
-        check_is_fitted(self, "modalities_")
-        return align_to_model(self, data)
-
     def score(self, data: MultiModalData, y=None) -> float:
         """Harrell's concordance index of the predicted risk."""
         return harrell_c(survival_target(check_data(data), y), self.predict(data))
@@ -133,12 +128,6 @@ class FusionSurvival(BaseEstimator):
 
     def _predict(self, data: MultiModalData) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.non_deterministic = False
-        return tags
 
 
 # ---------------------------------------------------------------------- penalised Cox
