@@ -225,9 +225,9 @@ def modality_shapley(
     prediction = np.asarray(model.predict_proba(aligned), dtype=float)
     base = _base_values(model, base_values, prediction)
     if m <= max_exact:
-        values, method = _exact(model, aligned, avail, base, prediction.shape[1]), "exact"
+        values, method = _exact(model, aligned, avail, base, prediction), "exact"
     else:
-        values = _sampled(model, aligned, avail, base, prediction.shape[1], n_permutations,
+        values = _sampled(model, aligned, avail, base, prediction, n_permutations,
                           random_state)
         method = "permutation"
     return ModalityAttribution(values=values, base_values=base, prediction=prediction,
@@ -268,14 +268,23 @@ def _base_values(model, how, prediction: np.ndarray) -> np.ndarray:
 
 
 def _coalition_values(model, data: MultiModalData, avail: np.ndarray, coalition: np.ndarray,
-                      rows: np.ndarray) -> np.ndarray:
-    """predict_proba of subjects ``rows`` when they have only ``avail & coalition``."""
+                      rows: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """predict_proba of subjects ``rows`` when they have only ``avail & coalition``.
+
+    Subjects for whom the coalition holds all their modalities get ``prediction`` itself,
+    so that efficiency is exact even for float32 models whose outputs depend on the batch
+    they are computed in.
+    """
     sub = data[rows]
-    return np.asarray(model.predict_proba(sub.with_available(avail[rows] & coalition)),
-                      dtype=float)
+    out = np.asarray(model.predict_proba(sub.with_available(avail[rows] & coalition)),
+                     dtype=float)
+    whole = (~avail[rows] | coalition).all(axis=1)
+    out[whole] = prediction[rows[whole]]
+    return out
 
 
-def _exact(model, data, avail, base, k) -> np.ndarray:
+def _exact(model, data, avail, base, prediction) -> np.ndarray:
+    k = prediction.shape[1]
     n, m = avail.shape
     bits = 1 << np.arange(m)
     members = (np.arange(1 << m)[:, None] & bits) > 0          # coalition x modality
@@ -285,7 +294,8 @@ def _exact(model, data, avail, base, k) -> np.ndarray:
     for s in range(1, 1 << m):
         rows = np.flatnonzero((avail | ~members[s]).all(axis=1))
         if len(rows):
-            value[rows, s] = _coalition_values(model, data, avail, members[s], rows)
+            value[rows, s] = _coalition_values(model, data, avail, members[s], rows,
+                                                prediction)
     size = members.sum(axis=1)
     n_players = avail.sum(axis=1)
     fact = np.array([math.factorial(i) for i in range(m + 1)], dtype=float)
@@ -305,7 +315,9 @@ def _exact(model, data, avail, base, k) -> np.ndarray:
     return phi
 
 
-def _sampled(model, data, avail, base, k, n_permutations, random_state) -> np.ndarray:
+def _sampled(model, data, avail, base, prediction, n_permutations,
+             random_state) -> np.ndarray:
+    k = prediction.shape[1]
     n, m = avail.shape
     rng = np.random.default_rng(random_state)
     n_pairs = max(1, (n_permutations + 1) // 2)
@@ -322,7 +334,8 @@ def _sampled(model, data, avail, base, k, n_permutations, random_state) -> np.nd
             rows = np.flatnonzero(avail[:, j])      # only they see a change
             current = previous.copy()
             if len(rows):
-                current[rows] = _coalition_values(model, data, avail, coalition, rows)
+                current[rows] = _coalition_values(model, data, avail, coalition, rows,
+                                                  prediction)
             phi[:, j] += current - previous
             previous = current
     return phi / len(orders)
