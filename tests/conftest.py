@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
-import torch
-from threadpoolctl import threadpool_limits
+# One thread per BLAS/OpenMP pool, set before numpy, scipy or scikit-learn load theirs: the
+# suite runs one worker per core, and a pool loaded after threadpool_limits() below would
+# not be limited (oversubscribed workers ran some tests 10x slower).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 # The suite runs with one worker per core: keep BLAS and torch to one thread per worker so
 # that workers do not oversubscribe the cores.

@@ -42,14 +42,17 @@ def neg_log_loss(estimator, X, y) -> float:
     return float(np.mean(np.maximum(logp[np.arange(len(y)), idx], np.log(1e-15))))
 
 
-def default_classifier(random_state=None, cv: int = 5):
+def default_classifier(random_state=None, cv: int = 5, class_weight=None):
     """L2-penalised logistic regression (L-BFGS) whose strength is chosen by ``cv``-fold
     inner cross-validation (log loss) over :data:`DEFAULT_CS` on the data it is fitted on.
+
+    ``class_weight``: None, ``"balanced"`` or dict class index -> weight (see
+    :func:`class_weights`).
     """
     params = dict(Cs=list(DEFAULT_CS), cv=StratifiedKFold(cv, shuffle=True,
                                                            random_state=random_state),
                   scoring=neg_log_loss, max_iter=2000, random_state=random_state,
-                  solver="lbfgs")
+                  solver="lbfgs", class_weight=class_weight)
     accepted = inspect.signature(LogisticRegressionCV.__init__).parameters
     if "l1_ratios" in accepted:
         params["l1_ratios"] = (0.0,)
@@ -68,13 +71,15 @@ def best_cv_score(search) -> float:
     return float(scores.mean(axis=0).max())
 
 
-def resolve_estimator(estimator, modality: str | None, random_state) -> object:
+def resolve_estimator(estimator, modality: str | None, random_state,
+                      class_weight=None) -> object:
     """An unfitted clone of the base estimator: ``estimator`` is None (default), one
-    estimator, or a dict modality -> estimator (modalities left out get the default)."""
+    estimator, or a dict modality -> estimator (modalities left out get the default, which
+    takes ``class_weight``; an estimator of the user's keeps its own)."""
     if isinstance(estimator, dict):
         estimator = estimator.get(modality)
     if estimator is None:
-        return default_classifier(random_state)
+        return default_classifier(random_state, class_weight=class_weight)
     est = clone(estimator)
     if random_state is not None and "random_state" in est.get_params(deep=False):
         if est.get_params(deep=False)["random_state"] is None:
@@ -97,6 +102,38 @@ def modality_series(values, modalities) -> pd.Series:
     every serialiser handles; the Series is built on access)."""
     return pd.Series(np.asarray(values, dtype=float), index=pd.Index(list(modalities),
                                                                        name="modality"))
+
+
+def class_weights(class_weight, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Weight of each class (K,) for the class indices ``y`` of the training subjects.
+
+    ``class_weight``: None (all 1), ``"balanced"`` (``n / (K * n_k)``, as scikit-learn) or
+    a dict keyed by the original class labels (classes left out weigh 1).
+    """
+    n_classes = len(classes)
+    if class_weight is None:
+        return np.ones(n_classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got "
+                             f"{class_weight!r}.")
+        counts = np.bincount(y, minlength=n_classes).astype(float)
+        return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1.0)), 1.0)
+    if isinstance(class_weight, dict):
+        unknown = [c for c in class_weight if c not in set(classes.tolist())]
+        if unknown:
+            raise ValueError(f"class_weight names classes {unknown} that are not in the "
+                             f"outcome (classes: {classes.tolist()}).")
+        return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
+    raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}.")
+
+
+def index_weights(weights: np.ndarray) -> dict[int, float] | None:
+    """Per-class weights as scikit-learn's ``class_weight`` dict over class indices (None
+    when all are 1)."""
+    if np.allclose(weights, 1.0):
+        return None
+    return {i: float(w) for i, w in enumerate(weights)}
 
 
 def class_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -223,6 +260,11 @@ class BlockPreprocessing:
 class BlockFusion(BlockPreprocessing, FusionClassifier):
     """Base of the classical classification strategies (see :class:`BlockPreprocessing`)."""
 
+    def _class_weights(self, y: np.ndarray) -> np.ndarray:
+        """Per-class weights (K,) from the ``class_weight`` parameter (see
+        :func:`class_weights`); ``y`` are the training class indices."""
+        return class_weights(self.class_weight, np.asarray(self.classes_), y)
+
 
 def _spread(z: np.ndarray, rows: np.ndarray, width: int | None = None) -> np.ndarray:
     """Place the rows of the subjects that have a modality into an all-subject matrix."""
@@ -232,12 +274,15 @@ def _spread(z: np.ndarray, rows: np.ndarray, width: int | None = None) -> np.nda
 
 
 def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, preprocessors,
-                      estimator, cv: int, random_state) -> dict[str, np.ndarray]:
+                      estimator, cv: int, random_state,
+                      class_weight=None) -> dict[str, np.ndarray]:
     """Out-of-fold class probabilities of one model per modality.
 
     For each modality, the subjects that have it are split into ``cv`` stratified folds
     (fewer when a class is rarer); the preprocessing and the model of each fold are fitted
     on the other folds only, so no prediction is in-sample.
+
+    ``class_weight``: dict class index -> weight (or None) of the default classifier.
 
     Returns
     -------
@@ -261,7 +306,7 @@ def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, prepr
             train, test = data[idx[tr]], data[idx[te]]
             t = block_preprocessor(preprocessors, m, data.modalities[m])
             z = as_matrix(fit_transform_block(t, train.block(m), obs=train.obs))
-            model = resolve_estimator(estimator, m, random_state).fit(z, ym[tr])
+            model = resolve_estimator(estimator, m, random_state, class_weight).fit(z, ym[tr])
             zt = as_matrix(transform_block(t, test.block(m), obs=test.obs))
             proba[idx[te]] = predict_full(model, zt, n_classes)
         out[m] = proba

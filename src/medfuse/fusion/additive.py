@@ -30,6 +30,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.fusion._linear import class_weights, index_weights
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.registry import register
 from medfuse.preprocess.blocks import (
@@ -105,6 +106,12 @@ class AdditiveFusion(FusionClassifier):
         Per-modality preprocessing (see ``medfuse.preprocess.resolve_preprocessor``).
     max_iter : int
         Iterations of the per-modality solvers.
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights in the per-modality losses and the combiner's. ``"balanced"``
+        weighs class k by ``n / (K * n_k)`` (as the neural strategies do), so a rare
+        outcome is still predicted at the 0.5 threshold, at the cost of probabilities
+        calibrated to balanced classes; None keeps them calibrated to the training
+        prevalence.
     random_state : int, optional
         Seed of the fold split and solvers.
 
@@ -127,21 +134,23 @@ class AdditiveFusion(FusionClassifier):
     """
 
     def __init__(self, C: float = 0.1, cv: int = 5, preprocessors=None, max_iter: int = 2000,
-                 random_state: int | None = None) -> None:
+                 class_weight="balanced", random_state: int | None = None) -> None:
         self.C = C
         self.cv = cv
         self.preprocessors = preprocessors
         self.max_iter = max_iter
+        self.class_weight = class_weight
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
-    def _linear(self, n_classes: int) -> LogisticRegression:
+    def _linear(self, n_classes: int, class_w: np.ndarray) -> LogisticRegression:
         solver = "liblinear" if n_classes == 2 else "saga"
         return LogisticRegression(C=self.C, l1_ratio=1.0, solver=solver, max_iter=self.max_iter,
+                                  class_weight=index_weights(class_w),
                                   random_state=self.random_state)
 
     def _fit_modality(self, data: MultiModalData, m: str, rows: np.ndarray, y: np.ndarray,
-                      n_classes: int):
+                      n_classes: int, class_w: np.ndarray):
         """Fitted preprocessor, coefficients (features x n_scores) and training feature means
         of modality m on the given rows (coefficients are 0 if a class is absent there)."""
         block = data.block(m, available_only=False).iloc[rows]
@@ -152,7 +161,7 @@ class AdditiveFusion(FusionClassifier):
         coef = np.zeros((X.shape[1], n_scores))
         present = np.unique(y)
         if len(present) == n_classes:
-            lr = self._linear(n_classes).fit(X, y)
+            lr = self._linear(n_classes, class_w).fit(X, y)
             coef = lr.coef_.T.copy()
         return transformer, coef, X.mean(axis=0)
 
@@ -173,6 +182,7 @@ class AdditiveFusion(FusionClassifier):
         n_scores = 1 if n_classes == 2 else n_classes
         avail = data.available.to_numpy()
         n, n_mod = avail.shape
+        class_w = class_weights(self.class_weight, np.asarray(self.classes_), y)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         oof = np.zeros((n, n_mod, n_scores))
         for train_idx, test_idx in folds.split(np.zeros(n), y):
@@ -181,23 +191,30 @@ class AdditiveFusion(FusionClassifier):
                 te = test_idx[avail[test_idx, j]]
                 if len(tr) == 0 or len(te) == 0:
                     continue
-                transformer, coef, mean = self._fit_modality(data, m, tr, y[tr], n_classes)
+                transformer, coef, mean = self._fit_modality(data, m, tr, y[tr], n_classes,
+                                                             class_w)
                 oof[te, j] = self._scores(data, m, te, transformer, coef, mean)
-        self.modality_weights_, self.intercept_ = self._combine(oof, y, n_classes)
+        self.modality_weights_, self.intercept_ = self._combine(oof, y, n_classes,
+                                                                class_w[y])
         self.preprocessors_, self.coef_, self.feature_means_ = {}, {}, {}
         self.encoded_features_ = {}
         for j, m in enumerate(self.modalities_):
             rows = np.flatnonzero(avail[:, j])
-            transformer, coef, mean = self._fit_modality(data, m, rows, y[rows], n_classes)
+            transformer, coef, mean = self._fit_modality(data, m, rows, y[rows], n_classes,
+                                                         class_w)
             self.preprocessors_[m] = transformer
             self.coef_[m] = coef
             self.encoded_features_[m] = _encoded_names(transformer, self.feature_names_[m],
                                                        coef.shape[0])
             self.feature_means_[m] = mean
 
-    def _combine(self, scores: np.ndarray, y: np.ndarray, n_classes: int):
-        """Non-negative weights and free intercepts of the logistic combiner."""
+    def _combine(self, scores: np.ndarray, y: np.ndarray, n_classes: int,
+                 sample_weight: np.ndarray | None = None):
+        """Non-negative weights and free intercepts of the logistic combiner (subjects
+        weighted by ``sample_weight``, rescaled to mean 1)."""
         n, n_mod, n_scores = scores.shape
+        sw = (np.ones(n) if sample_weight is None
+              else np.asarray(sample_weight, float) / np.mean(sample_weight))
         target = np.eye(n_classes)[y] if n_scores > 1 else y.astype(float)[:, None]
 
         def loss(theta):
@@ -205,11 +222,11 @@ class AdditiveFusion(FusionClassifier):
             eta = b + np.einsum("imk,m->ik", scores, w)
             if n_scores == 1:
                 p = expit(eta)
-                value = np.sum(np.logaddexp(0, eta) - target * eta)
+                value = np.sum(sw[:, None] * (np.logaddexp(0, eta) - target * eta))
             else:
                 p = softmax(eta, axis=1)
-                value = -np.sum(target * log_softmax(eta, axis=1))
-            resid = p - target
+                value = -np.sum(sw[:, None] * target * log_softmax(eta, axis=1))
+            resid = sw[:, None] * (p - target)
             grad_w = np.einsum("imk,ik->m", scores, resid) / n + ridge * w
             return (value / n + 0.5 * ridge * w @ w,
                     np.concatenate([grad_w, resid.sum(axis=0) / n]))

@@ -8,6 +8,7 @@ from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion._linear import (
     BlockFusion,
     default_classifier,
+    index_weights,
     predict_full,
     resolve_estimator,
 )
@@ -45,6 +46,12 @@ class EarlyFusion(BlockFusion):
         How blocks are scaled before concatenation (see above). "cv" (default) needs
         the default classifier's inner CV per block; a block whose subjects have fewer
         than two classes, or too few for the folds, falls back to "width".
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights in the losses of the default classifiers. ``"balanced"``
+        weighs class k by ``n / (K * n_k)`` (as the neural strategies do), so a rare outcome
+        is still predicted at the 0.5 threshold, at the cost of probabilities calibrated to
+        balanced classes; None keeps them calibrated to the training prevalence. An
+        estimator passed as ``base_estimator`` keeps its own weighting.
     random_state : int, optional
 
     Attributes
@@ -56,15 +63,17 @@ class EarlyFusion(BlockFusion):
     """
 
     def __init__(self, base_estimator=None, preprocessors=None, block_scaling="cv",
-                 random_state=None) -> None:
+                 class_weight="balanced", random_state=None) -> None:
         self.base_estimator = base_estimator
         self.preprocessors = preprocessors
         self.block_scaling = block_scaling
+        self.class_weight = class_weight
         self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         blocks = self._fit_blocks(data)
-        self.block_divisors_ = np.array([self._fit_divisor(m, blocks[m], y)
+        weights = index_weights(self._class_weights(y))
+        self.block_divisors_ = np.array([self._fit_divisor(m, blocks[m], y, weights)
                                          for m in self.modalities_], dtype=float)
         self.block_means_ = {}
         self.feature_slices_ = {}
@@ -75,7 +84,8 @@ class EarlyFusion(BlockFusion):
             self.feature_slices_[m] = slice(start, start + X.shape[1])
             start += X.shape[1]
         design = self._design(blocks)
-        self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state)
+        self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state,
+                                            weights)
         self.estimator_.fit(design, y)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
@@ -85,7 +95,7 @@ class EarlyFusion(BlockFusion):
     def _divisor(self, m: str) -> float:
         return float(self.block_divisors_[self.modalities_.index(m)])
 
-    def _fit_divisor(self, m: str, X: np.ndarray, y: np.ndarray) -> float:
+    def _fit_divisor(self, m: str, X: np.ndarray, y: np.ndarray, weights=None) -> float:
         """What block ``m`` is divided by (see ``block_scaling``)."""
         mode = self.block_scaling
         if mode is False or mode is None:
@@ -99,7 +109,8 @@ class EarlyFusion(BlockFusion):
         counts = np.bincount(y[rows])
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 5:
             return width
-        search = default_classifier(self.random_state).fit(X[rows], y[rows])
+        search = default_classifier(self.random_state, class_weight=weights)
+        search.fit(X[rows], y[rows])
         return float(1.0 / np.sqrt(np.ravel(search.C_)[0]))
 
     def _design(self, blocks: dict[str, np.ndarray]) -> np.ndarray:

@@ -17,6 +17,7 @@ from medfuse.fusion._linear import (
     BlockFusion,
     best_cv_score,
     default_classifier,
+    index_weights,
     modality_series,
     predict_full,
 )
@@ -188,6 +189,12 @@ class MKLFusion(BlockFusion):
     C_grid : sequence of float
     preprocessors : None, transformer or dict modality -> transformer
     cv : int
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights in the loss of the kernel classifier (logistic or SVM).
+        ``"balanced"`` weighs class k by ``n / (K * n_k)`` (as the neural strategies do),
+        so a rare outcome is still predicted at the 0.5 threshold, at the cost of
+        probabilities calibrated to balanced classes; None keeps them calibrated to the
+        training prevalence.
     random_state : int, optional
         Seeds the inner CV and the Platt scaling of the SVM.
 
@@ -212,7 +219,7 @@ class MKLFusion(BlockFusion):
                  n_permutations: int = 200, classifier: str = "logistic",
                  bandwidths=(1.0,), C: float | None = None,
                  C_grid=(0.01, 0.1, 1.0, 10.0, 100.0), preprocessors=None, cv: int = 5,
-                 random_state=None) -> None:
+                 class_weight="balanced", random_state=None) -> None:
         self.kernels = kernels
         self.weighting = weighting
         self.alpha = alpha
@@ -223,6 +230,7 @@ class MKLFusion(BlockFusion):
         self.C_grid = C_grid
         self.preprocessors = preprocessors
         self.cv = cv
+        self.class_weight = class_weight
         self.random_state = random_state
 
     # -------------------------------------------------------------- fit / predict
@@ -256,7 +264,8 @@ class MKLFusion(BlockFusion):
         if self.C is not None:
             self.C_ = float(self.C)
         n_splits = int(min(self.cv, counts[counts > 0].min()))
-        svm = SVC(kernel="precomputed", C=self.C_)
+        svm = SVC(kernel="precomputed", C=self.C_,
+                  class_weight=index_weights(self._class_weights(y)))
         self.feature_map_ = None
         self.estimator_ = CalibratedClassifierCV(
             svm, method="sigmoid", ensemble=False,
@@ -284,7 +293,8 @@ class MKLFusion(BlockFusion):
             P = kernel_feature_map(K)
             counts = np.bincount(y)
             model = default_classifier(self.random_state,
-                                       cv=int(min(self.cv, counts[counts > 0].min())))
+                                       cv=int(min(self.cv, counts[counts > 0].min())),
+                                       class_weight=index_weights(self._class_weights(y)))
             model.fit(K @ P, y)
             score = best_cv_score(model)
             if best is None or score > best[0]:
@@ -358,7 +368,8 @@ class MKLFusion(BlockFusion):
         if n_splits < 2:
             return float(grid[0]), 0.0
         scoring = "roc_auc" if len(self.classes_) == 2 else "balanced_accuracy"
-        search = GridSearchCV(SVC(kernel="precomputed"), {"C": grid},
+        weights = index_weights(self._class_weights(y))
+        search = GridSearchCV(SVC(kernel="precomputed", class_weight=weights), {"C": grid},
                               scoring=scoring, cv=StratifiedKFold(
                                   n_splits, shuffle=True, random_state=self.random_state))
         search.fit(K, y)

@@ -11,6 +11,7 @@ from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion._linear import (
     BlockFusion,
     class_prior,
+    index_weights,
     modality_series,
     oof_probabilities,
     predict_full,
@@ -58,6 +59,13 @@ class LateFusion(BlockFusion):
     preprocessors : None, transformer or dict modality -> transformer
     cv : int
         Folds of the out-of-fold predictions (``"weighted"`` only).
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights in the losses of the default classifiers and of the log loss that the
+        pool weights minimise. ``"balanced"`` weighs class k by ``n / (K * n_k)`` (as the
+        neural strategies do), so a rare outcome is still predicted at the 0.5 threshold, at
+        the cost of probabilities calibrated to balanced classes; None keeps them calibrated
+        to the training prevalence. An estimator passed as ``base_estimator`` keeps its own
+        weighting.
     random_state : int, optional
 
     Attributes
@@ -69,11 +77,12 @@ class LateFusion(BlockFusion):
     """
 
     def __init__(self, combine: str = "mean", base_estimator=None, preprocessors=None,
-                 cv: int = 5, random_state=None) -> None:
+                 cv: int = 5, class_weight="balanced", random_state=None) -> None:
         self.combine = combine
         self.base_estimator = base_estimator
         self.preprocessors = preprocessors
         self.cv = cv
+        self.class_weight = class_weight
         self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
@@ -81,14 +90,17 @@ class LateFusion(BlockFusion):
             raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}.")
         n_classes = len(self.classes_)
         blocks = self._fit_blocks(data)
+        class_w = self._class_weights(y)
         self.estimators_ = fit_per_modality(blocks, y, n_classes, self.base_estimator,
-                                            self.random_state)
+                                            self.random_state, index_weights(class_w))
         weights = np.full(len(blocks), 1.0 / len(blocks))
         self.sharpness_ = 1.0
         if self.combine == "weighted":
             oof = oof_probabilities(data, y, n_classes, self.preprocessors,
-                                    self.base_estimator, self.cv, self.random_state)
-            weights, self.sharpness_ = fit_pool_weights([oof[m] for m in self.modalities_], y)
+                                    self.base_estimator, self.cv, self.random_state,
+                                    index_weights(class_w))
+            weights, self.sharpness_ = fit_pool_weights([oof[m] for m in self.modalities_], y,
+                                                        class_w[y])
         self.modality_weight_values_ = np.asarray(weights, dtype=float)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
@@ -107,16 +119,18 @@ class LateFusion(BlockFusion):
 
 
 def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
-                     base_estimator, random_state) -> dict:
+                     base_estimator, random_state, class_weight=None) -> dict:
     """One fitted classifier per modality on the subjects that have it (a modality seen
-    with one class only is stored as that class's prior, a length-K array)."""
+    with one class only is stored as that class's prior, a length-K array);
+    ``class_weight`` (dict class index -> weight or None) goes to the default classifier."""
     out = {}
     for m, X in blocks.items():
         rows = ~np.isnan(X).any(axis=1)
         if len(np.unique(y[rows])) < 2:
             out[m] = class_prior(y[rows], n_classes)
             continue
-        out[m] = resolve_estimator(base_estimator, m, random_state).fit(X[rows], y[rows])
+        out[m] = resolve_estimator(base_estimator, m, random_state,
+                                   class_weight).fit(X[rows], y[rows])
     return out
 
 
@@ -173,7 +187,8 @@ def log_pool(stack: np.ndarray, weights: np.ndarray, sharpness: float) -> np.nda
     return p / p.sum(axis=1, keepdims=True)
 
 
-def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, float]:
+def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray,
+                     sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Non-negative modality weights for :func:`log_pool` from out-of-fold probabilities.
 
     Minimises the mean log loss of ``softmax(sum_m v_m log p_m)`` over ``v >= 0``
@@ -184,7 +199,10 @@ def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, 
     ----------
     oof : list of (n, K) arrays, NaN rows where a modality is missing.
     y : (n,) class indices.
+    sample_weight : (n,) weights of the subjects in the mean log loss (default all 1).
     """
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    sw = sw / sw.mean()
     stack = np.stack(oof, axis=1)
     n_mod = stack.shape[1]
 
@@ -193,7 +211,7 @@ def fit_pool_weights(oof: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, 
         if s <= 1e-12:
             return float(np.log(stack.shape[2]))
         p = log_pool(stack, v / s, s)
-        return -float(np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
+        return -float(np.mean(sw * np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
 
     res = minimize(loss, np.ones(n_mod), method="L-BFGS-B", bounds=[(0.0, None)] * n_mod)
     v = np.clip(res.x, 0.0, None)

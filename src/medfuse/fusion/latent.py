@@ -15,7 +15,13 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion._linear import BlockFusion, class_prior, default_classifier, predict_full
+from medfuse.fusion._linear import (
+    BlockFusion,
+    class_prior,
+    default_classifier,
+    index_weights,
+    predict_full,
+)
 from medfuse.fusion.registry import register
 
 #: Block-to-block connection weights searched when ``design`` is None.
@@ -251,6 +257,12 @@ class BlockPLSClassifier(BlockFusion):
     predictor : {"logistic", "lda"}
     preprocessors : None, transformer or dict modality -> transformer
     cv : int
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights of the predictor: the class priors of the LDA are proportional to
+        ``w_k * n_k`` (uniform for ``"balanced"``), the logistic predictor weighs its loss.
+        ``"balanced"`` (as the neural strategies do) keeps a rare outcome predictable at the
+        0.5 threshold, at the cost of probabilities calibrated to balanced classes; None
+        keeps them calibrated to the training prevalence.
     random_state : int, optional
 
     Attributes
@@ -266,7 +278,8 @@ class BlockPLSClassifier(BlockFusion):
 
     def __init__(self, n_components: int | None = None, max_components: int = 5,
                  design: float | None = None, confounders=None, predictor: str = "lda",
-                 preprocessors=None, cv: int = 5, random_state=None) -> None:
+                 preprocessors=None, cv: int = 5, class_weight="balanced",
+                 random_state=None) -> None:
         self.n_components = n_components
         self.max_components = max_components
         self.design = design
@@ -274,6 +287,7 @@ class BlockPLSClassifier(BlockFusion):
         self.predictor = predictor
         self.preprocessors = preprocessors
         self.cv = cv
+        self.class_weight = class_weight
         self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
@@ -375,12 +389,14 @@ class BlockPLSClassifier(BlockFusion):
 
     def _fit_predictor(self, scores, have, y, n_comp: int):
         """Fit the predictor on the first ``n_comp`` components of every block's scores."""
+        weights = self._class_weights(y)
         if self.predictor == "lda":
-            return {j: LinearDiscriminantAnalysis().fit(T[have[j]][:, :n_comp], y[have[j]])
+            return {j: _weighted_lda(T[have[j]][:, :n_comp], y[have[j]], weights)
                     for j, T in enumerate(scores)}
         T = [np.where(h[:, None], t, np.nan) for t, h in zip(scores, have, strict=True)]
         counts = np.bincount(y)
-        model = default_classifier(self.random_state, cv=int(min(5, counts[counts > 0].min())))
+        model = default_classifier(self.random_state, cv=int(min(5, counts[counts > 0].min())),
+                                   class_weight=index_weights(weights))
         return model.fit(self._stacked(T, n_comp), y)
 
     def _predict_from(self, predictor, scores, n_comp: int) -> np.ndarray:
@@ -430,3 +446,11 @@ class BlockPLSClassifier(BlockFusion):
                 p = self._predict_from(fitted, test_scores, h)
                 loss[h - 1] -= np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-6, 1)).sum()
         return loss
+
+
+def _weighted_lda(T: np.ndarray, y: np.ndarray, weights: np.ndarray):
+    """LDA on scores ``T`` whose class priors are proportional to ``weights[k] * n_k``
+    (the training frequencies when all weights are 1)."""
+    present = np.unique(y)
+    mass = weights[present] * np.bincount(y)[present]
+    return LinearDiscriminantAnalysis(priors=mass / mass.sum()).fit(T, y)

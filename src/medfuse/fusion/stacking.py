@@ -8,7 +8,12 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._linear import BlockFusion, oof_probabilities, predict_full
+from medfuse.fusion._linear import (
+    BlockFusion,
+    index_weights,
+    oof_probabilities,
+    predict_full,
+)
 from medfuse.fusion.late import fit_per_modality, predict_per_modality
 from medfuse.fusion.registry import register
 
@@ -35,12 +40,18 @@ class StackingFusion(BlockFusion):
     base_estimator : sklearn classifier or dict modality -> classifier, optional
         Default: L2 logistic regression with the penalty chosen by 5-fold inner CV.
     meta_estimator : sklearn classifier, optional
-        Default: ``LogisticRegression(C=1.0)``.
+        Default: ``LogisticRegression(C=1.0)`` with ``class_weight``.
     preprocessors : None, transformer or dict modality -> transformer
     cv : int
         Folds of the out-of-fold predictions.
     n_augment : int
         Copies of the training subjects with randomly hidden modalities.
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights in the losses of the default classifiers (per-modality and meta).
+        ``"balanced"`` weighs class k by ``n / (K * n_k)`` (as the neural strategies do), so
+        a rare outcome is still predicted at the 0.5 threshold, at the cost of probabilities
+        calibrated to balanced classes; None keeps them calibrated to the training
+        prevalence. An estimator passed as ``base_estimator`` keeps its own weighting.
     random_state : int, optional
 
     Attributes
@@ -51,19 +62,22 @@ class StackingFusion(BlockFusion):
     """
 
     def __init__(self, base_estimator=None, meta_estimator=None, preprocessors=None,
-                 cv: int = 5, n_augment: int = 3, random_state=None) -> None:
+                 cv: int = 5, n_augment: int = 3, class_weight="balanced",
+                 random_state=None) -> None:
         self.base_estimator = base_estimator
         self.meta_estimator = meta_estimator
         self.preprocessors = preprocessors
         self.cv = cv
         self.n_augment = n_augment
+        self.class_weight = class_weight
         self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         n_classes = len(self.classes_)
         rng = np.random.default_rng(self.random_state)
+        weights = index_weights(self._class_weights(y))
         oof = oof_probabilities(data, y, n_classes, self.preprocessors, self.base_estimator,
-                                self.cv, self.random_state)
+                                self.cv, self.random_state, weights)
         stack = np.stack([oof[m] for m in self.modalities_], axis=1)
         have = ~np.isnan(stack[:, :, 0])
         self.log_prior_ = np.log(np.bincount(y, minlength=n_classes) / len(y))
@@ -75,11 +89,11 @@ class StackingFusion(BlockFusion):
                 keep[i, rng.choice(np.flatnonzero(have[i]))] = True
             feats.append(self._meta_features(stack, keep))
             targets.append(y)
-        meta = (LogisticRegression(C=1.0, max_iter=2000) if self.meta_estimator is None
-                else clone(self.meta_estimator))
+        meta = (LogisticRegression(C=1.0, max_iter=2000, class_weight=weights)
+                if self.meta_estimator is None else clone(self.meta_estimator))
         self.meta_estimator_ = meta.fit(np.vstack(feats), np.concatenate(targets))
         self.estimators_ = fit_per_modality(self._fit_blocks(data), y, n_classes,
-                                            self.base_estimator, self.random_state)
+                                            self.base_estimator, self.random_state, weights)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
         probs = predict_per_modality(self, self._transform_blocks(data))

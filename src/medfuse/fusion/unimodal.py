@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion._linear import BlockFusion, class_prior, predict_full, resolve_estimator
+from medfuse.fusion._linear import (
+    BlockFusion,
+    class_prior,
+    index_weights,
+    predict_full,
+    resolve_estimator,
+)
 from medfuse.fusion.registry import register
 
 
@@ -28,6 +34,12 @@ class Unimodal(BlockFusion):
         chosen by 5-fold inner CV (``LogisticRegressionCV``, log loss).
     preprocessors : None, transformer or dict modality -> transformer
         Preprocessing of the block (see ``medfuse.preprocess.resolve_preprocessor``).
+    class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights in the losses of the default classifiers. ``"balanced"``
+        weighs class k by ``n / (K * n_k)`` (as the neural strategies do), so a rare outcome
+        is still predicted at the 0.5 threshold, at the cost of probabilities calibrated to
+        balanced classes; None keeps them calibrated to the training prevalence. An
+        estimator passed as ``base_estimator`` keeps its own weighting.
     random_state : int, optional
         Seed of the inner CV splits.
 
@@ -38,10 +50,11 @@ class Unimodal(BlockFusion):
     """
 
     def __init__(self, modality: str | None = None, base_estimator=None, preprocessors=None,
-                 random_state=None) -> None:
+                 class_weight="balanced", random_state=None) -> None:
         self.modality = modality
         self.base_estimator = base_estimator
         self.preprocessors = preprocessors
+        self.class_weight = class_weight
         self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
@@ -57,7 +70,8 @@ class Unimodal(BlockFusion):
             raise DataValidationError(f"No training subject has modality {m!r}.")
         X = self._fit_blocks(data, [m])[m]
         self.prior_ = class_prior(y[rows], n_classes)
-        self.estimator_ = resolve_estimator(self.base_estimator, m, self.random_state)
+        self.estimator_ = resolve_estimator(self.base_estimator, m, self.random_state,
+                                            index_weights(self._class_weights(y[rows])))
         self.estimator_.fit(X[rows], y[rows])
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
