@@ -187,7 +187,7 @@ def test_survival_study_end_to_end(tmp_path):
     assert soup.find("img", alt="Kaplan-Meier curves") is not None
     assert soup.find("img", alt="ROC curves") is None
     assert "c_index" in soup.get_text()
-    assert "survival models are not explained yet" in soup.get_text()
+    assert "survival models are not explained in the report yet" in soup.get_text()
     out = tmp_path / "risk.csv"
     result = runner.invoke(app, ["predict", str(tmp_path / "o" / "model"), str(study), "--out",
                                  str(out)])
@@ -197,6 +197,13 @@ def test_survival_study_end_to_end(tmp_path):
     assert np.isfinite(table["risk"]).all() and len(table) == len(data)
     model = load_model(tmp_path / "o" / "model")
     np.testing.assert_allclose(table["risk"], model.predict(data), rtol=1e-6)
+    explained = tmp_path / "risk-explained.csv"
+    result = runner.invoke(app, ["predict", str(tmp_path / "o" / "model"), str(study),
+                                 "--out", str(explained), "--explain"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(explained, index_col=0)
+    shapley = table[[f"shapley_{m}" for m in model.modalities_]].sum(axis=1)
+    np.testing.assert_allclose(table["shapley_base"] + shapley, table["risk"], atol=1e-8)
 
 
 def test_demo_quick(tmp_path, monkeypatch):

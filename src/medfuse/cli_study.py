@@ -50,7 +50,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
 
     ``task="survival"``: survival strategies on ``obs`` columns ``time`` and ``event``
     (see :func:`medfuse.evaluate.benchmark.run_benchmark`); the report's interpretation
-    section then says that survival models are not explained yet."""
+    section then points to ``predict --explain`` for the risk's modality attributions."""
     from medfuse.evaluate.benchmark import refit_best, resolve_strategies, run_benchmark
     from medfuse.persist import save_model as save
     from medfuse.report import write_report
@@ -232,9 +232,6 @@ def predict(
         model = load_model(model_dir, trust=tuple(trust or ()))
         new = _read_new(data)
         table = predict_table(model, new)
-        if explain and getattr(model, "_estimator_type", None) == "survival":
-            raise ValueError("--explain explains class probabilities; it is not available "
-                             "for survival models (the risk column is written without it).")
         if explain:
             table = explain_table(table, model, new)
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
@@ -296,12 +293,14 @@ def _with_used(table: pd.DataFrame, model, used_mask: np.ndarray) -> pd.DataFram
 
 def explain_table(table: pd.DataFrame, model, data) -> pd.DataFrame:
     """``table`` (from :func:`predict_table`) with per-subject modality Shapley values:
-    ``explained_class`` (binary: the second class; multiclass: the predicted one),
-    ``shapley_base`` (training class frequency) and ``shapley_<modality>``, which add up to
-    the probability of ``explained_class``; empty for subjects without a prediction."""
+    ``explained_class`` (binary: the second class; multiclass: the predicted one;
+    survival: ``risk``), ``shapley_base`` (training class frequency; survival: the mean risk
+    of the explained subjects) and ``shapley_<modality>``, which add up to the probability
+    of ``explained_class`` (or the risk); empty for subjects without a prediction."""
     from medfuse.explain import modality_shapley
 
-    rows = np.flatnonzero(table["prediction"].notna().to_numpy())
+    column = "risk" if "risk" in table.columns else "prediction"
+    rows = np.flatnonzero(table[column].notna().to_numpy())
     if not len(rows):
         return table
     return table.join(modality_shapley(model, data[rows]).per_prediction())

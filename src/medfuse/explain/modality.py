@@ -46,16 +46,19 @@ MAX_EXACT = 8
 
 @dataclass
 class ModalityAttribution:
-    """Per-subject Shapley values of modalities for a fitted model's class probabilities.
+    """Per-subject Shapley values of modalities for a fitted model's class probabilities
+    (or, for a survival model, its risk score: one "class" named ``"risk"``).
 
     Attributes
     ----------
     values : ndarray (n_subjects, n_modalities, n_classes)
-        Shapley value of each modality for each class probability (probability units).
+        Shapley value of each modality for each class probability (probability units; risk
+        units for a survival model).
     base_values : ndarray (n_classes,)
         Value of the empty coalition (see :func:`modality_shapley`).
     prediction : ndarray (n_subjects, n_classes)
-        ``model.predict_proba(data)``; equals ``values.sum(axis=1) + base_values``.
+        ``model.predict_proba(data)`` (survival: ``model.predict(data)`` as one column);
+        equals ``values.sum(axis=1) + base_values``.
     subjects : Index
     modalities : list of str
     classes : ndarray (n_classes,)
@@ -75,6 +78,8 @@ class ModalityAttribution:
     method: str
 
     def _class_index(self, class_) -> int:
+        if class_ is None and len(self.classes) == 1:
+            return 0
         if class_ is None:
             if len(self.classes) != 2:
                 raise ValueError(f"With {len(self.classes)} classes, name one: "
@@ -106,8 +111,10 @@ class ModalityAttribution:
         ``explained_class`` (0 for modalities the subject lacks).
         """
         n = len(self.subjects)
-        k = (np.ones(n, dtype=int) if len(self.classes) == 2
-             else np.argmax(self.prediction, axis=1))
+        if len(self.classes) <= 2:
+            k = np.full(n, len(self.classes) - 1, dtype=int)
+        else:
+            k = np.argmax(self.prediction, axis=1)
         out = pd.DataFrame({"explained_class": self.classes[k],
                             "shapley_base": self.base_values[k]}, index=self.subjects)
         for j, m in enumerate(self.modalities):
@@ -167,9 +174,10 @@ def modality_shapley(
 
     Parameters
     ----------
-    model : fitted FusionClassifier
+    model : fitted FusionClassifier or FusionSurvival
         Any strategy; refitted clones are used when ``refit=True`` (then ``model`` may be
-        unfitted).
+        unfitted). A survival model's risk score (``predict``) is explained as one output
+        named ``"risk"`` (per-subject attributions only, not ``refit=True``).
     data : MultiModalData
         Subjects to explain (``refit=False``) or evaluation subjects with an outcome
         (``refit=True``).
@@ -177,7 +185,8 @@ def modality_shapley(
         Value of the empty coalition. ``"prior"`` (default): the training class frequencies
         stored by the strategy (``class_prior_``), the prediction of a model that knows
         nothing; ``"mean"``: the model's mean predicted probabilities over ``data``
-        (SHAP's convention, ``E[f(X)]``).
+        (SHAP's convention, ``E[f(X)]``). Survival models store no prior: their base value
+        is the mean risk over ``data`` in both cases.
     max_exact : int
         Up to this many modalities, all ``2^M - 1`` coalitions are predicted (one
         ``predict_proba`` call per coalition, on the subjects that have it). Above, sampled
@@ -210,11 +219,14 @@ def modality_shapley(
     >>> att = modality_shapley(model, test)                     # doctest: +SKIP
     >>> att.frame().head(); att.mean_abs()                      # doctest: +SKIP
     """
+    if refit and _is_survival(model):
+        raise ValueError("refit=True scores class probabilities; for a survival model use "
+                         "the per-subject attribution (refit=False).")
     if refit:
         if train is None:
             raise ValueError("refit=True needs the training data: train=...")
         return _performance_shapley(model, train, y_train, data, scoring)
-    check_is_fitted(model, "classes_")
+    check_is_fitted(model, "modalities_")
     if not _handles_missing(model):
         raise ValueError(
             f"{type(model).__name__} is registered as not handling missing modalities, so it "
@@ -222,7 +234,7 @@ def modality_shapley(
     aligned = model.align(data)
     avail = aligned.available.to_numpy()
     m = avail.shape[1]
-    prediction = np.asarray(model.predict_proba(aligned), dtype=float)
+    prediction = _outputs(model, aligned)
     base = _base_values(model, base_values, prediction)
     if m <= max_exact:
         values, method = _exact(model, aligned, avail, base, prediction), "exact"
@@ -232,7 +244,7 @@ def modality_shapley(
         method = "permutation"
     return ModalityAttribution(values=values, base_values=base, prediction=prediction,
                                subjects=aligned.subjects, modalities=list(model.modalities_),
-                               classes=np.asarray(model.classes_), available=avail,
+                               classes=_output_names(model), available=avail,
                                method=method)
 
 
@@ -248,9 +260,27 @@ def _handles_missing(model) -> bool:
     return True
 
 
+def _is_survival(model) -> bool:
+    return getattr(model, "_estimator_type", None) == "survival"
+
+
+def _outputs(model, data: MultiModalData) -> np.ndarray:
+    """What is explained, (n, K): class probabilities, or a survival model's risk as one
+    column."""
+    if _is_survival(model):
+        return np.asarray(model.predict(data), dtype=float).reshape(-1, 1)
+    return np.asarray(model.predict_proba(data), dtype=float)
+
+
+def _output_names(model) -> np.ndarray:
+    return np.array(["risk"]) if _is_survival(model) else np.asarray(model.classes_)
+
+
 def _base_values(model, how, prediction: np.ndarray) -> np.ndarray:
     k = prediction.shape[1]
     if isinstance(how, str):
+        if how == "prior" and _is_survival(model):
+            return prediction.mean(axis=0)
         if how == "prior":
             prior = getattr(model, "class_prior_", None)
             if prior is None:
@@ -276,8 +306,7 @@ def _coalition_values(model, data: MultiModalData, avail: np.ndarray, coalition:
     they are computed in.
     """
     sub = data[rows]
-    out = np.asarray(model.predict_proba(sub.with_available(avail[rows] & coalition)),
-                     dtype=float)
+    out = _outputs(model, sub.with_available(avail[rows] & coalition))
     whole = (~avail[rows] | coalition).all(axis=1)
     out[whole] = prediction[rows[whole]]
     return out

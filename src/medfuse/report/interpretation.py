@@ -20,9 +20,11 @@ def interpretation_section(ctx: ReportContext) -> Section | None:
     if ctx.model is None or not ctx.explain:
         return None
     if getattr(ctx.model, "_estimator_type", None) == "survival":
-        return Section("Interpretation", "<p>The interpretation methods explain class "
-                       "probabilities; survival models are not explained yet (the Cox "
-                       "strategies expose per-modality weights in the benchmark).</p>")
+        return Section("Interpretation", "<p>This section explains class probabilities; "
+                       "survival models are not explained in the report yet. Per-subject "
+                       "modality attributions of the risk come from <code>medfuse predict "
+                       "--explain</code> or <code>medfuse.explain.modality_shapley</code>; "
+                       "the Cox strategies also expose per-modality weights.</p>")
     try:
         from medfuse.explain.report_section import interpretation_html
     except ImportError:  # the optional explain extra (shap, captum) is not installed
