@@ -70,3 +70,44 @@ def test_confounded_group_raises_named_error(seq_data):
     group = np.where(meta["batch"] == "b1", "case", "ctrl")
     with pytest.raises(ValueError, match="'group' is confounded"):
         ComBatSeq().fit(counts, batch=meta["batch"], group=group)
+
+
+@pytest.mark.parametrize(("fixture", "shrink_disp"), [("combatseq_shrink.csv", False),
+                                                      ("combatseq_shrink_disp.csv", True)])
+def test_shrinkage_identical_to_r(seq_data, fixture, shrink_disp):
+    counts, meta = seq_data
+    model = ComBatSeq(shrink=True, shrink_disp=shrink_disp)
+    out = model.fit_transform(counts, batch=meta["batch"], group=meta["group"])
+    np.testing.assert_array_equal(out.to_numpy(), read_r(fixture).to_numpy())
+    plain = ComBatSeq().fit_transform(counts, batch=meta["batch"], group=meta["group"])
+    assert (out.to_numpy() != plain.to_numpy()).mean() > 0.05    # shrinkage changed counts
+
+
+def test_shrinkage_pulls_effects_towards_the_other_genes(seq_data):
+    counts, meta = seq_data
+    model = ComBatSeq(shrink=True).fit(counts, batch=meta["batch"], group=meta["group"])
+    raw, post = model.raw_batch_effect_, model.batch_effect_
+    # posterior means are weighted averages of the other genes' effects: inside their
+    # range, and less spread out across genes than the raw estimates
+    assert (post >= raw.min(axis=0) - 1e-12).all() and (post <= raw.max(axis=0) + 1e-12).all()
+    assert (post.std(axis=0) < raw.std(axis=0)).all()
+    # new subjects are adjusted with the frozen posterior effects
+    part = model.transform(counts.iloc[5:9], batch=meta["batch"].iloc[5:9],
+                           group=meta["group"].iloc[5:9])
+    full = model.transform(counts, batch=meta["batch"], group=meta["group"])
+    np.testing.assert_array_equal(part.to_numpy(), full.iloc[5:9].to_numpy())
+
+
+def test_gene_subset_is_seeded_and_all_others_equal_the_full_integral(seq_data):
+    counts, meta = seq_data
+    kw = {"batch": meta["batch"], "group": meta["group"]}
+    full = ComBatSeq(shrink=True).fit(counts, **kw)
+    a = ComBatSeq(shrink=True, gene_subset=50, random_state=1).fit(counts, **kw)
+    b = ComBatSeq(shrink=True, gene_subset=50, random_state=1).fit(counts, **kw)
+    np.testing.assert_array_equal(a.batch_effect_, b.batch_effect_)
+    assert not np.allclose(a.batch_effect_, full.batch_effect_)
+    # a "subset" of all the other genes, drawn in random order, is the full integral
+    every = ComBatSeq(shrink=True, gene_subset=int(full.adjusted_.sum()) - 1,
+                      random_state=2).fit(counts, **kw)
+    np.testing.assert_allclose(every.batch_effect_, full.batch_effect_, rtol=1e-10,
+                               atol=1e-12)

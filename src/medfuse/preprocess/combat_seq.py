@@ -1,9 +1,10 @@
 """ComBat-seq: batch adjustment of RNA-seq counts with a negative binomial model.
 
-Follows R's ``sva::ComBat_seq`` (Zhang, Parmigiani & Johnson 2020) without shrinkage: per
-batch dispersions (common then gene-wise, Cox-Reid adjusted), an NB GLM of batch + biological
-design, and quantile matching of every count from its batch's fitted NB distribution to the
-batch-free one, so the output stays integer. ``fit`` freezes the per-gene coefficients and
+Follows R's ``sva::ComBat_seq`` (Zhang, Parmigiani & Johnson 2020): per batch dispersions
+(common then gene-wise, Cox-Reid adjusted), an NB GLM of batch + biological design, optional
+empirical Bayes shrinkage of the batch effects (and dispersions) across genes, and quantile
+matching of every count from its batch's fitted NB distribution to the batch-free one, so the
+output stays integer. ``fit`` freezes the per-gene coefficients and
 dispersions; ``transform`` adjusts new subjects of the training batches with them.
 """
 
@@ -44,6 +45,19 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         obs columns of batch and condition when ``obs`` is passed instead.
     covariate_cols : sequence of str, optional
         obs columns of further covariates when ``obs`` is passed.
+    shrink : bool
+        Empirical Bayes shrinkage of the batch effects (R's ``shrink=TRUE``): each gene's
+        effect in a batch becomes the average of the other genes' effects, weighted by the
+        likelihood of this gene's counts in that batch under each other gene's fitted NB
+        model (Monte Carlo integration over the empirical prior). Cost: genes^2 x samples.
+    shrink_disp : bool
+        With ``shrink``, also shrink the dispersions the counts are mapped to (R's
+        ``shrink.disp=TRUE``).
+    gene_subset : int, optional
+        With ``shrink``, integrate over this many randomly drawn other genes instead of all
+        of them (R's ``gene.subset.n``; the draw is numpy's, so it differs from R's).
+    random_state : int, optional
+        Seed of the ``gene_subset`` draw.
     n_jobs : int, optional
         Threads (batches' dispersions and the quantile matching run in parallel; None: 1,
         -1: all cores).
@@ -56,20 +70,26 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
     coef_ : ndarray (n_adjusted, n_design)
         NB GLM coefficients (natural log) of the batch + biological design.
     batch_effect_ : ndarray (n_adjusted, n_batches)
-        Estimated log-scale batch effects ``gamma_hat``.
+        Log-scale batch effects removed by ``transform``: the GLM's ``gamma_hat``, or their
+        posterior means with ``shrink`` (``gamma_hat`` is then ``raw_batch_effect_``).
     dispersion_ : ndarray (n_adjusted, n_batches)
         Gene-wise dispersions per batch; ``target_dispersion_`` is the batch-free one.
     """
 
     def __init__(self, ref_batch=None, full_mod: bool = True, batch_col: str = "batch",
                  group_col: str | None = None,
-                 covariate_cols: Sequence[str] | None = None,
-                 n_jobs: int | None = None) -> None:
+                 covariate_cols: Sequence[str] | None = None, shrink: bool = False,
+                 shrink_disp: bool = False, gene_subset: int | None = None,
+                 random_state=None, n_jobs: int | None = None) -> None:
         self.ref_batch = ref_batch
         self.full_mod = full_mod
         self.batch_col = batch_col
         self.group_col = group_col
         self.covariate_cols = covariate_cols
+        self.shrink = shrink
+        self.shrink_disp = shrink_disp
+        self.gene_subset = gene_subset
+        self.random_state = random_state
         self.n_jobs = n_jobs
 
     def fit(self, X, y=None, *, batch=None, group=None, covariates=None, obs=None):
@@ -126,6 +146,17 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         offset2 = log_lib[None, :] + alpha[:, None]
         beta2, _ = _nbglm.nb_fit(y, design, offset2, phi)
         gamma = _shrunk_coef(y, design, offset2, phi)[:, :len(levels)]
+        self.raw_batch_effect_ = gamma
+        target_disp = disp
+        if self.shrink:
+            mu_hat = np.exp(beta2 @ design.T + offset2)
+            rng = np.random.default_rng(self.random_state)
+            posterior = _map(lambda i: _posterior_nb(
+                y[:, idx == i], mu_hat[:, idx == i], gamma[:, i], disp[:, i],
+                self.gene_subset, rng), range(len(levels)), 1)
+            gamma = np.column_stack([g for g, _ in posterior])
+            if self.shrink_disp:
+                target_disp = np.column_stack([p for _, p in posterior])
 
         self.batches_ = levels
         self.ref_index_ = ref
@@ -134,7 +165,8 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         self.grand_mean_ = alpha
         self.batch_effect_ = gamma
         self.dispersion_ = disp
-        self.target_dispersion_ = disp[:, ref] if ref is not None else disp.mean(axis=1)
+        self.target_dispersion_ = (target_disp[:, ref] if ref is not None
+                                   else target_disp.mean(axis=1))
         self.covariate_coding_ = coding
         self.uses_group_ = self._use_group(group)
         return self
@@ -257,6 +289,64 @@ def _bio_frame(group, covariates, n) -> pd.DataFrame | None:
     if not parts:
         return None
     return pd.concat(parts, axis=1)
+
+
+def _posterior_nb(counts: np.ndarray, mu: np.ndarray, gamma: np.ndarray, phi: np.ndarray,
+                  subset: int | None, rng: np.random.Generator,
+                  budget: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means of one batch's gene effects and dispersions, as sva's
+    ``monte_carlo_int_NB``.
+
+    For gene i, every other gene j is a draw from the empirical prior; its weight is the
+    likelihood of gene i's counts in the batch under gene j's fitted means ``mu[j]`` and
+    dispersion ``phi[j]``, ``L_ij = prod_s NB(counts[i, s]; mu[j, s], 1 / phi[j])``. Then
+    ``gamma*_i = sum_j L_ij gamma_j / sum_j L_ij`` (likewise ``phi*``); a gene whose weights
+    all underflow keeps its own estimates.
+
+    Parameters
+    ----------
+    counts, mu : (genes, batch samples)
+    gamma, phi : (genes,)
+    subset : int, optional, number of other genes drawn per gene (all when None).
+    budget : int, array elements per block of log-likelihoods (bounds the memory).
+    """
+    n_genes, n_samples = counts.shape
+    size = 1.0 / phi
+    log_p = np.log(size[:, None] / (size[:, None] + mu))          # (genes j, samples)
+    log_q = np.log(mu / (size[:, None] + mu))
+    lg_size = gammaln(size)
+    lg_x1 = gammaln(counts + 1)
+
+    def loglik(i: int, js: np.ndarray) -> np.ndarray:
+        """sum_s log NB(counts[i, s]; mu[j, s], size[j]) for the genes ``js``."""
+        x = counts[i]
+        return (gammaln(x[None, :] + size[js, None]) - lg_size[js, None] - lg_x1[i][None, :]
+                + size[js, None] * log_p[js] + x[None, :] * log_q[js]).sum(axis=1)
+
+    gamma_star, phi_star = gamma.copy(), phi.copy()
+    everyone = np.arange(n_genes)
+    step = max(1, budget // max(1, n_genes * n_samples))
+    for start in range(0, n_genes, step):
+        rows = everyone[start:start + step]
+        if subset is None:
+            x = counts[rows]
+            block = (gammaln(x[:, None, :] + size[None, :, None]) - lg_size[None, :, None]
+                     - lg_x1[rows][:, None, :] + size[None, :, None] * log_p[None]
+                     + x[:, None, :] * log_q[None]).sum(axis=2)
+        for r, i in enumerate(rows):
+            others = np.delete(everyone, i)
+            if subset is None:
+                ll = block[r, others]
+            else:
+                others = rng.choice(others, size=int(subset), replace=False)
+                ll = loglik(i, others)
+            lik = np.exp(ll)
+            lik[np.isnan(lik)] = 0.0
+            total = lik.sum()
+            if total > 0 and np.isfinite(total):
+                gamma_star[i] = lik @ gamma[others] / total
+                phi_star[i] = lik @ phi[others] / total
+    return gamma_star, phi_star
 
 
 def _shrunk_coef(y, design, offset, phi):
