@@ -126,8 +126,33 @@ class SeriesEncoder(nn.Module):
         return self.out(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
 
 
+class RecurrentSeriesEncoder(nn.Module):
+    """A bidirectional GRU over time; its last hidden states (forward and backward) are
+    mapped linearly to the latent space.
+
+    Unlike :class:`SeriesEncoder`, whose global pooling makes it blind to WHEN a pattern
+    occurs, the recurrent state carries the order and timing of events (e.g. a peak early
+    or late in a recording). ``in_channels`` is ``C`` of an ``n x C x T`` block.
+    """
+
+    def __init__(self, in_channels: int, latent_dim: int, width: int = 16,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.gru = nn.GRU(in_channels, width, batch_first=True, bidirectional=True)
+        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width, latent_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, C, T) -> (n, latent_dim)."""
+        _, last = self.gru(x.transpose(1, 2))            # last: (2, n, width)
+        return self.out(torch.cat([last[0], last[1]], dim=1))
+
+
+SERIES_ENCODERS = ("conv", "gru")
+
+
 def build_encoder(kind: str, shape: Sequence[int], latent_dim: int, hidden: Sequence[int],
-                  dropout: float, conv_width: int = 8) -> nn.Module:
+                  dropout: float, conv_width: int = 8,
+                  series_encoder: str = "conv") -> nn.Module:
     """The encoder for one modality.
 
     Parameters
@@ -136,14 +161,21 @@ def build_encoder(kind: str, shape: Sequence[int], latent_dim: int, hidden: Sequ
     shape : per-subject input shape after preprocessing: ``(p,)`` for tabular kinds,
         ``(C, H, W[, D])`` for images, ``(C, T)`` for series.
     latent_dim, hidden, dropout : see :class:`MLPEncoder`.
-    conv_width : channels of the first convolution of image/series encoders.
+    conv_width : channels of the first convolution of image/series encoders (the GRU's
+        hidden size is twice it).
+    series_encoder : ``"conv"`` (:class:`SeriesEncoder`) or ``"gru"``
+        (:class:`RecurrentSeriesEncoder`) for time series.
     """
+    if series_encoder not in SERIES_ENCODERS:
+        raise ValueError(f"series_encoder must be one of {SERIES_ENCODERS}, got "
+                         f"{series_encoder!r}.")
     if kind == "image":
         return ImageEncoder(shape[0], shape[1:], latent_dim, width=conv_width, dropout=dropout)
     if kind == "timeseries":
         if len(shape) != 2:
             raise ValueError(f"timeseries blocks must be n x C x T, got per-subject {shape}")
-        return SeriesEncoder(shape[0], latent_dim, width=2 * conv_width, dropout=dropout)
+        encoder = SeriesEncoder if series_encoder == "conv" else RecurrentSeriesEncoder
+        return encoder(shape[0], latent_dim, width=2 * conv_width, dropout=dropout)
     if len(shape) != 1:
         raise ValueError(f"{kind} blocks must be tabular, got per-subject shape {shape}")
     return MLPEncoder(shape[0], hidden, latent_dim, dropout)

@@ -96,6 +96,9 @@ class NeuralFusion(FusionClassifier):
         Tabular preprocessing, see :func:`medfuse.preprocess.resolve_preprocessor`.
     conv_width : int
         Channels of the first convolution of image / timeseries encoders.
+    series_encoder : {"conv", "gru"}
+        Time-series encoder: 1-D convolutions with global pooling (fast; blind to when a
+        pattern occurs) or a bidirectional GRU (keeps order and timing).
     device : str
         Torch device, e.g. "cpu" or "cuda".
     reconstruction : float
@@ -149,7 +152,8 @@ class NeuralFusion(FusionClassifier):
                  weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
                  batch_size: int = 32, modality_dropout: float = 0.2,
                  class_weight="balanced", validation_fraction: float = 0.2,
-                 preprocessors=None, conv_width: int = 8, device: str = "cpu",
+                 preprocessors=None, conv_width: int = 8, series_encoder: str = "conv",
+                 device: str = "cpu",
                  reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
                  n_ensemble: int = 5,
                  n_threads: int | None = None,
@@ -168,6 +172,7 @@ class NeuralFusion(FusionClassifier):
         self.validation_fraction = validation_fraction
         self.preprocessors = preprocessors
         self.conv_width = conv_width
+        self.series_encoder = series_encoder
         self.device = device
         self.reconstruction = reconstruction
         self.auxiliary = auxiliary
@@ -210,7 +215,8 @@ class NeuralFusion(FusionClassifier):
     def _build_member(self) -> FusionNetwork:
         encoders = [build_encoder(self.modality_kinds_[m], self.input_shapes_[m],
                                   self.latent_dim, tuple(self.hidden), self.dropout,
-                                  self.conv_width) for m in self.modalities_]
+                                  self.conv_width, self.series_encoder)
+                    for m in self.modalities_]
         reconstruct = [self.input_shapes_[m][0] if self.reconstruction > 0
                        and self.modality_kinds_[m] in TABULAR_KINDS else 0
                        for m in self.modalities_]
@@ -382,7 +388,8 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
                  weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
                  batch_size: int = 32, modality_dropout: float = 0.2,
                  class_weight="balanced", validation_fraction: float = 0.2,
-                 preprocessors=None, conv_width: int = 8, device: str = "cpu",
+                 preprocessors=None, conv_width: int = 8, series_encoder: str = "conv",
+                 device: str = "cpu",
                  reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
                  n_ensemble: int = 5,
                  n_threads: int | None = None,
@@ -394,7 +401,8 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
             weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
             batch_size=batch_size, modality_dropout=modality_dropout,
             class_weight=class_weight, validation_fraction=validation_fraction,
-            preprocessors=preprocessors, conv_width=conv_width, device=device,
+            preprocessors=preprocessors, conv_width=conv_width,
+            series_encoder=series_encoder, device=device,
             reconstruction=reconstruction, auxiliary=auxiliary, refit=refit,
             n_ensemble=n_ensemble,
             n_threads=n_threads, random_state=random_state,
@@ -435,7 +443,8 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
                  weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 40,
                  batch_size: int = 32, modality_dropout: float = 0.2,
                  class_weight="balanced", validation_fraction: float = 0.2,
-                 preprocessors=None, conv_width: int = 8, device: str = "cpu",
+                 preprocessors=None, conv_width: int = 8, series_encoder: str = "conv",
+                 device: str = "cpu",
                  reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
                  n_ensemble: int = 5,
                  n_threads: int | None = None,
@@ -447,7 +456,8 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
             weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
             batch_size=batch_size, modality_dropout=modality_dropout,
             class_weight=class_weight, validation_fraction=validation_fraction,
-            preprocessors=preprocessors, conv_width=conv_width, device=device,
+            preprocessors=preprocessors, conv_width=conv_width,
+            series_encoder=series_encoder, device=device,
             reconstruction=reconstruction, auxiliary=auxiliary, refit=refit,
             n_ensemble=n_ensemble,
             n_threads=n_threads, random_state=random_state,
