@@ -9,7 +9,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from medfuse.data import make_cohort
 from medfuse.fusion import make
-from medfuse.fusion._linear import class_weights
+from medfuse.fusion._class_weight import class_weights
 from medfuse.fusion.late import fit_pool_weights
 from medfuse.fusion.latent import _weighted_lda
 
@@ -86,3 +86,15 @@ def test_rare_outcome_is_predicted_when_balanced(rare, name):
     prevalence = train.y.mean()
     assert plain.predict_proba(test)[:, 1].mean() < balanced.predict_proba(test)[:, 1].mean()
     assert abs(plain.predict_proba(train)[:, 1].mean() - prevalence) < 0.08, name
+
+
+def test_neural_class_weight_dict_is_keyed_by_label(rare):
+    """The neural strategies read class_weight as the classical ones: dict keys are class
+    labels; a heavier rare class raises its predicted probability."""
+    train, test = rare
+    kw = {"max_epochs": 15, "n_ensemble": 1, "random_state": 0}
+    plain = make("intermediate", class_weight=None, **kw).fit(train)
+    heavy = make("intermediate", class_weight={1: 5.0}, **kw).fit(train)
+    assert heavy.predict_proba(test)[:, 1].mean() > plain.predict_proba(test)[:, 1].mean()
+    with pytest.raises(ValueError, match="'relapse'"):
+        make("intermediate", class_weight={"relapse": 2.0}, **kw).fit(train)

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from medfuse.data.modality import ModalityKind
 from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._class_weight import class_weights
 from medfuse.fusion.base import FusionClassifier
 from medfuse.preprocess.blocks import (
     as_matrix,
@@ -102,38 +103,6 @@ def modality_series(values, modalities) -> pd.Series:
     every serialiser handles; the Series is built on access)."""
     return pd.Series(np.asarray(values, dtype=float), index=pd.Index(list(modalities),
                                                                        name="modality"))
-
-
-def class_weights(class_weight, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Weight of each class (K,) for the class indices ``y`` of the training subjects.
-
-    ``class_weight``: None (all 1), ``"balanced"`` (``n / (K * n_k)``, as scikit-learn) or
-    a dict keyed by the original class labels (classes left out weigh 1).
-    """
-    n_classes = len(classes)
-    if class_weight is None:
-        return np.ones(n_classes)
-    if isinstance(class_weight, str):
-        if class_weight != "balanced":
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got "
-                             f"{class_weight!r}.")
-        counts = np.bincount(y, minlength=n_classes).astype(float)
-        return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1.0)), 1.0)
-    if isinstance(class_weight, dict):
-        unknown = [c for c in class_weight if c not in set(classes.tolist())]
-        if unknown:
-            raise ValueError(f"class_weight names classes {unknown} that are not in the "
-                             f"outcome (classes: {classes.tolist()}).")
-        return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
-    raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}.")
-
-
-def index_weights(weights: np.ndarray) -> dict[int, float] | None:
-    """Per-class weights as scikit-learn's ``class_weight`` dict over class indices (None
-    when all are 1)."""
-    if np.allclose(weights, 1.0):
-        return None
-    return {i: float(w) for i, w in enumerate(weights)}
 
 
 def class_prior(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion._linear import class_weights, index_weights
+from medfuse.fusion._class_weight import class_weights, index_weights
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.registry import register
 from medfuse.preprocess.blocks import (

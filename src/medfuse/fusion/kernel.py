@@ -13,11 +13,11 @@ from sklearn.svm import SVC
 
 from medfuse.data.modality import ModalityKind
 from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._class_weight import index_weights
 from medfuse.fusion._linear import (
     BlockFusion,
     best_cv_score,
     default_classifier,
-    index_weights,
     modality_series,
     predict_full,
 )

@@ -8,10 +8,10 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._class_weight import index_weights
 from medfuse.fusion._linear import (
     BlockFusion,
     class_prior,
-    index_weights,
     modality_series,
     oof_probabilities,
     predict_full,

@@ -15,11 +15,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.fusion._class_weight import index_weights
 from medfuse.fusion._linear import (
     BlockFusion,
     class_prior,
     default_classifier,
-    index_weights,
     predict_full,
 )
 from medfuse.fusion.registry import register

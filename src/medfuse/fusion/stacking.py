@@ -8,9 +8,9 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._class_weight import index_weights
 from medfuse.fusion._linear import (
     BlockFusion,
-    index_weights,
     oof_probabilities,
     predict_full,
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.fusion._class_weight import index_weights
 from medfuse.fusion._linear import (
     BlockFusion,
     class_prior,
-    index_weights,
     predict_full,
     resolve_estimator,
 )

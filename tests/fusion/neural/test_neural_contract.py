@@ -15,13 +15,14 @@ from sklearn.base import clone
 from medfuse.data import MultiModalData
 from medfuse.data.simulate import make_cohort
 from medfuse.fusion import available, make
+from medfuse.fusion._class_weight import class_weights
 from medfuse.fusion.neural.encoders import (
     ImageEncoder,
     RecurrentSeriesEncoder,
     SeriesEncoder,
     n_downsamplings,
 )
-from medfuse.fusion.neural.train import class_weights, drop_modalities, inner_split
+from medfuse.fusion.neural.train import drop_modalities, inner_split
 
 NAMES = ["intermediate", "attention", "cross-attention"]
 FAST = {"max_epochs": 5, "random_state": 0, "n_ensemble": 1}
@@ -193,7 +194,7 @@ def test_balanced_class_weights_match_sklearn():
     from sklearn.utils.class_weight import compute_class_weight
 
     y = np.array([0] * 30 + [1] * 10 + [2] * 5)
-    np.testing.assert_allclose(class_weights(y, 3, "balanced"),
+    np.testing.assert_allclose(class_weights("balanced", np.arange(3), y),
                                compute_class_weight("balanced", classes=np.arange(3), y=y))
 
 

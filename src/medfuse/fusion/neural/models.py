@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._class_weight import class_weights
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.neural.encoders import TABULAR_KINDS, build_encoder
 from medfuse.fusion.neural.layers import EnsembleNetwork, FusionNetwork
@@ -88,7 +89,8 @@ class NeuralFusion(FusionClassifier):
         Probability of hiding each modality a subject has in a training batch (never all of
         them), so that predicting with missing modalities is trained for.
     class_weight : None, "balanced", dict or sequence
-        Cross-entropy class weights ("balanced": inverse class frequency).
+        Cross-entropy class weights ("balanced": inverse class frequency; a dict is keyed by
+        class label, a sequence follows ``classes_``).
     validation_fraction : float
         Share of training subjects held out (stratified, seeded) for early stopping; 0 trains
         for ``max_epochs``.
@@ -303,6 +305,14 @@ class NeuralFusion(FusionClassifier):
         self.module_ = members[0] if self.n_ensemble == 1 else EnsembleNetwork(members)
         self.module_.eval()
 
+    def _index_weight(self, y: np.ndarray):
+        """``class_weight`` with a dict keyed by class labels turned into per-class weights
+        in class-index order (None and "balanced" pass through: "balanced" is computed on
+        the inner training part)."""
+        if self.class_weight is None or isinstance(self.class_weight, str):
+            return self.class_weight
+        return class_weights(self.class_weight, np.asarray(self.classes_), y)
+
     def _train(self, inputs, mask, y, max_epochs: int, validation_fraction: float, seed: int
                ) -> tuple[FusionNetwork, TrainHistory]:
         """Build one network from ``seed`` and train it (see :func:`train_module`)."""
@@ -311,7 +321,7 @@ class NeuralFusion(FusionClassifier):
             hist = train_module(
                 net, inputs, mask, y, lr=self.lr, weight_decay=self.weight_decay,
                 max_epochs=max_epochs, patience=self.patience, batch_size=self.batch_size,
-                modality_dropout=self.modality_dropout, class_weight=self.class_weight,
+                modality_dropout=self.modality_dropout, class_weight=self._index_weight(y),
                 validation_fraction=validation_fraction, seed=seed,
                 reconstruction=self.reconstruction, auxiliary=self.auxiliary,
                 verbose=self.verbose,

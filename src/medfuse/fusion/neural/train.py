@@ -17,6 +17,8 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
+from medfuse.fusion._class_weight import class_weights
+
 
 @dataclass
 class TrainHistory:
@@ -25,25 +27,6 @@ class TrainHistory:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = -1
-
-
-def class_weights(y: np.ndarray, n_classes: int, class_weight) -> np.ndarray | None:
-    """Cross-entropy weights per class: None, ``"balanced"`` (``n / (K * n_k)``, as in
-    scikit-learn), or a dict class index -> weight / a sequence of K weights."""
-    if class_weight is None:
-        return None
-    if isinstance(class_weight, str):
-        if class_weight != "balanced":
-            raise ValueError(f"class_weight must be None, 'balanced', a dict or a sequence; "
-                             f"got {class_weight!r}")
-        counts = np.bincount(y, minlength=n_classes).astype(float)
-        return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    if isinstance(class_weight, dict):
-        return np.array([float(class_weight.get(k, 1.0)) for k in range(n_classes)])
-    w = np.asarray(class_weight, dtype=float)
-    if w.shape != (n_classes,):
-        raise ValueError(f"class_weight needs {n_classes} values, got {w.shape}")
-    return w
 
 
 def inner_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +92,9 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
     batch_size : mini-batch size (the last, smaller batch is kept).
     modality_dropout : probability of hiding each available modality of a subject in a
         training batch (see :func:`drop_modalities`).
-    class_weight : see :func:`class_weights` (computed on the inner training part).
+    class_weight : None, "balanced" or a sequence of K weights in class-index order (see
+        :func:`medfuse.fusion._class_weight.class_weights`; "balanced" is computed on the
+        inner training part).
     validation_fraction : share of subjects held out for early stopping (stratified).
     seed : seeds the split, the batch order and modality dropout.
     reconstruction : weight of the module's auxiliary reconstruction loss (needs
@@ -128,8 +113,9 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
     device = mask.device
     n_classes = int(module.head[-1].out_features)
     tr, va = inner_split(y, validation_fraction, seed)
-    w = class_weights(y[tr], n_classes, class_weight)
-    weight = None if w is None else torch.as_tensor(w, dtype=torch.float32, device=device)
+    weight = (None if class_weight is None else torch.as_tensor(
+        class_weights(class_weight, np.arange(n_classes), y[tr]), dtype=torch.float32,
+        device=device))
     y_t = torch.as_tensor(y, dtype=torch.long, device=device)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
