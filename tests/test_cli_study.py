@@ -187,7 +187,8 @@ def test_survival_study_end_to_end(tmp_path):
     assert soup.find("img", alt="Kaplan-Meier curves") is not None
     assert soup.find("img", alt="ROC curves") is None
     assert "c_index" in soup.get_text()
-    assert "survival models are not explained in the report yet" in soup.get_text()
+    assert "Which modality drove the predicted risk" in soup.get_text()
+    assert soup.find("section", id="interpretation").find("img") is not None
     out = tmp_path / "risk.csv"
     result = runner.invoke(app, ["predict", str(tmp_path / "o" / "model"), str(study), "--out",
                                  str(out)])

@@ -50,7 +50,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
 
     ``task="survival"``: survival strategies on ``obs`` columns ``time`` and ``event``
     (see :func:`medfuse.evaluate.benchmark.run_benchmark`); the report's interpretation
-    section then points to ``predict --explain`` for the risk's modality attributions."""
+    section then attributes the predicted risk to the modalities."""
     from medfuse.evaluate.benchmark import refit_best, resolve_strategies, run_benchmark
     from medfuse.persist import save_model as save
     from medfuse.report import write_report

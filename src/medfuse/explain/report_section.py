@@ -58,8 +58,9 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
             "</table>")
 
 
-def modality_figure(att, class_=None) -> str:
-    """Bars of mean |Shapley value| per modality and the per-subject values (strip plot)."""
+def modality_figure(att, class_=None, unit: str = "probability") -> str:
+    """Bars of mean |Shapley value| per modality and the per-subject values (strip plot);
+    ``unit`` names what the values are in."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,7 +71,7 @@ def modality_figure(att, class_=None) -> str:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.5 * len(order) + 1.8))
     imp = frame.abs().mean()[order]
     ax1.barh(order[::-1], imp[order[::-1]], color="#4c72b0")
-    ax1.set_xlabel("mean |Shapley value| (probability)")
+    ax1.set_xlabel(f"mean |Shapley value| ({unit})")
     ax1.set_title("Modality attribution")
     rng = np.random.default_rng(0)
     avail = pd.DataFrame(att.available, index=att.subjects, columns=att.modalities)
@@ -84,6 +85,38 @@ def modality_figure(att, class_=None) -> str:
     ax2.set_title("Direction and spread")
     fig.tight_layout()
     return _png(fig)
+
+
+def _modality_table(att, class_=None) -> pd.DataFrame:
+    """Per modality: mean |value|, mean value and how many subjects have it."""
+    summary = att.frame(class_)
+    table = pd.DataFrame({"modality": list(att.mean_abs(class_).index)})
+    table["mean |value|"] = [float(summary[m].abs().mean()) for m in table["modality"]]
+    table["mean value"] = [float(summary[m].mean()) for m in table["modality"]]
+    table["subjects with it"] = [int(att.available[:, att.modalities.index(m)].sum())
+                                 for m in table["modality"]]
+    return table
+
+
+def survival_interpretation_html(model, data: MultiModalData,
+                                 random_state: int | None = 0) -> str:
+    """The interpretation section of a survival model: modality Shapley values of its risk
+    score (see :func:`interpretation_html` for classifiers) and its native weights."""
+    att = modality_shapley(model, data, random_state=random_state)
+    parts = [f'<p class="caveat"><strong>Caveat.</strong> {html.escape(CAVEAT)}</p>',
+             "<h3>Which modality drove the predicted risk</h3><p>Shapley values of whole "
+             f"modalities for the risk score (higher = earlier event), {len(data)} subjects "
+             f"({att.method}); reference: the mean risk of these subjects. A subject's values "
+             "add up to its risk minus the reference; modalities it lacks get 0.</p>",
+             _img(modality_figure(att, unit="risk score"),
+                  "Left: mean |Shapley value| per modality. Right: one dot per subject; red "
+                  "raises, blue lowers the predicted risk."),
+             _table(_modality_table(att))]
+    tables = native(model, data)
+    if "modality_weights" in tables:
+        parts += ["<h3>The strategy's modality weights</h3><p>As the strategy defines them "
+                  "(<code>modality_weights_</code>).</p>", _table(tables["modality_weights"])]
+    return "\n".join(parts)
 
 
 def attention_figure(table: pd.DataFrame) -> str:
@@ -146,13 +179,7 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
     parts.append(_img(modality_figure(att, class_),
                       "Left: mean |Shapley value| per modality. Right: one dot per subject; "
                       "red raises, blue lowers the predicted probability."))
-    summary = att.frame(class_)
-    table = pd.DataFrame({"modality": list(att.mean_abs(class_).index)})
-    table["mean |value|"] = [float(summary[m].abs().mean()) for m in table["modality"]]
-    table["mean value"] = [float(summary[m].mean()) for m in table["modality"]]
-    table["subjects with it"] = [int(att.available[:, att.modalities.index(m)].sum())
-                                 for m in table["modality"]]
-    parts.append(_table(table))
+    parts.append(_table(_modality_table(att, class_)))
 
     rng = np.random.default_rng(random_state)
     idx = np.sort(rng.choice(len(data), size=min(max_subjects, len(data)), replace=False))

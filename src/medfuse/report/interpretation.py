@@ -11,24 +11,23 @@ from medfuse.report.html import ReportContext, Section, register_section
 
 @register_section
 def interpretation_section(ctx: ReportContext) -> Section | None:
-    """Modality attributions, top features, attention and native weights of ``ctx.model``,
-    on the test subjects when there are any, else on the training subjects (in-sample).
+    """Modality attributions, top features, attention and native weights of ``ctx.model``
+    (survival models: modality attributions of the risk and native weights), on the test
+    subjects when there are any, else on the training subjects (in-sample).
     Nothing when the report has no refitted model or explanations are turned off.
 
     Permutation SHAP costs features x background predictions per subject, so above 200
     features it is computed for 20 subjects against 5 background subjects."""
     if ctx.model is None or not ctx.explain:
         return None
-    if getattr(ctx.model, "_estimator_type", None) == "survival":
-        return Section("Interpretation", "<p>This section explains class probabilities; "
-                       "survival models are not explained in the report yet. Per-subject "
-                       "modality attributions of the risk come from <code>medfuse predict "
-                       "--explain</code> or <code>medfuse.explain.modality_shapley</code>; "
-                       "the Cox strategies also expose per-modality weights.</p>")
     try:
-        from medfuse.explain.report_section import interpretation_html
+        from medfuse.explain.report_section import (
+            interpretation_html,
+            survival_interpretation_html,
+        )
     except ImportError:  # the optional explain extra (shap, captum) is not installed
         return None
+    survival = getattr(ctx.model, "_estimator_type", None) == "survival"
 
     data, where = ((ctx.test, "the test subjects") if ctx.test is not None else
                    (ctx.data, "the training subjects (in-sample: the model was fitted on "
@@ -42,7 +41,8 @@ def interpretation_section(ctx: ReportContext) -> Section | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            body = interpretation_html(ctx.model, data, background=ctx.data, **cost)
+            body = (survival_interpretation_html(ctx.model, data) if survival else
+                    interpretation_html(ctx.model, data, background=ctx.data, **cost))
     except (ValueError, TypeError, RuntimeError) as err:
         body = f"<p>No interpretation could be computed: {html.escape(str(err))}</p>"
     return Section("Interpretation", intro + body)
