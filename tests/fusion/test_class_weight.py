@@ -98,3 +98,23 @@ def test_neural_class_weight_dict_is_keyed_by_label(rare):
     assert heavy.predict_proba(test)[:, 1].mean() > plain.predict_proba(test)[:, 1].mean()
     with pytest.raises(ValueError, match="'relapse'"):
         make("intermediate", class_weight={"relapse": 2.0}, **kw).fit(train)
+
+
+def test_study_params_turn_weighting_off(rare, tmp_path):
+    """``params: {late-mean: {class_weight: null}}`` in a study file reaches the estimator:
+    its out-of-fold probabilities are those of the unweighted model (lower for the rare
+    class)."""
+    import yaml
+
+    from medfuse.evaluate.benchmark import resolve_strategies, run_benchmark
+
+    train, _ = rare
+    params = yaml.safe_load("late-mean: {class_weight: null}")
+    plain = resolve_strategies(train, ["late-mean"], params=params)["late-mean"]
+    assert plain.get_params()["class_weight"] is None
+    mean_rare = {}
+    for label, strategies in (("plain", {"late-mean": plain}),
+                              ("balanced", resolve_strategies(train, ["late-mean"]))):
+        res = run_benchmark(train, strategies, folds=3, repeats=1, robustness=False)
+        mean_rare[label] = np.mean([f.probabilities()[:, 1].mean() for f in res.folds])
+    assert mean_rare["plain"] < mean_rare["balanced"] - 0.05, mean_rare
