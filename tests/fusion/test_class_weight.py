@@ -118,3 +118,18 @@ def test_study_params_turn_weighting_off(rare, tmp_path):
         res = run_benchmark(train, strategies, folds=3, repeats=1, robustness=False)
         mean_rare[label] = np.mean([f.probabilities()[:, 1].mean() for f in res.folds])
     assert mean_rare["plain"] < mean_rare["balanced"] - 0.05, mean_rare
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_a_modality_that_never_sees_a_class_still_fits(name):
+    """Multiclass outcome; no subject of one class has imaging. The weights of the default
+    classifiers are restricted to the classes each fit sees (scikit-learn refuses others)."""
+    data = make_cohort(150, task="multiclass", n_classes=3, n_genes=30, n_imaging=15,
+                       random_state=2)
+    y = data.y.to_numpy()
+    data = data.hide("imaging", subjects=data.subjects[y == 2])
+    if name == "unimodal:rna":
+        name = "unimodal:imaging"
+    model = make(name, random_state=0).fit(data)
+    proba = model.predict_proba(data)
+    assert proba.shape == (150, 3) and np.allclose(proba.sum(axis=1), 1.0)

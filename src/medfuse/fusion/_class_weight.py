@@ -41,9 +41,20 @@ def class_weights(class_weight, classes: np.ndarray, y: np.ndarray) -> np.ndarra
     return weights
 
 
-def index_weights(weights: np.ndarray) -> dict[int, float] | None:
+def index_weights(weights: np.ndarray, y: np.ndarray | None = None) -> dict[int, float] | None:
     """Per-class weights as scikit-learn's ``class_weight`` dict over class indices (None
-    when all are 1)."""
+    when all are 1); with ``y``, only the classes present in it (scikit-learn's
+    ``LogisticRegressionCV`` refuses weights of classes its target lacks)."""
     if np.allclose(weights, 1.0):
         return None
-    return {i: float(w) for i, w in enumerate(weights)}
+    return present_weights({i: float(w) for i, w in enumerate(weights)}, y)
+
+
+def present_weights(class_weight: dict[int, float] | None,
+                    y: np.ndarray | None) -> dict[int, float] | None:
+    """``class_weight`` (dict class index -> weight) restricted to the classes in ``y``
+    (all of it when ``y`` is None)."""
+    if class_weight is None or y is None:
+        return class_weight
+    present = set(np.unique(y).tolist())
+    return {k: w for k, w in class_weight.items() if k in present}

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from medfuse.data.modality import ModalityKind
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import class_weights
+from medfuse.fusion._class_weight import class_weights, present_weights
 from medfuse.fusion.base import FusionClassifier
 from medfuse.preprocess.blocks import (
     as_matrix,
@@ -73,14 +73,16 @@ def best_cv_score(search) -> float:
 
 
 def resolve_estimator(estimator, modality: str | None, random_state,
-                      class_weight=None) -> object:
+                      class_weight=None, y: np.ndarray | None = None) -> object:
     """An unfitted clone of the base estimator: ``estimator`` is None (default), one
     estimator, or a dict modality -> estimator (modalities left out get the default, which
-    takes ``class_weight``; an estimator of the user's keeps its own)."""
+    takes ``class_weight``, a dict class index -> weight, restricted to the classes of the
+    target ``y`` it will be fitted on; an estimator of the user's keeps its own)."""
     if isinstance(estimator, dict):
         estimator = estimator.get(modality)
     if estimator is None:
-        return default_classifier(random_state, class_weight=class_weight)
+        return default_classifier(random_state,
+                                  class_weight=present_weights(class_weight, y))
     est = clone(estimator)
     if random_state is not None and "random_state" in est.get_params(deep=False):
         if est.get_params(deep=False)["random_state"] is None:
@@ -275,7 +277,8 @@ def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, prepr
             train, test = data[idx[tr]], data[idx[te]]
             t = block_preprocessor(preprocessors, m, data.modalities[m])
             z = as_matrix(fit_transform_block(t, train.block(m), obs=train.obs))
-            model = resolve_estimator(estimator, m, random_state, class_weight).fit(z, ym[tr])
+            model = resolve_estimator(estimator, m, random_state, class_weight,
+                                      ym[tr]).fit(z, ym[tr])
             zt = as_matrix(transform_block(t, test.block(m), obs=test.obs))
             proba[idx[te]] = predict_full(model, zt, n_classes)
         out[m] = proba

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import index_weights
+from medfuse.fusion._class_weight import index_weights, present_weights
 from medfuse.fusion._linear import (
     BlockFusion,
     default_classifier,
@@ -109,7 +109,8 @@ class EarlyFusion(BlockFusion):
         counts = np.bincount(y[rows])
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 5:
             return width
-        search = default_classifier(self.random_state, class_weight=weights)
+        search = default_classifier(self.random_state,
+                                    class_weight=present_weights(weights, y[rows]))
         search.fit(X[rows], y[rows])
         return float(1.0 / np.sqrt(np.ravel(search.C_)[0]))
 

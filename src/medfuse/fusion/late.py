@@ -129,8 +129,8 @@ def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: in
         if len(np.unique(y[rows])) < 2:
             out[m] = class_prior(y[rows], n_classes)
             continue
-        out[m] = resolve_estimator(base_estimator, m, random_state,
-                                   class_weight).fit(X[rows], y[rows])
+        out[m] = resolve_estimator(base_estimator, m, random_state, class_weight,
+                                   y[rows]).fit(X[rows], y[rows])
     return out
 
 

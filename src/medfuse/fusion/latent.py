@@ -396,7 +396,7 @@ class BlockPLSClassifier(BlockFusion):
         T = [np.where(h[:, None], t, np.nan) for t, h in zip(scores, have, strict=True)]
         counts = np.bincount(y)
         model = default_classifier(self.random_state, cv=int(min(5, counts[counts > 0].min())),
-                                   class_weight=index_weights(weights))
+                                   class_weight=index_weights(weights, y))
         return model.fit(self._stacked(T, n_comp), y)
 
     def _predict_from(self, predictor, scores, n_comp: int) -> np.ndarray:

@@ -71,7 +71,8 @@ class Unimodal(BlockFusion):
         X = self._fit_blocks(data, [m])[m]
         self.prior_ = class_prior(y[rows], n_classes)
         self.estimator_ = resolve_estimator(self.base_estimator, m, self.random_state,
-                                            index_weights(self._class_weights(y[rows])))
+                                            index_weights(self._class_weights(y[rows]),
+                                                          y[rows]))
         self.estimator_.fit(X[rows], y[rows])
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
