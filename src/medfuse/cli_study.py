@@ -261,13 +261,15 @@ def predict_table(model, data) -> pd.DataFrame:
 
     A survival model gives a ``risk`` column instead (higher = earlier event; a relative
     score on the model's own scale) and no class columns."""
+    from medfuse.fusion.base import is_survival
+
     used_mask = np.zeros((len(data), len(model.modalities_)), dtype=bool)
     avail = data.available
     for j, m in enumerate(model.modalities_):
         if m in avail.columns:
             used_mask[:, j] = avail[m].to_numpy()
     rows = used_mask.any(axis=1)
-    if getattr(model, "_estimator_type", None) == "survival":
+    if is_survival(model):
         risk = np.full(len(data), np.nan)
         if rows.any():
             risk[rows] = model.predict(data[np.flatnonzero(rows)])

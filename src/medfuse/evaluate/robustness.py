@@ -8,6 +8,7 @@ from itertools import combinations
 import numpy as np
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.fusion.base import model_outputs
 
 #: Up to this many modalities every non-empty subset is scored; above, each single drop.
 MAX_ALL_SUBSETS = 5
@@ -60,7 +61,7 @@ def predict_subsets(model, data: MultiModalData, subsets: Sequence[tuple[str, ..
         proba = np.full((len(data), n_classes), np.nan)
         if rows.any():
             try:
-                p = _predict_scores(model, view[np.flatnonzero(rows)])
+                p = model_outputs(model, view[np.flatnonzero(rows)])
             except DataValidationError:
                 p = None
             if p is not None:
@@ -71,8 +72,3 @@ def predict_subsets(model, data: MultiModalData, subsets: Sequence[tuple[str, ..
     return out
 
 
-def _predict_scores(model, data: MultiModalData) -> np.ndarray:
-    """Class probabilities of a classifier; the risk of a survival model as one column."""
-    if getattr(model, "_estimator_type", None) == "survival":
-        return np.asarray(model.predict(data), dtype=float)[:, None]
-    return model.predict_proba(data)

@@ -40,6 +40,7 @@ from sklearn.metrics import (
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.fusion.base import is_survival, model_outputs
 
 MAX_EXACT = 8
 
@@ -219,7 +220,7 @@ def modality_shapley(
     >>> att = modality_shapley(model, test)                     # doctest: +SKIP
     >>> att.frame().head(); att.mean_abs()                      # doctest: +SKIP
     """
-    if refit and _is_survival(model):
+    if refit and is_survival(model):
         raise ValueError("refit=True scores class probabilities; for a survival model use "
                          "the per-subject attribution (refit=False).")
     if refit:
@@ -234,7 +235,7 @@ def modality_shapley(
     aligned = model.align(data)
     avail = aligned.available.to_numpy()
     m = avail.shape[1]
-    prediction = _outputs(model, aligned)
+    prediction = model_outputs(model, aligned)
     base = _base_values(model, base_values, prediction)
     if m <= max_exact:
         values, method = _exact(model, aligned, avail, base, prediction), "exact"
@@ -260,26 +261,14 @@ def _handles_missing(model) -> bool:
     return True
 
 
-def _is_survival(model) -> bool:
-    return getattr(model, "_estimator_type", None) == "survival"
-
-
-def _outputs(model, data: MultiModalData) -> np.ndarray:
-    """What is explained, (n, K): class probabilities, or a survival model's risk as one
-    column."""
-    if _is_survival(model):
-        return np.asarray(model.predict(data), dtype=float).reshape(-1, 1)
-    return np.asarray(model.predict_proba(data), dtype=float)
-
-
 def _output_names(model) -> np.ndarray:
-    return np.array(["risk"]) if _is_survival(model) else np.asarray(model.classes_)
+    return np.array(["risk"]) if is_survival(model) else np.asarray(model.classes_)
 
 
 def _base_values(model, how, prediction: np.ndarray) -> np.ndarray:
     k = prediction.shape[1]
     if isinstance(how, str):
-        if how == "prior" and _is_survival(model):
+        if how == "prior" and is_survival(model):
             return prediction.mean(axis=0)
         if how == "prior":
             prior = getattr(model, "class_prior_", None)
@@ -306,7 +295,7 @@ def _coalition_values(model, data: MultiModalData, avail: np.ndarray, coalition:
     they are computed in.
     """
     sub = data[rows]
-    out = _outputs(model, sub.with_available(avail[rows] & coalition))
+    out = model_outputs(model, sub.with_available(avail[rows] & coalition))
     whole = (~avail[rows] | coalition).all(axis=1)
     out[whole] = prediction[rows[whole]]
     return out

@@ -183,3 +183,16 @@ def check_target(data: MultiModalData, y) -> np.ndarray:
 def modality_mask(data: MultiModalData) -> np.ndarray:
     """Boolean (n_subjects, n_modalities) availability in the data's modality order."""
     return data.available.to_numpy()
+
+
+def is_survival(model) -> bool:
+    """Whether ``model`` is a survival estimator (it predicts a risk, not classes)."""
+    return getattr(model, "_estimator_type", None) == "survival"
+
+
+def model_outputs(model, data: MultiModalData) -> np.ndarray:
+    """What a model predicts, (n, K) floats: class probabilities, or a survival model's
+    risk as one column."""
+    if is_survival(model):
+        return np.asarray(model.predict(data), dtype=float).reshape(-1, 1)
+    return np.asarray(model.predict_proba(data), dtype=float)

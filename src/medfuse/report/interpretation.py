@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import warnings
 
+from medfuse.fusion.base import is_survival
 from medfuse.report.html import ReportContext, Section, register_section
 
 
@@ -27,7 +28,7 @@ def interpretation_section(ctx: ReportContext) -> Section | None:
         )
     except ImportError:  # the optional explain extra (shap, captum) is not installed
         return None
-    survival = getattr(ctx.model, "_estimator_type", None) == "survival"
+    survival = is_survival(ctx.model)
 
     data, where = ((ctx.test, "the test subjects") if ctx.test is not None else
                    (ctx.data, "the training subjects (in-sample: the model was fitted on "
