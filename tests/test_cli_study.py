@@ -208,7 +208,7 @@ def test_survival_study_end_to_end(tmp_path):
 
 
 def test_demo_quick(tmp_path, monkeypatch):
-    import medfuse.cli_study as cs
+    import medfuse.cli.study as cs
 
     monkeypatch.setattr(cs, "QUICK_STRATEGIES", ("unimodal", "late-mean-ref"))
     with ref.registered():

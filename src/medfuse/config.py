@@ -25,11 +25,11 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from medfuse.data.modality import Modality, ModalityKind
+from medfuse.data.kinds import get_kind
+from medfuse.data.kinds.base import TABLE_SUFFIXES
+from medfuse.data.modality import Modality
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-
-METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "f1_macro", "f1_weighted",
-           "precision", "recall", "specificity", "brier", "ece", "c_index", "td_auc")
+from medfuse.evaluate.metrics import metric_names
 
 
 class StudyError(ValueError):
@@ -56,13 +56,23 @@ class SurvivalRef(_Strict):
 
 
 class ModalitySpec(_Strict):
-    """One modality file and its kind."""
+    """One modality file and its kind (any registered kind, see
+    :mod:`medfuse.data.kinds`)."""
 
     file: str
-    kind: ModalityKind = ModalityKind.CONTINUOUS
+    kind: str = "continuous"
     scales: dict[str, str] = Field(default_factory=dict,
                                    description="clinical: column -> measurement scale")
     allow_nan: bool | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from medfuse.data.kinds import kind_names
+
+        if v not in kind_names():
+            raise ValueError(f"unknown kind {v!r}; registered kinds: {', '.join(kind_names())}")
+        return v
 
     def to_modality(self) -> Modality:
         return Modality(self.kind, scales=self.scales, allow_nan=self.allow_nan)
@@ -116,6 +126,10 @@ class Study(_Strict):
     exclude: list[str] = Field(default_factory=list)
     params: dict[str, dict] = Field(default_factory=dict,
                                     description="strategy name -> constructor arguments")
+    representations: dict[str, str | dict] = Field(
+        default_factory=dict,
+        description="modality -> representation name or {name, params} (raw modalities "
+                    "turned into feature blocks inside every fold)")
     cv: CVSpec = Field(default_factory=CVSpec)
     seeds: int = Field(5, ge=1)
     primary_metric: str = "roc_auc"
@@ -125,8 +139,23 @@ class Study(_Strict):
     @field_validator("primary_metric")
     @classmethod
     def _known_metric(cls, v: str) -> str:
-        if v not in METRICS:
-            raise ValueError(f"unknown metric {v!r}; choose one of {', '.join(METRICS)}")
+        if v not in metric_names():
+            raise ValueError(f"unknown metric {v!r}; choose one of {', '.join(metric_names())}")
+        return v
+
+    @field_validator("representations")
+    @classmethod
+    def _known_representations(cls, v: dict) -> dict:
+        from medfuse.represent import representation_names
+
+        for modality, spec in v.items():
+            name = spec if isinstance(spec, str) else spec.get("name")
+            if name not in representation_names():
+                raise ValueError(f"{modality}: unknown representation {name!r}; registered: "
+                                 f"{', '.join(representation_names())}")
+            if isinstance(spec, dict) and set(spec) - {"name", "params"}:
+                raise ValueError(f"{modality}: a representation is {{name, params}}; got "
+                                 f"keys {', '.join(sorted(spec))}")
         return v
 
     @field_validator("strategies")
@@ -209,7 +238,7 @@ class Study(_Strict):
         """One cohort. For the test cohort (``prefix == "test."``) the batch and group
         columns are looked up by name in the test files (outcome file first), and left out
         when no test file has them."""
-        from medfuse.data.io import read_table
+        from medfuse.data.tables import read_table
 
         tables: dict[Path, pd.DataFrame] = {}
 
@@ -231,7 +260,14 @@ class Study(_Strict):
 
         blocks, specs = {}, {}
         for name, spec in modalities.items():
-            blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
+            kind = get_kind(spec.kind)
+            if kind.storage == "table" and Path(spec.file).suffix in TABLE_SUFFIXES:
+                blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
+            else:
+                path = self.resolve(spec.file)
+                if not path.exists():
+                    raise StudyError(f"{prefix}modalities.{name}.file: no such file {path}")
+                blocks[name] = kind.read(path)
             specs[name] = spec.to_modality()
         if isinstance(outcome, SurvivalRef):
             obs = _survival_obs(column(outcome, f"{prefix}outcome.time", outcome.time),
@@ -256,7 +292,8 @@ class Study(_Strict):
             obs = obs.join(values.rename(key), how="outer")
             if ref.column not in obs.columns:
                 obs[ref.column] = obs[key]
-        measured = set().union(*(set(b.index) for b in blocks.values()))
+        measured = set().union(*(set(map(str, b[0] if isinstance(b, tuple) else b.index))
+                                 for b in blocks.values()))
         orphans = [i for i in obs.index if i not in measured]
         if orphans:
             warnings.warn(

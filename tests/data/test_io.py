@@ -10,10 +10,12 @@ import pytest
 
 from medfuse.data import (
     MultiModalData,
+    from_mudata,
     load_mogonet,
     make_cohort,
     read_data,
     read_folder,
+    to_mudata,
     write_folder,
 )
 
@@ -41,7 +43,7 @@ def cohort():
 
 
 def test_mudata_round_trip(cohort):
-    back = MultiModalData.from_mudata(cohort.to_mudata())
+    back = from_mudata(to_mudata(cohort))
     assert_same(cohort, back)
     assert back.modalities["clinical"].scales == cohort.modalities["clinical"].scales
 
@@ -54,7 +56,7 @@ def test_folder_round_trip(cohort, tmp_path, fmt):
 
 def test_mudata_file_round_trip(cohort, tmp_path):
     file = tmp_path / "cohort.h5mu"
-    cohort.select(["rna", "imaging", "clinical"]).to_mudata().write(file)
+    to_mudata(cohort.select(["rna", "imaging", "clinical"])).write(file)
     assert_same(cohort.select(["rna", "imaging", "clinical"]), read_data(file))
 
 

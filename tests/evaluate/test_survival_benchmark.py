@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from medfuse.data import make_cohort
-from medfuse.evaluate.benchmark import resolve_strategies, run_benchmark
 from medfuse.evaluate.metrics import c_index, survival_metrics, td_auc
+from medfuse.evaluate.runner import resolve_strategies, run_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +95,14 @@ def test_gse7390_survival_study(tmp_path):
     """The real cohort (time in years, distant metastasis event) through the Python API."""
     from bs4 import BeautifulSoup
 
-    from medfuse.cli_study import run_study
     from medfuse.data import load_gse7390
+    from medfuse.study import run_study
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = load_gse7390(drop_censored=False)
     out = run_study(data, None, tmp_path, strategies=["cox-early", "unimodal-cox:clinical"],
-                    folds=3, repeats=1, primary_metric="c_index", task="survival",
-                    show=False)
+                    folds=3, repeats=1, primary_metric="c_index", task="survival")
     res = pd.read_csv(out.results)
     c = res[res["metric"] == "c_index"].set_index("strategy")["mean"]
     assert (c > 0.55).all(), c

@@ -31,14 +31,14 @@ def test_provider_is_registered_and_explains_the_model(split):
 
 
 def test_report_has_one_interpretation_section_unless_turned_off(split, tmp_path):
-    from medfuse.cli_study import run_study
+    from medfuse.study import run_study
 
     train, test = split
     outputs = run_study(train, test, tmp_path / "on", strategies=["additive"], folds=2,
-                        repeats=1, seeds=1, robustness=False, show=False)
+                        repeats=1, seeds=1, robustness=False)
     page = BeautifulSoup(outputs.report.read_text(), "html.parser")
     assert len(page.find_all(id="interpretation")) == 1
     off = run_study(train, test, tmp_path / "off", strategies=["additive"], folds=2,
-                    repeats=1, seeds=1, robustness=False, show=False, explain=False)
+                    repeats=1, seeds=1, robustness=False, explain=False)
     page = BeautifulSoup(off.report.read_text(), "html.parser")
     assert page.find(id="interpretation") is None

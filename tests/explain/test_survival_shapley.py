@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medfuse.cli_study import explain_table, predict_table
 from medfuse.data import make_cohort
 from medfuse.explain import modality_shapley
 from medfuse.fusion import make
+from medfuse.predictor import explain_table, predict_table
 
 
 @pytest.fixture(scope="module")

@@ -106,7 +106,7 @@ def test_study_params_turn_weighting_off(rare, tmp_path):
     class)."""
     import yaml
 
-    from medfuse.evaluate.benchmark import resolve_strategies, run_benchmark
+    from medfuse.evaluate.runner import resolve_strategies, run_benchmark
 
     train, _ = rare
     params = yaml.safe_load("late-mean: {class_weight: null}")

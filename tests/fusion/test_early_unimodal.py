@@ -70,7 +70,7 @@ def test_early_imputes_training_mean_and_flags_missing_blocks(cohort):
 
 
 def test_early_cv_block_scaling_uses_each_blocks_own_penalty(cohort):
-    from medfuse.fusion._linear import default_classifier
+    from medfuse.fusion.classifiers import default_classifier
 
     train = cohort[:150]
     model = make("early", random_state=0).fit(train)

@@ -13,7 +13,6 @@ from threadpoolctl import threadpool_limits
 from medfuse.data import MultiModalData
 from medfuse.data.simulate import make_cohort
 from medfuse.fusion import make
-from medfuse.fusion._linear import KmerSpectrum
 from medfuse.fusion.kernel import (
     alignf_weights,
     centre_kernel,
@@ -22,6 +21,7 @@ from medfuse.fusion.kernel import (
     median_gamma,
     rbf_kernel,
 )
+from medfuse.represent import KmerSpectrum
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,8 @@
-"""Reading and writing MultiModalData: folders of CSV/Parquet files, MuData, MOGONET layout."""
+"""Reading and writing MultiModalData: folders of modality files with a manifest, the
+MOGONET layout, and :func:`read_data` for whatever a path holds.
+
+Each modality's files are read and written by its kind (:mod:`medfuse.data.kinds`); MuData
+conversion is in :mod:`medfuse.data.mudata`."""
 
 from __future__ import annotations
 
@@ -9,51 +13,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medfuse.data.kinds import all_kinds
 from medfuse.data.modality import Modality
-from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.data.mudata import from_mudata
+from medfuse.data.multimodal import MultiModalData
+from medfuse.data.tables import read_table, write_table
+from medfuse.data.validation import DataValidationError
 
 MANIFEST = "medfuse.json"
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
-
-
-# ---------------------------------------------------------------------- tables
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read one modality or obs file: first column = subject ID, header row = names.
-
-    CSV, TSV and Parquet are supported. IDs are read as strings.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No such file: {path}")
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        if frame.index.name is None or isinstance(frame.index, pd.RangeIndex):
-            frame = frame.set_index(frame.columns[0])
-    else:
-        sep = "\t" if path.suffix == ".tsv" else ","
-        frame = pd.read_csv(path, sep=sep, index_col=0, dtype={0: str})
-        frame.index = frame.index.astype(str)
-    frame.index.name = "subject"
-    if frame.shape[1] == 0:
-        raise DataValidationError(f"{path} has an ID column but no feature columns.")
-    return frame
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    path = Path(path)
-    frame = frame.copy()
-    frame.index.name = "subject"
-    if path.suffix == ".parquet":
-        frame.to_parquet(path)
-    else:
-        frame.to_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
 
 
 # ---------------------------------------------------------------------- folders
 def write_folder(data: MultiModalData, path: str | Path, fmt: str = "csv") -> Path:
     """Write one file per modality (only subjects that have it), ``obs`` and a manifest.
 
-    Array modalities are written as ``<name>.npz`` with arrays ``ids`` and ``values``.
+    Each modality is written by its kind: tables as ``<name>.<fmt>``, arrays as
+    ``<name>.npz`` with arrays ``ids`` and ``values``, ragged blocks as ``<name>.npz`` with
+    one member per subject array (see :meth:`RaggedBlock.to_npz`).
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
@@ -64,14 +41,9 @@ def write_folder(data: MultiModalData, path: str | Path, fmt: str = "csv") -> Pa
         entry = spec.to_dict()
         block = data.block(name)
         if isinstance(block, pd.DataFrame):
-            file = f"{name}.{fmt}"
-            write_table(block, path / file)
             entry["categories"] = _categories(block)
-        else:
-            file = f"{name}.npz"
-            np.savez_compressed(path / file, ids=np.asarray(data.block_subjects(name), dtype=str),
-                                values=block)
-        entry["file"] = file
+        entry["file"] = spec.kind_object.write(block, data.block_subjects(name), path, name,
+                                               fmt)
         manifest["modalities"][name] = entry
     if data.obs.shape[1]:
         manifest["obs"] = f"obs.{fmt}"
@@ -100,9 +72,11 @@ def read_folder(path: str | Path, outcome: str | None = None,
                 modalities: Mapping[str, Modality | str] | None = None) -> MultiModalData:
     """Read a folder written by :func:`write_folder`, or any folder of modality files.
 
-    Without a ``medfuse.json`` manifest, every ``.csv``/``.tsv``/``.parquet`` file except
-    ``obs.*`` is a modality named after the file (kind ``continuous`` unless ``modalities``
-    says otherwise) and ``.npz`` files (arrays ``ids`` and ``values``) are array modalities.
+    Without a ``medfuse.json`` manifest, every file except ``obs.*`` is a modality named
+    after the file: its kind is the one ``modalities`` gives, else the first registered kind
+    that claims the file ending (``.csv``/``.tsv``/``.parquet``: ``continuous``;
+    ``.npz``: an array kind chosen from the array's dimensions; a third-party kind may claim
+    its own endings). Files no kind claims are ignored.
     """
     path = Path(path)
     if not path.is_dir():
@@ -114,101 +88,59 @@ def read_folder(path: str | Path, outcome: str | None = None,
     if manifest_file.exists():
         manifest = json.loads(manifest_file.read_text())
         for name, entry in manifest["modalities"].items():
-            specs.setdefault(name, Modality.from_dict(entry))
-            blocks[name] = _read_block(path / entry["file"], entry.get("categories"))
+            spec = specs.setdefault(name, Modality.from_dict(entry))
+            spec = spec if isinstance(spec, Modality) else Modality(kind=spec)
+            blocks[name] = _read_block(spec, _inside(path, entry["file"]),
+                                       entry.get("categories"))
         if manifest.get("obs"):
-            obs = _restore_categories(read_table(path / manifest["obs"]),
+            obs = _restore_categories(read_table(_inside(path, manifest["obs"])),
                                       manifest.get("obs_categories"))
         outcome = outcome or manifest.get("outcome")
     else:
         for file in sorted(path.iterdir()):
             if file.stem == "obs" and file.suffix in TABLE_SUFFIXES:
                 obs = read_table(file)
-            elif file.suffix in (*TABLE_SUFFIXES, ".npz"):
-                blocks[file.stem] = _read_block(file, None)
+                continue
+            spec = _spec_for(specs.get(file.stem), file)
+            if spec is not None:
+                specs[file.stem] = spec
+                blocks[file.stem] = _read_block(spec, file, None)
         if not blocks:
-            raise DataValidationError(f"{path} holds no modality files (.csv, .tsv, .parquet, "
-                                      ".npz).")
+            endings = sorted({s for k in all_kinds() for s in k.suffixes})
+            raise DataValidationError(f"{path} holds no modality files "
+                                      f"({', '.join(endings)}).")
     return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome)
 
 
-def _read_block(file: Path, categories: Mapping | None):
-    if file.suffix == ".npz":
-        with np.load(file, allow_pickle=False) as z:
-            return ([str(i) for i in z["ids"]], z["values"])
-    return _restore_categories(read_table(file), categories)
+def _inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refusing a manifest entry that points outside the folder."""
+    file = (folder / str(name)).resolve()
+    if not file.is_relative_to(folder.resolve()):
+        raise DataValidationError(f"{folder / MANIFEST} names the file {name!r}, which is "
+                                  "outside the folder; manifests may only name files inside it.")
+    return file
 
 
-# ---------------------------------------------------------------------- MuData
-def to_mudata(data: MultiModalData):
-    """MuData with one AnnData per modality holding only the subjects that have it."""
-    import anndata as ad
-    import mudata as md
-
-    mods = {}
-    for name, spec in data.modalities.items():
-        block = data.block(name)
-        ids = [str(i) for i in data.block_subjects(name)]
-        uns = {"medfuse": json.dumps(spec.to_dict())}
-        if isinstance(block, pd.DataFrame):
-            numeric = all(pd.api.types.is_numeric_dtype(block[c])
-                          and not isinstance(block[c].dtype, pd.CategoricalDtype)
-                          for c in block.columns)
-            if numeric:
-                adata = ad.AnnData(X=block.to_numpy(dtype=float),
-                                   obs=pd.DataFrame(index=ids),
-                                   var=pd.DataFrame(index=[str(c) for c in block.columns]))
-            else:
-                # Mixed clinical columns live in obs of an AnnData with no variables.
-                adata = ad.AnnData(obs=block.set_axis(ids, axis=0).copy())
-                uns["medfuse_table"] = "obs"
-        else:
-            adata = ad.AnnData(X=block.reshape(len(block), -1), obs=pd.DataFrame(index=ids))
-            uns["medfuse_shape"] = list(block.shape[1:])
-        adata.uns.update(uns)
-        mods[name] = adata
-    with md.set_options(pull_on_update=False):
-        mdata = md.MuData(mods)
-    obs = data.obs.copy()
-    obs.index = obs.index.astype(str)
-    for col in obs.columns:
-        mdata.obs[col] = obs[col].reindex(mdata.obs_names)
-    mdata.uns["medfuse_outcome"] = data.outcome or ""
-    mdata.uns["medfuse_obs_columns"] = list(map(str, obs.columns))
-    mdata.uns["medfuse_subjects"] = [str(i) for i in data.subjects]
-    return mdata
+def _spec_for(given, file: Path) -> Modality | None:
+    """The modality spec of a file in a folder without manifest (None: not a modality)."""
+    if given is not None:
+        return given if isinstance(given, Modality) else Modality(kind=given)
+    claimants = [k for k in all_kinds() if k.claims(file)]
+    if not claimants:
+        return None
+    if len(claimants) > 1 and file.suffix == ".npz":
+        block = claimants[0].read(file)
+        for kind in claimants:
+            if kind.infer(block):
+                return Modality(kind=kind.name)
+    return Modality(kind=claimants[0].name)
 
 
-def from_mudata(mdata, outcome: str | None = None) -> MultiModalData:
-    """MultiModalData from a MuData object: modality presence is taken from each AnnData's
-    obs names, never from row positions."""
-    blocks, specs = {}, {}
-    for name, adata in mdata.mod.items():
-        meta = json.loads(adata.uns["medfuse"]) if "medfuse" in adata.uns else {}
-        spec = Modality.from_dict(meta) if meta else Modality()
-        ids = [str(i) for i in adata.obs_names]
-        if adata.uns.get("medfuse_table") == "obs":
-            blocks[name] = adata.obs.copy().set_axis(ids, axis=0)
-        elif "medfuse_shape" in adata.uns:
-            x = _dense(adata.X)
-            blocks[name] = (ids, x.reshape(len(ids), *[int(s) for s in adata.uns["medfuse_shape"]]))
-        else:
-            blocks[name] = pd.DataFrame(_dense(adata.X), index=ids,
-                                        columns=[str(v) for v in adata.var_names])
-        specs[name] = spec
-    cols = list(mdata.uns.get("medfuse_obs_columns", []))
-    if not cols:
-        cols = [c for c in mdata.obs.columns if ":" not in str(c)]
-    obs = mdata.obs[cols].copy()
-    if "medfuse_subjects" in mdata.uns:
-        obs = obs.loc[[str(i) for i in mdata.uns["medfuse_subjects"]]]
-    if outcome is None:
-        outcome = str(mdata.uns.get("medfuse_outcome", "")) or None
-    return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome)
-
-
-def _dense(x) -> np.ndarray:
-    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=float)
+def _read_block(spec: Modality, file: Path, categories: Mapping | None):
+    block = spec.kind_object.read(file)
+    if isinstance(block, pd.DataFrame):
+        block = _restore_categories(block, categories)
+    return block
 
 
 # ---------------------------------------------------------------------- MOGONET layout

@@ -1,4 +1,5 @@
-"""Modality specifications: what kind of measurement a block holds and how it may be validated."""
+"""Modality specifications: which kind of measurement a block holds, with its clinical
+measurement scales."""
 
 from __future__ import annotations
 
@@ -6,38 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import numpy as np
 import pandas as pd
 
-
-class ModalityKind(StrEnum):
-    """The kind of a modality; it chooses validation, default preprocessing and encoders.
-
-    - ``continuous``: real-valued features (microarray, methylation beta values, radiomics).
-    - ``counts``: non-negative integer counts (RNA-seq reads); no NaN, no inf.
-    - ``clinical``: mixed columns on the four measurement scales; NaN cells are allowed
-      (missingness is informative in clinical records).
-    - ``image``: ndarray ``N x C x H x W`` (2D) or ``N x C x H x W x D`` (3D).
-    - ``timeseries``: ndarray ``N x C x T`` (channels by time points).
-    - ``sequence``: one string per subject (e.g. a DNA or protein sequence), in column ``sequence``.
-    """
-
-    CONTINUOUS = "continuous"
-    COUNTS = "counts"
-    CLINICAL = "clinical"
-    IMAGE = "image"
-    TIMESERIES = "timeseries"
-    SEQUENCE = "sequence"
-
-    @property
-    def is_array(self) -> bool:
-        """True for kinds stored as an ndarray with subjects first."""
-        return self in (ModalityKind.IMAGE, ModalityKind.TIMESERIES)
-
-    @property
-    def is_tabular(self) -> bool:
-        """True for kinds stored as a DataFrame (subjects x features)."""
-        return not self.is_array
+from medfuse.data.kinds import Kind, all_kinds, get_kind
 
 
 class MeasurementScale(StrEnum):
@@ -56,8 +28,10 @@ class Modality:
 
     Parameters
     ----------
-    kind : ModalityKind or str
-        What the block holds; see :class:`ModalityKind`.
+    kind : str
+        What the block holds: the name of a registered kind (see
+        :mod:`medfuse.data.kinds`; built-in: ``continuous``, ``counts``, ``clinical``,
+        ``sequence``, ``image``, ``timeseries``).
     scales : mapping of column -> MeasurementScale, optional
         For ``clinical`` blocks, the measurement scale of each column. Columns left out are
         inferred by :func:`infer_scales` (numeric -> ratio, ordered categorical -> ordinal,
@@ -67,22 +41,27 @@ class Modality:
         ``clinical``, False otherwise.
     """
 
-    kind: ModalityKind = ModalityKind.CONTINUOUS
+    kind: str = "continuous"
     scales: Mapping[str, MeasurementScale] = field(default_factory=dict)
     allow_nan: bool | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", ModalityKind(self.kind))
+        object.__setattr__(self, "kind", self.kind_object.name)
         object.__setattr__(
             self, "scales", {str(k): MeasurementScale(v) for k, v in dict(self.scales).items()}
         )
 
     @property
+    def kind_object(self) -> Kind:
+        """The registered :class:`~medfuse.data.kinds.Kind` of this modality."""
+        return get_kind(self.kind)
+
+    @property
     def nan_allowed(self) -> bool:
-        """Whether NaN cells are valid in a present row."""
+        """Whether NaN cells are valid in a present row (default: the kind's rule)."""
         if self.allow_nan is not None:
             return bool(self.allow_nan)
-        return self.kind == ModalityKind.CLINICAL
+        return self.kind_object.nan_allowed
 
     def to_dict(self) -> dict:
         """A JSON-serialisable description."""
@@ -94,6 +73,7 @@ class Modality:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Modality:
+        """Inverse of :meth:`to_dict`."""
         return cls(kind=d.get("kind", "continuous"), scales=d.get("scales") or {},
                    allow_nan=d.get("allow_nan"))
 
@@ -130,14 +110,16 @@ def infer_scales(frame: pd.DataFrame, declared: Mapping[str, MeasurementScale] |
 
 
 def as_modality(spec: Modality | str | Mapping | None, block: object) -> Modality:
-    """Normalise a user's modality spec; default kind from the block's type."""
+    """Normalise a user's modality spec; without one, the first registered kind whose
+    :meth:`~medfuse.data.kinds.Kind.infer` recognises the block (arrays: ``timeseries`` for
+    one value dimension pair, ``image`` for three or four), else ``continuous``."""
     if isinstance(spec, Modality):
         return spec
     if isinstance(spec, str):
         return Modality(kind=spec)
     if isinstance(spec, Mapping):
         return Modality.from_dict(spec)
-    if isinstance(block, np.ndarray) or (isinstance(block, tuple) and len(block) == 2):
-        arr = block[1] if isinstance(block, tuple) else block
-        return Modality(kind=ModalityKind.TIMESERIES if np.ndim(arr) == 3 else ModalityKind.IMAGE)
+    for kind in all_kinds():
+        if kind.infer(block):
+            return Modality(kind=kind.name)
     return Modality()

@@ -9,19 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medfuse.data.modality import Modality, ModalityKind, as_modality
-
-Block = pd.DataFrame | np.ndarray
-
-
-class DataValidationError(ValueError):
-    """Raised when input data cannot be used as given; the message says what to fix."""
-
-
-def _preview(items: Iterable[Any], limit: int = 5) -> str:
-    items = [str(i) for i in items]
-    shown = ", ".join(repr(i) for i in items[:limit])
-    return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+from medfuse.data import blocks as _blocks
+from medfuse.data.blocks import Block
+from medfuse.data.modality import Modality, as_modality
+from medfuse.data.validation import DataValidationError, as_id_index, preview
 
 
 class MultiModalData:
@@ -37,14 +28,17 @@ class MultiModalData:
     blocks : mapping of name -> block
         A tabular block is a DataFrame indexed by subject ID (rows = subjects, columns =
         features). An array block (``image`` N x C x H x W [x D], ``timeseries`` N x C x T) is
-        given as ``(subject_ids, ndarray)`` with subjects first. Rows are matched by ID, never
-        by position.
+        given as ``(subject_ids, ndarray)`` with subjects first, or as a
+        :class:`~medfuse.data.RaggedBlock` when each subject's array has its own shape (with
+        per-subject companions such as masks or timestamps and metadata such as voxel
+        spacing). Rows are matched by ID, never by position.
     obs : DataFrame, optional
         Per-subject metadata indexed by subject ID: outcome(s), time/event, batch, covariates,
         groups. Every obs ID must occur in at least one block.
     modalities : mapping of name -> Modality | kind string, optional
-        The kind (and for clinical blocks, measurement scales) of each block. Default
-        ``continuous`` for DataFrames and ``image``/``timeseries`` for 4-5D/3D arrays.
+        The kind (and for clinical blocks, measurement scales) of each block: any
+        registered kind (:mod:`medfuse.data.kinds`). Default ``continuous`` for DataFrames
+        and ``image``/``timeseries`` for arrays with 3-4 / 2 dimensions per subject.
     outcome : str, optional
         The obs column that holds the prediction target (``data.y``).
     uns : dict, optional
@@ -71,8 +65,8 @@ class MultiModalData:
         unknown = set(modalities) - set(blocks)
         if unknown:
             raise DataValidationError(
-                f"Modality specs given for {_preview(sorted(unknown))} but no such block; "
-                f"blocks are {_preview(list(blocks))}."
+                f"Modality specs given for {preview(sorted(unknown))} but no such block; "
+                f"blocks are {preview(list(blocks))}."
             )
         specs: dict[str, Modality] = {}
         raw: dict[str, tuple[pd.Index, Any]] = {}
@@ -80,7 +74,7 @@ class MultiModalData:
             name = str(name)
             spec = as_modality(modalities.get(name), block)
             specs[name] = spec
-            raw[name] = _split_ids(name, spec, block)
+            raw[name] = spec.kind_object.split_ids(name, block)
 
         order: list = []
         seen: set = set()
@@ -91,7 +85,7 @@ class MultiModalData:
             if orphans:
                 raise DataValidationError(
                     f"obs has {len(orphans)} subject ID(s) absent from every modality block: "
-                    f"{_preview(orphans)}. Check the ID column of each file, or drop these "
+                    f"{preview(orphans)}. Check the ID column of each file, or drop these "
                     "subjects from obs."
                 )
             for i in obs.index:
@@ -107,7 +101,8 @@ class MultiModalData:
         aligned: dict[str, Block] = {}
         available = np.zeros((len(subjects), len(raw)), dtype=bool)
         for j, (name, (ids, values)) in enumerate(raw.items()):
-            block, present = _align_block(name, specs[name], ids, values, subjects)
+            block, present = specs[name].kind_object.align(name, specs[name], ids, values,
+                                                           subjects)
             aligned[name] = block
             available[:, j] = present
 
@@ -149,6 +144,7 @@ class MultiModalData:
 
     @property
     def modality_names(self) -> list[str]:
+        """Modality names, in block order."""
         return list(self._blocks)
 
     @property
@@ -157,8 +153,13 @@ class MultiModalData:
         return dict(self._specs)
 
     @property
-    def kinds(self) -> dict[str, ModalityKind]:
+    def kinds(self) -> dict[str, str]:
+        """Kind name of each modality."""
         return {name: spec.kind for name, spec in self._specs.items()}
+
+    def storage(self, name: str) -> str:
+        """How a modality is stored: ``"table"``, ``"array"`` or ``"ragged"``."""
+        return _blocks.storage_of(self._blocks[self._check_name(name)])
 
     @property
     def available(self) -> pd.DataFrame:
@@ -173,6 +174,7 @@ class MultiModalData:
 
     @property
     def outcome(self) -> str | None:
+        """The obs column used as outcome (None without one)."""
         return self._outcome
 
     @property
@@ -196,20 +198,20 @@ class MultiModalData:
         """(n_subjects, n_modalities)."""
         return (len(self._subjects), len(self._blocks))
 
-    def n_features(self, name: str) -> int:
-        """Number of features of a tabular modality, or of values per subject of an array one."""
-        block = self._blocks[self._check_name(name)]
-        return int(np.prod(block.shape[1:]))
+    def n_features(self, name: str) -> int | None:
+        """Number of features of a tabular modality, or of values per subject of an array
+        one; None for a ragged modality (each subject has its own shape)."""
+        shape = _blocks.value_shape(self._blocks[self._check_name(name)])
+        return None if shape is None else int(np.prod(shape))
 
     def feature_names(self, name: str) -> list[str] | None:
-        """Column names of a tabular modality; None for array modalities."""
-        block = self._blocks[self._check_name(name)]
-        return [str(c) for c in block.columns] if isinstance(block, pd.DataFrame) else None
+        """Column names of a tabular modality; None for array and ragged modalities."""
+        return _blocks.feature_names(self._blocks[self._check_name(name)])
 
     def _check_name(self, name: str) -> str:
         if name not in self._blocks:
             raise KeyError(
-                f"No modality {name!r}; this data has {_preview(self.modality_names, 20)}."
+                f"No modality {name!r}; this data has {preview(self.modality_names, 20)}."
             )
         return name
 
@@ -227,14 +229,14 @@ class MultiModalData:
 
         Returns
         -------
-        DataFrame (subjects x features, indexed by subject ID) or ndarray (subjects first).
+        DataFrame (subjects x features, indexed by subject ID), ndarray (subjects first) or
+        RaggedBlock.
         """
         j = self.modality_names.index(self._check_name(name))
         block = self._blocks[name]
         if not available_only:
             return block
-        mask = self._available[:, j]
-        return block.loc[mask] if isinstance(block, pd.DataFrame) else block[mask]
+        return _blocks.select_rows(block, self._available[:, j])
 
     def block_subjects(self, name: str) -> pd.Index:
         """IDs of the subjects that have a modality."""
@@ -253,8 +255,7 @@ class MultiModalData:
         return self._take(idx)
 
     def _take(self, idx: np.ndarray) -> MultiModalData:
-        blocks = {n: (b.iloc[idx] if isinstance(b, pd.DataFrame) else b[idx])
-                  for n, b in self._blocks.items()}
+        blocks = {n: _blocks.take(b, idx) for n, b in self._blocks.items()}
         return self._replace(subjects=self._subjects[idx], blocks=blocks,
                              available=self._available[idx], obs=self._obs.iloc[idx])
 
@@ -264,7 +265,7 @@ class MultiModalData:
         pos = self._subjects.get_indexer(ids)
         missing = [i for i, p in zip(ids, pos, strict=True) if p < 0]
         if missing:
-            raise KeyError(f"Unknown subject ID(s): {_preview(missing)}.")
+            raise KeyError(f"Unknown subject ID(s): {preview(missing)}.")
         return self._take(pos)
 
     # ------------------------------------------------------------------ modality subsets
@@ -311,13 +312,34 @@ class MultiModalData:
                 f"availability mask has shape {mask.shape}; expected {self._available.shape}.")
         return self._replace(available=self._available & mask)
 
+    def with_blocks(self, blocks: Mapping[str, Any],
+                    modalities: Mapping[str, Modality | str] | None = None) -> MultiModalData:
+        """The same subjects, obs and availability with some modalities' blocks replaced
+        (e.g. raw images by their features).
+
+        Each new block holds the rows of the subjects that have the modality, given as for
+        the constructor (a DataFrame indexed by ID, ``(ids, ndarray)`` or a RaggedBlock) and
+        validated by its kind (``modalities``: the new kind, default from the block). A
+        subject that has the modality but no row in the new block loses it.
+        """
+        new_blocks, specs = dict(self._blocks), dict(self._specs)
+        avail = self._available.copy()
+        for name, block in blocks.items():
+            j = self.modality_names.index(self._check_name(name))
+            spec = as_modality((modalities or {}).get(name), block)
+            ids, values = spec.kind_object.split_ids(name, block)
+            aligned, present = spec.kind_object.align(name, spec, ids, values, self._subjects)
+            new_blocks[name], specs[name] = aligned, spec
+            avail[:, j] &= present
+        return self._replace(blocks=new_blocks, specs=specs, available=avail)
+
     def _drop_empty_subjects(self, context: str) -> MultiModalData:
         keep = self._available.any(axis=1)
         if keep.all():
             return self
         warnings.warn(
             f"{int((~keep).sum())} subject(s) have none of {context} and were excluded: "
-            f"{_preview(self._subjects[~keep])}.", stacklevel=3)
+            f"{preview(self._subjects[~keep])}.", stacklevel=3)
         return self._take(np.flatnonzero(keep))
 
     # ------------------------------------------------------------------ combination
@@ -345,12 +367,9 @@ class MultiModalData:
                                             for p in parts]), name="subject")
         dup = subjects[subjects.duplicated()]
         if len(dup):
-            raise DataValidationError(f"Subject IDs occur in several cohorts: {_preview(dup)}.")
-        blocks = {}
-        for n in first.modality_names:
-            bs = [p._blocks[n] for p in parts]
-            blocks[n] = (pd.concat(bs) if isinstance(bs[0], pd.DataFrame)
-                         else np.concatenate(bs))
+            raise DataValidationError(f"Subject IDs occur in several cohorts: {preview(dup)}.")
+        blocks = {n: _blocks.concat([p._blocks[n] for p in parts])
+                  for n in first.modality_names}
         obs_parts = []
         keys = list(keys) if keys is not None else [str(i) for i in range(len(parts))]
         for key, p in zip(keys, parts, strict=True):
@@ -368,13 +387,11 @@ class MultiModalData:
         """One row per modality: kind, number of features, subjects with it, share missing."""
         rows = []
         for j, name in enumerate(self.modality_names):
-            block = self._blocks[name]
             n_avail = int(self._available[:, j].sum())
             rows.append({
                 "modality": name,
                 "kind": str(self._specs[name].kind),
-                "features": (block.shape[1] if isinstance(block, pd.DataFrame)
-                             else "x".join(map(str, block.shape[1:]))),
+                "features": _blocks.describe(self._blocks[name], self._available[:, j]),
                 "subjects": n_avail,
                 "missing": 1 - n_avail / max(len(self), 1),
             })
@@ -403,180 +420,24 @@ class MultiModalData:
         out = f", outcome={self._outcome!r}" if self._outcome else ""
         return f"MultiModalData(n_subjects={len(self)}, modalities=[{mods}]{out})"
 
-    # ------------------------------------------------------------------ MuData
-    def to_mudata(self):
-        """Convert to a MuData object: one AnnData per modality (only the subjects that have
-        it), kinds and measurement scales in ``.uns``, obs as the global obs."""
-        from medfuse.data.io import to_mudata
-
-        return to_mudata(self)
-
-    @classmethod
-    def from_mudata(cls, mdata, outcome: str | None = None) -> MultiModalData:
-        """Build from a MuData object (inverse of :meth:`to_mudata`)."""
-        from medfuse.data.io import from_mudata
-
-        return from_mudata(mdata, outcome=outcome)
-
 
 # ---------------------------------------------------------------------- validation helpers
 def _check_obs(obs: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(obs, pd.DataFrame):
         raise DataValidationError("obs must be a DataFrame indexed by subject ID.")
-    obs = obs.set_axis(_as_id_index(obs.index), axis=0)
+    obs = obs.set_axis(as_id_index(obs.index), axis=0)
     dup = obs.index[obs.index.duplicated()]
     if len(dup):
-        raise DataValidationError(f"obs has duplicate subject IDs: {_preview(dup.unique())}.")
+        raise DataValidationError(f"obs has duplicate subject IDs: {preview(dup.unique())}.")
     return obs
-
-
-def _as_id_index(ids) -> pd.Index:
-    """Subject IDs as strings, so that IDs read from different files (``7`` and ``"7"``)
-    match."""
-    ids = pd.Index([str(i) for i in ids], dtype=object, name="subject")
-    empty = [i for i, v in enumerate(ids) if v in ("", "nan", "None")]
-    if empty:
-        raise DataValidationError(f"Empty or missing subject ID at row(s) {_preview(empty)}.")
-    return ids
 
 
 def _check_outcome(obs: pd.DataFrame, outcome: str) -> None:
     if outcome not in obs.columns:
         raise DataValidationError(
-            f"Outcome column {outcome!r} is not in obs (columns: {_preview(obs.columns, 20)}).")
+            f"Outcome column {outcome!r} is not in obs (columns: {preview(obs.columns, 20)}).")
     values = obs[outcome].dropna()
     if values.nunique() < 2:
         raise DataValidationError(
-            f"Outcome {outcome!r} has a single class ({_preview(values.unique())}); a "
+            f"Outcome {outcome!r} has a single class ({preview(values.unique())}); a "
             "classifier needs at least two.")
-
-
-def _split_ids(name: str, spec: Modality, block) -> tuple[pd.Index, Any]:
-    """Separate a block into (subject IDs, values) and check the IDs are unique."""
-    if spec.kind.is_array:
-        if not (isinstance(block, tuple) and len(block) == 2):
-            raise DataValidationError(
-                f"Modality {name!r} ({spec.kind}) must be given as (subject_ids, ndarray); an "
-                "array without IDs would be aligned by row position, which medfuse never does.")
-        ids, values = _as_id_index(block[0]), np.asarray(block[1])
-        if values.shape[0] != len(ids):
-            raise DataValidationError(
-                f"Modality {name!r}: {len(ids)} subject IDs but {values.shape[0]} array rows.")
-        expected = {ModalityKind.IMAGE: (4, 5), ModalityKind.TIMESERIES: (3,)}[spec.kind]
-        if values.ndim not in expected:
-            raise DataValidationError(
-                f"Modality {name!r} ({spec.kind}) must have {' or '.join(map(str, expected))} "
-                f"dimensions (subjects first), got shape {values.shape}.")
-    else:
-        if not isinstance(block, pd.DataFrame):
-            raise DataValidationError(
-                f"Modality {name!r} must be a DataFrame indexed by subject ID, got "
-                f"{type(block).__name__}.")
-        ids = _as_id_index(block.index)
-        values = block.set_axis(ids, axis=0)
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise DataValidationError(
-            f"Modality {name!r} has duplicate subject IDs: {_preview(dup.unique())}.")
-    return ids, values
-
-
-def _align_block(name: str, spec: Modality, ids: pd.Index, values, subjects: pd.Index
-                 ) -> tuple[Block, np.ndarray]:
-    """Validate a block and reindex it to all subjects; returns (block, present mask)."""
-    present = subjects.isin(ids)
-    if spec.kind.is_array:
-        arr = values.astype(np.float32 if values.dtype == np.float32 else np.float64)
-        bad = ~np.isfinite(arr.reshape(len(arr), -1))
-        if spec.nan_allowed:
-            bad &= ~np.isnan(arr.reshape(len(arr), -1))
-        rows = np.flatnonzero(bad.any(axis=1))
-        if len(rows):
-            raise DataValidationError(
-                f"Modality {name!r} has non-finite values (NaN/inf) for subject(s) "
-                f"{_preview(ids[rows])}.")
-        full = np.full((len(subjects), *arr.shape[1:]), np.nan, dtype=arr.dtype)
-        full[subjects.get_indexer(ids[ids.isin(subjects)])] = arr
-        return full, present
-
-    frame = values.copy()
-    frame.columns = [str(c) for c in frame.columns]
-    dup_cols = frame.columns[frame.columns.duplicated()]
-    if len(dup_cols):
-        raise DataValidationError(
-            f"Modality {name!r} has duplicate column names: {_preview(dup_cols.unique())}.")
-    if spec.kind in (ModalityKind.CONTINUOUS, ModalityKind.COUNTS):
-        frame = _to_numeric(name, frame)
-    all_nan = frame.isna().all(axis=1).to_numpy() if frame.shape[1] else np.zeros(len(frame), bool)
-    if all_nan.any():
-        warnings.warn(
-            f"Modality {name!r}: {int(all_nan.sum())} subject(s) have only missing values and "
-            f"are treated as not having this modality: {_preview(frame.index[all_nan])}.",
-            stacklevel=4)
-        present &= ~subjects.isin(frame.index[all_nan])
-    measured = frame.loc[~all_nan]
-    if spec.kind in (ModalityKind.CONTINUOUS, ModalityKind.COUNTS):
-        _check_finite(name, spec, measured)
-    if spec.kind == ModalityKind.COUNTS:
-        _check_counts(name, measured)
-    if spec.kind == ModalityKind.SEQUENCE and measured.shape[1] != 1:
-        raise DataValidationError(
-            f"Modality {name!r} (sequence) must have exactly one column of strings.")
-    if not spec.nan_allowed and spec.kind not in (ModalityKind.CONTINUOUS, ModalityKind.COUNTS):
-        _check_no_nan(name, measured)
-    return frame.reindex(subjects), present
-
-
-def _to_numeric(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for col in frame.columns:
-        s = frame[col]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            out[col] = s.astype(float)
-            continue
-        converted = pd.to_numeric(s, errors="coerce")
-        bad = converted.isna() & s.notna()
-        if bad.any():
-            subj = s.index[bad][0]
-            raise DataValidationError(
-                f"Modality {name!r}, column {col!r}: non-numeric value {s[subj]!r} for subject "
-                f"{subj!r} ({int(bad.sum())} such cell(s)). Declare the modality as 'clinical' "
-                "if it holds categories, or fix the value.")
-        out[col] = converted.astype(float)
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _check_finite(name: str, spec: Modality, frame: pd.DataFrame) -> None:
-    values = frame.to_numpy(dtype=float)
-    inf = np.isinf(values)
-    if inf.any():
-        r, c = np.argwhere(inf)[0]
-        raise DataValidationError(
-            f"Modality {name!r}, column {frame.columns[c]!r}: infinite value for subject "
-            f"{frame.index[r]!r} ({int(inf.sum())} such cell(s)).")
-    if not spec.nan_allowed:
-        _check_no_nan(name, frame)
-
-
-def _check_no_nan(name: str, frame: pd.DataFrame) -> None:
-    nan = frame.isna().to_numpy()
-    if nan.any():
-        r, c = np.argwhere(nan)[0]
-        raise DataValidationError(
-            f"Modality {name!r}, column {frame.columns[c]!r}: missing value for subject "
-            f"{frame.index[r]!r}, who has this modality ({int(nan.sum())} missing cell(s) in "
-            "all). Impute it, or declare Modality(kind=..., allow_nan=True) for a model that "
-            "handles missing cells.")
-
-
-def _check_counts(name: str, frame: pd.DataFrame) -> None:
-    values = frame.to_numpy(dtype=float)
-    for problem, bad in (("negative", values < 0),
-                         ("non-integer", np.isfinite(values) & (values != np.round(values)))):
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise DataValidationError(
-                f"Modality {name!r} (counts), column {frame.columns[c]!r}: {problem} value "
-                f"{values[r, c]!r} for subject {frame.index[r]!r} ({int(bad.sum())} such "
-                "cell(s)). Counts must be non-negative integers; use kind='continuous' for "
-                "normalised values.")

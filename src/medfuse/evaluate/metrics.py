@@ -16,18 +16,61 @@ Conventions
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import rankdata
 
-#: Metrics where lower is better.
-LOWER_IS_BETTER = frozenset({"brier", "ece"})
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "f1_macro",
-                          "f1_weighted", "precision", "recall", "specificity", "brier", "ece")
 ECE_BINS = 10
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the registry: its task, direction, short label and whether the report's
+    tables show it."""
+
+    name: str
+    task: str
+    greater_is_better: bool
+    label: str
+    in_report: bool = True
+
+
+#: The one metric registry, in the order the report shows them.
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("roc_auc", "classification", True, "AUC"),
+    Metric("accuracy", "classification", True, "acc"),
+    Metric("balanced_accuracy", "classification", True, "bal. acc"),
+    Metric("f1", "classification", True, "F1"),
+    Metric("f1_macro", "classification", True, "macro-F1"),
+    Metric("f1_weighted", "classification", True, "weighted F1", in_report=False),
+    Metric("precision", "classification", True, "precision"),
+    Metric("recall", "classification", True, "recall"),
+    Metric("specificity", "classification", True, "specificity"),
+    Metric("brier", "classification", False, "Brier"),
+    Metric("ece", "classification", False, "ECE"),
+    Metric("c_index", "survival", True, "C-index"),
+    Metric("td_auc", "survival", True, "td-AUC"),
+)}
+
+
+def metric_names(task: str | None = None) -> tuple[str, ...]:
+    """Registered metric names (of one task: ``"classification"`` or ``"survival"``)."""
+    return tuple(n for n, m in METRICS.items() if task is None or m.task == task)
+
+
 def greater_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
+    """Whether a higher value of ``metric`` is better (unknown names: True)."""
+    return METRICS[metric].greater_is_better if metric in METRICS else True
+
+
+def metric_label(metric: str) -> str:
+    """Short label of a metric for tables (its name when unknown)."""
+    return METRICS[metric].label if metric in METRICS else metric
+
+
+CLASSIFICATION_METRICS = metric_names("classification")
+SURVIVAL_METRICS = metric_names("survival")
 
 
 def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray,
@@ -160,9 +203,6 @@ def c_index(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
                                             np.asarray(time, dtype=float),
                                             np.asarray(risk, dtype=float))[0])
 
-
-#: Metrics of survival studies (risk scores against event / time).
-SURVIVAL_METRICS = ("c_index", "td_auc")
 
 
 def td_auc(event: np.ndarray, time: np.ndarray, risk: np.ndarray,

@@ -1,15 +1,24 @@
 """Fusion strategies behind one estimator contract (see :mod:`medfuse.fusion.base`).
 
 ``make(name, **params)`` builds a strategy by name; ``available()`` lists the names and tags.
+Importing this package registers every strategy but imports no torch: the neural strategies
+load their module when one is built.
 """
 
-from medfuse.fusion import additive as _additive  # noqa: F401  (registers "additive")
-from medfuse.fusion import neural  # noqa: F401  (registers the neural strategies)
+from medfuse.fusion import (  # noqa: F401  (importing a strategy module registers its names)
+    additive,
+    early,
+    kernel,
+    late,
+    latent,
+    neural,
+    stacking,
+    survival,
+    unimodal,
+)
 from medfuse.fusion.base import FusionClassifier, check_data, check_target
 from medfuse.fusion.registry import available, make, register, strategy_names
+from medfuse.fusion.represented import with_representations
 
 __all__ = ["FusionClassifier", "available", "check_data", "check_target", "make", "register",
-           "strategy_names"]
-
-# Importing the strategy modules registers their names.
-from medfuse.fusion import early, kernel, late, latent, stacking, survival, unimodal  # noqa: F401
+           "strategy_names", "with_representations"]

@@ -1,4 +1,9 @@
-"""Class weights: the one reading of a strategy's ``class_weight`` parameter."""
+"""Class weights: the one reading of a strategy's ``class_weight`` parameter.
+
+A strategy holds the parameter as the user gave it; :func:`class_weights` turns it into one
+weight per class (the only form passed between modules); :func:`sklearn_class_weight` makes
+scikit-learn's ``class_weight`` dict from that vector where a scikit-learn estimator is built.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,14 @@ def class_weights(class_weight, classes: np.ndarray, y: np.ndarray) -> np.ndarra
         None: all 1. ``"balanced"``: ``n / (K * n_k)``, as scikit-learn (1 for a class
         absent from ``y``). A dict keyed by the class labels in ``classes`` (classes left
         out weigh 1). A sequence of K weights in the order of ``classes``.
-    classes : (K,) class labels; ``y`` indexes them.
-    y : (n,) int class indices.
+    classes : ndarray (K,)
+        Class labels; ``y`` indexes them.
+    y : ndarray (n,)
+        Integer class indices.
+
+    Returns
+    -------
+    ndarray (K,)
     """
     classes = np.asarray(classes)
     n_classes = len(classes)
@@ -41,20 +52,20 @@ def class_weights(class_weight, classes: np.ndarray, y: np.ndarray) -> np.ndarra
     return weights
 
 
-def index_weights(weights: np.ndarray, y: np.ndarray | None = None) -> dict[int, float] | None:
-    """Per-class weights as scikit-learn's ``class_weight`` dict over class indices (None
-    when all are 1); with ``y``, only the classes present in it (scikit-learn's
-    ``LogisticRegressionCV`` refuses weights of classes its target lacks)."""
-    if np.allclose(weights, 1.0):
+def sklearn_class_weight(weights: np.ndarray | None,
+                         y: np.ndarray | None = None) -> dict[int, float] | None:
+    """scikit-learn's ``class_weight`` for an estimator fitted on class indices: a dict
+    class index -> weight (None when there are no weights or all are 1); with ``y``, only the
+    classes present in it (scikit-learn refuses weights of classes its target lacks).
+
+    Parameters
+    ----------
+    weights : ndarray (K,) or None
+        From :func:`class_weights`.
+    y : ndarray (n,), optional
+        The class indices the estimator will be fitted on.
+    """
+    if weights is None or np.allclose(weights, 1.0):
         return None
-    return present_weights({i: float(w) for i, w in enumerate(weights)}, y)
-
-
-def present_weights(class_weight: dict[int, float] | None,
-                    y: np.ndarray | None) -> dict[int, float] | None:
-    """``class_weight`` (dict class index -> weight) restricted to the classes in ``y``
-    (all of it when ``y`` is None)."""
-    if class_weight is None or y is None:
-        return class_weight
-    present = set(np.unique(y).tolist())
-    return {k: w for k, w in class_weight.items() if k in present}
+    present = None if y is None else set(np.unique(y).tolist())
+    return {i: float(w) for i, w in enumerate(weights) if present is None or i in present}

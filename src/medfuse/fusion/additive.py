@@ -29,8 +29,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from medfuse.data.kinds import get_kind
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion._class_weight import class_weights, index_weights
+from medfuse.fusion._class_weight import class_weights, sklearn_class_weight
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.registry import register
 from medfuse.preprocess.blocks import (
@@ -91,7 +92,7 @@ class AdditiveExplanation:
         return pd.concat(parts, axis=1, names=["modality", "feature"])
 
 
-@register("additive", family="interpretable", kinds=("continuous", "counts", "clinical"),
+@register("additive", family="interpretable", needs=("tabular",),
           handles_missing=True, interpretable=True)
 class AdditiveFusion(FusionClassifier):
     """Additive fusion: non-negative weighted sum of sparse per-modality logistic scores.
@@ -146,7 +147,7 @@ class AdditiveFusion(FusionClassifier):
     def _linear(self, n_classes: int, class_w: np.ndarray) -> LogisticRegression:
         solver = "liblinear" if n_classes == 2 else "saga"
         return LogisticRegression(C=self.C, l1_ratio=1.0, solver=solver, max_iter=self.max_iter,
-                                  class_weight=index_weights(class_w),
+                                  class_weight=sklearn_class_weight(class_w),
                                   random_state=self.random_state)
 
     def _fit_modality(self, data: MultiModalData, m: str, rows: np.ndarray, y: np.ndarray,
@@ -173,7 +174,7 @@ class AdditiveFusion(FusionClassifier):
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         kinds = {m: k for m, k in self.modality_kinds_.items()
-                 if k not in ("continuous", "counts", "clinical")}
+                 if "tabular" not in get_kind(k).capabilities}
         if kinds:
             raise DataValidationError(
                 f"additive fusion takes tabular modalities only; {kinds} are not. Use "

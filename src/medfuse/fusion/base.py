@@ -20,8 +20,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from medfuse.data.blocks import empty_like, value_shape
 from medfuse.data.modality import Modality
-from medfuse.data.multimodal import DataValidationError, MultiModalData, _preview
+from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.data.validation import preview
 
 
 class MultiModalEstimator(BaseEstimator):
@@ -55,17 +57,22 @@ class FusionClassifier(ClassifierMixin, MultiModalEstimator):
 
     def fit(self, data: MultiModalData, y=None):
         """Fit on training subjects. ``y`` may be omitted when ``data`` has an outcome; a
-        pandas Series is aligned to the subjects by ID, an array by position."""
+        pandas Series is aligned to the subjects by ID, an array by position. Subjects
+        without an outcome are refused, except by strategies that learn from them (the
+        neural strategies with an unsupervised stage), which get class index -1 for them."""
         data = check_data(data)
-        y = check_target(data, y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        y = check_target(data, y, allow_missing=self._uses_unlabelled())
+        labelled = ~pd.isna(y)
+        self.classes_, y_index = np.unique(y[labelled], return_inverse=True)
         if len(self.classes_) < 2:
             raise DataValidationError(
                 f"The outcome has a single class ({self.classes_[0]!r}) in these training "
                 "subjects; a classifier needs at least two.")
         self.class_prior_ = np.bincount(y_index, minlength=len(self.classes_)) / len(y_index)
         record_layout(self, data)
-        self._fit(data, y_index.astype(int))
+        y_full = np.full(len(y), -1, dtype=int)
+        y_full[labelled] = y_index
+        self._fit(data, y_full)
         return self
 
     def predict_proba(self, data: MultiModalData) -> np.ndarray:
@@ -78,6 +85,10 @@ class FusionClassifier(ClassifierMixin, MultiModalEstimator):
         return self.classes_[np.argmax(self.predict_proba(data), axis=1)]
 
     # ------------------------------------------------------------------ for subclasses
+    def _uses_unlabelled(self) -> bool:
+        """Whether ``fit`` accepts subjects without an outcome (default: no)."""
+        return False
+
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
 
@@ -87,11 +98,12 @@ class FusionClassifier(ClassifierMixin, MultiModalEstimator):
 
 def record_layout(model, data: MultiModalData) -> None:
     """Store the training layout on a model: ``modalities_``, ``modality_kinds_``,
-    ``feature_names_`` and ``block_shapes_`` (what :func:`align_to_model` aligns to)."""
+    ``feature_names_`` and ``block_shapes_`` (per-subject shape; None for a ragged
+    modality), what :func:`align_to_model` aligns to."""
     model.modalities_ = list(data.modality_names)
     model.modality_kinds_ = {m: str(k) for m, k in data.kinds.items()}
     model.feature_names_ = {m: data.feature_names(m) for m in model.modalities_}
-    model.block_shapes_ = {m: tuple(data.block(m, available_only=False).shape[1:])
+    model.block_shapes_ = {m: value_shape(data.block(m, available_only=False))
                            for m in model.modalities_}
 
 
@@ -120,12 +132,13 @@ def align_to_model(model, data: MultiModalData) -> MultiModalData:
                     if missing or extra:
                         raise DataValidationError(
                             f"Modality {m!r} does not have the training features: "
-                            f"missing {_preview(missing)}; extra {_preview(extra)}.")
+                            f"missing {preview(missing)}; extra {preview(extra)}.")
                     block = block[expected]
-            elif block.shape[1:] != model.block_shapes_[m]:
+            elif (model.block_shapes_[m] is not None
+                  and value_shape(block) != tuple(model.block_shapes_[m])):
                 raise DataValidationError(
-                    f"Modality {m!r} has per-subject shape {block.shape[1:]}; the model "
-                    f"was trained on {model.block_shapes_[m]}.")
+                    f"Modality {m!r} has per-subject shape {value_shape(block)}; the model "
+                    f"was trained on {tuple(model.block_shapes_[m])}.")
             blocks[m] = block
             specs[m] = data.modalities[m]
             mask[:, j] = avail[m].to_numpy()
@@ -136,16 +149,16 @@ def align_to_model(model, data: MultiModalData) -> MultiModalData:
     if none.any():
         raise DataValidationError(
             f"{int(none.sum())} subject(s) have none of the model's modalities "
-            f"{model.modalities_}: {_preview(data.subjects[none])}.")
+            f"{model.modalities_}: {preview(data.subjects[none])}.")
     return MultiModalData._from_aligned(data.subjects, blocks, mask, specs, data.obs,
                                         data.outcome, data.uns)
 
 
 def _empty_block(model, m: str, n: int, subjects: pd.Index):
-    names = model.feature_names_[m]
-    if names is not None:
-        return pd.DataFrame(np.nan, index=subjects, columns=names)
-    return np.full((n, *model.block_shapes_[m]), np.nan)
+    shape = model.block_shapes_[m]
+    storage = "ragged" if shape is None and model.feature_names_[m] is None else "array"
+    return empty_like(model.feature_names_[m], None if shape is None else tuple(shape),
+                      storage, subjects)
 
 
 def check_data(data) -> MultiModalData:
@@ -157,9 +170,9 @@ def check_data(data) -> MultiModalData:
     return data
 
 
-def check_target(data: MultiModalData, y) -> np.ndarray:
+def check_target(data: MultiModalData, y, allow_missing: bool = False) -> np.ndarray:
     """The outcome as a 1-D array aligned to ``data``'s subjects; missing values raise an
-    error naming the subjects."""
+    error naming the subjects (unless ``allow_missing``)."""
     if y is None:
         if data.outcome is None:
             raise DataValidationError("No outcome: pass y, or build the data with outcome=.")
@@ -173,11 +186,20 @@ def check_target(data: MultiModalData, y) -> np.ndarray:
         raise DataValidationError(f"y must be 1-D with one value per subject ({len(data)}), "
                                   f"got shape {y.shape}.")
     missing = pd.isna(y)
-    if missing.any():
+    if missing.all():
+        raise DataValidationError("No training subject has an outcome.")
+    if missing.any() and not allow_missing:
         raise DataValidationError(
             f"The outcome is missing for {int(missing.sum())} subject(s): "
-            f"{_preview(data.subjects[missing])}. Drop them or impute the outcome.")
+            f"{preview(data.subjects[missing])}. Drop them or impute the outcome.")
     return y
+
+
+def modality_series(values, modalities) -> pd.Series:
+    """A pandas Series indexed by modality (fitted state is stored as numpy arrays, which
+    every serialiser handles; the Series is built on access)."""
+    return pd.Series(np.asarray(values, dtype=float), index=pd.Index(list(modalities),
+                                                                       name="modality"))
 
 
 def modality_mask(data: MultiModalData) -> np.ndarray:

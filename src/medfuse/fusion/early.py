@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import index_weights, present_weights
-from medfuse.fusion._linear import (
-    BlockFusion,
-    default_classifier,
-    predict_full,
-    resolve_estimator,
-)
+from medfuse.fusion.blocks import BlockFusion
+from medfuse.fusion.classifiers import default_classifier, predict_full, resolve_estimator
 from medfuse.fusion.registry import register
 
 
@@ -72,7 +67,7 @@ class EarlyFusion(BlockFusion):
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         blocks = self._fit_blocks(data)
-        weights = index_weights(self._class_weights(y))
+        weights = self._class_weights(y)
         self.block_divisors_ = np.array([self._fit_divisor(m, blocks[m], y, weights)
                                          for m in self.modalities_], dtype=float)
         self.block_means_ = {}
@@ -109,8 +104,7 @@ class EarlyFusion(BlockFusion):
         counts = np.bincount(y[rows])
         if (counts > 0).sum() < 2 or counts[counts > 0].min() < 5:
             return width
-        search = default_classifier(self.random_state,
-                                    class_weight=present_weights(weights, y[rows]))
+        search = default_classifier(self.random_state, weights=weights, y=y[rows])
         search.fit(X[rows], y[rows])
         return float(1.0 / np.sqrt(np.ravel(search.C_)[0]))
 

@@ -11,18 +11,12 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.svm import SVC
 
-from medfuse.data.modality import ModalityKind
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import index_weights
-from medfuse.fusion._linear import (
-    BlockFusion,
-    best_cv_score,
-    default_classifier,
-    modality_series,
-    predict_full,
-)
+from medfuse.fusion._class_weight import sklearn_class_weight
+from medfuse.fusion.base import modality_series
+from medfuse.fusion.blocks import BlockFusion
+from medfuse.fusion.classifiers import best_cv_score, default_classifier, predict_full
 from medfuse.fusion.registry import register
-from medfuse.preprocess.clinical import ClinicalEncoder
 
 KERNELS = ("linear", "rbf", "clinical", "spectrum")
 
@@ -136,7 +130,7 @@ def alignment_pvalues(kernels: list[np.ndarray], onehot: np.ndarray, n_permutati
 
 # ---------------------------------------------------------------------- the strategy
 @register("mkl", family="kernel", interpretable=True,
-          kinds=("continuous", "counts", "clinical", "sequence", "image", "timeseries"))
+          needs=("features",))
 class MKLFusion(BlockFusion):
     """Multiple kernel learning: a kernel per modality, combined with learned non-negative
     weights, then a support vector machine on the combined kernel.
@@ -243,7 +237,7 @@ class MKLFusion(BlockFusion):
         self.train_blocks_ = blocks
         have = np.column_stack([~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_])
         self.train_available_ = have
-        kinds = {m: data.modalities[m].kind for m in self.modalities_}
+        kinds = {m: data.modalities[m].kind_object for m in self.modalities_}
         families = ["linear", "rbf"] if self.kernels == "auto" else [None]
         counts = np.bincount(y)
         if int(min(self.cv, counts[counts > 0].min())) < 2:
@@ -265,7 +259,7 @@ class MKLFusion(BlockFusion):
             self.C_ = float(self.C)
         n_splits = int(min(self.cv, counts[counts > 0].min()))
         svm = SVC(kernel="precomputed", C=self.C_,
-                  class_weight=index_weights(self._class_weights(y)))
+                  class_weight=sklearn_class_weight(self._class_weights(y)))
         self.feature_map_ = None
         self.estimator_ = CalibratedClassifierCV(
             svm, method="sigmoid", ensemble=False,
@@ -294,7 +288,7 @@ class MKLFusion(BlockFusion):
             counts = np.bincount(y)
             model = default_classifier(self.random_state,
                                        cv=int(min(self.cv, counts[counts > 0].min())),
-                                       class_weight=index_weights(self._class_weights(y)))
+                                       weights=self._class_weights(y))
             model.fit(K @ P, y)
             score = best_cv_score(model)
             if best is None or score > best[0]:
@@ -368,29 +362,27 @@ class MKLFusion(BlockFusion):
         if n_splits < 2:
             return float(grid[0]), 0.0
         scoring = "roc_auc" if len(self.classes_) == 2 else "balanced_accuracy"
-        weights = index_weights(self._class_weights(y))
+        weights = sklearn_class_weight(self._class_weights(y))
         search = GridSearchCV(SVC(kernel="precomputed", class_weight=weights), {"C": grid},
                               scoring=scoring, cv=StratifiedKFold(
                                   n_splits, shuffle=True, random_state=self.random_state))
         search.fit(K, y)
         return float(search.best_params_["C"]), float(search.best_score_)
 
-    def _kernel_type(self, m: str, kind: ModalityKind, family: str | None) -> str:
+    def _kernel_type(self, m: str, kind, family: str | None) -> str:
+        """The kernel of modality ``m``: the user's choice, else the kind's default for its
+        fitted preprocessor (``"auto"``: the numeric ``family``)."""
         chosen = self.kernels.get(m, "auto") if isinstance(self.kernels, dict) else self.kernels
         if chosen != "auto":
             if chosen not in KERNELS:
                 raise ValueError(f"Unknown kernel {chosen!r} for modality {m!r}; "
                                  f"choose from {KERNELS}.")
             return chosen
-        if kind == ModalityKind.SEQUENCE:
-            return "spectrum"
-        if kind == ModalityKind.CLINICAL and isinstance(self.preprocessors_[m],
-                                                        ClinicalEncoder):
-            return "clinical"
-        return family or "rbf"
+        declared = kind.default_kernel(self.preprocessors_[m])
+        return declared if declared != "auto" else (family or "rbf")
 
     def _fit_kernel(self, m: str, kind, X: np.ndarray, family: str | None) -> None:
-        ktype = self._kernel_type(m, ModalityKind(kind), family)
+        ktype = self._kernel_type(m, kind, family)
         self.kernel_types_[m] = ktype
         self.gammas_[m] = np.nan
         self.categorical_groups_[m] = []

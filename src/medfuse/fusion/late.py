@@ -8,15 +8,10 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import index_weights
-from medfuse.fusion._linear import (
-    BlockFusion,
-    class_prior,
-    modality_series,
-    oof_probabilities,
-    predict_full,
-    resolve_estimator,
-)
+from medfuse.fusion.base import modality_series
+from medfuse.fusion.blocks import BlockFusion
+from medfuse.fusion.classifiers import class_prior, predict_full, resolve_estimator
+from medfuse.fusion.oof import oof_probabilities
 from medfuse.fusion.registry import register
 
 COMBINE = ("mean", "weighted", "vote")
@@ -92,13 +87,13 @@ class LateFusion(BlockFusion):
         blocks = self._fit_blocks(data)
         class_w = self._class_weights(y)
         self.estimators_ = fit_per_modality(blocks, y, n_classes, self.base_estimator,
-                                            self.random_state, index_weights(class_w))
+                                            self.random_state, class_w)
         weights = np.full(len(blocks), 1.0 / len(blocks))
         self.sharpness_ = 1.0
         if self.combine == "weighted":
             oof = oof_probabilities(data, y, n_classes, self.preprocessors,
                                     self.base_estimator, self.cv, self.random_state,
-                                    index_weights(class_w))
+                                    class_w)
             weights, self.sharpness_ = fit_pool_weights([oof[m] for m in self.modalities_], y,
                                                         class_w[y])
         self.modality_weight_values_ = np.asarray(weights, dtype=float)
@@ -119,17 +114,17 @@ class LateFusion(BlockFusion):
 
 
 def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
-                     base_estimator, random_state, class_weight=None) -> dict:
+                     base_estimator, random_state, weights=None) -> dict:
     """One fitted classifier per modality on the subjects that have it (a modality seen
-    with one class only is stored as that class's prior, a length-K array);
-    ``class_weight`` (dict class index -> weight or None) goes to the default classifier."""
+    with one class only is stored as that class's prior, a length-K array); ``weights``
+    (per-class, K) go to the default classifier."""
     out = {}
     for m, X in blocks.items():
         rows = ~np.isnan(X).any(axis=1)
         if len(np.unique(y[rows])) < 2:
             out[m] = class_prior(y[rows], n_classes)
             continue
-        out[m] = resolve_estimator(base_estimator, m, random_state, class_weight,
+        out[m] = resolve_estimator(base_estimator, m, random_state, weights,
                                    y[rows]).fit(X[rows], y[rows])
     return out
 

@@ -15,13 +15,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion._class_weight import index_weights
-from medfuse.fusion._linear import (
-    BlockFusion,
-    class_prior,
-    default_classifier,
-    predict_full,
-)
+from medfuse.fusion.blocks import BlockFusion
+from medfuse.fusion.classifiers import class_prior, default_classifier, predict_full
 from medfuse.fusion.registry import register
 
 #: Block-to-block connection weights searched when ``design`` is None.
@@ -396,7 +391,7 @@ class BlockPLSClassifier(BlockFusion):
         T = [np.where(h[:, None], t, np.nan) for t, h in zip(scores, have, strict=True)]
         counts = np.bincount(y)
         model = default_classifier(self.random_state, cv=int(min(5, counts[counts > 0].min())),
-                                   class_weight=index_weights(weights, y))
+                                   weights=weights, y=y)
         return model.fit(self._stacked(T, n_comp), y)
 
     def _predict_from(self, predictor, scores, n_comp: int) -> np.ndarray:

@@ -1,21 +1,48 @@
-"""Strategy registry: names used in study files, results and reports -> estimator classes."""
+"""Strategy registry: names used in study files, results and reports -> estimator classes.
+
+A strategy declares what it ``needs`` of a modality kind (see :mod:`medfuse.data.kinds`):
+``"features"`` (it becomes a feature matrix), ``"tabular"`` (a numeric table linear models
+use directly) or ``"encoder"`` (a neural encoder exists); the kinds it accepts follow from the
+kind registry, third-party kinds included. A strategy whose class lives in a heavy module
+(the neural ones import torch) is registered lazily by its import path, so that listing
+and choosing strategies never imports it.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from medfuse.data.kinds import all_kinds, get_kind
+
 
 @dataclass(frozen=True)
 class StrategyInfo:
-    """Tags of one fusion strategy."""
+    """Tags of one fusion strategy.
+
+    Attributes
+    ----------
+    name : str
+    target : type or str
+        The class, or ``"module:Class"`` for a lazily imported one.
+    family : str
+    needs : tuple of str
+        Capabilities every modality kind must have (see the module docstring).
+    handles_missing, interpretable : bool
+    description : str
+    params : dict
+        Fixed constructor arguments for this name.
+    per_modality : bool
+        Built for one modality, as ``"<name>:<modality>"``.
+    """
 
     name: str
-    cls: type
+    target: type | str
     family: str
-    kinds: tuple[str, ...] = ("continuous", "counts", "clinical")
+    needs: tuple[str, ...] = ("tabular",)
     handles_missing: bool = True
     interpretable: bool = False
     description: str = ""
@@ -23,32 +50,60 @@ class StrategyInfo:
     per_modality: bool = False
 
     @property
+    def cls(self) -> type:
+        """The estimator class (imported on first use for lazy registrations)."""
+        if isinstance(self.target, str):
+            module, _, attr = self.target.partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return self.target
+
+    @property
     def task(self) -> str:
         """``"survival"`` for the survival family, else ``"classification"``."""
         return "survival" if self.family == "survival" else "classification"
+
+    def accepts(self, kind) -> bool:
+        """Whether a modality of this kind (name or Kind) can be used by the strategy."""
+        return set(self.needs) <= set(get_kind(kind).capabilities)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Registered kinds the strategy accepts."""
+        return tuple(k.name for k in all_kinds() if self.accepts(k))
 
 
 _REGISTRY: dict[str, StrategyInfo] = {}
 
 
-def register(name: str, *, family: str, kinds: Sequence[str] = ("continuous", "counts",
-                                                                 "clinical"),
+def register(name: str, *, family: str, needs: Sequence[str] = ("tabular",),
              handles_missing: bool = True, interpretable: bool = False,
              description: str = "", per_modality: bool = False,
              **params) -> Callable[[type], type]:
     """Class decorator that registers a strategy under ``name``.
 
-    ``per_modality``: the strategy is built for one modality, as ``"<name>:<modality>"``
-    (``unimodal`` always is).
-
-    ``params`` are fixed constructor arguments for this name (so one class can serve several
-    names, e.g. ``late-mean`` and ``late-vote``).
+    Parameters
+    ----------
+    name : str
+    family : str
+        ``unimodal``, ``early``, ``late``, ``kernel``, ``latent``, ``interpretable``,
+        ``neural`` or ``survival``.
+    needs : sequence of str
+        What every modality kind must offer (``"features"``, ``"tabular"``, ``"encoder"``).
+    handles_missing, interpretable : bool
+    description : str
+        One line; default: the first line of the class docstring.
+    per_modality : bool
+        The strategy is built for one modality, as ``"<name>:<modality>"`` (``unimodal``
+        always is).
+    **params
+        Fixed constructor arguments for this name (so one class can serve several names,
+        e.g. ``late-mean`` and ``late-vote``).
     """
 
     def wrap(cls: type) -> type:
-        if name in _REGISTRY and _REGISTRY[name].cls is not cls:
+        if name in _REGISTRY and _REGISTRY[name].target not in (cls, _path(cls)):
             raise ValueError(f"Strategy name {name!r} is already registered.")
-        _REGISTRY[name] = StrategyInfo(name, cls, family, tuple(kinds), handles_missing,
+        _REGISTRY[name] = StrategyInfo(name, cls, family, tuple(needs), handles_missing,
                                        interpretable, description or (cls.__doc__ or "")
                                        .strip().splitlines()[0], dict(params),
                                        per_modality or name == "unimodal")
@@ -57,20 +112,55 @@ def register(name: str, *, family: str, kinds: Sequence[str] = ("continuous", "c
     return wrap
 
 
+def register_lazy(name: str, target: str, *, family: str, description: str,
+                  needs: Sequence[str] = ("tabular",), handles_missing: bool = True,
+                  interpretable: bool = False, per_modality: bool = False, **params) -> None:
+    """Register a strategy by the import path of its class (``"package.module:Class"``),
+    imported only when the strategy is built (see :func:`register` for the tags)."""
+    if name in _REGISTRY and _REGISTRY[name].target not in (target,):
+        existing = _REGISTRY[name].target
+        if isinstance(existing, str) or _path(existing) != target:
+            raise ValueError(f"Strategy name {name!r} is already registered.")
+        return
+    _REGISTRY[name] = StrategyInfo(name, target, family, tuple(needs), handles_missing,
+                                   interpretable, description, dict(params), per_modality)
+
+
+def _path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def make(name: str, **params):
     """Build a strategy by name, e.g. ``make("late-weighted", random_state=0)`` or
-    ``make("unimodal:mrna")``."""
+    ``make("unimodal:mrna")``.
+
+    ``representations={modality: representation}`` wraps the strategy so that those raw
+    modalities are first turned into feature blocks (see
+    :func:`medfuse.fusion.represented.with_representations`).
+    """
+    representations = params.pop("representations", None)
     base, _, modality = name.partition(":")
     key = base if base in _REGISTRY and _REGISTRY[base].per_modality else name
     if key not in _REGISTRY:
-        raise ValueError(f"Unknown strategy {name!r}; available: {sorted(_REGISTRY)} "
+        raise ValueError(f"Unknown strategy {name!r}; available: {', '.join(sorted(_REGISTRY))} "
                          "(unimodal:<modality> for one modality).")
-    info = _REGISTRY[key]
-    if info.per_modality:
+    info_ = _REGISTRY[key]
+    if info_.per_modality:
         if not modality:
             raise ValueError(f"Name the modality: '{key}:<modality>'.")
         params = {"modality": modality, **params}
-    return info.cls(**{**info.params, **params})
+    cls = info_.cls
+    accepted = set(cls().get_params(deep=False))
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(f"Strategy {name!r} has no parameter(s) {', '.join(unknown)}; its "
+                         f"parameters are: {', '.join(sorted(accepted))}.")
+    estimator = cls(**{**info_.params, **params})
+    if representations:
+        from medfuse.fusion.represented import with_representations
+
+        return with_representations(estimator, representations)
+    return estimator
 
 
 def available() -> pd.DataFrame:
@@ -97,4 +187,7 @@ def info(name: str) -> StrategyInfo:
     base = name.partition(":")[0]
     if base in _REGISTRY and _REGISTRY[base].per_modality:
         return _REGISTRY[base]
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown strategy {name!r}; available: {', '.join(sorted(_REGISTRY))}"
+                         " (unimodal:<modality> for one modality).")
     return _REGISTRY[name]

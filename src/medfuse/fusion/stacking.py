@@ -8,13 +8,11 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import index_weights
-from medfuse.fusion._linear import (
-    BlockFusion,
-    oof_probabilities,
-    predict_full,
-)
+from medfuse.fusion._class_weight import sklearn_class_weight
+from medfuse.fusion.blocks import BlockFusion
+from medfuse.fusion.classifiers import predict_full
 from medfuse.fusion.late import fit_per_modality, predict_per_modality
+from medfuse.fusion.oof import oof_probabilities
 from medfuse.fusion.registry import register
 
 
@@ -75,7 +73,7 @@ class StackingFusion(BlockFusion):
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         n_classes = len(self.classes_)
         rng = np.random.default_rng(self.random_state)
-        weights = index_weights(self._class_weights(y))
+        weights = self._class_weights(y)
         oof = oof_probabilities(data, y, n_classes, self.preprocessors, self.base_estimator,
                                 self.cv, self.random_state, weights)
         stack = np.stack([oof[m] for m in self.modalities_], axis=1)
@@ -89,7 +87,8 @@ class StackingFusion(BlockFusion):
                 keep[i, rng.choice(np.flatnonzero(have[i]))] = True
             feats.append(self._meta_features(stack, keep))
             targets.append(y)
-        meta = (LogisticRegression(C=1.0, max_iter=2000, class_weight=weights)
+        meta = (LogisticRegression(C=1.0, max_iter=2000,
+                                   class_weight=sklearn_class_weight(weights))
                 if self.meta_estimator is None else clone(self.meta_estimator))
         self.meta_estimator_ = meta.fit(np.vstack(feats), np.concatenate(targets))
         self.estimators_ = fit_per_modality(self._fit_blocks(data), y, n_classes,

@@ -18,9 +18,10 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from medfuse.data.multimodal import DataValidationError, MultiModalData, _preview
-from medfuse.fusion._linear import BlockPreprocessing, modality_series
-from medfuse.fusion.base import MultiModalEstimator, check_data, record_layout
+from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.data.validation import preview
+from medfuse.fusion.base import MultiModalEstimator, check_data, modality_series, record_layout
+from medfuse.fusion.blocks import BlockPreprocessing
 from medfuse.fusion.registry import register
 
 #: obs columns holding the survival outcome.
@@ -60,7 +61,7 @@ def survival_target(data: MultiModalData, y=None) -> np.ndarray:
     if bad.any():
         raise DataValidationError(
             f"The survival outcome is missing or negative for {int(bad.sum())} subject(s): "
-            f"{_preview(data.subjects[np.asarray(bad)])}.")
+            f"{preview(data.subjects[np.asarray(bad)])}.")
     out = np.empty(len(time), dtype=[(EVENT, bool), (TIME, float)])
     out[EVENT] = np.asarray(event).astype(bool)
     out[TIME] = time
@@ -211,7 +212,7 @@ def _cox(self_) -> PenalizedCox:
 
 # ---------------------------------------------------------------------- strategies
 @register("cox-early", family="survival", interpretable=True,
-          kinds=("continuous", "counts", "clinical", "image", "timeseries", "sequence"))
+          needs=("features",))
 class CoxEarly(BlockPreprocessing, FusionSurvival):
     """Early fusion Cox: preprocessed blocks concatenated, penalised Cox on the result.
 
@@ -269,7 +270,7 @@ class CoxEarly(BlockPreprocessing, FusionSurvival):
 
 
 @register("cox-late", family="survival",
-          kinds=("continuous", "counts", "clinical", "image", "timeseries", "sequence"))
+          needs=("features",))
 class CoxLate(BlockPreprocessing, FusionSurvival):
     """Late fusion Cox: one penalised Cox per modality; each risk is standardised with its
     training mean and SD, and a subject's risk is the mean over the modalities it has.
@@ -324,7 +325,7 @@ class CoxLate(BlockPreprocessing, FusionSurvival):
 
 
 @register("unimodal-cox", family="survival", per_modality=True, interpretable=True,
-          kinds=("continuous", "counts", "clinical", "image", "timeseries", "sequence"))
+          needs=("features",))
 class UnimodalCox(BlockPreprocessing, FusionSurvival):
     """Penalised Cox on one modality (the baseline fusion must beat).
 

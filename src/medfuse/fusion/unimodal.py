@@ -5,18 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion._class_weight import index_weights
-from medfuse.fusion._linear import (
-    BlockFusion,
-    class_prior,
-    predict_full,
-    resolve_estimator,
-)
+from medfuse.fusion.blocks import BlockFusion
+from medfuse.fusion.classifiers import class_prior, predict_full, resolve_estimator
 from medfuse.fusion.registry import register
 
 
 @register("unimodal", family="unimodal",
-          kinds=("continuous", "counts", "clinical", "sequence", "image", "timeseries"),
+          needs=("features",),
           interpretable=True)
 class Unimodal(BlockFusion):
     """A classifier on one modality; the others are ignored.
@@ -71,8 +66,7 @@ class Unimodal(BlockFusion):
         X = self._fit_blocks(data, [m])[m]
         self.prior_ = class_prior(y[rows], n_classes)
         self.estimator_ = resolve_estimator(self.base_estimator, m, self.random_state,
-                                            index_weights(self._class_weights(y[rows]),
-                                                          y[rows]))
+                                            self._class_weights(y[rows]), y[rows])
         self.estimator_.fit(X[rows], y[rows])
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:

@@ -7,37 +7,24 @@ import inspect
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from medfuse.data.modality import Modality, ModalityKind
-from medfuse.preprocess.clinical import ClinicalEncoder
-from medfuse.preprocess.counts import LogCPM
+from medfuse.data.modality import Modality
 
 
 def default_preprocessor(spec: Modality):
-    """The default transformer for a modality kind (None for array kinds, which the neural
-    encoders normalise themselves):
-
-    - continuous: z-score (StandardScaler),
-    - counts: log-CPM then z-score,
-    - clinical: :class:`ClinicalEncoder` with the modality's declared scales.
-    """
-    kind = ModalityKind(spec.kind)
-    if kind == ModalityKind.CONTINUOUS:
-        return StandardScaler().set_output(transform="pandas")
-    if kind == ModalityKind.COUNTS:
-        return make_pipeline(LogCPM(), StandardScaler()).set_output(transform="pandas")
-    if kind == ModalityKind.CLINICAL:
-        return ClinicalEncoder(scales=dict(spec.scales))
-    return None
+    """The default transformer of a modality, as its kind declares it
+    (:meth:`medfuse.data.kinds.Kind.default_preprocessor`): z-score for ``continuous``,
+    log-CPM then z-score for ``counts``, :class:`ClinicalEncoder` with the declared scales
+    for ``clinical``, None for array and sequence kinds."""
+    return spec.kind_object.default_preprocessor(spec)
 
 
 def resolve_preprocessor(preprocessors, name: str, spec: Modality):
     """The (unfitted clone of the) transformer for modality ``name``.
 
     ``preprocessors`` is None (defaults for every modality), a dict name -> transformer or
-    "passthrough", or one transformer used for every tabular modality.
+    "passthrough", or one transformer used for every tabular modality (array and ragged
+    modalities then keep their kind's default).
     """
     if preprocessors is None:
         return default_preprocessor(spec)
@@ -45,6 +32,8 @@ def resolve_preprocessor(preprocessors, name: str, spec: Modality):
         if name not in preprocessors:
             return default_preprocessor(spec)
         chosen = preprocessors[name]
+    elif spec.kind_object.storage != "table":
+        return default_preprocessor(spec)
     else:
         chosen = preprocessors
     if chosen is None or (isinstance(chosen, str) and chosen == "passthrough"):

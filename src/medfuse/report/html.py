@@ -22,11 +22,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 import medfuse
 from medfuse.data.multimodal import MultiModalData
-from medfuse.evaluate.metrics import greater_is_better
+from medfuse.evaluate.metrics import METRICS, greater_is_better
 
 DASH = "\u2013"  # shown for undefined values
-TABLE_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1", "f1_macro", "precision",
-                 "recall", "specificity", "brier", "ece", "c_index", "td_auc")
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "scikit-survival", "skops",
             "matplotlib", "jinja2")
 
@@ -85,7 +83,7 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> di
     sel = results[results["split"] == split]
     if sel.empty:
         return None
-    metrics = [m for m in TABLE_METRICS if m in set(sel["metric"])]
+    metrics = [m for m, spec in METRICS.items() if spec.in_report and m in set(sel["metric"])]
     rows = []
     best = {}
     for m in metrics:

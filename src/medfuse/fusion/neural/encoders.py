@@ -1,23 +1,30 @@
-"""Per-modality encoders: one block of one modality -> a latent vector per subject.
+"""Per-modality encoders: one block of one modality -> a latent vector per subject, and the
+registry of encoders by name.
 
 Every encoder maps a float tensor with subjects first to ``(n, latent_dim)``:
 
-- :class:`MLPEncoder` for tabular kinds (``n x p``),
-- :class:`ImageEncoder` for ``image`` blocks (``n x C x H x W`` or ``n x C x H x W x D``),
-- :class:`SeriesEncoder` for ``timeseries`` blocks (``n x C x T``).
+- ``"mlp"``: :class:`MLPEncoder` for tables (``n x p``),
+- ``"cnn"``: :class:`ImageEncoder` for images (``n x C x H x W`` or ``n x C x H x W x D``),
+- ``"conv1d"``: :class:`SeriesEncoder` and ``"gru"``: :class:`RecurrentSeriesEncoder` for
+  series (``n x C x T``).
 
-Encoders only ever see rows of subjects that have the modality; missing subjects are
-represented downstream by a learned embedding (see :mod:`medfuse.fusion.neural.layers`).
+A modality kind names its default encoder (:attr:`medfuse.data.kinds.Kind.encoder`); a
+strategy's ``encoders`` parameter can choose another registered name, an
+:class:`EncoderSpec` (a registered architecture with pretrained weights, optionally frozen)
+or a pre-built module. Encoders only ever see rows of subjects that have the modality;
+missing subjects are represented downstream by a learned embedding (see
+:mod:`medfuse.fusion.neural.layers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
-
-TABULAR_KINDS = ("continuous", "counts", "clinical")
 
 
 class MLPEncoder(nn.Module):
@@ -149,33 +156,161 @@ class RecurrentSeriesEncoder(nn.Module):
 
 SERIES_ENCODERS = ("conv", "gru")
 
+#: name -> builder(shape, settings) returning an ``nn.Module`` with output ``latent_dim``.
+_ENCODERS: dict[str, Callable] = {}
 
-def build_encoder(kind: str, shape: Sequence[int], latent_dim: int, hidden: Sequence[int],
-                  dropout: float, conv_width: int = 8,
-                  series_encoder: str = "conv") -> nn.Module:
-    """The encoder for one modality.
+
+def register_encoder(name: str, builder: Callable | None = None):
+    """Register an encoder builder ``builder(shape, settings) -> nn.Module`` under ``name``
+    (usable as a decorator). ``shape`` is the per-subject input shape after preprocessing;
+    ``settings`` the strategy's :class:`~medfuse.fusion.neural.settings.NeuralSettings`
+    (``latent_dim``, ``hidden``, ``dropout``, ``conv_width`` ...)."""
+
+    def wrap(f: Callable) -> Callable:
+        _ENCODERS[str(name)] = f
+        return f
+
+    return wrap(builder) if builder is not None else wrap
+
+
+def encoder_names() -> list[str]:
+    """Registered encoder names."""
+    return sorted(_ENCODERS)
+
+
+@register_encoder("mlp")
+def _mlp(shape, settings) -> nn.Module:
+    if len(shape) != 1:
+        raise ValueError(f"The mlp encoder takes tables, got per-subject shape {tuple(shape)}.")
+    return MLPEncoder(shape[0], tuple(settings.hidden), settings.latent_dim, settings.dropout)
+
+
+@register_encoder("cnn")
+def _cnn(shape, settings) -> nn.Module:
+    return ImageEncoder(shape[0], shape[1:], settings.latent_dim, width=settings.conv_width,
+                        dropout=settings.dropout)
+
+
+def _check_series(shape) -> None:
+    if len(shape) != 2:
+        raise ValueError(f"timeseries blocks must be n x C x T, got per-subject {tuple(shape)}")
+
+
+@register_encoder("conv1d")
+def _conv1d(shape, settings) -> nn.Module:
+    _check_series(shape)
+    return SeriesEncoder(shape[0], settings.latent_dim, width=2 * settings.conv_width,
+                         dropout=settings.dropout)
+
+
+@register_encoder("gru")
+def _gru(shape, settings) -> nn.Module:
+    _check_series(shape)
+    return RecurrentSeriesEncoder(shape[0], settings.latent_dim, width=2 * settings.conv_width,
+                                  dropout=settings.dropout)
+
+
+class EncoderSpec(BaseEstimator):
+    """A registered encoder architecture, optionally started from pretrained weights.
 
     Parameters
     ----------
-    kind : modality kind (``continuous``, ``counts``, ``clinical``, ``image``, ``timeseries``).
-    shape : per-subject input shape after preprocessing: ``(p,)`` for tabular kinds,
-        ``(C, H, W[, D])`` for images, ``(C, T)`` for series.
-    latent_dim, hidden, dropout : see :class:`MLPEncoder`.
-    conv_width : channels of the first convolution of image/series encoders (the GRU's
-        hidden size is twice it).
-    series_encoder : ``"conv"`` (:class:`SeriesEncoder`) or ``"gru"``
-        (:class:`RecurrentSeriesEncoder`) for time series.
+    name : str
+        A registered encoder (:func:`encoder_names`).
+    weights : str, optional
+        A ``.safetensors`` file with the encoder's state dict (e.g. written by
+        :func:`export_encoder` from another fitted model), loaded before training.
+    freeze : bool
+        Keep the encoder's weights fixed during training (only fusion and head learn).
     """
-    if series_encoder not in SERIES_ENCODERS:
+
+    def __init__(self, name: str = "mlp", weights: str | None = None,
+                 freeze: bool = False) -> None:
+        self.name = name
+        self.weights = weights
+        self.freeze = freeze
+
+
+def build_encoder(modality: str, kind, shape: Sequence[int], settings,
+                  pretrained: bool = True) -> nn.Module:
+    """The encoder of one modality: the strategy's ``encoders`` choice for it, else the
+    kind's default (:meth:`~medfuse.data.kinds.Kind.encoder_for`).
+
+    Parameters
+    ----------
+    modality : str
+    kind : Kind
+        The modality's kind.
+    shape : sequence of int
+        Per-subject input shape after preprocessing (``(p,)``, ``(C, H, W[, D])``,
+        ``(C, T)``).
+    settings : NeuralSettings
+    pretrained : bool
+        Load an :class:`EncoderSpec`'s weights (True while fitting; False when rebuilding a
+        saved model's architecture, whose weights come from the model file).
+    """
+    if settings.series_encoder not in SERIES_ENCODERS:
         raise ValueError(f"series_encoder must be one of {SERIES_ENCODERS}, got "
-                         f"{series_encoder!r}.")
-    if kind == "image":
-        return ImageEncoder(shape[0], shape[1:], latent_dim, width=conv_width, dropout=dropout)
-    if kind == "timeseries":
-        if len(shape) != 2:
-            raise ValueError(f"timeseries blocks must be n x C x T, got per-subject {shape}")
-        encoder = SeriesEncoder if series_encoder == "conv" else RecurrentSeriesEncoder
-        return encoder(shape[0], latent_dim, width=2 * conv_width, dropout=dropout)
-    if len(shape) != 1:
-        raise ValueError(f"{kind} blocks must be tabular, got per-subject shape {shape}")
-    return MLPEncoder(shape[0], hidden, latent_dim, dropout)
+                         f"{settings.series_encoder!r}.")
+    choice = (settings.encoders or {}).get(modality)
+    if isinstance(choice, nn.Module):
+        return copy.deepcopy(choice)
+    spec = choice if isinstance(choice, EncoderSpec) else EncoderSpec(
+        choice if isinstance(choice, str) else kind.encoder_for(settings))
+    if spec.name is None:
+        raise ValueError(f"Modality {modality!r} (kind {kind.name!r}) has no neural encoder; "
+                         "give it a representation that makes features, or an encoder in "
+                         "the strategy's encoders parameter.")
+    if spec.name not in _ENCODERS:
+        raise ValueError(f"Unknown encoder {spec.name!r} for modality {modality!r}; "
+                         f"registered: {', '.join(encoder_names())}.")
+    module = _ENCODERS[spec.name](tuple(shape), settings)
+    if pretrained and spec.weights:
+        from safetensors.torch import load_file
+
+        state = load_file(str(spec.weights))
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"The weights in {spec.weights} do not fit the {spec.name!r} "
+                             f"encoder of modality {modality!r}: {err}") from None
+    if spec.freeze:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return module
+
+
+def check_encoder(module: nn.Module, modality: str, shape: Sequence[int],
+                  latent_dim: int) -> None:
+    """Refuse an encoder whose output is not ``(n, latent_dim)`` for inputs ``(n, *shape)``."""
+    with torch.no_grad():
+        was = module.training
+        module.eval()
+        out = module(torch.zeros((2, *shape), dtype=torch.float32))
+        module.train(was)
+    if tuple(out.shape) != (2, latent_dim):
+        raise ValueError(f"The encoder of modality {modality!r} maps inputs of shape "
+                         f"{tuple(shape)} to {tuple(out.shape[1:])}, not ({latent_dim},).")
+
+
+def export_encoder(model, modality: str, path: str | Path, member: int = 0) -> Path:
+    """Save the trained encoder of one modality of a fitted neural strategy as a
+    ``.safetensors`` file, to start another model from it (:class:`EncoderSpec` ``weights``).
+
+    Parameters
+    ----------
+    model : a fitted neural strategy.
+    modality : str
+    path : file to write.
+    member : int
+        Which network of a seed ensemble.
+    """
+    from safetensors.torch import save_file
+
+    net = model.module_
+    if hasattr(net, "members"):
+        net = net.members[member]
+    encoder = net.encode.encoders[list(model.modalities_).index(modality)]
+    path = Path(path)
+    save_file({k: v.detach().contiguous() for k, v in encoder.state_dict().items()}, str(path))
+    return path

@@ -189,10 +189,20 @@ class FusionNetwork(nn.Module):
 
     def training_outputs(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Everything the training losses need from one pass: logits ``(n, K)``, the
-        reconstruction error (see :meth:`logits_and_reconstruction`) and the per-modality
-        auxiliary logits ``(n, M, K)`` (None without auxiliary heads; rows of missing
-        modalities are meaningless and must be masked by the caller)."""
+        """Logits ``(n, K)``, the reconstruction error (see
+        :meth:`logits_and_reconstruction`) and the per-modality auxiliary logits
+        ``(n, M, K)`` (None without auxiliary heads; rows of missing modalities are
+        meaningless and must be masked by the caller)."""
+        out = self.outputs(inputs, mask)
+        return out["logits"], out["reconstruction"], out["aux_logits"]
+
+    def outputs(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor) -> dict:
+        """Everything the training objectives need from one pass (see
+        :mod:`medfuse.fusion.neural.objectives`): ``logits (n, K)``, ``latents (n, M, d)``
+        (missing modalities hold their learned embedding), ``fused`` (what the head sees),
+        ``reconstruction`` (mean squared error of the reconstructed modalities over the
+        subjects that have them; 0 when none are reconstructed) and ``aux_logits``
+        ``(n, M, K)`` or None."""
         z = self.encode(inputs, mask)
         if self.fusion == "concat":
             fused = torch.cat([z.flatten(1), mask.to(z.dtype)], dim=1)
@@ -207,7 +217,8 @@ class FusionNetwork(nn.Module):
                 rec = self.decoders[j](z.index_select(0, rows)[:, j])
                 losses.append(torch.mean((rec - inputs[j].index_select(0, rows)) ** 2))
         rec_loss = torch.stack(losses).mean() if losses else z.new_zeros(())
-        return self.head(fused), rec_loss, aux
+        return {"logits": self.head(fused), "latents": z, "fused": fused,
+                "reconstruction": rec_loss, "aux_logits": aux}
 
     def forward(self, inputs: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         """``inputs``: list of M float tensors with all ``n`` subjects first (content of rows

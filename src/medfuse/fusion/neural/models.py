@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -44,13 +45,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import class_weights
+from medfuse.data.kinds import get_kind
+from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion.base import FusionClassifier
-from medfuse.fusion.neural.encoders import TABULAR_KINDS, build_encoder
+from medfuse.fusion.neural.encoders import build_encoder, check_encoder
 from medfuse.fusion.neural.layers import EnsembleNetwork, FusionNetwork
-from medfuse.fusion.neural.train import TrainHistory, train_module
-from medfuse.fusion.registry import register
+from medfuse.fusion.neural.objectives import Reconstruction, default_objectives, network_parts
+from medfuse.fusion.neural.settings import NeuralSettings, settings_init
+from medfuse.fusion.neural.train import TrainHistory, pretrain_module, train_module
 from medfuse.preprocess.blocks import (
     as_matrix,
     fit_transform_block,
@@ -58,7 +60,6 @@ from medfuse.preprocess.blocks import (
     transform_block,
 )
 
-KINDS = (*TABULAR_KINDS, "image", "timeseries")
 _PREDICT_BATCH = 256
 
 
@@ -95,12 +96,29 @@ class NeuralFusion(FusionClassifier):
         Share of training subjects held out (stratified, seeded) for early stopping; 0 trains
         for ``max_epochs``.
     preprocessors : None, dict or transformer
-        Tabular preprocessing, see :func:`medfuse.preprocess.resolve_preprocessor`.
+        Tabular preprocessing, see :func:`medfuse.preprocess.resolve_preprocessor`; array
+        modalities are standardised per channel unless a dict gives them a transformer.
     conv_width : int
         Channels of the first convolution of image / timeseries encoders.
     series_encoder : {"conv", "gru"}
         Time-series encoder: 1-D convolutions with global pooling (fast; blind to when a
         pattern occurs) or a bidirectional GRU (keeps order and timing).
+    encoders : dict modality -> str, EncoderSpec or nn.Module, optional
+        Encoder of a modality instead of its kind's default: a registered encoder name
+        (:func:`~medfuse.fusion.neural.encoders.register_encoder`), an
+        :class:`~medfuse.fusion.neural.encoders.EncoderSpec` (pretrained weights, optionally
+        frozen) or a pre-built module mapping ``(n, *shape)`` to ``(n, latent_dim)`` (copied
+        for every network; a model holding a module cannot be saved: register it instead).
+    objectives : list of LossTerm, optional
+        The training loss terms (:mod:`medfuse.fusion.neural.objectives`); by default
+        cross-entropy plus the ``reconstruction`` and ``auxiliary`` terms below. Given
+        explicitly, they replace those two weights.
+    pretrain_epochs : int
+        Epochs of an unsupervised stage before supervised training, on every subject,
+        subjects without an outcome included (their outcome may be missing in ``fit`` only
+        when this is positive).
+    pretrain_objectives : list of LossTerm, optional
+        Label-free terms of that stage (default: reconstruction).
     device : str
         Torch device, e.g. "cpu" or "cuda".
     reconstruction : float
@@ -125,8 +143,9 @@ class NeuralFusion(FusionClassifier):
         training subjects: intermediate AUC .849 with 1 network, .861 with 5), at 5 times
         the fitting cost; use 1 for speed.
     n_threads : int or None
-        Torch CPU threads while fitting/predicting (restored afterwards); None leaves the
-        setting alone.
+        Torch CPU threads while fitting (restored afterwards); None leaves the setting
+        alone. Prediction changes no process-wide torch setting, so several threads may
+        predict with one model at once.
     random_state : int, RandomState or None
         Seeds weight initialisation, dropout, the inner split and batch order: the same seed
         gives identical predictions on the same device and thread count.
@@ -137,9 +156,11 @@ class NeuralFusion(FusionClassifier):
     ----------
     module_ : FusionNetwork
         All torch weights.
-    preprocessors_ : dict modality -> fitted transformer (or None) for tabular modalities.
-    channel_mean_, channel_std_ : dict modality -> ndarray (C,) for array modalities.
+    preprocessors_ : dict modality -> fitted transformer (or None): the tabular
+        preprocessing, or a :class:`~medfuse.preprocess.ChannelStandardizer` for arrays.
     input_shapes_ : dict modality -> per-subject input shape after preprocessing.
+    pretrain_loss_ : list (one per ensemble member) of per-epoch losses of the
+        unsupervised stage (empty lists without one).
     history_ : list (one per ensemble member) of dicts with ``train_loss`` and ``val_loss``
         lists (one value per epoch).
     best_epoch_, n_epochs_ : ndarray (n_ensemble,) of int, the epoch kept and the epochs run
@@ -148,41 +169,18 @@ class NeuralFusion(FusionClassifier):
     """
 
     _fusion = "concat"
+    #: per-class overrides of the shared defaults, and the class's own parameters
+    _defaults: ClassVar[dict] = {}
+    _extra: ClassVar[dict] = {}
 
-    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (),
-                 head_hidden: int = 0, dropout: float = 0.5, lr: float = 1e-3,
-                 weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
-                 batch_size: int = 32, modality_dropout: float = 0.2,
-                 class_weight="balanced", validation_fraction: float = 0.2,
-                 preprocessors=None, conv_width: int = 8, series_encoder: str = "conv",
-                 device: str = "cpu",
-                 reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
-                 n_ensemble: int = 5,
-                 n_threads: int | None = None,
-                 random_state=None, verbose: bool = False) -> None:
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.head_hidden = head_hidden
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.modality_dropout = modality_dropout
-        self.class_weight = class_weight
-        self.validation_fraction = validation_fraction
-        self.preprocessors = preprocessors
-        self.conv_width = conv_width
-        self.series_encoder = series_encoder
-        self.device = device
-        self.reconstruction = reconstruction
-        self.auxiliary = auxiliary
-        self.refit = refit
-        self.n_ensemble = n_ensemble
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__init__ = settings_init(cls._defaults, cls._extra)
+
+    @property
+    def settings(self) -> NeuralSettings:
+        """The shared parameters as one :class:`NeuralSettings` object."""
+        return NeuralSettings.of(self)
 
     # ------------------------------------------------------------------ torch state
     @contextlib.contextmanager
@@ -207,46 +205,68 @@ class NeuralFusion(FusionClassifier):
     def _network_kwargs(self) -> dict:
         return {}
 
+    def _uses_unlabelled(self) -> bool:
+        return int(self.pretrain_epochs) > 0
+
+    def _objectives(self) -> list:
+        """The supervised loss terms (``objectives``, or those made from the
+        ``reconstruction`` and ``auxiliary`` weights)."""
+        if self.objectives is not None:
+            return list(self.objectives)
+        return default_objectives(self.reconstruction, self.auxiliary)
+
+    def _pretrain_objectives(self) -> list:
+        if int(self.pretrain_epochs) <= 0:
+            return []
+        return list(self.pretrain_objectives or [Reconstruction(1.0)])
+
     def _build_module(self) -> nn.Module:
         """An untrained network with the fitted architecture (on ``self.device``)."""
         check_is_fitted(self, "input_shapes_")
         if self.n_ensemble > 1:
-            return EnsembleNetwork([self._build_member() for _ in range(self.n_ensemble)])
-        return self._build_member()
+            return EnsembleNetwork([self._build_member(False) for _ in range(self.n_ensemble)])
+        return self._build_member(False)
 
-    def _build_member(self) -> FusionNetwork:
-        encoders = [build_encoder(self.modality_kinds_[m], self.input_shapes_[m],
-                                  self.latent_dim, tuple(self.hidden), self.dropout,
-                                  self.conv_width, self.series_encoder)
-                    for m in self.modalities_]
-        reconstruct = [self.input_shapes_[m][0] if self.reconstruction > 0
-                       and self.modality_kinds_[m] in TABULAR_KINDS else 0
+    def _build_member(self, pretrained: bool = True) -> FusionNetwork:
+        """One network; ``pretrained`` loads the weights of :class:`EncoderSpec` encoders
+        (while fitting; a saved model's weights come from its file)."""
+        settings = self.settings
+        encoders = []
+        for m in self.modalities_:
+            enc = build_encoder(m, get_kind(self.modality_kinds_[m]), self.input_shapes_[m],
+                                settings, pretrained)
+            if (settings.encoders or {}).get(m) is not None:
+                check_encoder(enc, m, self.input_shapes_[m], self.latent_dim)
+            encoders.append(enc)
+        parts = network_parts(self._objectives() + self._pretrain_objectives())
+        reconstruct = [self.input_shapes_[m][0] if "decoders" in parts
+                       and "tabular" in get_kind(self.modality_kinds_[m]).capabilities else 0
                        for m in self.modalities_]
         net = FusionNetwork(encoders, self.latent_dim, len(self.classes_), fusion=self._fusion,
                             head_hidden=self.head_hidden, dropout=self.dropout,
-                            reconstruct=reconstruct, aux_heads=self.auxiliary > 0,
+                            reconstruct=reconstruct, aux_heads="aux_heads" in parts,
                             **self._network_kwargs())
         return net.to(self.device)
 
     # ------------------------------------------------------------------ preprocessing
     def _fit_preprocessing(self, data: MultiModalData) -> None:
-        self.preprocessors_, self.channel_mean_, self.channel_std_ = {}, {}, {}
-        self.input_shapes_ = {}
+        """Fit each modality's input transformer (its kind's ``neural_input``) on the
+        training subjects that have it."""
+        self.preprocessors_, self.input_shapes_ = {}, {}
         for m in self.modalities_:
             spec = data.modalities[m]
-            block = data.block(m)
-            if self.modality_kinds_[m] in ("image", "timeseries"):
-                x = np.asarray(block, dtype=np.float64)
-                axes = (0, *range(2, x.ndim))
-                mean, std = x.mean(axis=axes), x.std(axis=axes)
-                self.channel_mean_[m] = mean
-                self.channel_std_[m] = np.where(std > 0, std, 1.0)
-                self.input_shapes_[m] = tuple(int(s) for s in x.shape[1:])
-            else:
-                tf = resolve_preprocessor(self.preprocessors, m, spec)
-                out = fit_transform_block(tf, block, obs=data.obs.loc[block.index])
-                self.preprocessors_[m] = tf
-                self.input_shapes_[m] = (as_matrix(out).shape[1],)
+            tf = spec.kind_object.neural_input(
+                spec, resolve_preprocessor(self.preprocessors, m, spec))
+            given = isinstance(self.preprocessors, dict) and m in self.preprocessors
+            if data.storage(m) == "ragged" and not given:
+                raise DataValidationError(
+                    f"Modality {m!r} holds arrays of different shapes per subject; the neural "
+                    "strategies need one shape. Give it a representation (e.g. "
+                    "representations={'%s': 'image-statistics'}) or resample it first." % m)
+            rows = data.available[m].to_numpy()
+            out = fit_transform_block(tf, data.block(m), obs=data.obs.loc[rows])
+            self.preprocessors_[m] = tf
+            self.input_shapes_[m] = tuple(int(s) for s in as_matrix(out).shape[1:])
 
     def _arrays(self, data: MultiModalData) -> tuple[list[np.ndarray], np.ndarray]:
         """Preprocessed float32 arrays (all subjects first, zeros where missing) and mask."""
@@ -256,17 +276,9 @@ class NeuralFusion(FusionClassifier):
             rows = mask[:, j]
             x = np.zeros((len(data), *self.input_shapes_[m]), dtype=np.float32)
             if rows.any():
-                block = data.block(m)
-                if m in self.channel_mean_:
-                    shape = (1, -1) + (1,) * (len(self.input_shapes_[m]) - 1)
-                    v = ((np.asarray(block, dtype=np.float64)
-                          - self.channel_mean_[m].reshape(shape))
-                         / self.channel_std_[m].reshape(shape))
-                else:
-                    out = transform_block(self.preprocessors_[m], block,
-                                          obs=data.obs.loc[block.index])
-                    v = as_matrix(out)
-                x[rows] = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
+                out = transform_block(self.preprocessors_[m], data.block(m),
+                                      obs=data.obs.loc[rows])
+                x[rows] = np.nan_to_num(as_matrix(out), nan=0.0, posinf=0.0, neginf=0.0)
             arrays.append(x)
         return arrays, mask
 
@@ -290,51 +302,53 @@ class NeuralFusion(FusionClassifier):
         inputs, mask_t = self._tensors(arrays, mask)
         if self.n_ensemble < 1:
             raise ValueError(f"n_ensemble must be at least 1, got {self.n_ensemble}")
-        members, self.history_, best, ran = [], [], [], []
+        members, self.history_, best, ran, self.pretrain_loss_ = [], [], [], [], []
         for k in range(self.n_ensemble):
             seed = self.seed_ + k
-            net, hist = self._train(inputs, mask_t, y, self.max_epochs,
-                                    self.validation_fraction, seed)
+            net, hist, pre = self._train(inputs, mask_t, y, self.max_epochs,
+                                         self.validation_fraction, seed)
             if self.refit and hist.val_loss:
-                net, _ = self._train(inputs, mask_t, y, hist.best_epoch + 1, 0.0, seed)
+                net, _, _ = self._train(inputs, mask_t, y, hist.best_epoch + 1, 0.0, seed)
             members.append(net)
             self.history_.append({"train_loss": hist.train_loss, "val_loss": hist.val_loss})
+            self.pretrain_loss_.append(pre)
             best.append(hist.best_epoch)
             ran.append(len(hist.train_loss))
         self.best_epoch_, self.n_epochs_ = np.array(best), np.array(ran)
         self.module_ = members[0] if self.n_ensemble == 1 else EnsembleNetwork(members)
         self.module_.eval()
 
-    def _index_weight(self, y: np.ndarray):
-        """``class_weight`` with a dict keyed by class labels turned into per-class weights
-        in class-index order (None and "balanced" pass through: "balanced" is computed on
-        the inner training part)."""
-        if self.class_weight is None or isinstance(self.class_weight, str):
-            return self.class_weight
-        return class_weights(self.class_weight, np.asarray(self.classes_), y)
-
     def _train(self, inputs, mask, y, max_epochs: int, validation_fraction: float, seed: int
-               ) -> tuple[FusionNetwork, TrainHistory]:
-        """Build one network from ``seed`` and train it (see :func:`train_module`)."""
+               ) -> tuple[FusionNetwork, TrainHistory, list[float]]:
+        """Build one network from ``seed``, pre-train it without labels (when
+        ``pretrain_epochs``) and train it (see :func:`train_module`)."""
         with self._torch_state(seed):
             net = self._build_member()
+            pre = []
+            if int(self.pretrain_epochs) > 0:
+                pre = pretrain_module(
+                    net, inputs, mask, terms=self._pretrain_objectives(),
+                    epochs=int(self.pretrain_epochs), lr=self.lr,
+                    weight_decay=self.weight_decay, batch_size=self.batch_size,
+                    modality_dropout=self.modality_dropout, seed=seed)
             hist = train_module(
-                net, inputs, mask, y, lr=self.lr, weight_decay=self.weight_decay,
-                max_epochs=max_epochs, patience=self.patience, batch_size=self.batch_size,
-                modality_dropout=self.modality_dropout, class_weight=self._index_weight(y),
-                validation_fraction=validation_fraction, seed=seed,
-                reconstruction=self.reconstruction, auxiliary=self.auxiliary,
-                verbose=self.verbose,
+                net, inputs, mask, y, terms=self._objectives(), lr=self.lr,
+                weight_decay=self.weight_decay, max_epochs=max_epochs, patience=self.patience,
+                batch_size=self.batch_size, modality_dropout=self.modality_dropout,
+                class_weight=self.class_weight, classes=np.asarray(self.classes_),
+                validation_fraction=validation_fraction, seed=seed, verbose=self.verbose,
                 description=type(self).__name__)
-        return net, hist
+        return net, hist, pre
 
     def _forward(self, data: MultiModalData, what: str = "logits") -> np.ndarray:
         """Evaluate the network in batches on aligned data: ``logits`` or the fusion's
-        attention weights (``weights``)."""
+        attention weights (``weights``). Uses no process-wide torch state (inference mode
+        is local to the calling thread), so concurrent calls do not interfere."""
         arrays, mask = self._arrays(data)
         parts = []
-        self.module_.eval()
-        with self._torch_state(), torch.no_grad():
+        if self.module_.training:  # a freshly rebuilt module; eval() is idempotent
+            self.module_.eval()
+        with torch.inference_mode():
             for start in range(0, len(data), _PREDICT_BATCH):
                 inputs, m = self._tensors(arrays, mask, slice(start, start + _PREDICT_BATCH))
                 if what == "logits":
@@ -350,8 +364,9 @@ class NeuralFusion(FusionClassifier):
         return p / p.sum(axis=1, keepdims=True)
 
 
-@register("intermediate", family="neural", kinds=KINDS, handles_missing=True,
-          interpretable=False)
+NeuralFusion.__init__ = settings_init({}, {})
+
+
 class IntermediateFusion(NeuralFusion):
     """Intermediate fusion: per-modality encoders, latents concatenated into a shared head.
 
@@ -376,8 +391,6 @@ class _AttentionWeights:
         self.attention_ = self.attention_weights(data).mean(axis=0)
 
 
-@register("attention", family="neural", kinds=KINDS, handles_missing=True,
-          interpretable=True)
 class AttentionFusion(_AttentionWeights, NeuralFusion):
     """Modality-attention fusion: ``e_i = w^T tanh(W z_i + b)``, ``alpha = softmax(e)`` over
     the modalities a subject has, ``F = sum_i alpha_i z_i`` into the head.
@@ -392,32 +405,8 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
     """
 
     _fusion = "attention"
-
-    def __init__(self, *, latent_dim: int = 16, hidden: tuple[int, ...] = (),
-                 head_hidden: int = 0, dropout: float = 0.5, lr: float = 1e-3,
-                 weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 20,
-                 batch_size: int = 32, modality_dropout: float = 0.2,
-                 class_weight="balanced", validation_fraction: float = 0.2,
-                 preprocessors=None, conv_width: int = 8, series_encoder: str = "conv",
-                 device: str = "cpu",
-                 reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
-                 n_ensemble: int = 5,
-                 n_threads: int | None = None,
-                 random_state=None, verbose: bool = False,
-                 attn_dim: int = 16) -> None:
-        # scikit-learn needs every parameter spelled out (no **kwargs) in the signature.
-        super().__init__(
-            latent_dim=latent_dim, hidden=hidden, head_hidden=head_hidden, dropout=dropout, lr=lr,
-            weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
-            batch_size=batch_size, modality_dropout=modality_dropout,
-            class_weight=class_weight, validation_fraction=validation_fraction,
-            preprocessors=preprocessors, conv_width=conv_width,
-            series_encoder=series_encoder, device=device,
-            reconstruction=reconstruction, auxiliary=auxiliary, refit=refit,
-            n_ensemble=n_ensemble,
-            n_threads=n_threads, random_state=random_state,
-            verbose=verbose)
-        self.attn_dim = attn_dim
+    _defaults: ClassVar[dict] = {"latent_dim": 16}
+    _extra: ClassVar[dict] = {"attn_dim": 16}
 
     def _network_kwargs(self) -> dict:
         return {"attn_dim": self.attn_dim}
@@ -430,8 +419,6 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
         self._set_attention(data)
 
 
-@register("cross-attention", family="neural", kinds=KINDS, handles_missing=True,
-          interpretable=True)
 class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
     """Cross-modal attention fusion: each modality's latent token queries the modalities the
     subject has (multi-head attention with a key padding mask for missing ones), followed by
@@ -447,32 +434,8 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
     """
 
     _fusion = "cross-attention"
-
-    def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (),
-                 head_hidden: int = 0, dropout: float = 0.5, lr: float = 3e-4,
-                 weight_decay: float = 1e-2, max_epochs: int = 200, patience: int = 40,
-                 batch_size: int = 32, modality_dropout: float = 0.2,
-                 class_weight="balanced", validation_fraction: float = 0.2,
-                 preprocessors=None, conv_width: int = 8, series_encoder: str = "conv",
-                 device: str = "cpu",
-                 reconstruction: float = 1.0, auxiliary: float = 0.0, refit: bool = True,
-                 n_ensemble: int = 5,
-                 n_threads: int | None = None,
-                 random_state=None, verbose: bool = False,
-                 n_heads: int = 2) -> None:
-        # scikit-learn needs every parameter spelled out (no **kwargs) in the signature.
-        super().__init__(
-            latent_dim=latent_dim, hidden=hidden, head_hidden=head_hidden, dropout=dropout, lr=lr,
-            weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
-            batch_size=batch_size, modality_dropout=modality_dropout,
-            class_weight=class_weight, validation_fraction=validation_fraction,
-            preprocessors=preprocessors, conv_width=conv_width,
-            series_encoder=series_encoder, device=device,
-            reconstruction=reconstruction, auxiliary=auxiliary, refit=refit,
-            n_ensemble=n_ensemble,
-            n_threads=n_threads, random_state=random_state,
-            verbose=verbose)
-        self.n_heads = n_heads
+    _defaults: ClassVar[dict] = {"lr": 3e-4, "patience": 40}
+    _extra: ClassVar[dict] = {"n_heads": 2}
 
     def _network_kwargs(self) -> dict:
         return {"n_heads": self.n_heads}

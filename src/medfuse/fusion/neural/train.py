@@ -1,8 +1,10 @@
 """The training loop shared by the neural strategies.
 
-Mini-batch AdamW with weight decay, class-weighted cross-entropy, modality dropout and early
-stopping on an inner, stratified, seeded validation split of the training subjects (the best
-epoch's weights are restored).
+Mini-batch AdamW with weight decay, a list of loss terms (:mod:`objectives`; by default
+class-weighted cross-entropy plus reconstruction), modality dropout and early stopping on an
+inner, stratified, seeded validation split of the labelled training subjects (the best
+epoch's weights are restored). An optional unsupervised stage first trains the network on
+every subject, those without an outcome included, with label-free terms.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medfuse.fusion._class_weight import class_weights
+from medfuse.fusion.neural.objectives import Batch, LossTerm
 
 
 @dataclass
@@ -65,45 +68,85 @@ def _subset(inputs: Sequence[torch.Tensor], rows: torch.Tensor) -> list[torch.Te
     return [x.index_select(0, rows) for x in inputs]
 
 
-def _auxiliary_loss(aux: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                    weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean (class-weighted) cross-entropy of per-modality logits ``aux (n, M, K)`` over the
-    present (subject, modality) pairs of ``mask (n, M)``."""
-    rows, cols = torch.nonzero(mask, as_tuple=True)
-    return F.cross_entropy(aux[rows, cols], y.index_select(0, rows), weight=weight)
+def _epoch(module: nn.Module, terms: Sequence[LossTerm], extras: list, opt, inputs, mask,
+           y_t: torch.Tensor, order: torch.Tensor, batch_size: int, modality_dropout: float,
+           weight: torch.Tensor | None, gen: torch.Generator) -> float:
+    """One pass over ``order`` in mini-batches; returns the mean total loss per subject."""
+    module.train()
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        mb = drop_modalities(mask.index_select(0, rows), modality_dropout, gen)
+        batch = Batch(_subset(inputs, rows), mb, y_t.index_select(0, rows), weight)
+        out = module.outputs(batch.inputs, mb)
+        loss = None
+        for term, extra in zip(terms, extras, strict=True):
+            value = term.weight * term(out, batch, extra)
+            loss = value if loss is None else loss + value
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(rows)
+    return total / max(len(order), 1)
+
+
+def _optimizer(module: nn.Module, extras: list, lr: float, weight_decay: float):
+    params = [p for p in module.parameters() if p.requires_grad]
+    params += [p for e in extras if e is not None for p in e.parameters()]
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def pretrain_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.Tensor, *,
+                    terms: Sequence[LossTerm], epochs: int, lr: float, weight_decay: float,
+                    batch_size: int, modality_dropout: float, seed: int) -> list[float]:
+    """The unsupervised stage: ``epochs`` passes over every subject (with or without an
+    outcome) minimising label-free ``terms``. Returns the loss per epoch."""
+    supervised = [type(t).__name__ for t in terms if t.supervised]
+    if supervised:
+        raise ValueError(f"Pre-training uses no labels; {', '.join(supervised)} need them. "
+                         "Use label-free terms such as Reconstruction.")
+    device = mask.device
+    n_classes = int(module.head[-1].out_features)
+    extras = [t.init(module, n_classes) for t in terms]
+    opt = _optimizer(module, extras, lr, weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    y_t = torch.full((len(mask),), -1, dtype=torch.long, device=device)
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(mask), generator=gen).to(device)
+        losses.append(_epoch(module, terms, extras, opt, inputs, mask, y_t, order, batch_size,
+                             modality_dropout, None, gen))
+    module.eval()
+    return losses
 
 
 def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.Tensor,
-                 y: np.ndarray, *, lr: float, weight_decay: float, max_epochs: int,
-                 patience: int, batch_size: int, modality_dropout: float, class_weight,
-                 validation_fraction: float, seed: int, reconstruction: float = 0.0,
-                 auxiliary: float = 0.0, verbose: bool = False,
-                 description: str = "training") -> TrainHistory:
-    """Train ``module(inputs, mask) -> logits`` in place and restore its best weights.
+                 y: np.ndarray, *, terms: Sequence[LossTerm], lr: float, weight_decay: float,
+                 max_epochs: int, patience: int, batch_size: int, modality_dropout: float,
+                 class_weight, classes: np.ndarray, validation_fraction: float, seed: int,
+                 verbose: bool = False, description: str = "training") -> TrainHistory:
+    """Train ``module`` in place on the labelled subjects and restore its best weights.
 
     Parameters
     ----------
-    module : the network, already on the device of ``inputs``.
+    module : the network (``outputs(inputs, mask)`` and ``forward``), on the device of
+        ``inputs``.
     inputs : one float tensor per modality, all subjects first (``n x ...``).
     mask : bool tensor (n, M), True where a subject has the modality.
-    y : int array (n,) of class indices.
+    y : int array (n,) of class indices; -1 marks subjects without an outcome (not used
+        here; see :func:`pretrain_module`).
+    terms : the loss terms (the total is the sum of ``weight * term``).
     lr, weight_decay : AdamW settings.
     max_epochs, patience : stop after ``patience`` epochs without a lower validation loss.
     batch_size : mini-batch size (the last, smaller batch is kept).
     modality_dropout : probability of hiding each available modality of a subject in a
         training batch (see :func:`drop_modalities`).
-    class_weight : None, "balanced" or a sequence of K weights in class-index order (see
-        :func:`medfuse.fusion._class_weight.class_weights`; "balanced" is computed on the
-        inner training part).
-    validation_fraction : share of subjects held out for early stopping (stratified).
+    class_weight : the strategy's ``class_weight`` parameter, read by
+        :func:`~medfuse.fusion._class_weight.class_weights` on the inner training part.
+    classes : (K,) class labels (``y`` indexes them).
+    validation_fraction : share of labelled subjects held out for early stopping
+        (stratified); the validation loss is the class-weighted cross-entropy.
     seed : seeds the split, the batch order and modality dropout.
-    reconstruction : weight of the module's auxiliary reconstruction loss (needs
-        ``module.logits_and_reconstruction``); early stopping watches the classification
-        loss only.
-    auxiliary : weight of the per-modality auxiliary classification loss (needs
-        ``module.training_outputs`` and auxiliary heads): the class-weighted cross-entropy of
-        each modality's own head, averaged over the (subject, modality) pairs present in the
-        batch.
     verbose : show a progress bar (rich) with the losses.
 
     Returns
@@ -111,14 +154,16 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
     TrainHistory
     """
     device = mask.device
-    n_classes = int(module.head[-1].out_features)
-    tr, va = inner_split(y, validation_fraction, seed)
+    n_classes = len(classes)
+    labelled = np.flatnonzero(y >= 0)
+    tr, va = inner_split(y[labelled], validation_fraction, seed)
+    tr, va = labelled[tr], labelled[va]
     weight = (None if class_weight is None else torch.as_tensor(
-        class_weights(class_weight, np.arange(n_classes), y[tr]), dtype=torch.float32,
-        device=device))
+        class_weights(class_weight, classes, y[tr]), dtype=torch.float32, device=device))
     y_t = torch.as_tensor(y, dtype=torch.long, device=device)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    extras = [t.init(module, n_classes) for t in terms]
+    opt = _optimizer(module, extras, lr, weight_decay)
     tr_t = torch.as_tensor(tr, device=device)
     va_t = torch.as_tensor(va, device=device)
     history = TrainHistory()
@@ -133,26 +178,9 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
         progress.start()
     try:
         for epoch in range(max_epochs):
-            module.train()
             order = tr_t[torch.randperm(len(tr), generator=gen).to(device)]
-            total = 0.0
-            for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
-                mb = drop_modalities(mask.index_select(0, rows), modality_dropout, gen)
-                yb = y_t.index_select(0, rows)
-                if reconstruction > 0 or auxiliary > 0:
-                    logits, rec, aux = module.training_outputs(_subset(inputs, rows), mb)
-                else:
-                    logits, rec, aux = module(_subset(inputs, rows), mb), 0.0, None
-                loss = F.cross_entropy(logits, yb, weight=weight)
-                loss = loss + reconstruction * rec
-                if auxiliary > 0 and aux is not None:
-                    loss = loss + auxiliary * _auxiliary_loss(aux, yb, mb, weight)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(rows)
-            history.train_loss.append(total / len(order))
+            history.train_loss.append(_epoch(module, terms, extras, opt, inputs, mask, y_t,
+                                             order, batch_size, modality_dropout, weight, gen))
             if len(va):
                 module.eval()
                 with torch.no_grad():

@@ -1,4 +1,4 @@
-"""The ``medfuse`` command line: typer commands that wire data and studies through the layers."""
+"""``medfuse info``: what a dataset holds."""
 
 from __future__ import annotations
 
@@ -6,35 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-import medfuse
-
-app = typer.Typer(
-    name="medfuse",
-    help="Multi-modal biomedical data fusion: aligned modalities, fusion strategies, "
-         "leakage-free benchmarks and explanations.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-console = Console()
+from medfuse.cli._common import console, fail
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"medfuse {medfuse.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """medfuse: multi-modal biomedical data fusion."""
-
-
-@app.command()
 def info(
     data: Annotated[Path, typer.Argument(help="A MOGONET folder, a folder of modality files "
                                               "(first column = subject ID) or a .h5mu file.")],
@@ -46,8 +21,7 @@ def info(
     try:
         loaded = read_data(data, outcome=outcome)
     except (DataValidationError, FileNotFoundError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(code=2) from None
+        fail(err)
     console.print(loaded.summary())
     pattern = loaded.available.value_counts()
     console.print("availability patterns (subjects):")
@@ -57,12 +31,3 @@ def info(
     if "split" in loaded.obs.columns:
         console.print("splits: " + ", ".join(f"{k}={v}" for k, v in
                                              loaded.obs["split"].value_counts().items()))
-
-
-def _register_study_commands() -> None:
-    from medfuse.cli_study import register
-
-    register(app)
-
-
-_register_study_commands()

@@ -1,0 +1,145 @@
+"""``medfuse benchmark`` and ``medfuse demo``: thin layers over
+:func:`medfuse.study.run_study`."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medfuse.cli._common import DASH, console, fail
+
+DEMO_FOLDS, DEMO_REPEATS = 5, 2
+QUICK_FOLDS, QUICK_REPEATS = 3, 1
+#: strategies of the quick demo (those registered are used; all when none is)
+QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted")
+
+
+def _run(train, test, out: Path, **kwargs):
+    """Run a study with the data summary, progress bar and ranked results on the console."""
+    from medfuse.study import run_study
+
+    outputs = run_study(train, test, out, progress=True, log=console.print, **kwargs)
+    console.print(summary_table(outputs.result))
+    best = outputs.result.best
+    console.print(f"wrote {outputs.results}, {outputs.robustness}, {outputs.comparison}, "
+                  f"{outputs.report}"
+                  + (f" and the {best} model in {outputs.model}" if outputs.model else ""))
+    return outputs
+
+
+def summary_table(result):
+    """A rich table: strategies ranked by the primary metric, CV (and test) mean ± sd."""
+    import numpy as np
+    from rich.table import Table
+
+    from medfuse.evaluate.metrics import metric_label
+
+    res = result.results()
+    metric = result.primary_metric
+    table = Table(title=f"medfuse benchmark: ranked by CV {metric}")
+    table.add_column("strategy")
+    has_test = (res["split"] == "test").any()
+    second = ("td_auc" if getattr(result, "task", "classification") == "survival"
+              else "balanced_accuracy")
+    second = "c_index" if second == metric else second
+    cols = [(metric, "cv"), (second, "cv")]
+    if has_test:
+        cols += [(metric, "test"), ("c_index" if second != "balanced_accuracy"
+                                    else "accuracy", "test")]
+    for m, split in cols:
+        table.add_column(f"{metric_label(m)} {split}", justify="right", no_wrap=True)
+    ranking = result.ranking("cv")
+    order = list(ranking.index) + [s for s in result.strategies if s not in ranking.index]
+    for s in order:
+        cells = []
+        for m, split in cols:
+            r = res[(res["strategy"] == s) & (res["metric"] == m) & (res["split"] == split)]
+            if r.empty or not np.isfinite(r["mean"].iloc[0]):
+                cells.append(DASH)
+            else:
+                sd = r["sd"].iloc[0]
+                cells.append(f"{r['mean'].iloc[0]:.3f}"
+                             + (f" ± {sd:.2f}" if np.isfinite(sd) else ""))
+        table.add_row(s, *cells, style="bold" if s == result.best else None)
+    return table
+
+
+
+def benchmark(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "medfuse-out"),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse finished (strategy, fold) "
+                                         "results cached in OUT/cache.")] = False,
+    strategies: Annotated[str | None, typer.Option(help="Comma-separated strategy names "
+                                                   "(overrides the study file).")] = None,
+    folds: Annotated[int | None, typer.Option(help="Override cv.folds.")] = None,
+    repeats: Annotated[int | None, typer.Option(help="Override cv.repeats.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Override seeds (test-set refits).")] = None,
+    robustness: Annotated[bool, typer.Option(help="Score modality subsets.")] = True,
+    explain: Annotated[bool, typer.Option(help="Add the interpretation section of the best "
+                                          "model to the report.")] = True,
+) -> None:
+    """Run a study: leakage-free CV (and test-set) benchmark, tables, best model, report."""
+    from medfuse.config import StudyError, load_study
+    from medfuse.data import DataValidationError
+
+    try:
+        study = load_study(study_file)
+        train, test = study.load()
+        _run(
+            train, test, out,
+            strategies=strategies or study.strategies, exclude=study.exclude,
+            params=study.params, representations=study.representations,
+            folds=folds or study.cv.folds,
+            repeats=repeats or study.cv.repeats, seed=study.cv.seed, scheme=study.cv_scheme,
+            seeds=seeds or study.seeds, primary_metric=study.primary_metric,
+            robustness=robustness and study.robustness, jobs=jobs, resume=resume,
+            explain=explain, task=study.task,
+            study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
+    except (StudyError, DataValidationError, FileNotFoundError) as err:
+        fail(err)
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-out"),
+    quick: Annotated[bool, typer.Option("--quick", help="3 folds, 1 repeat, a few fast "
+                                        "strategies and no interpretation section (about a "
+                                        "minute).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers.")] = 2,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse cached results.")] = False,
+    explain: Annotated[bool | None, typer.Option(
+        help="Add the interpretation section of the best model to the report (default: "
+             "yes, except with --quick).")] = None,
+) -> None:
+    """Benchmark every available strategy on the GSE7390 breast cancer cohort.
+
+    Expression + clinical modalities, outcome: distant metastasis within 5 years.
+    """
+    from medfuse.data import load_gse7390
+    from medfuse.evaluate.runner import resolve_strategies
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        data = load_gse7390()
+    strategies: str | list[str] = "all"
+    if quick:
+        names = list(resolve_strategies(data, "all"))
+        strategies = [n for n in names if n.split(":")[0] in QUICK_STRATEGIES] or names
+    folds, repeats = (QUICK_FOLDS, QUICK_REPEATS) if quick else (DEMO_FOLDS, DEMO_REPEATS)
+    study = {"name": "demo-gse7390", "data": "load_gse7390() (scikit-survival)",
+             "outcome": "metastasis_5y", "cv": {"folds": folds, "repeats": repeats, "seed": 0},
+             "quick": quick}
+    try:
+        _run(data, None, out, strategies=strategies, folds=folds, repeats=repeats,
+                  jobs=jobs, resume=resume, study=study,
+                  explain=(not quick) if explain is None else explain,
+                  title="medfuse demo: GSE7390, 5-year distant metastasis")
+    except (ValueError, FileNotFoundError) as err:
+        fail(err)
+
+

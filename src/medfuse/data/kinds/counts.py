@@ -1,0 +1,32 @@
+"""``counts``: non-negative integer counts (RNA-seq reads)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from medfuse.data.kinds.continuous import ContinuousKind
+from medfuse.data.validation import check_counts
+
+if TYPE_CHECKING:
+    from medfuse.data.modality import Modality
+
+
+class CountsKind(ContinuousKind):
+    """Non-negative integer counts; no NaN, no inf. Default preprocessing: log-CPM then
+    z-score."""
+
+    name = "counts"
+
+    def check(self, name: str, spec: Modality, measured: pd.DataFrame) -> None:
+        super().check(name, spec, measured)
+        check_counts(name, measured)
+
+    def default_preprocessor(self, spec: Modality):
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from medfuse.preprocess.counts import LogCPM
+
+        return make_pipeline(LogCPM(), StandardScaler()).set_output(transform="pandas")

@@ -1,0 +1,83 @@
+"""Per-modality preprocessing held inside the classical estimators: each modality's
+transformer is fitted on the training subjects that have it, so cross-validation refits it
+inside every fold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion._class_weight import class_weights
+from medfuse.fusion.base import FusionClassifier
+from medfuse.preprocess.blocks import (
+    as_matrix,
+    fit_transform_block,
+    resolve_preprocessor,
+    transform_block,
+)
+
+
+def block_preprocessor(preprocessors, name: str, spec):
+    """The unfitted transformer that turns modality ``name`` into a feature matrix: the
+    user's or the kind's default preprocessor (``resolve_preprocessor``), else the kind's
+    featurizer (k-mer spectrum for sequences, flattened z-scored values for arrays)."""
+    t = resolve_preprocessor(preprocessors, name, spec)
+    return t if t is not None else spec.kind_object.featurizer(spec)
+
+
+class BlockPreprocessing:
+    """Mixin of per-modality preprocessing fitted in ``fit`` (classifiers and survival
+    models alike; the estimator needs a ``preprocessors`` parameter).
+
+    Subclasses call :meth:`_fit_blocks` at the start of ``_fit`` and :meth:`_transform_blocks`
+    in ``_predict_proba``; both return dict modality -> float matrix over ALL subjects of
+    the data, with NaN rows for subjects that lack the modality (see
+    :func:`block_preprocessor` for what each modality gets).
+    """
+
+    def _fit_blocks(self, data: MultiModalData, names=None) -> dict[str, np.ndarray]:
+        """Fit the preprocessing of each modality (``names``: default all) on the subjects
+        that have it; returns the transformed blocks over all subjects (NaN rows where
+        missing)."""
+        self.preprocessors_ = {}
+        self.n_block_features_ = {}
+        out = {}
+        avail = data.available
+        for m in (data.modality_names if names is None else names):
+            t = block_preprocessor(self.preprocessors, m, data.modalities[m])
+            rows = avail[m].to_numpy()
+            z = as_matrix(fit_transform_block(t, data.block(m), obs=data.obs.loc[rows]))
+            self.preprocessors_[m] = t
+            self.n_block_features_[m] = int(z.shape[1])
+            out[m] = spread(z, rows)
+        return out
+
+    def _transform_blocks(self, data: MultiModalData) -> dict[str, np.ndarray]:
+        """Apply the fitted preprocessing (see :meth:`_fit_blocks`) to aligned data."""
+        out = {}
+        avail = data.available
+        for m, t in self.preprocessors_.items():
+            rows = avail[m].to_numpy()
+            width = self.n_block_features_[m]
+            z = (as_matrix(transform_block(t, data.block(m), obs=data.obs.loc[rows]))
+                 if rows.any() else np.empty((0, width)))
+            out[m] = spread(z, rows, width)
+        return out
+
+
+class BlockFusion(BlockPreprocessing, FusionClassifier):
+    """Base of the classical classification strategies (see :class:`BlockPreprocessing`)."""
+
+    def _class_weights(self, y: np.ndarray) -> np.ndarray:
+        """Per-class weights (K,) from the ``class_weight`` parameter (see
+        :func:`~medfuse.fusion._class_weight.class_weights`); ``y`` are the training class
+        indices."""
+        return class_weights(self.class_weight, np.asarray(self.classes_), y)
+
+
+def spread(z: np.ndarray, rows: np.ndarray, width: int | None = None) -> np.ndarray:
+    """Place the rows of the subjects that have a modality into an all-subject matrix (NaN
+    rows for the others)."""
+    full = np.full((len(rows), z.shape[1] if width is None else width), np.nan)
+    full[rows] = z
+    return full

@@ -1,0 +1,110 @@
+"""The default classifier of the classical strategies and the helpers around it: a
+regularised logistic regression whose strength is chosen by inner CV, user estimators
+cloned per modality, and probabilities spread over all classes."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold
+
+from medfuse.fusion._class_weight import sklearn_class_weight
+
+#: Inverse regularisation strengths searched by the default logistic regression.
+DEFAULT_CS = tuple(np.logspace(-4, 2, 13))
+
+
+def neg_log_loss(estimator, X, y) -> float:
+    """Mean log-likelihood of the true classes (sklearn's ``neg_log_loss`` without its
+    input validation, which dominates the cost of the inner CV on small data)."""
+    z = X @ np.atleast_2d(estimator.coef_).T + np.atleast_1d(estimator.intercept_)
+    if z.shape[1] == 1:
+        z = np.column_stack([np.zeros(len(z)), z[:, 0]])
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    idx = np.searchsorted(estimator.classes_, y)
+    return float(np.mean(np.maximum(logp[np.arange(len(y)), idx], np.log(1e-15))))
+
+
+def default_classifier(random_state=None, cv: int = 5, weights: np.ndarray | None = None,
+                       y: np.ndarray | None = None):
+    """L2-penalised logistic regression (L-BFGS) whose strength is chosen by ``cv``-fold
+    inner cross-validation (log loss) over :data:`DEFAULT_CS` on the data it is fitted on.
+
+    Parameters
+    ----------
+    random_state : int, optional
+        Seed of the inner CV splits.
+    cv : int
+        Inner folds.
+    weights : ndarray (K,), optional
+        Per-class weights from :func:`~medfuse.fusion._class_weight.class_weights`.
+    y : ndarray, optional
+        The class indices it will be fitted on (weights of absent classes are dropped).
+    """
+    params = dict(Cs=list(DEFAULT_CS), cv=StratifiedKFold(cv, shuffle=True,
+                                                           random_state=random_state),
+                  scoring=neg_log_loss, max_iter=2000, random_state=random_state,
+                  solver="lbfgs", class_weight=sklearn_class_weight(weights, y))
+    accepted = inspect.signature(LogisticRegressionCV.__init__).parameters
+    if "l1_ratios" in accepted:
+        params["l1_ratios"] = (0.0,)
+    if "use_legacy_attributes" in accepted:
+        params["use_legacy_attributes"] = False
+    return LogisticRegressionCV(**params)
+
+
+def best_cv_score(search) -> float:
+    """Mean inner-CV score at the best regularisation of a fitted ``LogisticRegressionCV``
+    (legacy or new attribute layout)."""
+    scores = search.scores_
+    if isinstance(scores, dict):
+        scores = next(iter(scores.values()))
+    scores = np.asarray(scores, dtype=float)
+    return float(scores.mean(axis=0).max())
+
+
+def resolve_estimator(estimator, modality: str | None, random_state,
+                      weights: np.ndarray | None = None, y: np.ndarray | None = None) -> object:
+    """An unfitted clone of the base estimator.
+
+    Parameters
+    ----------
+    estimator : None, estimator or dict modality -> estimator
+        None (and modalities a dict leaves out) give :func:`default_classifier` with
+        ``weights`` restricted to the classes of ``y``; an estimator of the user's keeps its
+        own class weighting and gets ``random_state`` if it has one unset.
+    modality : str, optional
+        The modality it is for (to look up a dict).
+    random_state : int, optional
+    weights : ndarray (K,), optional
+    y : ndarray, optional
+        The class indices it will be fitted on.
+    """
+    if isinstance(estimator, dict):
+        estimator = estimator.get(modality)
+    if estimator is None:
+        return default_classifier(random_state, weights=weights, y=y)
+    est = clone(estimator)
+    if random_state is not None and "random_state" in est.get_params(deep=False):
+        if est.get_params(deep=False)["random_state"] is None:
+            est.set_params(random_state=random_state)
+    return est
+
+
+def predict_full(model, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """``predict_proba`` spread over all ``n_classes`` columns (a model fitted on a subset
+    of the classes leaves the others at 0)."""
+    proba = model.predict_proba(X)
+    classes = np.asarray(model.classes_, dtype=int)
+    out = np.zeros((len(X), n_classes))
+    out[:, classes] = proba
+    return out
+
+
+def class_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Training class frequencies (n_classes,)."""
+    return np.bincount(y, minlength=n_classes) / len(y)

@@ -1,0 +1,165 @@
+"""The prediction core: a saved model loaded once, aligned to new subjects by ID, predicting
+and explaining from any subset of modalities.
+
+It imports no command-line or display library, so the CLI and the prediction service share
+it; a :class:`Predictor` is safe to call from several threads at once (prediction changes no
+shared state: scikit-learn estimators are read-only once fitted, and the neural strategies
+use thread-local inference mode without touching process-wide torch settings).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion.base import is_survival
+
+
+class Predictor:
+    """A fitted strategy ready to predict new subjects.
+
+    Parameters
+    ----------
+    model : a fitted medfuse strategy (classifier or survival model).
+    manifest : dict, optional
+        The saved model's manifest (strategy name, versions, ...).
+
+    Attributes
+    ----------
+    model : the strategy.
+    modalities : list of str, the training modalities.
+    kinds : dict modality -> kind name.
+    """
+
+    def __init__(self, model, manifest: dict | None = None) -> None:
+        self.model = model
+        self.manifest = dict(manifest or {})
+        self.modalities = list(model.modalities_)
+        self.kinds = dict(model.modality_kinds_)
+
+    @classmethod
+    def load(cls, path: str | Path, trust=()) -> Predictor:
+        """Load a model folder written by :func:`medfuse.persist.save_model` (see there for
+        what is trusted)."""
+        from medfuse.persist import load_model, read_manifest
+
+        return cls(load_model(path, trust=tuple(trust)), read_manifest(path))
+
+    @property
+    def task(self) -> str:
+        """``"survival"`` or ``"classification"``."""
+        return "survival" if is_survival(self.model) else "classification"
+
+    @property
+    def strategy(self) -> str:
+        """The strategy name recorded when the model was saved."""
+        return str(self.manifest.get("strategy", type(self.model).__name__))
+
+    # -------------------------------------------------------------- reading new subjects
+    def read(self, path: str | Path) -> MultiModalData:
+        """New subjects from a study YAML file, a folder of modality files (first column =
+        subject ID), a MOGONET folder or a ``.h5mu`` file.
+
+        A folder without a ``medfuse.json`` manifest is read with the kinds recorded in the
+        model (a clinical file is read as clinical, not as numbers). Files that match no
+        trained modality are reported in a warning (a renamed file would otherwise be
+        ignored silently).
+        """
+        from medfuse.data.io import MANIFEST, read_data, read_folder
+
+        path = Path(path)
+        if path.suffix in (".yaml", ".yml"):
+            from medfuse.config import load_study
+
+            train, test = load_study(path).load()
+            data = train if test is None else MultiModalData.concat([train, test])
+        elif path.is_dir() and not (path / MANIFEST).exists() and not (
+                path / "labels_tr.csv").exists():
+            data = read_folder(path, modalities={m: k for m, k in self.kinds.items()
+                                                 if _has_file(path, m)})
+        else:
+            data = read_data(path)
+        unused = [m for m in data.modality_names if m not in self.modalities]
+        if unused:
+            warnings.warn(
+                f"{path}: modality file(s) {', '.join(map(repr, unused))} match no modality "
+                f"of the model ({', '.join(self.modalities)}) and are not used; rename them "
+                "to a trained modality if they hold one.", stacklevel=2)
+        if not set(self.modalities) & set(data.modality_names):
+            raise FileNotFoundError(
+                f"{path} holds none of the model's modalities ({', '.join(self.modalities)}); "
+                f"found {', '.join(data.modality_names)}.")
+        return data
+
+    # -------------------------------------------------------------- predictions
+    def predict(self, data: MultiModalData) -> pd.DataFrame:
+        """Predictions per subject: predicted class, class probabilities (``proba_<class>``)
+        and the modalities used (those of the model the subject has); subjects with none of
+        them get empty cells. A survival model gives a ``risk`` column instead (higher =
+        earlier event; a relative score on the model's own scale)."""
+        model = self.model
+        used = self.used_mask(data)
+        rows = used.any(axis=1)
+        if is_survival(model):
+            risk = np.full(len(data), np.nan)
+            if rows.any():
+                risk[rows] = model.predict(data[np.flatnonzero(rows)])
+            return self._with_used(pd.DataFrame({"risk": risk}, index=data.subjects), used)
+        proba = np.full((len(data), len(model.classes_)), np.nan)
+        if rows.any():
+            proba[rows] = model.predict_proba(data[np.flatnonzero(rows)])
+        pred = pd.Series(pd.NA, index=data.subjects, dtype=object)
+        pred[rows] = model.classes_[np.argmax(proba[rows], axis=1)]
+        table = pd.DataFrame({"prediction": pred}, index=data.subjects)
+        for k, c in enumerate(model.classes_):
+            table[f"proba_{c}"] = proba[:, k]
+        return self._with_used(table, used)
+
+    def explain(self, data: MultiModalData, table: pd.DataFrame | None = None) -> pd.DataFrame:
+        """``table`` (default: :meth:`predict`) with per-subject modality Shapley values:
+        ``explained_class`` (binary: the second class; multiclass: the predicted one;
+        survival: ``risk``), ``shapley_base`` (training class frequency; survival: the mean
+        risk of the explained subjects) and ``shapley_<modality>``, which add up to the
+        probability of ``explained_class`` (or the risk); empty for subjects without a
+        prediction."""
+        from medfuse.explain import modality_shapley
+
+        table = self.predict(data) if table is None else table
+        column = "risk" if "risk" in table.columns else "prediction"
+        rows = np.flatnonzero(table[column].notna().to_numpy())
+        if not len(rows):
+            return table
+        return table.join(modality_shapley(self.model, data[rows]).per_prediction())
+
+    def used_mask(self, data: MultiModalData) -> np.ndarray:
+        """(n_subjects, n_model_modalities) bool: the model's modalities each subject has."""
+        used = np.zeros((len(data), len(self.modalities)), dtype=bool)
+        avail = data.available
+        for j, m in enumerate(self.modalities):
+            if m in avail.columns:
+                used[:, j] = avail[m].to_numpy()
+        return used
+
+    def _with_used(self, table: pd.DataFrame, used: np.ndarray) -> pd.DataFrame:
+        table["modalities_used"] = ["+".join(m for m, u in zip(self.modalities, r, strict=True)
+                                             if u) for r in used]
+        table.index.name = "subject"
+        return table
+
+
+def _has_file(folder: Path, modality: str) -> bool:
+    return any(p.stem == modality for p in folder.iterdir())
+
+
+def predict_table(model, data: MultiModalData) -> pd.DataFrame:
+    """:meth:`Predictor.predict` for a fitted model."""
+    return Predictor(model).predict(data)
+
+
+def explain_table(table: pd.DataFrame, model, data: MultiModalData) -> pd.DataFrame:
+    """:meth:`Predictor.explain` for a fitted model and a table from :func:`predict_table`."""
+    return Predictor(model).explain(data, table)

@@ -1,0 +1,28 @@
+"""Representations: transformers that turn a raw modality (images, streams, sequences) into
+a feature block, fitted inside every fold and saved with the model. Strategies see feature
+blocks and do not need to know where they came from (see :mod:`medfuse.represent.base`).
+
+Built-in, by name: ``flatten``, ``kmer``, ``series-summary``, ``image-statistics``; domain
+packages register more with :func:`register_representation`.
+"""
+
+from medfuse.represent.arrays import Flatten
+from medfuse.represent.base import Representation
+from medfuse.represent.image import ImageStatistics
+from medfuse.represent.registry import (
+    make_representation,
+    register_representation,
+    representation_names,
+)
+from medfuse.represent.sequence import KmerSpectrum
+from medfuse.represent.series import SeriesSummary
+from medfuse.represent.step import RepresentationStep
+
+register_representation("flatten", Flatten)
+register_representation("kmer", KmerSpectrum)
+register_representation("series-summary", SeriesSummary)
+register_representation("image-statistics", ImageStatistics)
+
+__all__ = ["Flatten", "ImageStatistics", "KmerSpectrum", "Representation",
+           "RepresentationStep", "SeriesSummary", "make_representation",
+           "register_representation", "representation_names"]

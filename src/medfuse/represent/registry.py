@@ -1,0 +1,49 @@
+"""Named representations, for study files and ``make_representation``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sklearn.base import clone
+
+_REPRESENTATIONS: dict[str, Callable] = {}
+
+
+def register_representation(name: str, factory: Callable | None = None):
+    """Register a representation class (or factory) under ``name``; usable as a decorator.
+
+    Parameters
+    ----------
+    name : str
+        How study files (``representations: {ct: {name: ..., params: {...}}}``) refer to it.
+    factory : callable, optional
+        Called with the study file's ``params`` to build an unfitted transformer.
+    """
+
+    def wrap(f: Callable) -> Callable:
+        _REPRESENTATIONS[str(name)] = f
+        return f
+
+    return wrap(factory) if factory is not None else wrap
+
+
+def representation_names() -> list[str]:
+    """Registered representation names."""
+    return sorted(_REPRESENTATIONS)
+
+
+def make_representation(spec):
+    """An unfitted representation from a name, ``{"name": ..., "params": {...}}`` or a
+    transformer (cloned)."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if isinstance(spec, Mapping):
+        name = str(spec.get("name"))
+        if name not in _REPRESENTATIONS:
+            raise ValueError(f"Unknown representation {name!r}; registered: "
+                             f"{', '.join(representation_names())}.")
+        return _REPRESENTATIONS[name](**dict(spec.get("params") or {}))
+    if hasattr(spec, "fit") and hasattr(spec, "transform"):
+        return clone(spec)
+    raise TypeError(f"A representation is a name, a {{name, params}} mapping or a transformer "
+                    f"with fit/transform, got {type(spec).__name__}.")
