@@ -30,6 +30,39 @@ def test_counts_identical_to_r(seq_data, fixture, use_group, covariates):
     assert (out.to_numpy() != counts.to_numpy()).mean() > 0.5     # it did adjust
 
 
+def _small_b3(meta, k, only_ctrl=False):
+    """Batches b1, b2 whole and the first k subjects of b3 (only "ctrl" ones if asked), as
+    make_fixtures.R selects them."""
+    keep = (meta["group"] == "ctrl") if only_ctrl else True
+    b3 = meta.index[(meta["batch"] == "b3") & keep][:k]
+    return [*meta.index[meta["batch"] != "b3"], *b3]
+
+
+@pytest.mark.parametrize(("fixture", "k", "only_ctrl", "covariates"), [
+    ("combatseq_small_group.csv", 2, False, None),           # 1 design column + 1 samples
+    ("combatseq_small_group_covar.csv", 3, False, ["x"]),    # 2 design columns + 1 samples
+    ("combatseq_small_onegroup.csv", 3, True, None),         # group rank deficient in b3
+])
+def test_small_batch_common_dispersion_identical_to_r(seq_data, fixture, k, only_ctrl,
+                                                      covariates):
+    # sva cannot estimate gene-wise dispersions in a batch with no residual degrees of
+    # freedom for the biological design; it gives every gene that batch's intercept-only
+    # common dispersion
+    counts, meta = seq_data
+    rows = _small_b3(meta, k, only_ctrl)
+    c, m = counts.loc[rows], meta.loc[rows]
+    kw = {"batch": m["batch"], "group": m["group"],
+          "covariates": m[covariates] if covariates else None}
+    model = ComBatSeq().fit(c, **kw)
+    out = model.transform(c, **kw)
+    expected = read_r(fixture)
+    assert out.index.equals(expected.index)
+    np.testing.assert_array_equal(out.to_numpy(), expected.to_numpy())
+    assert np.ptp(model.dispersion_[:, 2]) == 0                  # b3: one value for all genes
+    assert (np.ptp(model.dispersion_[:, :2], axis=0) > 0).all()  # b1, b2: gene-wise
+    assert (out.to_numpy() != c.to_numpy()).mean() > 0.5
+
+
 def test_genes_without_counts_in_a_batch_unchanged(seq_data):
     counts, meta = seq_data
     model = ComBatSeq().fit(counts, batch=meta["batch"])

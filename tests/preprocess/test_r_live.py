@@ -27,6 +27,10 @@ w(q(ComBat_seq(cts, meta$batch, group = meta$sex)), "seq.csv")
 cd <- data.frame(row.names = colnames(cts), a = rep(1, ncol(cts)))
 dds <- DESeqDataSetFromMatrix(cts, cd, ~ 1)
 w(assay(q(varianceStabilizingTransformation(dds, blind = TRUE))), "vst.csv")
+w(assay(q(varianceStabilizingTransformation(dds, blind = TRUE, fitType = "local"))),
+  "vst_local.csv")
+small <- 1:22    # batch z cut to 2 subjects: sva's common-dispersion branch
+w(q(ComBat_seq(cts[, small], meta$batch[small], group = meta$sex[small])), "seq_small.csv")
 """
 
 
@@ -63,3 +67,10 @@ def test_live_against_r(tmp_path):
         ComBatSeq().fit_transform(counts, batch=meta["batch"], group=meta["sex"]),
         read("seq.csv"))
     np.testing.assert_allclose(VST().fit_transform(counts), read("vst.csv"), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(VST(fit_type="local").fit_transform(counts),
+                               read("vst_local.csv"), rtol=0, atol=1e-8)
+    small = meta.index[:22]
+    np.testing.assert_array_equal(
+        ComBatSeq().fit_transform(counts.loc[small], batch=meta.loc[small, "batch"],
+                                  group=meta.loc[small, "sex"]),
+        read("seq_small.csv"))

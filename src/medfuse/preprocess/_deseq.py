@@ -164,6 +164,11 @@ def genewise_dispersions(counts: np.ndarray, size_factors: np.ndarray) -> np.nda
     return np.minimum(np.maximum(disp, MIN_DISP), max_disp)
 
 
+class TrendFitError(ValueError):
+    """The parametric dispersion trend could not be fitted (R's ``parametricDispersionFit``
+    stops at the same points; DESeq2 then substitutes a local regression)."""
+
+
 def _gamma_identity_glm(y, X, start, epsilon=1e-8, maxit=25):
     """IRLS for a gamma GLM with identity link, as R's ``glm.fit`` (start given)."""
     def deviance(mu):
@@ -179,8 +184,9 @@ def _gamma_identity_glm(y, X, start, epsilon=1e-8, maxit=25):
         mu = X @ coef
         halvings = 0
         while not (np.all(np.isfinite(mu)) and np.all(mu > 0)):
-            if halvings > 50:
-                raise ValueError("parametric dispersion fit failed (no valid mean).")
+            if halvings == maxit:
+                raise TrendFitError("the gamma GLM step could not be brought back to "
+                                    "positive fitted dispersions")
             coef = (coef + coefold) / 2
             mu = X @ coef
             halvings += 1
@@ -195,23 +201,46 @@ def _gamma_identity_glm(y, X, start, epsilon=1e-8, maxit=25):
 def parametric_trend(means: np.ndarray, disps: np.ndarray) -> tuple[float, float]:
     """Fit ``disp ~ asymptDisp + extraPois / mean`` (``parametricDispersionFit``).
 
+    Refits a gamma GLM (identity link) on the genes whose ratio to the current trend lies in
+    ``(1e-4, 15)`` until the coefficients settle, at most 11 times as R does.
+
     Returns
     -------
     asympt_disp, extra_pois : float
+
+    Raises
+    ------
+    TrendFitError
+        Where R's fit stops: a coefficient not positive, no convergence within 11 refits,
+        fewer than two usable genes, or a GLM step that cannot be made valid.
     """
     coefs = np.array([0.1, 1.0])
-    for _ in range(12):
+    for _ in range(11):
         resid = disps / (coefs[0] + coefs[1] / means)
         good = (resid > 1e-4) & (resid < 15)
         X = np.column_stack([np.ones(good.sum()), 1.0 / means[good]])
+        if good.sum() < 2 or np.linalg.matrix_rank(X) < 2:
+            raise TrendFitError(f"only {int(good.sum())} gene(s) with distinct means near "
+                                "the trend")
         old = coefs
         coefs, converged = _gamma_identity_glm(disps[good], X, old)
         if not np.all(coefs > 0):
-            break
+            raise TrendFitError(f"a coefficient is not positive (asymptDisp {coefs[0]:.3g}, "
+                                f"extraPois {coefs[1]:.3g})")
         if np.sum(np.log(coefs / old) ** 2) < 1e-6 and converged:
             return float(coefs[0]), float(coefs[1])
-    raise ValueError("The parametric dispersion trend asymptDisp + extraPois / mean did not "
-                     "fit these data; use fit_type='mean'.")
+    raise TrendFitError("the coefficients did not settle within 11 refits")
+
+
+def local_trend(means: np.ndarray, disps: np.ndarray):
+    """DESeq2's ``localDispersionFit``: locfit of log dispersion on log mean, weighted by the
+    mean, over the genes with ``disp >= 10 * MIN_DISP`` (gene order kept: it sets locfit's
+    summation order). Returns a :class:`~medfuse.preprocess._locfit.LocalQuadraticFit`
+    (log scale)."""
+    from medfuse.preprocess._locfit import local_quadratic_fit
+
+    use = disps >= 10 * MIN_DISP
+    return local_quadratic_fit(np.log(means[use]), np.log(disps[use]), means[use])
 
 
 def mean_trend(disps: np.ndarray) -> float:

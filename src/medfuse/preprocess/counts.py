@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
@@ -196,25 +198,42 @@ class VST(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ``fit`` estimates size factors (:class:`MedianOfRatios`), gene-wise dispersions with the
     Cox-Reid adjustment on an intercept-only design and the dispersion trend, as R's
     ``varianceStabilizingTransformation(dds, blind=TRUE, fitType=...)``; ``transform`` maps
-    the normalised counts of any subjects through the closed-form VST of that trend, with
-    new subjects' size factors taken against the training geometric means.
+    the normalised counts of any subjects through the VST of that trend, with new subjects'
+    size factors taken against the training geometric means.
+
+    As in DESeq2, when the parametric trend cannot be fitted (R's
+    ``parametricDispersionFit`` fails, typically on small gene panels whose dispersions do not
+    fall like ``a / mean + b``), a local regression trend is substituted with a warning and
+    ``fit_type_`` says ``"local"``.
 
     Parameters
     ----------
-    fit_type : {"parametric", "mean"}
-        Dispersion trend ``asymptDisp + extraPois / mean``, or a constant (trimmed mean).
+    fit_type : {"parametric", "local", "mean"}
+        Dispersion trend ``asymptDisp + extraPois / mean`` (closed-form VST), a locfit local
+        regression of log dispersion on log mean (VST by numerical integration, as DESeq2),
+        or a constant (trimmed mean; closed form).
     size_factors : {"auto", "ratio", "poscounts"}
         See :class:`MedianOfRatios`.
 
     Attributes
     ----------
+    fit_type_ : str
+        The trend used: ``fit_type``, or ``"local"`` where the parametric fit failed.
     size_factor_model_ : MedianOfRatios
     dispersions_ : ndarray (n_genes,)
         Gene-wise dispersion estimates (NaN for genes with no counts in training).
     asympt_disp_, extra_pois_ : float
-        Parametric trend coefficients (``fit_type="parametric"``).
+        Parametric trend coefficients (``fit_type_ == "parametric"``).
+    local_trend_ : LocalQuadraticFit
+        Local trend of log dispersion on log mean (``fit_type_ == "local"``); its ``predict``
+        takes log means.
+    local_vst_ : LocalVST
+        The numerically integrated map (``fit_type_ == "local"``). Its integration grid and
+        log2 calibration come from the training subjects (R recomputes both from whichever
+        subjects it transforms); counts above the training maximum continue the integral,
+        so a subject's output never depends on the other subjects transformed with it.
     mean_disp_ : float
-        Constant dispersion (``fit_type="mean"``).
+        Constant dispersion (``fit_type_ == "mean"``).
     """
 
     def __init__(self, fit_type: str = "parametric", size_factors: str = "auto") -> None:
@@ -223,9 +242,11 @@ class VST(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         from medfuse.preprocess import _deseq
+        from medfuse.preprocess._vst_local import fit_local_vst
 
-        if self.fit_type not in ("parametric", "mean"):
-            raise ValueError(f"fit_type must be 'parametric' or 'mean', got {self.fit_type!r}.")
+        if self.fit_type not in ("parametric", "local", "mean"):
+            raise ValueError(f"fit_type must be 'parametric', 'local' or 'mean', got "
+                             f"{self.fit_type!r}.")
         counts = _counts_matrix(X, "VST")
         self.size_factor_model_ = MedianOfRatios(self.size_factors).fit(X)
         self.n_features_in_ = counts.shape[1]
@@ -238,25 +259,42 @@ class VST(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         disp[nonzero] = _deseq.genewise_dispersions(genes[nonzero], sf)
         self.dispersions_ = disp
         base_mean = (genes / sf).mean(axis=1)
-        if self.fit_type == "parametric":
-            use = nonzero & (disp > 100 * _deseq.MIN_DISP)
-            if not use.any():
-                raise ValueError("All gene-wise dispersions are near zero; no trend to fit.")
-            self.asympt_disp_, self.extra_pois_ = _deseq.parametric_trend(base_mean[use],
-                                                                          disp[use])
-        else:
+        use = nonzero & (disp > 100 * _deseq.MIN_DISP)
+        if not use.any():
+            raise ValueError("All gene-wise dispersions are within two orders of magnitude of "
+                             "the minimum (1e-8), so no dispersion trend can be fitted "
+                             "(DESeq2 stops here too); the counts look Poisson: use LogCPM.")
+        fit_type = self.fit_type
+        if fit_type == "parametric":
+            try:
+                self.asympt_disp_, self.extra_pois_ = _deseq.parametric_trend(base_mean[use],
+                                                                              disp[use])
+            except _deseq.TrendFitError as err:
+                warnings.warn(
+                    f"VST: the parametric dispersion trend asymptDisp + extraPois / mean "
+                    f"failed on these {int(use.sum())} genes ({err}); a local regression "
+                    "trend was substituted, as DESeq2 does. Pass fit_type='local' or "
+                    "'mean' to choose the trend explicitly.", UserWarning, stacklevel=2)
+                fit_type = "local"
+        if fit_type == "local":
+            self.local_trend_ = _deseq.local_trend(base_mean[use], disp[use])
+            self.local_vst_ = fit_local_vst(genes / sf, sf, self.local_trend_)
+        elif fit_type == "mean":
             self.mean_disp_ = _deseq.mean_trend(disp[nonzero])
+        self.fit_type_ = fit_type
         return self
 
     def transform(self, X):
         """log2-scale variance-stabilised counts (subjects x genes)."""
-        check_is_fitted(self, "size_factor_model_")
+        check_is_fitted(self, "fit_type_")
         counts = _counts_matrix(X, "VST")
         q = counts / self.size_factor_model_.size_factors(X)[:, None]
-        if self.fit_type == "parametric":
+        if self.fit_type_ == "parametric":
             a0, a1 = self.asympt_disp_, self.extra_pois_
             out = np.log((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q)))
                          / (4 * a0)) / np.log(2)
+        elif self.fit_type_ == "local":
+            out = self.local_vst_(q)
         else:
             alpha = self.mean_disp_
             out = (2 * np.arcsinh(np.sqrt(alpha * q)) - np.log(alpha) - np.log(4)) / np.log(2)
