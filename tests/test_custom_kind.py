@@ -104,7 +104,7 @@ def test_the_kind_validates_and_reads_its_own_files(tmp_path):
     snps, _, _ = _cohort(5, 1, "T")
     bad = snps.copy()
     bad.iloc[2, 3] = 3
-    with pytest.raises(DataValidationError, match="'rs3'.*'T002'"):
+    with pytest.raises(DataValidationError, match=r"'rs3'.*'T002'"):
         MultiModalData({"snps": bad}, modalities={"snps": "genotype"})
     snps.to_csv(tmp_path / "snps.geno", sep="\t")
     data = read_folder(tmp_path)  # no manifest: the kind claims its file ending
@@ -124,7 +124,7 @@ def test_benchmark_save_and_predict_end_to_end(study, tmp_path):
     assert auc["unimodal:snps"] > 0.75, auc
     new = tmp_path / "new"
     new.mkdir()
-    snps, clinical, y = _cohort(40, 5, "N")
+    snps, _, y = _cohort(40, 5, "N")
     snps.to_csv(new / "snps.geno", sep="\t")  # no manifest: kinds come from the model
     env = {**os.environ, "MEDFUSE_PLUGINS": "tests.test_custom_kind",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

@@ -38,6 +38,8 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     scales_ : dict column -> MeasurementScale
+    levels_ : dict column -> list of str, the ordered levels of ordinal categorical columns
+        (a column given as text at transform is ranked by them)
     feature_names_out_ : list of str
     vectorizers_ : dict column -> fitted text vectorizer
     """
@@ -54,6 +56,7 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.scales_ = infer_scales(X, self.scales)
         self.categories_: dict[str, list] = {}
+        self.levels_: dict[str, list] = {}
         self.center_: dict[str, float] = {}
         self.spread_: dict[str, float] = {}
         self.with_indicator_: list[str] = []
@@ -75,6 +78,9 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
                 self.categories_[col] = cats
                 names += [f"{col}={c}" for c in cats]
             else:
+                if scale == MeasurementScale.ORDINAL and isinstance(s.dtype,
+                                                                    pd.CategoricalDtype):
+                    self.levels_[col] = [str(c) for c in s.cat.categories]
                 values = self._numeric(col, s)
                 med = float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
                 q75, q25 = (np.nanpercentile(values, [75, 25]) if np.isfinite(values).any()
@@ -131,10 +137,20 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
 
     def _numeric(self, col: str, s: pd.Series) -> np.ndarray:
         if self.scales_[col] == MeasurementScale.ORDINAL:
-            if isinstance(s.dtype, pd.CategoricalDtype):
+            levels = getattr(self, "levels_", {}).get(col)
+            if isinstance(s.dtype, pd.CategoricalDtype) and (
+                    levels is None or [str(c) for c in s.cat.categories] == levels):
                 codes = s.cat.codes.to_numpy().astype(float)
                 codes[codes < 0] = np.nan
                 return codes
+            if levels is not None:
+                # the same ordered levels given as text (e.g. a CSV file without manifest)
+                rank = {lv: float(k) for k, lv in enumerate(levels)}
+                unknown = sorted({str(v) for v in s.dropna()} - set(rank))
+                if unknown:
+                    raise ValueError(f"Clinical column {col!r}: value(s) {unknown} are not "
+                                     f"among the ordinal levels seen in fit {levels}.")
+                return np.array([np.nan if pd.isna(v) else rank[str(v)] for v in s])
             return pd.to_numeric(s, errors="raise").to_numpy(dtype=float)
         try:
             return pd.to_numeric(s, errors="raise").to_numpy(dtype=float)
