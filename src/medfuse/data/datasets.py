@@ -18,20 +18,6 @@ def load_gse7390(horizon_years: float = 5.0, drop_censored: bool = True) -> Mult
     """The GSE7390 breast cancer cohort (Desmedt et al. 2007; 198 node-negative patients
     untreated by systemic therapy), as shipped by scikit-survival.
 
-    Modalities
-    ----------
-    - ``expression`` (continuous): 76 Affymetrix probes (the 76-gene signature), log2 scale.
-    - ``clinical`` (clinical): age (ratio, years), er (nominal: negative/positive),
-      grade (ordinal: well < intermediate < poorly differentiated, or unknown), size (ratio, cm).
-
-    obs
-    ---
-    - ``time`` (years) and ``event`` (bool): time to distant metastasis or last follow-up.
-    - ``metastasis_5y`` (the default outcome): 1 if distant metastasis occurred within
-      ``horizon_years``; 0 if the patient was followed beyond the horizon without one (an
-      event after the horizon counts as 0); undefined (NaN) if censored before the horizon,
-      because their status at the horizon is unknown.
-
     Parameters
     ----------
     horizon_years : float
@@ -43,7 +29,24 @@ def load_gse7390(horizon_years: float = 5.0, drop_censored: bool = True) -> Mult
 
     Returns
     -------
-    MultiModalData with outcome ``metastasis_5y``; subject IDs ``GSE7390_000`` ...
+    MultiModalData
+        Outcome ``metastasis_5y``; subject IDs ``GSE7390_000`` ...
+
+    Notes
+    -----
+    Modalities:
+
+    - ``expression`` (continuous): 76 Affymetrix probes (the 76-gene signature), log2 scale.
+    - ``clinical`` (clinical): age (ratio, years), er (nominal: negative/positive),
+      grade (ordinal: well < intermediate < poorly differentiated, or unknown), size (ratio, cm).
+
+    ``obs``:
+
+    - ``time`` (years) and ``event`` (bool): time to distant metastasis or last follow-up.
+    - ``metastasis_5y`` (the default outcome): 1 if distant metastasis occurred within
+      ``horizon_years``; 0 if the patient was followed beyond the horizon without one (an
+      event after the horizon counts as 0); undefined (NaN) if censored before the horizon,
+      because their status at the horizon is unknown.
     """
     from sksurv.datasets import load_breast_cancer
 

@@ -1,7 +1,7 @@
 """Classification and survival metrics computed from predicted probabilities.
 
-Conventions
------------
+Notes
+-----
 - Binary tasks: the positive class is the second of the sorted classes (``classes[1]``);
   ``f1``, ``precision``, ``recall`` and ``specificity`` refer to it, ``roc_auc`` is the area
   under its ROC curve.

@@ -46,8 +46,8 @@ class MultiModalEstimator(BaseEstimator):
 class FusionClassifier(ClassifierMixin, MultiModalEstimator):
     """Base class of all fusion strategies (see the module docstring for the contract).
 
-    Attributes (after fit)
-    ----------------------
+    Attributes
+    ----------
     classes_ : ndarray (n_classes,)
     class_prior_ : ndarray (n_classes,), training class frequencies.
     modalities_ : list of str, the training modalities in order.

@@ -95,8 +95,8 @@ class FusionSurvival(MultiModalEstimator):
     Subclasses implement ``_fit(data, y)`` (``data`` holds exactly the training modalities,
     ``y`` the structured outcome) and ``_predict(data)`` (aligned data -> risk (n,)).
 
-    Attributes (after fit)
-    ----------------------
+    Attributes
+    ----------
     modalities_ : list of str, the training modalities in order.
     modality_kinds_ : dict modality -> kind.
     feature_names_ : dict modality -> list of column names (None for array modalities).

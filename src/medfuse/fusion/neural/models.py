@@ -10,20 +10,19 @@ the training subjects only: tabular blocks with :func:`medfuse.preprocess.resolv
 (z-score, log-CPM + z-score, clinical encoding by default; cells still NaN afterwards become 0,
 the training mean), image and timeseries blocks with per-channel standardisation.
 
-Persistence
------------
-Every torch module of a fitted estimator lives in ``module_`` (a
+Notes
+-----
+*Persistence.* Every torch module of a fitted estimator lives in ``module_`` (a
 :class:`~medfuse.fusion.neural.layers.FusionNetwork`); everything else fitted is numpy,
 pandas or scikit-learn. ``_build_module()`` rebuilds an untrained network of the right
 architecture from the fitted attributes, so a model is saved as the estimator without
 ``module_`` plus ``module_.state_dict()``, and loaded with
 ``est.module_ = est._build_module(); est.module_.load_state_dict(state)``.
 
-Explanations
-------------
-``inputs, mask = est._torch_inputs(data)`` gives the preprocessed inputs on ``est.device``:
-a list with one float tensor per training modality (order ``est.modalities_``, all subjects
-first; rows of subjects lacking the modality are zeros and are never used) and a bool mask
+*Explanations.* ``inputs, mask = est._torch_inputs(data)`` gives the preprocessed inputs on
+``est.device``: a list with one float tensor per training modality (order
+``est.modalities_``, all subjects first; rows of subjects lacking the modality are zeros and
+are never used) and a bool mask
 ``(n_subjects, n_modalities)``. ``est.module_(inputs, mask)`` returns logits
 ``(n_subjects, n_classes)`` (softmax gives ``predict_proba``; for ``n_ensemble > 1`` they are
 the log of the members' mean probabilities) and is differentiable with
