@@ -70,27 +70,31 @@ def to_numeric(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def _first_cell(frame: pd.DataFrame, bad: np.ndarray) -> tuple[str, str, int]:
+    """(column, subject, count) of the first True cell of ``bad``."""
+    r, c = np.argwhere(bad)[0]
+    return frame.columns[c], frame.index[r], int(bad.sum())
+
+
 def check_no_inf(name: str, frame: pd.DataFrame) -> None:
     """Refuse infinite cells of a numeric table."""
-    values = frame.to_numpy(dtype=float)
-    inf = np.isinf(values)
+    inf = np.isinf(frame.to_numpy(dtype=float))
     if inf.any():
-        r, c = np.argwhere(inf)[0]
+        col, subject, count = _first_cell(frame, inf)
         raise DataValidationError(
-            f"Modality {name!r}, column {frame.columns[c]!r}: infinite value for subject "
-            f"{frame.index[r]!r} ({int(inf.sum())} such cell(s)).")
+            f"Modality {name!r}, column {col!r}: infinite value for subject {subject!r} "
+            f"({count} such cell(s)).")
 
 
 def check_no_nan(name: str, frame: pd.DataFrame) -> None:
     """Refuse missing cells in the rows of subjects who have the modality."""
     nan = frame.isna().to_numpy()
     if nan.any():
-        r, c = np.argwhere(nan)[0]
+        col, subject, count = _first_cell(frame, nan)
         raise DataValidationError(
-            f"Modality {name!r}, column {frame.columns[c]!r}: missing value for subject "
-            f"{frame.index[r]!r}, who has this modality ({int(nan.sum())} missing cell(s) in "
-            "all). Impute it, or declare Modality(kind=..., allow_nan=True) for a model that "
-            "handles missing cells.")
+            f"Modality {name!r}, column {col!r}: missing value for subject {subject!r}, who "
+            f"has this modality ({count} missing cell(s) in all). Impute it, or declare "
+            "Modality(kind=..., allow_nan=True) for a model that handles missing cells.")
 
 
 def check_counts(name: str, frame: pd.DataFrame) -> None:
@@ -99,10 +103,10 @@ def check_counts(name: str, frame: pd.DataFrame) -> None:
     for problem, bad in (("negative", values < 0),
                          ("non-integer", np.isfinite(values) & (values != np.round(values)))):
         if bad.any():
-            r, c = np.argwhere(bad)[0]
+            col, subject, count = _first_cell(frame, bad)
             raise DataValidationError(
-                f"Modality {name!r} (counts), column {frame.columns[c]!r}: {problem} value "
-                f"{values[r, c]!r} for subject {frame.index[r]!r} ({int(bad.sum())} such "
+                f"Modality {name!r} (counts), column {col!r}: {problem} value "
+                f"{frame.loc[subject, col]!r} for subject {subject!r} ({count} such "
                 "cell(s)). Counts must be non-negative integers; use kind='continuous' for "
                 "normalised values.")
 

@@ -71,13 +71,7 @@ def make_splits(y, *, folds: int = 5, repeats: int = 3, seed: int = 0,
     _, counts = np.unique(y, return_counts=True)
     splits: list[Split] = []
     if scheme == "leave-site-out":
-        if sites is None:
-            raise DataValidationError("leave-site-out needs the site (batch) of every subject.")
-        sites = np.asarray(sites)
-        if pd.isna(sites).any():
-            raise DataValidationError(
-                f"{int(pd.isna(sites).sum())} subject(s) have no site; leave-site-out needs "
-                "every subject's site.")
+        sites = _every_subject(sites, "site", "leave-site-out")
         if len(np.unique(sites)) < 2:
             raise DataValidationError("leave-site-out needs at least two sites.")
         for f, (tr, te) in enumerate(LeaveOneGroupOut().split(np.zeros(n), y, sites)):
@@ -89,13 +83,7 @@ def make_splits(y, *, folds: int = 5, repeats: int = 3, seed: int = 0,
             "most that many folds.")
     for r in range(repeats):
         if scheme == "grouped":
-            if groups is None:
-                raise DataValidationError("grouped CV needs a group (patient) per subject.")
-            groups = np.asarray(groups)
-            if pd.isna(groups).any():
-                raise DataValidationError(
-                    f"{int(pd.isna(groups).sum())} subject(s) have no group; grouped CV needs "
-                    "every subject's group.")
+            groups = _every_subject(groups, "group", "grouped CV")
             if len(np.unique(groups)) < folds:
                 raise DataValidationError(
                     f"cv.folds = {folds} but there are only {len(np.unique(groups))} groups.")
@@ -109,3 +97,15 @@ def make_splits(y, *, folds: int = 5, repeats: int = 3, seed: int = 0,
         for f, (tr, te) in enumerate(it):
             splits.append(Split(r, f, np.sort(tr), np.sort(te)))
     return splits
+
+
+def _every_subject(values, what: str, scheme: str) -> np.ndarray:
+    """The per-subject ``what`` (site or group) as an array; refuses a missing one."""
+    if values is None:
+        raise DataValidationError(f"{scheme} needs the {what} of every subject.")
+    values = np.asarray(values)
+    if pd.isna(values).any():
+        raise DataValidationError(
+            f"{int(pd.isna(values).sum())} subject(s) have no {what}; {scheme} needs every "
+            f"subject's {what}.")
+    return values

@@ -1,5 +1,7 @@
 """Modality-aware preprocessing: transformers fitted on training subjects only."""
 
+from medfuse.preprocess.arrays import ChannelStandardizer
+from medfuse.preprocess.batch_signal import residual_batch_signal
 from medfuse.preprocess.blocks import (
     default_preprocessor,
     fit_transform_block,
@@ -9,7 +11,7 @@ from medfuse.preprocess.blocks import (
 from medfuse.preprocess.clinical import ClinicalEncoder
 from medfuse.preprocess.combat_seq import ComBatSeq
 from medfuse.preprocess.counts import TPM, VST, LogCPM, MedianOfRatios
-from medfuse.preprocess.harmonize import ComBat, residual_batch_signal
+from medfuse.preprocess.harmonize import ComBat
 from medfuse.preprocess.intensity import (
     PETSUV,
     CTWindow,
@@ -23,6 +25,7 @@ __all__ = [
     "TPM",
     "VST",
     "CTWindow",
+    "ChannelStandardizer",
     "ClinicalEncoder",
     "ComBat",
     "ComBatSeq",
