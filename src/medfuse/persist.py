@@ -161,7 +161,8 @@ def save_model(model, path: str | Path, strategy: str | None = None,
         "kinds": dict(model.modality_kinds_),
         "feature_names": {m: (list(v) if v is not None else None)
                           for m, v in model.feature_names_.items()},
-        "block_shapes": {m: list(s) for m, s in getattr(model, "block_shapes_", {}).items()},
+        "block_shapes": {m: None if s is None else list(s)
+                         for m, s in getattr(model, "block_shapes_", {}).items()},
         "classes": [_jsonable(c) for c in getattr(model, "classes_", [])],
         "torch_module": module is not None,
     }

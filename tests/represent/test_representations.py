@@ -121,3 +121,40 @@ def test_registry_and_errors():
         make("unimodal:ecg", random_state=0).fit(data)
     with pytest.raises(ValueError, match="representation"):
         make("intermediate", max_epochs=1, n_ensemble=1).fit(data)
+
+
+def test_a_study_file_represents_ragged_streams_inside_the_benchmark(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from medfuse.cli import app
+    from medfuse.predictor import Predictor
+
+    data = _series_cohort(90, seed=1)
+    data.block("ecg").to_npz(tmp_path / "ecg.npz")
+    data.block("noise").to_csv(tmp_path / "noise.csv")
+    data.obs.to_csv(tmp_path / "labels.csv")
+    study = {"name": "streams", "outcome": {"file": "labels.csv", "column": "y"},
+             "modalities": {"ecg": {"file": "ecg.npz", "kind": "timeseries"},
+                            "noise": {"file": "noise.csv"}},
+             "representations": {"ecg": {"name": "series-summary",
+                                         "params": {"statistics": ["mean", "slope"]}}},
+             "strategies": ["unimodal:ecg", "late-mean"], "cv": {"folds": 3, "repeats": 1}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["benchmark", str(tmp_path / "study.yaml"), "--out",
+                                      str(out), "--no-explain", "--no-robustness"])
+    assert result.exit_code == 0, result.output
+    res = pd.read_csv(out / "results.csv")
+    auc = res[(res.metric == "roc_auc") & (res.split == "cv")].set_index("strategy")["mean"]
+    assert auc["unimodal:ecg"] > 0.95 and auc["late-mean"] > 0.9
+    predictor = Predictor.load(out / "model")
+    step = predictor.model.step_
+    assert step.feature_names_["ecg"] == ["c0_mean", "c0_slope"]
+    table = predictor.predict(data)
+    np.testing.assert_allclose(table.filter(like="proba_").to_numpy(),
+                               predictor.model.predict_proba(data))
+    with pytest.raises(ValueError, match="unknown representation 'spline'"):
+        from medfuse.config import parse_study
+
+        parse_study({**study, "representations": {"ecg": "spline"}}, tmp_path)
