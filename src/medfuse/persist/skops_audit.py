@@ -57,18 +57,18 @@ _LAYOUT: dict[str, frozenset[str]] = {
 }
 #: skops loaders refused whatever the type they name, and why
 _REFUSED_LOADERS: dict[str, str] = {
-    "MethodNode": "a bound method: loading it looks up an arbitrary attribute of an object "
-                  "(skops advisory on method access)",
-    "OperatorFuncNode": "an operator.attrgetter/itemgetter/methodcaller: when used it reaches "
-                        "arbitrary attributes or calls arbitrary methods (skops advisory on "
-                        "operator functions)",
-    "PartialNode": "a functools.partial: a stored call with stored arguments",
-    "DefaultDictNode": "a collections.defaultdict: its default factory is a stored callable",
-    "ConstructorFromReduceNode": "an object rebuilt by calling its type with stored arguments",
-    "ReduceNode": "an object rebuilt by calling a constructor with stored arguments",
-    "RandomGeneratorNode": "a numpy Generator whose bit generator is named by a string",
-    "RandomStateNode": "a numpy RandomState (medfuse models store seeds, not generators)",
-    "CachedNode": "a reference to another entry of the file (skops never writes these)",
+    "MethodNode": "the bound method {name}: loading it looks up an arbitrary attribute of an "
+                  "object (skops advisory on method access)",
+    "OperatorFuncNode": "{name}: operator attrgetter/itemgetter/methodcaller objects reach "
+                        "arbitrary attributes or call arbitrary methods when used (skops "
+                        "advisory on operator functions)",
+    "PartialNode": "{name}: a functools.partial is a stored call with stored arguments",
+    "DefaultDictNode": "{name}: a defaultdict's default factory is a stored callable",
+    "ConstructorFromReduceNode": "{name} rebuilt by calling it with stored arguments",
+    "ReduceNode": "{name} rebuilt by calling a constructor with stored arguments",
+    "RandomGeneratorNode": "{name} with a bit generator named by a string (skops calls it)",
+    "RandomStateNode": "{name}: medfuse models store seeds, not random generators",
+    "CachedNode": "a reference to another entry of the file ({name}; skops never writes these)",
 }
 _MAX_DEPTH = 200
 _MAX_SCHEMA_BYTES = 512 * 2**20
@@ -130,7 +130,10 @@ class _Walk:
         loader = state["__loader__"]
         name = f"{state['__module__']}.{state['__class__']}"
         if loader in _REFUSED_LOADERS:
-            self.refuse(f"{name}, {_REFUSED_LOADERS[loader]}", path)
+            content = state.get("content")
+            method = content.get("func") if isinstance(content, dict) else None
+            shown = f"{name}.{method}" if isinstance(method, str) else name
+            self.refuse(_REFUSED_LOADERS[loader].format(name=shown), path)
             return
         if loader not in _LAYOUT:
             self.refuse(f"the skops loader {loader!r} ({name}), which medfuse models do not use",
