@@ -18,7 +18,7 @@ import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -383,11 +383,89 @@ def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndar
     return result
 
 
-def _load_cached(path: Path) -> FoldResult | None:
+def _cache_expectations(task: _Task, data: MultiModalData, test: MultiModalData | None,
+                        classes: np.ndarray | None,
+                        subsets: list[tuple[str, ...]]) -> dict:
+    """What the cached result of ``task`` must hold (see :func:`_cache_problem`)."""
+    held = data.subjects[task.split.test] if task.kind == "cv" else test.subjects
+    full = subset_key(data.modality_names)
+    return {
+        "strategy": task.strategy, "kind": task.kind,
+        "split": task.split.label if task.split is not None else f"seed{task.seed}",
+        "repeat": int(task.split.repeat) if task.split is not None else 0,
+        "fold": int(task.split.fold) if task.split is not None else int(task.seed or 0),
+        "seed": None if task.seed is None else int(task.seed), "full_key": full,
+        "n_train": len(task.split.train) if task.kind == "cv" else len(data),
+        "subjects": [str(s) for s in held],
+        "keys": {subset_key(s) for s in subsets} if task.kind == "cv" else {full},
+        "n_cols": 1 if classes is None else len(classes), "survival": classes is None,
+    }
+
+
+def _numbers(values, allow_nan: bool = False) -> bool:
+    """All are int/float (not bool), finite, or NaN when ``allow_nan``."""
+    return all(isinstance(v, int | float) and not isinstance(v, bool)
+               and (np.isfinite(v) or (allow_nan and np.isnan(v))) for v in values)
+
+
+def _cache_problem(entry, expected: dict) -> str | None:
+    """Why a cached entry does not fit its task (None when it does): a strict schema of
+    :class:`FoldResult` with the task's split, subjects, classes and availability subsets."""
+    names = {f.name for f in fields(FoldResult)}
+    if not isinstance(entry, dict) or set(entry) != names:
+        return "its fields are not those of a FoldResult"
+    for key in ("strategy", "kind", "split", "repeat", "fold", "seed", "full_key", "n_train"):
+        if entry[key] != expected[key] or type(entry[key]) is not type(expected[key]):
+            return f"{key} is {entry[key]!r}, expected {expected[key]!r}"
+    n, k = len(expected["subjects"]), expected["n_cols"]
+    if entry["subjects"] != expected["subjects"]:
+        return "its subjects are not the held-out subjects of the split"
+    y = entry["y"]
+    if not (isinstance(y, list) and len(y) == n and all(
+            type(v) is int and 0 <= v < (2 if expected["survival"] else k) for v in y)):
+        return f"y is not {n} class indices"
+    times = entry["time"]
+    if not isinstance(times, list) or len(times) != (n if expected["survival"] else 0) or not (
+            _numbers(times) and all(t >= 0 for t in times)):
+        return "time does not hold one finite, non-negative time per subject"
+    proba = entry["proba"]
+    if not isinstance(proba, dict) or set(proba) != expected["keys"]:
+        return "its availability subsets are not those of the task"
+    for key, rows in proba.items():
+        if not (isinstance(rows, list) and len(rows) == n and all(
+                isinstance(r, list) and len(r) == k and _numbers(r, allow_nan=True)
+                and (np.isnan(r).all() or np.isfinite(r).all()) for r in rows)):
+            return f"proba[{key!r}] is not {n} rows of {k} finite numbers (or NaN rows)"
+        if not expected["survival"] and any(not 0 <= v <= 1 for r in rows for v in r
+                                            if np.isfinite(v)):
+            return f"proba[{key!r}] holds values outside [0, 1]"
+    weights = entry["weights"]
+    if not isinstance(weights, dict) or not all(
+            isinstance(w, dict) and all(isinstance(m, str) for m in w) and _numbers(w.values())
+            for w in weights.values()):
+        return "weights are not finite numbers per modality"
+    if not (_numbers([entry["fit_seconds"]]) and entry["fit_seconds"] >= 0):
+        return "fit_seconds is not a finite, non-negative number"
+    return None
+
+
+def _load_cached(path: Path, expected: dict) -> FoldResult | None:
+    """The cached result at ``path``, or None when it is unreadable or does not fit its task
+    (:func:`_cache_problem`): a warning names the file and the entry is recomputed."""
+    entry = None
     try:
-        return FoldResult(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+        if path.resolve().parent != path.parent.resolve():
+            problem = "it links outside the cache folder"
+        else:
+            entry = json.loads(path.read_text())
+            problem = _cache_problem(entry, expected)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        problem = f"it cannot be read ({err})"
+    if problem is not None:
+        warnings.warn(f"Ignoring the cached result {path}: {problem}; it is recomputed.",
+                      UserWarning, stacklevel=2)
         return None
+    return FoldResult(**entry)
 
 
 # ---------------------------------------------------------------------- the benchmark
@@ -510,7 +588,7 @@ def run_benchmark(
         for t in tasks:
             p = cache_dir / f"{t.key}.json"
             if p.exists():
-                fr = _load_cached(p)
+                fr = _load_cached(p, _cache_expectations(t, data, test, classes, subsets))
                 if fr is not None:
                     done[t.key] = fr
     todo = [t for t in tasks if t.key not in done]
