@@ -291,3 +291,35 @@ def test_unexpected_keys_are_refused(saved):
 
     rewrite_archive(saved, edit)
     assert "a ObjectNode entry with unexpected keys ['__reduce__']" in refusal(saved)
+
+
+REFUSED_CONSTRUCTS = {
+    "DefaultDictNode": ("collections", "defaultdict",
+                        "a defaultdict's default factory is a stored callable"),
+    "RandomGeneratorNode": ("numpy.random._generator", "Generator",
+                            "with a bit generator named by a string (skops calls it)"),
+    "ReduceNode": ("builtins", "exec", "rebuilt by calling a constructor with stored arguments"),
+    "RandomStateNode": ("numpy.random.mtrand", "RandomState",
+                        "medfuse models store seeds, not random generators"),
+    "SetNode": ("builtins", "set", "the skops loader 'SetNode' (builtins.set), which medfuse "
+                                   "models do not use"),
+    "BytesNode": ("builtins", "bytes", "the skops loader 'BytesNode'"),
+}
+
+
+@pytest.mark.parametrize("loader", list(REFUSED_CONSTRUCTS))
+def test_other_skops_constructs_are_refused(saved, loader):
+    module, cls, expected = REFUSED_CONSTRUCTS[loader]
+    rewrite_archive(saved, lambda schema: schema["content"]["content"].__setitem__(
+        "extra_", {"__class__": cls, "__module__": module, "__loader__": loader,
+                   "content": {}}))
+    message = refusal(saved)
+    assert expected in message and "at estimator.extra_" in message
+
+
+def test_array_entry_naming_a_callable_as_its_type(saved):
+    """skops calls a non-ndarray array type on the loaded array."""
+    rewrite_archive(saved, lambda schema: attribute(schema, "prior_").update(
+        __module__="posix", __class__="system"))
+    assert ("an array of type posix.system (skops calls that type on the array), at "
+            "estimator.prior_") in refusal(saved)

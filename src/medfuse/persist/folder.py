@@ -149,8 +149,9 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
-def _checked_files(folder: Path, manifest: dict) -> dict[str, Path]:
-    """The model files present, each inside the folder and matching its manifest digest."""
+def _read_checked(folder: Path, manifest: dict) -> dict[str, tuple[Path, bytes]]:
+    """The model files present (path and bytes), each inside the folder and matching its
+    manifest digest. Everything after this works on these bytes, never rereads the files."""
     digests = manifest.get("files", {})
     out = {}
     for name in MODEL_FILES:
@@ -159,11 +160,12 @@ def _checked_files(folder: Path, manifest: dict) -> dict[str, Path]:
             if name in digests:
                 raise FileNotFoundError(f"{folder} has no {name}, which its manifest lists.")
             continue
-        if name in digests and _sha256(file) != digests[name]:
+        data = file.read_bytes()
+        if name in digests and hashlib.sha256(data).hexdigest() != digests[name]:
             raise UntrustedModelError(f"{file} does not match the SHA-256 recorded in "
                                       f"{MANIFEST_FILE}: it was changed or damaged after "
                                       "saving.")
-        out[name] = file
+        out[name] = (file, data)
     if ESTIMATOR_FILE not in out:
         raise FileNotFoundError(f"{folder} has no {ESTIMATOR_FILE}.")
     return out
@@ -205,21 +207,23 @@ def load_model(path: str | Path, trust=()):
     extra = check_trust(trust)
     folder = Path(path)
     manifest = read_manifest(folder)
-    files = _checked_files(folder, manifest)
-    estimator_file, module_file = files[ESTIMATOR_FILE], files.get(MODULE_FILE)
-    header = tensors.read_header(module_file) if module_file is not None else None
-    approved = audit_skops_file(estimator_file, extra)
+    files = _read_checked(folder, manifest)
+    estimator_file, estimator_bytes = files[ESTIMATOR_FILE]
+    module_file, module_bytes = files.get(MODULE_FILE, (None, None))
+    if module_file is not None:
+        tensors.read_header(module_file, module_bytes)
+    approved = audit_skops_file(estimator_file, extra, estimator_bytes)
     try:
-        unexpected = set(sio.get_untrusted_types(file=estimator_file)) - set(approved)
-    except Exception as err:
+        unexpected = set(sio.get_untrusted_types(data=estimator_bytes)) - set(approved)
+    except Exception as err:  # skops refusing the archive is a refusal
         raise UntrustedModelError(f"{estimator_file} could not be read by skops "
                                   f"({type(err).__name__}: {err}).") from err
     if unexpected:
         raise UntrustedModelError(f"{estimator_file} is refused: skops reports "
                                   f"{sorted(unexpected)}, which the audit did not approve.")
     try:
-        model = decode(sio.load(estimator_file, trusted=approved))
-    except Exception as err:
+        model = decode(sio.loads(estimator_bytes, trusted=approved))
+    except Exception as err:  # any failure to rebuild is a refusal
         raise UntrustedModelError(f"{estimator_file} passed the audit but could not be "
                                   f"rebuilt ({type(err).__name__}: {err}).") from err
     builds_module = hasattr(model, "_build_module")
@@ -227,7 +231,7 @@ def load_model(path: str | Path, trust=()):
         if not builds_module:
             raise UntrustedModelError(f"{module_file} is refused: {type(model).__name__} has no "
                                       "torch module.")
-        model.module_ = tensors.load_weights(module_file, model._build_module(), header)
+        model.module_ = tensors.load_weights(module_file, model._build_module(), module_bytes)
     elif builds_module or manifest.get("torch_module"):
         raise FileNotFoundError(f"{folder} has no {MODULE_FILE}, the weights of its "
                                 f"{type(model).__name__}.")

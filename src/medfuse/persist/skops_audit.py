@@ -28,6 +28,7 @@ The walk collects every problem; the error lists them with their paths. ``trust=
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 import zlib
@@ -345,9 +346,9 @@ class _Walk:
                 "--trust package.module.Class.")
 
 
-def _open(file: Path) -> zipfile.ZipFile:
+def _open(file: Path, data: bytes) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(file)
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise UntrustedModelError(f"{file} is not a readable skops archive: it is truncated or "
                                   f"corrupt ({err}). Save the model again.") from None
@@ -387,14 +388,17 @@ def _schema(file: Path, archive: zipfile.ZipFile) -> dict:
     return schema
 
 
-def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset()) -> list[str]:
+def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset(),
+                     data: bytes | None = None) -> list[str]:
     """Check a skops file against the allowlist without building anything from it.
 
     Parameters
     ----------
-    file : the ``.skops`` archive.
+    file : the ``.skops`` archive (named in messages).
     trust : exact fully qualified class or function names trusted on top of
         :mod:`medfuse.persist.trusted` (already validated by :func:`check_trust`).
+    data : the archive's bytes, when already read (load exactly the bytes that were audited:
+        :func:`skops.io.loads`); read from ``file`` otherwise.
 
     Returns
     -------
@@ -409,7 +413,7 @@ def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset()) -> l
         ['rna'].steps[0][1].func``), or saying why the archive cannot be read.
     """
     file = Path(file)
-    with _open(file) as archive:
+    with _open(file, file.read_bytes() if data is None else data) as archive:
         schema = _schema(file, archive)
         walk = _Walk(archive, frozenset(trust))
         if schema.get("__loader__") not in ("ObjectNode", "TreeNode", "LossNode"):

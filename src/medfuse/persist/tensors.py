@@ -66,8 +66,13 @@ def _entry(file: Path, name: str, raw, data_bytes: int) -> TensorEntry:
     return TensorEntry(dtype, tuple(shape), begin, end)
 
 
-def read_header(file: str | Path) -> dict[str, TensorEntry]:
+def read_header(file: str | Path, data: bytes | None = None) -> dict[str, TensorEntry]:
     """The validated header of a safetensors file: tensor name -> :class:`TensorEntry`.
+
+    Parameters
+    ----------
+    file : the file (named in messages).
+    data : its bytes, when already read; read from ``file`` otherwise.
 
     Raises
     ------
@@ -77,18 +82,16 @@ def read_header(file: str | Path) -> dict[str, TensorEntry]:
         ranges overlap or leave bytes unaccounted for.
     """
     file = Path(file)
-    size = file.stat().st_size
-    with file.open("rb") as f:
-        prefix = f.read(8)
-        if len(prefix) < 8:
-            raise _refuse(file, f"it has {size} bytes, fewer than the 8-byte header length")
-        n = int.from_bytes(prefix, "little")
-        if n > MAX_HEADER_BYTES or n > size - 8:
-            raise _refuse(file, f"the header claims {n} bytes but the file holds {size - 8} "
-                                "after the length (truncated or forged)")
-        raw = f.read(n)
+    data = file.read_bytes() if data is None else data
+    size = len(data)
+    if size < 8:
+        raise _refuse(file, f"it has {size} bytes, fewer than the 8-byte header length")
+    n = int.from_bytes(data[:8], "little")
+    if n > MAX_HEADER_BYTES or n > size - 8:
+        raise _refuse(file, f"the header claims {n} bytes but the file holds {size - 8} "
+                            "after the length (truncated or forged)")
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(data[8: 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _refuse(file, "its header is not valid UTF-8 JSON") from None
     if not isinstance(header, dict):
@@ -161,16 +164,18 @@ def check_architecture(file: str | Path, header: dict[str, TensorEntry], module)
                             f"({type(module).__name__}): " + "; ".join(problems))
 
 
-def load_weights(file: str | Path, module, header: dict[str, TensorEntry] | None = None):
-    """Load the weights of ``file`` into ``module`` after :func:`read_header` and
-    :func:`check_architecture`; returns the module in eval mode."""
-    from safetensors.torch import load_model
+def load_weights(file: str | Path, module, data: bytes | None = None):
+    """Load the weights in ``data`` (the bytes of ``file``) into ``module`` after
+    :func:`read_header` and :func:`check_architecture`; returns the module in eval mode.
+    Tensors sharing storage in ``module`` are stored once, and are filled through that one."""
+    from safetensors.torch import load
 
-    header = read_header(file) if header is None else header
-    check_architecture(file, header, module)
+    file = Path(file)
+    data = file.read_bytes() if data is None else data
+    check_architecture(file, read_header(file, data), module)
     try:
-        load_model(module, str(file), strict=True)
-    except Exception as err:
-        raise _refuse(Path(file), f"its weights could not be loaded ({type(err).__name__}: "
-                                  f"{err})") from err
+        module.load_state_dict(load(data), strict=False)
+    except Exception as err:  # any failure of the loader is a refusal
+        raise _refuse(file, f"its weights could not be loaded ({type(err).__name__}: "
+                            f"{err})") from err
     return module.eval()
