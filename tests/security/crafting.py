@@ -84,6 +84,15 @@ def attribute(schema: dict, *names: str) -> dict:
     return node
 
 
+def set_attribute(schema: dict, name: str, entry: dict) -> None:
+    """Give the estimator the attribute ``name`` (its key type listed, as skops writes it)."""
+    attrs = schema["content"]
+    if name not in attrs["content"]:
+        attrs["key_types"]["content"].append(
+            {"__class__": "str", "__module__": "builtins", "__loader__": "TypeNode"})
+    attrs["content"][name] = entry
+
+
 def entries(node) -> Iterator[dict]:
     """Every skops entry below ``node``."""
     if isinstance(node, dict):

@@ -142,7 +142,7 @@ class _Walk:
             return
         unknown = set(state) - _BASE_KEYS - _LAYOUT[loader] - extra_keys
         if unknown:
-            self.refuse(f"a {loader} entry with unexpected keys {sorted(unknown)}", path)
+            self.refuse(f"a skops {loader} entry with unexpected keys {sorted(unknown)}", path)
             return
         node_id = state.get("__id__")
         if node_id is not None and (not isinstance(node_id, int) or isinstance(node_id, bool)):
@@ -335,7 +335,8 @@ class _Walk:
     def message(self, file: Path) -> str:
         lines = []
         for what, paths in list(self.problems.items())[:_MAX_SHOWN]:
-            more = f" (and {len(paths) - 1} more places)" if len(paths) > 1 else ""
+            n = len(paths) - 1
+            more = f" (and {n} more place{'s' if n > 1 else ''})" if n else ""
             lines.append(f"- {what}, at {paths[0]}{more}")
         if len(self.problems) > _MAX_SHOWN:
             lines.append(f"- ... and {len(self.problems) - _MAX_SHOWN} more problems")
