@@ -12,7 +12,8 @@ from medfuse.persist import (
 )
 from tests import reference_strategies as ref
 
-TRUST = ("tests.reference_strategies.",)
+# exact names: trust takes no prefixes
+TRUST = ("tests.reference_strategies.MeanLogistic", "tests.reference_strategies.TinyNet")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ def predict(
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV of predictions.")] = Path(
         "predictions.csv"),
     trust: Annotated[list[str] | None, typer.Option(
-        help="Also trust this exact class (fully qualified, e.g. "
-             "'mylab.models.MyStrategy'); repeatable.")] = None,
+        help="Also load this class (or function) of your own, given by its exact fully "
+             "qualified name, e.g. 'mylab.models.MyStrategy'; repeatable. Prefixes are "
+             "refused, and a trust list inside the model folder is never read.")] = None,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Add each subject's modality attributions: Shapley values of the "
                           "explained class probability (columns shapley_*).")] = False,

@@ -3,8 +3,10 @@
 and its parameters, split, seed, medfuse version), so that ``--resume`` reuses finished work
 and never a result of other inputs.
 
-Cached files are plain JSON (no code can run from them); an entry that does not read back as
-a valid :class:`~medfuse.evaluate.records.FoldResult` is ignored and recomputed.
+Cached files are plain JSON (no code can run from them); an entry that does not fit its task
+(a strict schema of :class:`~medfuse.evaluate.records.FoldResult` checked against the task's
+split, held-out subjects, classes and availability subsets) is ignored with a warning and
+recomputed.
 """
 
 from __future__ import annotations
@@ -62,32 +64,79 @@ def write_cached(folder: Path, key: str, result: FoldResult) -> Path:
     return path
 
 
-def read_cached(folder: Path, key: str) -> FoldResult | None:
-    """A cached fit, or None when there is none or it is not a valid record (a warning
-    names the file)."""
+def read_cached(folder: Path, key: str, expected: dict) -> FoldResult | None:
+    """The cached result of a task, or None when there is none, it is unreadable, or it does
+    not fit its task (:func:`cache_problem`); a warning names the file, and the entry is
+    recomputed.
+
+    Parameters
+    ----------
+    folder : the cache folder.
+    key : the task's cache key.
+    expected : what the task's record must hold (strategy, split, held-out subjects,
+        classes, availability subsets; built by the runner).
+    """
     path = folder / f"{key}.json"
     if not path.exists():
         return None
+    entry = None
     try:
-        raw = json.loads(path.read_text())
-        names = {f.name for f in fields(FoldResult)}
-        if not isinstance(raw, dict) or set(raw) - names:
-            raise ValueError("unexpected fields")
-        result = FoldResult(**raw)
-        _check_record(result)
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        warnings.warn(f"Ignoring the cached result {path.name} ({err}); it is recomputed.",
-                      stacklevel=2)
+        if path.resolve().parent != path.parent.resolve():
+            problem = "it links outside the cache folder"
+        else:
+            entry = json.loads(path.read_text())
+            problem = cache_problem(entry, expected)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        problem = f"it cannot be read ({err})"
+    if problem is not None:
+        warnings.warn(f"Ignoring the cached result {path}: {problem}; it is recomputed.",
+                      UserWarning, stacklevel=2)
         return None
-    return result
+    return FoldResult(**entry)
 
 
-def _check_record(fr: FoldResult) -> None:
-    """Refuse a cached record whose parts are inconsistent."""
-    n = len(fr.subjects)
-    if len(fr.y) != n or fr.full_key not in fr.proba:
-        raise ValueError("inconsistent lengths or keys")
-    for key, rows in fr.proba.items():
-        arr = np.asarray(rows, dtype=float)
-        if arr.ndim != 2 or len(arr) != n or np.isinf(arr).any():
-            raise ValueError(f"invalid predictions for {key!r}")
+def _numbers(values, allow_nan: bool = False) -> bool:
+    """All are int/float (not bool), finite, or NaN when ``allow_nan``."""
+    return all(isinstance(v, int | float) and not isinstance(v, bool)
+               and (np.isfinite(v) or (allow_nan and np.isnan(v))) for v in values)
+
+
+def cache_problem(entry, expected: dict) -> str | None:
+    """Why a cached entry does not fit its task (None when it does): a strict schema of
+    :class:`FoldResult` with the task's split, subjects, classes and availability subsets."""
+    names = {f.name for f in fields(FoldResult)}
+    if not isinstance(entry, dict) or set(entry) != names:
+        return "its fields are not those of a FoldResult"
+    for key in ("strategy", "kind", "split", "repeat", "fold", "seed", "full_key", "n_train"):
+        if entry[key] != expected[key] or type(entry[key]) is not type(expected[key]):
+            return f"{key} is {entry[key]!r}, expected {expected[key]!r}"
+    n, k = len(expected["subjects"]), expected["n_cols"]
+    if entry["subjects"] != expected["subjects"]:
+        return "its subjects are not the held-out subjects of the split"
+    y = entry["y"]
+    if not (isinstance(y, list) and len(y) == n and all(
+            type(v) is int and 0 <= v < (2 if expected["survival"] else k) for v in y)):
+        return f"y is not {n} class indices"
+    times = entry["time"]
+    if not isinstance(times, list) or len(times) != (n if expected["survival"] else 0) or not (
+            _numbers(times) and all(t >= 0 for t in times)):
+        return "time does not hold one finite, non-negative time per subject"
+    proba = entry["proba"]
+    if not isinstance(proba, dict) or set(proba) != expected["keys"]:
+        return "its availability subsets are not those of the task"
+    for key, rows in proba.items():
+        if not (isinstance(rows, list) and len(rows) == n and all(
+                isinstance(r, list) and len(r) == k and _numbers(r, allow_nan=True)
+                and (np.isnan(r).all() or np.isfinite(r).all()) for r in rows)):
+            return f"proba[{key!r}] is not {n} rows of {k} finite numbers (or NaN rows)"
+        if not expected["survival"] and any(not 0 <= v <= 1 for r in rows for v in r
+                                            if np.isfinite(v)):
+            return f"proba[{key!r}] holds values outside [0, 1]"
+    weights = entry["weights"]
+    if not isinstance(weights, dict) or not all(
+            isinstance(w, dict) and all(isinstance(m, str) for m in w) and _numbers(w.values())
+            for w in weights.values()):
+        return "weights are not finite numbers per modality"
+    if not (_numbers([entry["fit_seconds"]]) and entry["fit_seconds"] >= 0):
+        return "fit_seconds is not a finite, non-negative number"
+    return None

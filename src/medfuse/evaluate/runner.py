@@ -200,6 +200,26 @@ def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndar
     return result
 
 
+def _cache_expectations(task: _Task, data: MultiModalData, test: MultiModalData | None,
+                        classes: np.ndarray | None,
+                        subsets: list[tuple[str, ...]]) -> dict:
+    """What the cached result of ``task`` must hold (see
+    :func:`medfuse.evaluate.cache.cache_problem`)."""
+    held = data.subjects[task.split.test] if task.kind == "cv" else test.subjects
+    full = subset_key(data.modality_names)
+    return {
+        "strategy": task.strategy, "kind": task.kind,
+        "split": task.split.label if task.split is not None else f"seed{task.seed}",
+        "repeat": int(task.split.repeat) if task.split is not None else 0,
+        "fold": int(task.split.fold) if task.split is not None else int(task.seed or 0),
+        "seed": None if task.seed is None else int(task.seed), "full_key": full,
+        "n_train": len(task.split.train) if task.kind == "cv" else len(data),
+        "subjects": [str(s) for s in held],
+        "keys": {subset_key(s) for s in subsets} if task.kind == "cv" else {full},
+        "n_cols": 1 if classes is None else len(classes), "survival": classes is None,
+    }
+
+
 # ---------------------------------------------------------------------- the benchmark
 def run_benchmark(
     data: MultiModalData,
@@ -301,7 +321,8 @@ def run_benchmark(
     done: dict[str, FoldResult] = {}
     if resume and cache_dir is not None:
         for t in tasks:
-            fr = read_cached(cache_dir, t.key)
+            fr = read_cached(cache_dir, t.key,
+                             _cache_expectations(t, data, test, classes, subsets))
             if fr is not None:
                 done[t.key] = fr
     todo = [t for t in tasks if t.key not in done]

@@ -1,0 +1,239 @@
+"""Saving a fitted strategy to a model folder, and loading it back only after checks.
+
+See :mod:`medfuse.persist` for the folder layout and the rules a folder must pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+import medfuse
+from medfuse.persist import tensors
+from medfuse.persist.errors import UntrustedModelError
+from medfuse.persist.pandas_codec import decode, encode
+from medfuse.persist.skops_audit import audit_skops_file, check_trust
+
+ESTIMATOR_FILE = "estimator.skops"
+MODULE_FILE = "module.safetensors"
+MANIFEST_FILE = "manifest.json"
+#: the files a model folder may list in its manifest (``files``)
+MODEL_FILES = (ESTIMATOR_FILE, MODULE_FILE)
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _sha256(file: Path) -> str:
+    h = hashlib.sha256()
+    with file.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(model, path: str | Path, strategy: str | None = None,
+               extra: dict | None = None) -> Path:
+    """Save a fitted strategy to the folder ``path`` (created; existing files replaced).
+
+    Parameters
+    ----------
+    model : a fitted FusionClassifier or FusionSurvival.
+    path : the folder.
+    strategy : the strategy name recorded in the manifest.
+    extra : more JSON-serialisable entries for the manifest (e.g. the study settings).
+
+    Returns
+    -------
+    Path
+        The folder, holding ``estimator.skops``, ``module.safetensors`` (neural strategies)
+        and ``manifest.json`` (with the SHA-256 of each file under ``files``).
+    """
+    import skops.io as sio
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    module = getattr(model, "module_", None)
+    to_dump = model
+    if module is not None:
+        from safetensors.torch import save_model as save_torch
+
+        if not hasattr(model, "_build_module"):
+            raise TypeError(f"{type(model).__name__} has a torch module_ but no "
+                            "_build_module(); it cannot be saved without pickle.")
+        to_dump = copy.copy(model)
+        del to_dump.module_
+        save_torch(module, str(path / MODULE_FILE))
+    elif (path / MODULE_FILE).exists():
+        (path / MODULE_FILE).unlink()
+    sio.dump(encode(to_dump, {}), path / ESTIMATOR_FILE)
+    manifest = {
+        "medfuse_version": medfuse.__version__,
+        "strategy": strategy or type(model).__name__,
+        "estimator": f"{type(model).__module__}.{type(model).__qualname__}",
+        "modalities": list(model.modalities_),
+        "kinds": dict(model.modality_kinds_),
+        "feature_names": {m: (list(v) if v is not None else None)
+                          for m, v in model.feature_names_.items()},
+        "block_shapes": {m: None if s is None else list(s)
+                         for m, s in getattr(model, "block_shapes_", {}).items()},
+        "classes": [_jsonable(c) for c in getattr(model, "classes_", [])],
+        "torch_module": module is not None,
+        "files": {name: _sha256(path / name) for name in MODEL_FILES
+                  if (path / name).exists()},
+    }
+    manifest.update(extra or {})
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+    return path
+
+
+def _member(folder: Path, name) -> Path:
+    """``folder / name`` after checking that ``name`` is a plain file name whose file (after
+    following symlinks) lies in ``folder``."""
+    plain = (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+             and "\\" not in name and "\x00" not in name and not Path(name).is_absolute())
+    if not plain:
+        raise UntrustedModelError(f"{folder / MANIFEST_FILE} names the file {name!r}, which is "
+                                  "not a plain file name in the model folder (path traversal).")
+    file = folder / name
+    if file.is_symlink() or file.exists():
+        target = file.resolve()
+        if target.parent != folder.resolve():
+            raise UntrustedModelError(f"{file} is a link to {target}, outside the model folder; "
+                                      "copy the file into the folder instead.")
+        if not target.is_file():
+            raise UntrustedModelError(f"{file} is not a regular file.")
+    return file
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The manifest of a saved model folder (informational: it never widens trust).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``manifest.json``.
+    UntrustedModelError
+        If the manifest is not a JSON object, lies outside the folder, or its ``files`` entry
+        names a file outside the folder or a file a model folder does not hold.
+    """
+    folder = Path(path)
+    file = folder / MANIFEST_FILE
+    if not (file.exists() or file.is_symlink()):
+        raise FileNotFoundError(f"{path} is not a saved medfuse model (no {MANIFEST_FILE}).")
+    _member(folder, MANIFEST_FILE)
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise UntrustedModelError(f"{file} is not valid JSON.") from None
+    if not isinstance(manifest, dict):
+        raise UntrustedModelError(f"{file} does not hold a JSON object.")
+    files = manifest.get("files", {})
+    if not isinstance(files, dict):
+        raise UntrustedModelError(f"{file}: 'files' must map file names to SHA-256 digests.")
+    for name, digest in files.items():
+        _member(folder, name)
+        if name not in MODEL_FILES:
+            raise UntrustedModelError(f"{file} lists {name!r}; a model folder holds only "
+                                      f"{', '.join(MODEL_FILES)}.")
+        if not isinstance(digest, str):
+            raise UntrustedModelError(f"{file}: the digest of {name!r} is not a string.")
+    return manifest
+
+
+def _read_checked(folder: Path, manifest: dict) -> dict[str, tuple[Path, bytes]]:
+    """The model files present (path and bytes), each inside the folder and matching its
+    manifest digest. Everything after this works on these bytes, never rereads the files."""
+    digests = manifest.get("files", {})
+    out = {}
+    for name in MODEL_FILES:
+        file = _member(folder, name)
+        if not file.exists():
+            if name in digests:
+                raise FileNotFoundError(f"{folder} has no {name}, which its manifest lists.")
+            continue
+        data = file.read_bytes()
+        if name in digests and hashlib.sha256(data).hexdigest() != digests[name]:
+            raise UntrustedModelError(f"{file} does not match the SHA-256 recorded in "
+                                      f"{MANIFEST_FILE}: it was changed or damaged after "
+                                      "saving.")
+        out[name] = (file, data)
+    if ESTIMATOR_FILE not in out:
+        raise FileNotFoundError(f"{folder} has no {ESTIMATOR_FILE}.")
+    return out
+
+
+def load_model(path: str | Path, trust=()):
+    """Load a model saved by :func:`save_model`, refusing any folder that could run code.
+
+    Nothing from the folder is imported, built or called before it passes every check:
+    file names and links stay inside the folder, files match their manifest digests, the
+    skops description holds only the exact classes and functions of
+    :mod:`medfuse.persist.trusted` (plus ``trust``) and no construct that reaches attributes
+    or calls stored callables, and a ``module.safetensors`` header is consistent with its
+    file and with the architecture the estimator rebuilds.
+
+    Parameters
+    ----------
+    path : the model folder.
+    trust : exact fully qualified names of further classes (or functions) to load, e.g.
+        ``("mylab.models.MyStrategy",)`` for your own strategy class; only name code you
+        control. Prefixes (``"mylab."``) are refused, and a trust list inside the folder is
+        never read.
+
+    Returns
+    -------
+    The fitted estimator (neural ones with their torch module rebuilt, in eval mode).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no manifest or no ``estimator.skops``.
+    UntrustedModelError
+        Naming what is refused and where (attribute path, file, tensor).
+    ValueError
+        If ``trust`` holds something other than exact names.
+    """
+    import skops.io as sio
+
+    extra = check_trust(trust)
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    files = _read_checked(folder, manifest)
+    estimator_file, estimator_bytes = files[ESTIMATOR_FILE]
+    module_file, module_bytes = files.get(MODULE_FILE, (None, None))
+    if module_file is not None:
+        tensors.read_header(module_file, module_bytes)
+    approved = audit_skops_file(estimator_file, extra, estimator_bytes)
+    try:
+        unexpected = set(sio.get_untrusted_types(data=estimator_bytes)) - set(approved)
+    except Exception as err:  # skops refusing the archive is a refusal
+        raise UntrustedModelError(f"{estimator_file} could not be read by skops "
+                                  f"({type(err).__name__}: {err}).") from err
+    if unexpected:
+        raise UntrustedModelError(f"{estimator_file} is refused: skops reports "
+                                  f"{sorted(unexpected)}, which the audit did not approve.")
+    try:
+        model = decode(sio.loads(estimator_bytes, trusted=approved))
+    except Exception as err:  # any failure to rebuild is a refusal
+        raise UntrustedModelError(f"{estimator_file} passed the audit but could not be "
+                                  f"rebuilt ({type(err).__name__}: {err}).") from err
+    builds_module = hasattr(model, "_build_module")
+    if module_file is not None:
+        if not builds_module:
+            raise UntrustedModelError(f"{module_file} is refused: {type(model).__name__} has no "
+                                      "torch module.")
+        model.module_ = tensors.load_weights(module_file, model._build_module(), module_bytes)
+    elif builds_module or manifest.get("torch_module"):
+        raise FileNotFoundError(f"{folder} has no {MODULE_FILE}, the weights of its "
+                                f"{type(model).__name__}.")
+    return model

@@ -1,0 +1,103 @@
+"""The exact names a saved medfuse model may hold: the one place trust is pinned.
+
+Every name is compared whole (never as a prefix), so look-alikes such as ``numpy_evil.x``,
+``sklearnx.y`` or ``medfuse_evil.z`` never pass, and nothing read from a model folder can add
+to these sets. ``trust=`` (``medfuse predict --trust``) adds exact names for one load only.
+
+``tests/security/test_allowlist.py`` fits and saves every registered strategy (both tasks)
+and the built-in preprocessors, and names any type it meets that is missing here: when a class
+moves module or a strategy is added, the fix is one line in this file.
+"""
+
+from __future__ import annotations
+
+#: Classes whose instances a saved model holds; skops rebuilds them attribute by attribute
+#: (``ObjectNode``). Found by saving every registered strategy and preprocessor.
+ESTIMATOR_TYPES: frozenset[str] = frozenset({
+    # strategies
+    "medfuse.fusion.additive.AdditiveFusion",
+    "medfuse.fusion.early.EarlyFusion",
+    "medfuse.fusion.kernel.MKLFusion",
+    "medfuse.fusion.late.LateFusion",
+    "medfuse.fusion.latent.BlockPLSClassifier",
+    "medfuse.fusion.neural.models.AttentionFusion",
+    "medfuse.fusion.neural.models.CrossAttentionFusion",
+    "medfuse.fusion.neural.models.IntermediateFusion",
+    "medfuse.fusion.stacking.StackingFusion",
+    "medfuse.fusion.survival.CoxEarly",
+    "medfuse.fusion.survival.CoxLate",
+    "medfuse.fusion.survival.UnimodalCox",
+    "medfuse.fusion.unimodal.Unimodal",
+    "medfuse.fusion.represented.RepresentedClassifier",
+    "medfuse.fusion.represented.RepresentedSurvival",
+    # their fitted parts and parameters
+    "medfuse.fusion.survival.PenalizedCox",
+    "medfuse.fusion.neural.encoders.EncoderSpec",
+    "medfuse.fusion.neural.objectives.AuxiliaryHeads",
+    "medfuse.fusion.neural.objectives.CrossEntropy",
+    "medfuse.fusion.neural.objectives.Reconstruction",
+    # representations (raw modalities -> feature blocks)
+    "medfuse.represent.arrays.Flatten",
+    "medfuse.represent.image.ImageStatistics",
+    "medfuse.represent.sequence.KmerSpectrum",
+    "medfuse.represent.series.SeriesSummary",
+    "medfuse.represent.step.RepresentationStep",
+    # preprocessors (defaults and the ones a strategy's ``preprocessors=`` may name)
+    "medfuse.preprocess._design.CovariateCoding",
+    "medfuse.preprocess.arrays.ChannelStandardizer",
+    "medfuse.preprocess.clinical.ClinicalEncoder",
+    "medfuse.preprocess.combat_seq.ComBatSeq",
+    "medfuse.preprocess.counts.LogCPM",
+    "medfuse.preprocess.counts.MedianOfRatios",
+    "medfuse.preprocess.counts.TPM",
+    "medfuse.preprocess.counts.VST",
+    "medfuse.preprocess.harmonize.ComBat",
+    # scikit-learn parts of the default models and preprocessing
+    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.linear_model._logistic.LogisticRegressionCV",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+})
+
+#: Functions stored as attribute values. The default classifier's inner cross-validation
+#: scores with medfuse's own log-likelihood (``LogisticRegressionCV(scoring=...)``); no other
+#: function is loaded, whatever its module.
+FUNCTIONS: frozenset[str] = frozenset({
+    "medfuse.fusion.classifiers.neg_log_loss",
+})
+
+#: numpy scalar types of stored numbers (data, no behaviour): which ones occur depends on the
+#: data, so the numeric ones are listed whole.
+NUMPY_SCALAR_TYPES: frozenset[str] = frozenset({
+    "numpy.bool",
+    "numpy.float16", "numpy.float32", "numpy.float64",
+    "numpy.int8", "numpy.int16", "numpy.int32", "numpy.int64",
+    "numpy.uint8", "numpy.uint16", "numpy.uint32", "numpy.uint64",
+    "numpy.str_",
+})
+
+#: Types stored as values: dict key types (skops converts each key with its type) and
+#: ``dtype=`` parameters. Every one is a plain data constructor.
+TYPE_VALUES: frozenset[str] = frozenset({
+    "builtins.bool", "builtins.float", "builtins.int", "builtins.str",
+}) | NUMPY_SCALAR_TYPES
+
+#: The skops file protocols whose layout :mod:`medfuse.persist.skops_audit` knows. A newer
+#: skops that writes another protocol makes saved models refuse to load (with a message) until
+#: the audit is checked against it and the number added here.
+SKOPS_PROTOCOLS: frozenset[int] = frozenset({2})
+
+#: Modules whose names are refused even when given to ``trust=``: they hold functions that
+#: run code, open files or reach the operating system.
+NEVER_TRUSTED_MODULES: frozenset[str] = frozenset({
+    "__main__", "builtins", "code", "codeop", "ctypes", "functools", "importlib", "inspect",
+    "io", "marshal", "nt", "operator", "os", "pathlib", "pickle", "posix", "pty", "runpy",
+    "shutil", "socket", "subprocess", "sys", "tempfile", "types", "webbrowser",
+})
+
+#: Name prefixes refused even when given to ``trust=`` (test helpers that ``exec`` code).
+NEVER_TRUSTED_PREFIXES: tuple[str, ...] = ("numpy.testing.",)
