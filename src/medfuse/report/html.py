@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -78,11 +78,29 @@ def _fmt_p(p: float) -> str:
     return "< 0.001" if p < 1e-3 else f"{p:.3f}"
 
 
-def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> dict | None:
-    """Paper-style table: strategies x metrics, ``mean ± sd``, best per column in bold."""
+def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str],
+                  deterministic: Collection[str] = ()) -> dict | None:
+    """Paper-style table: strategies x metrics, ``mean ± sd``, best per column in bold.
+
+    Parameters
+    ----------
+    results : the ``results()`` table of a benchmark.
+    split : ``"cv"`` or ``"test"``.
+    order : strategies, in the order of the rows.
+    deterministic : strategies whose results do not depend on the seed (see
+        ``BenchmarkResult.deterministic_strategies``): their rows show the one value,
+        without ``± sd``, and are marked ``deterministic``.
+
+    Returns
+    -------
+    dict with ``metrics``, ``arrows``, ``rows`` (``strategy``, ``deterministic``, ``cells``),
+    ``n`` (the largest number of values averaged in a row that is not deterministic; None if
+    every row is) and ``any_deterministic``; None when ``results`` has nothing for ``split``.
+    """
     sel = results[results["split"] == split]
     if sel.empty:
         return None
+    deterministic = set(deterministic)
     metrics = [m for m, spec in METRICS.items() if spec.in_report and m in set(sel["metric"])]
     rows = []
     best = {}
@@ -90,8 +108,9 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> di
         col = sel[sel["metric"] == m].set_index("strategy")["mean"].dropna()
         if len(col):
             best[m] = col.max() if greater_is_better(m) else col.min()
-    n = None
+    counts = []
     for s in order:
+        fixed = s in deterministic
         cells = []
         for m in metrics:
             r = sel[(sel["strategy"] == s) & (sel["metric"] == m)]
@@ -99,13 +118,16 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> di
                 cells.append({"text": DASH, "best": False})
                 continue
             mean, sd = float(r["mean"].iloc[0]), float(r["sd"].iloc[0])
-            n = int(r["n"].iloc[0])
-            text = _fmt(mean) + (f" ± {_fmt(sd)}" if np.isfinite(sd) else "")
+            if not fixed:
+                counts.append(int(r["n"].iloc[0]))
+            text = _fmt(mean) + (f" ± {_fmt(sd)}" if np.isfinite(sd) and not fixed else "")
             cells.append({"text": text, "best": m in best and np.isclose(mean, best[m])})
         if any(c["text"] != DASH for c in cells):
-            rows.append({"strategy": s, "cells": cells})
+            rows.append({"strategy": s, "deterministic": fixed, "cells": cells})
     arrows = {m: ("↑" if greater_is_better(m) else "↓") for m in metrics}
-    return {"metrics": metrics, "arrows": arrows, "rows": rows, "n": n}
+    return {"metrics": metrics, "arrows": arrows, "rows": rows,
+            "n": max(counts) if counts else None,
+            "any_deterministic": any(r["deterministic"] for r in rows)}
 
 
 def data_summary(data: MultiModalData, test: MultiModalData | None) -> dict:
@@ -207,7 +229,8 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
         classes=[str(c) for c in result.classes],
         summary=data_summary(data, test),
         cv_table=metrics_table(results, "cv", order),
-        test_table=metrics_table(results, "test", order),
+        test_table=metrics_table(results, "test", order,
+                                 deterministic=result.deterministic_strategies()),
         comparison=comp_rows,
         survival=survival,
         roc_png=fig.roc_figure(result, top) if not scores.empty and not survival else None,
