@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
@@ -91,3 +92,14 @@ def test_report_marks_deterministic_strategies(run, tmp_path):
     assert "±" in text["subsampled"]
     assert "±" not in text["same-every-seed deterministic"]
     assert "±" not in text["no-seed deterministic"]
+
+
+def test_an_sd_that_rounds_to_zero_is_not_shown_as_zero():
+    results = pd.DataFrame({"strategy": ["tiny-sd", "zero-sd", "one-fit"],
+                            "metric": "roc_auc", "split": "test",
+                            "mean": [0.9, 0.8, 0.7], "sd": [0.0002, 0.0, np.nan],
+                            "n": [5, 5, 1]})
+    table = metrics_table(results, "test", ["tiny-sd", "zero-sd", "one-fit"])
+    text = {r["strategy"]: r["cells"][0]["text"] for r in table["rows"]}
+    assert text == {"tiny-sd": "0.900 ± <0.001", "zero-sd": "0.800 ± 0.000",
+                    "one-fit": "0.700"}

@@ -72,6 +72,16 @@ def _fmt(v: float, digits: int = 3) -> str:
     return DASH if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
+def _fmt_sd(sd: float, digits: int = 3) -> str:
+    """An sd with ``digits`` decimals; one that is not 0 but would round to 0 is shown as
+    ``<0.001`` (for 3 digits), so that ``0.000`` always means exactly 0."""
+    if sd is None or not np.isfinite(sd):
+        return DASH
+    if 0 < sd < 0.5 * 10.0 ** -digits:
+        return f"<{10.0 ** -digits:.{digits}f}"
+    return f"{sd:.{digits}f}"
+
+
 def _fmt_p(p: float) -> str:
     if p is None or not np.isfinite(p):
         return DASH
@@ -89,7 +99,8 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str],
     order : strategies, in the order of the rows.
     deterministic : strategies whose results do not depend on the seed (see
         ``BenchmarkResult.deterministic_strategies``): their rows show the one value,
-        without ``± sd``, and are marked ``deterministic``.
+        without ``± sd``, and are marked ``deterministic``. Other rows show ``± <0.001``
+        for an sd that is not 0 but rounds to 0.000.
 
     Returns
     -------
@@ -120,7 +131,7 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str],
             mean, sd = float(r["mean"].iloc[0]), float(r["sd"].iloc[0])
             if not fixed:
                 counts.append(int(r["n"].iloc[0]))
-            text = _fmt(mean) + (f" ± {_fmt(sd)}" if np.isfinite(sd) and not fixed else "")
+            text = _fmt(mean) + (f" ± {_fmt_sd(sd)}" if np.isfinite(sd) and not fixed else "")
             cells.append({"text": text, "best": m in best and np.isclose(mean, best[m])})
         if any(c["text"] != DASH for c in cells):
             rows.append({"strategy": s, "deterministic": fixed, "cells": cells})
