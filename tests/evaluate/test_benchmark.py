@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from medfuse.evaluate import run_benchmark
 from medfuse.evaluate.robustness import modality_subsets
@@ -50,6 +51,32 @@ def test_every_strategy_uses_the_same_splits(cohort):
     expected = make_splits(cohort.y, folds=3, repeats=2, seed=3)
     for sp in expected:
         assert by[sp.label] == {tuple(cohort.subjects[sp.test])}
+
+
+def test_comparison_is_the_corrected_t_test_by_hand(cohort, tmp_path):
+    res = run_benchmark(cohort, strategies(), folds=4, repeats=2, seed=5, robustness=False)
+    res.write(tmp_path)
+    csv = pd.read_csv(tmp_path / "comparison.csv")
+    table = res.comparison()
+    assert len(table) >= 1 and len(csv) == len(table)
+    scores = res.split_scores("cv").query("metric == 'roc_auc'").pivot(
+        index="split", columns="strategy", values="value")
+    n_train = np.array([len(s.train) for s in res.splits], dtype=float)
+    n_test = np.array([len(s.test) for s in res.splits], dtype=float)
+    assert n_test.mean() / n_train.mean() == pytest.approx(1 / 3)  # 4 folds of 48 subjects
+    for (_, row), (_, saved) in zip(table.iterrows(), csv.iterrows(), strict=True):
+        # Nadeau and Bengio: t = mean(d) / sqrt((1/J + n_test/n_train) * var(d)), J - 1 df
+        d = (scores[row["strategy"]] - scores[row["reference_strategy"]]).dropna().to_numpy()
+        j = len(d)
+        t = d.mean() / np.sqrt((1 / j + n_test.mean() / n_train.mean()) * d.var(ddof=1))
+        p = 2 * stats.t.sf(abs(t), df=j - 1)
+        assert j == row["n"] == 8
+        assert row["mean_diff"] == pytest.approx(d.mean())
+        assert row["t"] == pytest.approx(t, rel=1e-9)
+        assert row["p_value"] == pytest.approx(p, rel=1e-9)
+        assert saved["strategy"] == row["strategy"]
+        assert saved["t"] == pytest.approx(t, rel=1e-9)
+        assert saved["p_value"] == pytest.approx(p, rel=1e-9)
 
 
 def test_resume_recomputes_nothing_finished(cohort, tmp_path):

@@ -79,6 +79,17 @@ def test_ece_by_hand():
     assert expected_calibration_error(y, np.tile([0.75, 0.25], (20, 1))) == pytest.approx(0)
 
 
+def test_ece_keeps_the_top_two_bins_apart():
+    # bins of width 0.1: 0.85 falls in (0.8, 0.9], 0.95 in (0.9, 1.0].
+    #   bin (0.8, 0.9]: 1 subject, confidence 0.85, observed 0 -> 1/4 * |0 - 0.85| = 0.2125
+    #   bin (0.9, 1.0]: 3 subjects, confidence 0.95, observed 1 -> 3/4 * |1 - 0.95| = 0.0375
+    #   ECE = 0.2125 + 0.0375 = 0.25
+    # one merged top bin would give |3/4 - 0.925| = 0.175 instead.
+    y = np.array([0, 1, 1, 1])
+    p1 = np.array([0.85, 0.95, 0.95, 0.95])
+    assert expected_calibration_error(y, np.c_[1 - p1, p1]) == pytest.approx(0.25)
+
+
 def test_specificity_multiclass_macro():
     y = np.array([0, 0, 1, 1, 2, 2])
     pred = np.array([0, 1, 1, 1, 2, 0])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from medfuse.data import DataValidationError, make_cohort
-from medfuse.fusion import FusionClassifier
+from medfuse.fusion import FusionClassifier, make
 
 
 class Prior(FusionClassifier):
@@ -42,6 +43,36 @@ def test_y_series_aligned_by_subject_id(data):
     y = data.y.iloc[::-1]
     model = Prior().fit(data, y)
     np.testing.assert_allclose(model.prior_, Prior().fit(data).prior_)
+
+
+class LabelRecorder(FusionClassifier):
+    """Records the label each training subject was fitted with."""
+
+    def _fit(self, data, y):
+        self.trained_with_ = dict(zip(data.subjects, np.asarray(self.classes_)[y], strict=True))
+
+    def _predict_proba(self, data):
+        return np.full((len(data), len(self.classes_)), 1.0 / len(self.classes_))
+
+
+def test_y_series_in_another_order_trains_each_subject_with_its_own_label(data):
+    rng = np.random.default_rng(0)
+    labels = pd.Series(rng.choice(["case", "control", "other"], len(data)),
+                       index=data.subjects)
+    shuffled = labels.iloc[rng.permutation(len(data))]
+    assert (shuffled.to_numpy() != labels.to_numpy()).any()  # not aligned by position
+    model = LabelRecorder().fit(data, shuffled)
+    assert model.trained_with_ == labels.to_dict()
+    # a real strategy: the unimodal prior is the class frequencies of the subjects that
+    # have the modality (about 70% of them have imaging)
+    y = pd.Series(np.where(data.available["imaging"].to_numpy(), 1, 0), index=data.subjects)
+    y.iloc[:4] = 1 - y.iloc[:4]  # both classes among the subjects with imaging
+    expected = np.bincount(y[data.available["imaging"]], minlength=2) / data.available[
+        "imaging"].sum()
+    unimodal = make("unimodal:imaging", random_state=0,
+                    base_estimator=LogisticRegression(max_iter=1000))
+    unimodal.fit(data, y.iloc[::-1])
+    np.testing.assert_allclose(unimodal.prior_, expected)
 
 
 def test_missing_outcome_and_single_class_are_named(data):

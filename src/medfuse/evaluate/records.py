@@ -116,6 +116,40 @@ class BenchmarkResult:
         return out.sort_values(["split", "_o"], kind="stable").drop(columns="_o").reset_index(
             drop=True)
 
+    def deterministic_strategies(self, atol: float = 1e-12) -> list[str]:
+        """Strategies whose test-set results do not depend on the seed.
+
+        A strategy without ``random_state`` is refitted once (its test fit has ``seed``
+        None); one with ``random_state`` is refitted with every seed, and counts as
+        deterministic when all of them gave the same predictions (to ``atol``) for every
+        test subject. For these, a mean ± sd over seeds would show a meaningless sd of 0.
+
+        Returns
+        -------
+        list of str, in the order of ``strategies`` (empty without a test set).
+        """
+        fits: dict[str, list[FoldResult]] = {}
+        for fr in self.folds:
+            if fr.kind == "test":
+                fits.setdefault(fr.strategy, []).append(fr)
+        out = []
+        for s in self.strategies:
+            runs = fits.get(s, [])
+            if not runs:
+                continue
+            if all(fr.seed is None for fr in runs):
+                out.append(s)
+                continue
+            first = runs[0]
+            same = all(fr.subjects == first.subjects and set(fr.proba) == set(first.proba)
+                       and all(np.allclose(fr.probabilities(k), first.probabilities(k),
+                                           rtol=0.0, atol=atol, equal_nan=True)
+                               for k in first.proba)
+                       for fr in runs[1:])
+            if same:
+                out.append(s)
+        return out
+
     def ranking(self, split: str = "cv") -> pd.Series:
         """Mean primary metric per strategy, best first."""
         res = self.results()

@@ -43,6 +43,9 @@ class FeatureAttribution:
     subjects : Index
     classes : ndarray (n_classes,)
     method : str
+    background : Index or None
+        IDs of the background subjects whose values stood in for masked features
+        (permutation SHAP); None for the gradient methods (baseline zero).
     """
 
     values: np.ndarray
@@ -51,6 +54,7 @@ class FeatureAttribution:
     subjects: pd.Index
     classes: np.ndarray
     method: str
+    background: pd.Index | None = None
 
     def _k(self, class_) -> int:
         if class_ is None:
@@ -73,10 +77,25 @@ class FeatureAttribution:
         return self.frame(class_).abs().mean().sort_values(ascending=False)
 
     def top_features(self, n: int = 10, class_=None) -> pd.DataFrame:
-        """The ``n`` features of largest mean |value| in each modality (tidy table)."""
-        imp = self.mean_abs(class_).rename("mean_abs").reset_index()
-        return (imp.sort_values("mean_abs", ascending=False).groupby("modality", sort=False)
-                .head(n).reset_index(drop=True))
+        """The ``n`` features of largest mean |value| within each modality.
+
+        Features are ranked against the other features of their own modality only.
+
+        Returns
+        -------
+        DataFrame
+            ``modality, rank, feature, mean_abs``: modalities in the order of ``features``,
+            then ``rank`` 1 (largest mean |value| of its modality) to at most ``n``.
+        """
+        imp = (self.frame(class_).abs().mean().rename("mean_abs").reset_index()
+               .sort_values("mean_abs", ascending=False, kind="stable"))
+        imp["rank"] = imp.groupby("modality", sort=False).cumcount() + 1
+        order = {m: i for i, m in enumerate(dict.fromkeys(
+            self.features.get_level_values("modality")))}
+        imp = imp[imp["rank"] <= n]
+        imp = imp.iloc[np.lexsort((imp["rank"].to_numpy(),
+                                   imp["modality"].map(order).to_numpy()))]
+        return imp[["modality", "rank", "feature", "mean_abs"]].reset_index(drop=True)
 
 
 def feature_shap(model, data: MultiModalData, *, method: str = "auto",
@@ -256,7 +275,7 @@ def _permutation_shap(model, data, background, n_background, n_permutations, fea
     index = pd.MultiIndex.from_tuples(codec.columns, names=["modality", "feature"])
     return FeatureAttribution(values=values, base_values=base, features=index,
                               subjects=aligned.subjects, classes=np.asarray(model.classes_),
-                              method="permutation")
+                              method="permutation", background=bg.subjects)
 
 
 def _chosen_columns(codec: _Codec, features) -> np.ndarray:

@@ -136,9 +136,62 @@ def attention_figure(table: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def top_features_table(fa, top: int, class_=None) -> pd.DataFrame:
+    """The ``top`` features of each modality by mean |attribution|, ranked within their
+    modality (rank 1 = largest); features whose attribution is 0 for every subject are left
+    out. Columns ``modality, rank, feature, mean |attribution|``."""
+    table = fa.top_features(top, class_)
+    return (table[table["mean_abs"] > 0].rename(columns={"mean_abs": "mean |attribution|"})
+            .reset_index(drop=True))
+
+
+def top_features_html(fa, top: int, class_=None, *, n_given: int | None = None,
+                      background_from: str = "the explained subjects") -> list[str]:
+    """The "Top features per modality" part of the section: what was computed on how many
+    subjects (explained and, for permutation SHAP, background), the table of
+    :func:`top_features_table` and the modalities none of whose features mattered.
+
+    Parameters
+    ----------
+    fa : FeatureAttribution
+    top : int
+        Features listed per modality.
+    class_ : optional
+        Class explained.
+    n_given : int, optional
+        Subjects the explained ones were drawn from (said when more than were explained).
+    background_from : str
+        Where the background subjects came from, for the text.
+    """
+    n = len(fa.subjects)
+    drawn = (f"{n} subjects, drawn at random (seeded) from the {n_given} explained here"
+             if n_given is not None and n_given > n else f"{n} subjects")
+    if fa.background is None:
+        how = ("integrated gradients on the network's inputs, baseline zero (the training "
+               "mean); no background subjects")
+    else:
+        how = (f"permutation SHAP on the raw features; masked features took the values of "
+               f"{len(fa.background)} background subjects drawn from {background_from} "
+               "with every modality")
+    table = top_features_table(fa, top, class_)
+    listed = set(table["modality"])
+    silent = [m for m in dict.fromkeys(fa.features.get_level_values("modality"))
+              if m not in listed]
+    parts = [f"<h3>Top features per modality</h3><p>Mean |attribution| over {html.escape(drawn)}"
+             f" ({html.escape(how)}). Features are ranked within their own modality (rank 1 "
+             f"= the largest of that modality, at most {top} per modality); features of "
+             "different modalities are not ranked against each other.</p>",
+             _table(table)]
+    if silent:
+        parts.append(f"<p>No feature of {html.escape(', '.join(silent))} changed these "
+                     "predictions.</p>")
+    return parts
+
+
 def interpretation_html(model, data: MultiModalData, *, background: MultiModalData | None = None,
                         max_subjects: int = 30, n_background: int = 10, top: int = 5,
                         max_features: int = 1000, class_=None,
+                        background_label: str = "the background data",
                         random_state: int | None = 0) -> str:
     """The interpretation section as an HTML fragment.
 
@@ -151,6 +204,8 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
         ``O(features * n_background)`` predictions per subject.
     background : MultiModalData, optional
         Reference subjects for permutation SHAP (e.g. the training data); default ``data``.
+    background_label : str
+        What ``background`` is, for the text (e.g. "the training subjects").
     top : int
         Features listed per modality.
     max_features : int
@@ -195,19 +250,10 @@ def interpretation_html(model, data: MultiModalData, *, background: MultiModalDa
             fa = feature_shap(model, data[idx], background=background,
                               n_background=n_background, n_permutations=1,
                               random_state=random_state)
-        topf = fa.top_features(top, class_)
-        silent = [m for m in fa.modality_sums(class_).columns
-                  if not (topf.loc[topf["modality"] == m, "mean_abs"] > 0).any()]
-        topf = topf[topf["mean_abs"] > 0].rename(columns={"mean_abs": "mean |attribution|"})
-        how = ("integrated gradients on the network's inputs" if fa.method != "permutation"
-               else f"permutation SHAP on the raw features, {min(n_background, len(data))} "
-                    "background subjects")
-        parts.append(f"<h3>Top features per modality</h3><p>Mean |attribution| over "
-                     f"{len(idx)} subjects ({html.escape(how)}).</p>")
-        parts.append(_table(topf))
-        if silent:
-            parts.append(f"<p>No feature of {html.escape(', '.join(silent))} changed these "
-                         "predictions.</p>")
+        parts.extend(top_features_html(
+            fa, top, class_, n_given=len(data),
+            background_from=(background_label if background is not None
+                             else "the explained subjects")))
     except (ValueError, TypeError) as err:
         parts.append(f"<p>Feature attributions unavailable: {html.escape(str(err))}</p>")
 

@@ -160,32 +160,56 @@ def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> st
     return to_base64(fig)
 
 
-def weights_figure(weights: pd.DataFrame) -> str:
-    """Grouped bars of per-modality weights as shares: each fit's weights are divided by the
-    sum of their absolute values (so strategies with weights on different scales can be
-    compared); mean over CV fits, sd as error bars.
+def weight_ranges(weights: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy, source and modality: the mean share of the weights over CV fits and the
+    range (smallest and largest share) over those fits.
 
-    ``weights`` has one row per fit x modality: ``strategy, source, split, modality, value``.
+    Each fit's weights are divided by the sum of their absolute values, so strategies whose
+    weights are on different scales can be compared. The range is taken from the fits
+    themselves, so it never leaves the bounds the shares have (weights in [0, 1] give a
+    range in [0, 1], where mean +- sd could drop below 0).
+
+    Parameters
+    ----------
+    weights : DataFrame
+        One row per fit x modality: ``strategy, source, split, modality, value``.
+
+    Returns
+    -------
+    DataFrame
+        ``strategy, source, modality, mean, low, high, fits`` (one row per strategy x source
+        x modality; ``low <= mean <= high``; ``fits`` counts the fits with a finite share).
     """
     w = weights.copy()
     total = w.groupby(["strategy", "source", "split"])["value"].transform(
         lambda v: v.abs().sum())
     w["share"] = np.where(total > 0, w["value"] / total.where(total > 0, 1.0), np.nan)
     g = w.groupby(["strategy", "source", "modality"], sort=False)["share"]
-    summary = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    return pd.DataFrame({"mean": g.mean(), "low": g.min(), "high": g.max(),
+                         "fits": g.count()}).reset_index()
+
+
+def weights_plot(weights: pd.DataFrame):
+    """The figure of :func:`weights_figure` (a matplotlib Figure, left open): grouped bars
+    of the mean share per modality with whiskers from the smallest to the largest share
+    over CV fits (see :func:`weight_ranges`)."""
+    summary = weight_ranges(weights)
     groups = list(dict.fromkeys(zip(summary["strategy"], summary["source"], strict=True)))
     mods = list(dict.fromkeys(summary["modality"]))
     fig, ax = plt.subplots(figsize=(min(13.0, 2.5 + 1.1 * len(groups)), 3.6))
     width = min(0.8 / max(len(mods), 1), 0.22)
     for k, (m, color) in enumerate(zip(mods, _colors(len(mods)), strict=True)):
-        means, sds = [], []
+        means, below, above = [], [], []
         for s, src in groups:
             row = summary[(summary["strategy"] == s) & (summary["source"] == src)
                           & (summary["modality"] == m)]
-            means.append(float(row["mean"].iloc[0]) if len(row) else np.nan)
-            sds.append(float(row["sd"].fillna(0).iloc[0]) if len(row) else 0.0)
+            mean = float(row["mean"].iloc[0]) if len(row) else np.nan
+            means.append(mean)
+            ok = len(row) and np.isfinite(mean)
+            below.append(mean - float(row["low"].iloc[0]) if ok else 0.0)
+            above.append(float(row["high"].iloc[0]) - mean if ok else 0.0)
         x = np.arange(len(groups)) + (k - (len(mods) - 1) / 2) * width
-        ax.bar(x, means, width, yerr=sds, color=color, label=m, capsize=2)
+        ax.bar(x, means, width, yerr=[below, above], color=color, label=m, capsize=2)
     ax.set_xticks(range(len(groups)), [f"{s}\n({SOURCE_LABELS.get(src, src)})"
                                        for s, src in groups], fontsize=7)
     ax.set_xlim(-0.6, len(groups) - 0.4)
@@ -193,9 +217,20 @@ def weights_figure(weights: pd.DataFrame) -> str:
     ax.set_ylabel("share of the sum of |weights|")
     ax.legend(fontsize=7, frameon=False, title="modality", title_fontsize=7,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("Per-modality weights (mean ± sd over CV fits)", fontsize=10)
+    ax.set_title("Per-modality weights (bar: mean; whiskers: min to max over CV fits)",
+                 fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    return to_base64(fig)
+    return fig
+
+
+def weights_figure(weights: pd.DataFrame) -> str:
+    """Grouped bars of per-modality weights as shares of each fit's sum of |weights|: the
+    mean over CV fits, with whiskers from the smallest to the largest share over the fits
+    (see :func:`weight_ranges`), as base64 PNG.
+
+    ``weights`` has one row per fit x modality: ``strategy, source, split, modality, value``.
+    """
+    return to_base64(weights_plot(weights))
 
 
 def availability_figure(available: pd.DataFrame) -> str:

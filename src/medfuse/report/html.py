@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -72,17 +72,46 @@ def _fmt(v: float, digits: int = 3) -> str:
     return DASH if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
+def _fmt_sd(sd: float, digits: int = 3) -> str:
+    """An sd with ``digits`` decimals; one that is not 0 but would round to 0 is shown as
+    ``<0.001`` (for 3 digits), so that ``0.000`` always means exactly 0."""
+    if sd is None or not np.isfinite(sd):
+        return DASH
+    if 0 < sd < 0.5 * 10.0 ** -digits:
+        return f"<{10.0 ** -digits:.{digits}f}"
+    return f"{sd:.{digits}f}"
+
+
 def _fmt_p(p: float) -> str:
     if p is None or not np.isfinite(p):
         return DASH
     return "< 0.001" if p < 1e-3 else f"{p:.3f}"
 
 
-def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> dict | None:
-    """Paper-style table: strategies x metrics, ``mean ± sd``, best per column in bold."""
+def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str],
+                  deterministic: Collection[str] = ()) -> dict | None:
+    """Paper-style table: strategies x metrics, ``mean ± sd``, best per column in bold.
+
+    Parameters
+    ----------
+    results : the ``results()`` table of a benchmark.
+    split : ``"cv"`` or ``"test"``.
+    order : strategies, in the order of the rows.
+    deterministic : strategies whose results do not depend on the seed (see
+        ``BenchmarkResult.deterministic_strategies``): their rows show the one value,
+        without ``± sd``, and are marked ``deterministic``. Other rows show ``± <0.001``
+        for an sd that is not 0 but rounds to 0.000.
+
+    Returns
+    -------
+    dict with ``metrics``, ``arrows``, ``rows`` (``strategy``, ``deterministic``, ``cells``),
+    ``n`` (the largest number of values averaged in a row that is not deterministic; None if
+    every row is) and ``any_deterministic``; None when ``results`` has nothing for ``split``.
+    """
     sel = results[results["split"] == split]
     if sel.empty:
         return None
+    deterministic = set(deterministic)
     metrics = [m for m, spec in METRICS.items() if spec.in_report and m in set(sel["metric"])]
     rows = []
     best = {}
@@ -90,8 +119,9 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> di
         col = sel[sel["metric"] == m].set_index("strategy")["mean"].dropna()
         if len(col):
             best[m] = col.max() if greater_is_better(m) else col.min()
-    n = None
+    counts = []
     for s in order:
+        fixed = s in deterministic
         cells = []
         for m in metrics:
             r = sel[(sel["strategy"] == s) & (sel["metric"] == m)]
@@ -99,13 +129,16 @@ def metrics_table(results: pd.DataFrame, split: str, order: Sequence[str]) -> di
                 cells.append({"text": DASH, "best": False})
                 continue
             mean, sd = float(r["mean"].iloc[0]), float(r["sd"].iloc[0])
-            n = int(r["n"].iloc[0])
-            text = _fmt(mean) + (f" ± {_fmt(sd)}" if np.isfinite(sd) else "")
+            if not fixed:
+                counts.append(int(r["n"].iloc[0]))
+            text = _fmt(mean) + (f" ± {_fmt_sd(sd)}" if np.isfinite(sd) and not fixed else "")
             cells.append({"text": text, "best": m in best and np.isclose(mean, best[m])})
         if any(c["text"] != DASH for c in cells):
-            rows.append({"strategy": s, "cells": cells})
+            rows.append({"strategy": s, "deterministic": fixed, "cells": cells})
     arrows = {m: ("↑" if greater_is_better(m) else "↓") for m in metrics}
-    return {"metrics": metrics, "arrows": arrows, "rows": rows, "n": n}
+    return {"metrics": metrics, "arrows": arrows, "rows": rows,
+            "n": max(counts) if counts else None,
+            "any_deterministic": any(r["deterministic"] for r in rows)}
 
 
 def data_summary(data: MultiModalData, test: MultiModalData | None) -> dict:
@@ -207,7 +240,8 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
         classes=[str(c) for c in result.classes],
         summary=data_summary(data, test),
         cv_table=metrics_table(results, "cv", order),
-        test_table=metrics_table(results, "test", order),
+        test_table=metrics_table(results, "test", order,
+                                 deterministic=result.deterministic_strategies()),
         comparison=comp_rows,
         survival=survival,
         roc_png=fig.roc_figure(result, top) if not scores.empty and not survival else None,

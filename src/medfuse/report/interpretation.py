@@ -43,7 +43,8 @@ def interpretation_section(ctx: ReportContext) -> Section | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             body = (survival_interpretation_html(ctx.model, data) if survival else
-                    interpretation_html(ctx.model, data, background=ctx.data, **cost))
+                    interpretation_html(ctx.model, data, background=ctx.data,
+                                        background_label="the training subjects", **cost))
     except (ValueError, TypeError, RuntimeError) as err:
         body = f"<p>No interpretation could be computed: {html.escape(str(err))}</p>"
     return Section("Interpretation", intro + body)
