@@ -18,6 +18,7 @@ from medfuse.cli import info as _info
 from medfuse.cli import predict as _predict
 from medfuse.cli import study as _study
 from medfuse.cli._common import console
+from medfuse.cli._flag_help import FlagHelpGroup
 
 app = typer.Typer(
     name="medfuse",
@@ -26,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=FlagHelpGroup,
 )
 
 

@@ -53,17 +53,26 @@ def summary_table(result):
         table.add_column(f"{metric_label(m)} {split}", justify="right", no_wrap=True)
     ranking = result.ranking("cv")
     order = list(ranking.index) + [s for s in result.strategies if s not in ranking.index]
+    deterministic = set(result.deterministic_strategies()) if has_test else set()
     for s in order:
         cells = []
         for m, split in cols:
             r = res[(res["strategy"] == s) & (res["metric"] == m) & (res["split"] == split)]
             if r.empty or not np.isfinite(r["mean"].iloc[0]):
                 cells.append(DASH)
+                continue
+            sd = r["sd"].iloc[0]
+            if (split == "test" and s in deterministic) or not np.isfinite(sd):
+                spread = ""
+            elif 0 < sd < 0.005:
+                spread = " ± <0.01"
             else:
-                sd = r["sd"].iloc[0]
-                cells.append(f"{r['mean'].iloc[0]:.3f}"
-                             + (f" ± {sd:.2f}" if np.isfinite(sd) else ""))
+                spread = f" ± {sd:.2f}"
+            cells.append(f"{r['mean'].iloc[0]:.3f}{spread}")
         table.add_row(s, *cells, style="bold" if s == result.best else None)
+    if deterministic:
+        table.caption = ("test columns of " + ", ".join(sorted(deterministic))
+                         + ": deterministic (the same result for every seed)")
     return table
 
 
