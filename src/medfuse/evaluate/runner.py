@@ -30,6 +30,14 @@ from sklearn.base import clone
 
 import medfuse
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.evaluate.budget import (
+    DEFAULT_BUDGET,
+    clear_over_budget,
+    over_budget,
+    read_over_budget,
+    should_retry,
+    write_over_budget,
+)
 from medfuse.evaluate.cache import (
     CACHE_FORMAT,
     data_fingerprint,
@@ -38,9 +46,11 @@ from medfuse.evaluate.cache import (
     read_cached,
     write_cached,
 )
+from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
 from medfuse.evaluate.robustness import modality_subsets, predict_subsets, subset_key
 from medfuse.evaluate.splits import Split, make_splits
+from medfuse.evaluate.workers import FitPool, InProcess, Outcome
 
 
 # ---------------------------------------------------------------------- strategies
@@ -222,6 +232,8 @@ def run_benchmark(
     progress: bool = False,
     settings: Mapping | None = None,
     task: str = "classification",
+    budget: float | None = None,
+    retry_failed: bool = False,
 ) -> BenchmarkResult:
     """Evaluate fusion strategies with a leakage-free protocol.
 
@@ -239,24 +251,42 @@ def run_benchmark(
         :mod:`medfuse.evaluate.robustness`).
     out : folder for the cache (``out/cache``); None disables caching.
     resume : reuse cached (strategy, split) results from an earlier run with the same data,
-        strategy parameters and splits.
-    jobs : parallel workers (joblib); each task is one (strategy, split) fit.
+        strategy parameters and splits; fits recorded over budget are not tried again
+        unless the budget is now larger or ``retry_failed``.
+    jobs : worker processes; each task is one (strategy, split) fit. A negative number
+        counts back from the number of CPUs (-1: all).
     progress : show a rich progress bar.
     task : ``"classification"`` or ``"survival"``. Survival data need ``event`` and ``time``
         columns in ``obs`` (and no outcome); the splits are stratified on the event
         indicator and the metrics are ``c_index`` and ``td_auc`` of the predicted risk.
+    budget : seconds one fit (with its held-out predictions) may take; None (the default
+        here): no limit. With a budget the fits run in worker processes (with ``jobs=1``
+        too: one process, reused from fit to fit); a fit over budget is killed and its
+        strategy is left out with a message in ``errors``, while the other strategies go
+        on. Study files and :func:`medfuse.study.run_study` default to
+        :data:`~medfuse.evaluate.budget.DEFAULT_BUDGET` (30 minutes). Without a budget and
+        with ``jobs=1`` the fits run in this process.
+    retry_failed : with ``resume``, try again fits recorded over budget.
 
     Returns
     -------
     BenchmarkResult
-    """
-    from joblib import Parallel, delayed
+        ``settings`` also holds ``fits`` (the number of fits) and ``reused`` (how many
+        came from the cache).
 
+    Raises
+    ------
+    BenchmarkInterrupted
+        on SIGINT (Ctrl-C) or SIGTERM: the worker processes are killed and the finished
+        fits stay cached; ``resume=True`` continues.
+    """
     from medfuse.fusion.survival import survival_target
 
     survival = task == "survival"
     if task not in ("classification", "survival"):
         raise ValueError(f"Unknown task {task!r}; use 'classification' or 'survival'.")
+    if budget is not None and not budget > 0:
+        raise ValueError(f"budget must be a positive number of seconds (or None); got {budget}")
     if data.outcome is None and not survival:
         raise DataValidationError("The benchmark data needs an outcome (outcome=...).")
     if isinstance(strategies, str) or (isinstance(strategies, Sequence)
@@ -299,35 +329,102 @@ def run_benchmark(
         cache_dir = Path(out) / "cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
     done: dict[str, FoldResult] = {}
-    if resume and cache_dir is not None:
-        for t in tasks:
-            fr = read_cached(cache_dir, t.key)
-            if fr is not None:
-                done[t.key] = fr
-    todo = [t for t in tasks if t.key not in done]
-    strategy_of = {t.key: t.strategy for t in todo}
-
     errors: dict[str, str] = {}
-    with _progress(progress, len(tasks), len(done)) as advance:
-        runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-        calls = (delayed(_safe_run)(t, data, y, classes, subsets, test, cache_dir) for t in todo)
-        for key, fr, err in runner(calls):
-            if fr is not None:
-                done[key] = fr
-            else:
-                errors.setdefault(strategy_of[key], err)
-            advance()
+    if resume and cache_dir is not None:
+        done, errors = _from_cache(tasks, cache_dir, budget, retry_failed)
+    reused = len(done)
+    todo = [t for t in tasks if t.key not in done and t.strategy not in errors]
+    shared = (data, y, classes, subsets, test, cache_dir)
+    if budget is None and _n_workers(jobs) == 1:
+        pool = InProcess(_safe_run, shared)
+    else:
+        pool = FitPool(_safe_run, shared, min(_n_workers(jobs), len(todo)), budget)
+    left_out = len(tasks) - reused - len(todo)  # strategies failed in an earlier run
+    with signals_stop(), _progress(progress, len(tasks), reused, left_out) as advance:
+        try:
+            with pool:
+                for outcome in pool.run(todo, skip=lambda t: t.strategy in errors):
+                    _record(outcome, done, errors, cache_dir, budget)
+                    advance()
+        except KeyboardInterrupt as stop:
+            finished = len(done) + sum(
+                cache_dir is not None and read_cached(cache_dir, t.key) is not None
+                for t in todo if t.key not in done)
+            raise BenchmarkInterrupted(signal_of(stop), finished, len(tasks),
+                                       cache_dir is not None) from None
     failed = set(errors)
     folds_out = [done[t.key] for t in tasks if t.key in done and t.strategy not in failed]
     settings = dict(settings or {})
     settings.update({"folds": folds, "repeats": repeats, "seed": seed, "scheme": scheme,
                      "seeds": seeds, "primary_metric": primary_metric, "jobs": jobs,
-                     "n_splits": len(splits), "robustness": robustness, "task": task})
+                     "n_splits": len(splits), "robustness": robustness, "task": task,
+                     "budget": budget, "fits": len(tasks), "reused": reused})
     return BenchmarkResult(
         strategies=[s for s in strategies if s not in failed],
         classes=["risk"] if survival else list(classes),
         modalities=list(data.modality_names), splits=splits, folds=folds_out,
         primary_metric=primary_metric, settings=settings, errors=errors, task=task)
+
+
+def _from_cache(tasks: Sequence[_Task], cache_dir: Path, budget: float | None,
+                retry_failed: bool) -> tuple[dict[str, FoldResult], dict[str, str]]:
+    """Finished fits read back from the cache, and the strategies left out because a fit of
+    theirs was recorded over a budget not larger than ``budget`` (unless ``retry_failed``)."""
+    done: dict[str, FoldResult] = {}
+    errors: dict[str, str] = {}
+    for t in tasks:
+        fr = read_cached(cache_dir, t.key)
+        if fr is not None:
+            done[t.key] = fr
+            continue
+        marker = read_over_budget(cache_dir, t.key)
+        if marker is not None and not should_retry(marker, budget, retry_failed):
+            errors.setdefault(t.strategy, f"{marker.message} (recorded by an earlier run; "
+                                          "retry_failed / --retry-failed tries it again)")
+    return done, errors
+
+
+def _record(outcome: Outcome, done: dict[str, FoldResult], errors: dict[str, str],
+            cache_dir: Path | None, budget: float | None) -> None:
+    """Keep a finished fit, or the reason its strategy is left out."""
+    task = outcome.item
+    if outcome.skipped:
+        return
+    if outcome.over_budget:
+        record = over_budget(task.strategy, _where(task), budget)
+        if cache_dir is not None:
+            write_over_budget(cache_dir, task.key, record)
+        errors.setdefault(task.strategy, record.message)
+        return
+    if outcome.crashed is not None:
+        errors.setdefault(task.strategy, f"{task.strategy}: fit on {_where(task)} stopped: "
+                                         f"its worker process died ({outcome.crashed})")
+        return
+    _, fr, err = outcome.value
+    if fr is None:
+        errors.setdefault(task.strategy, err)
+        return
+    done[task.key] = fr
+    if cache_dir is not None:
+        clear_over_budget(cache_dir, task.key)
+
+
+def _where(task: _Task) -> str:
+    """Where a task fits its strategy, in words (``split r0f1``)."""
+    if task.split is not None:
+        return f"split {task.split.label}"
+    return ("the test-set refit" if task.seed is None
+            else f"the test-set refit (seed {task.seed})")
+
+
+def _n_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` (negative: counted back from the number of CPUs)."""
+    from joblib import cpu_count
+
+    if jobs == 0:
+        raise ValueError("jobs must be a positive number of workers, or negative to count "
+                         "back from the number of CPUs (-1: all); got 0")
+    return jobs if jobs > 0 else max(1, cpu_count() + 1 + jobs)
 
 
 def _safe_run(task: _Task, *args):
@@ -385,9 +482,11 @@ def _tasks(strategies: Mapping[str, object], data: MultiModalData,
 
 
 @contextlib.contextmanager
-def _progress(show: bool, total: int, reused: int) -> Iterator[Callable[[], None]]:
-    """A rich progress bar over ``total`` fits, ``reused`` of them from the cache; yields the
-    function that marks one more fit done (a no-op when ``show`` is False)."""
+def _progress(show: bool, total: int, reused: int, left_out: int = 0
+              ) -> Iterator[Callable[[], None]]:
+    """A rich progress bar over ``total`` fits, ``reused`` of them from the cache and
+    ``left_out`` not run (their strategy failed before); yields the function that marks one
+    more fit done (a no-op when ``show`` is False)."""
     if not show:
         yield lambda: None
         return
@@ -396,7 +495,7 @@ def _progress(show: bool, total: int, reused: int) -> Iterator[Callable[[], None
     label = f"fitting ({reused} reused from the cache)" if reused else "fitting"
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
-        job = bar.add_task(label, total=total, completed=reused)
+        job = bar.add_task(label, total=total, completed=reused + left_out)
         yield lambda: bar.advance(job)
 
 
@@ -414,5 +513,6 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
         _torch_threads(previous)
 
 
-__all__ = ["BenchmarkResult", "FoldResult", "data_fingerprint", "extract_weights",
-           "refit_best", "resolve_strategies", "run_benchmark"]
+__all__ = ["DEFAULT_BUDGET", "BenchmarkInterrupted", "BenchmarkResult", "FoldResult",
+           "data_fingerprint", "extract_weights", "refit_best", "resolve_strategies",
+           "run_benchmark"]
