@@ -65,11 +65,17 @@ def test_a_fit_over_budget_is_stopped_and_the_strategies_after_it_run(cohort, tm
     assert retried.errors["stuck"].startswith("stuck: fit on split r0f0 exceeded the 1 s")
 
 
-def test_parallel_lanes_go_on_while_one_fit_is_stuck(cohort):
-    est = {"stuck": Sleepy(seconds=300, tag="stuck"), "fast": ref.MeanLogistic(tag="fast")}
-    res = run_benchmark(cohort, est, budget=3, jobs=2, folds=3, repeats=1, robustness=False)
-    assert set(res.errors) == {"stuck"} and "exceeded the 3 s budget" in res.errors["stuck"]
-    assert {fr.strategy for fr in res.folds} == {"fast"} and len(res.folds) == 3
+def test_a_larger_budget_on_resume_lets_a_slow_strategy_finish(cohort, tmp_path):
+    est = {"slow": Sleepy(seconds=5, tag="slow"), "fast": ref.MeanLogistic(tag="fast")}
+    kw = {"jobs": 2, "folds": 2, "repeats": 1, "robustness": False, "out": tmp_path}
+    res = run_benchmark(cohort, est, budget=2, **kw)
+    assert set(res.errors) == {"slow"} and "exceeded the 2 s budget" in res.errors["slow"]
+    assert {fr.strategy for fr in res.folds} == {"fast"} and len(res.folds) == 2
+    assert list(tmp_path.glob("cache/*.failed.json"))
+    again = run_benchmark(cohort, est, budget=60, resume=True, **kw)
+    assert again.errors == {} and again.strategies == ["slow", "fast"]
+    assert again.settings["reused"] == 2
+    assert not list(tmp_path.glob("cache/*.failed.json"))  # a fit that succeeds clears it
 
 
 def test_markers_round_trip_and_invalid_ones_are_ignored(tmp_path):

@@ -110,9 +110,9 @@ class FitPool:
     """Run tasks ``fn(item, *shared)`` in ``jobs`` worker processes, each task within
     ``budget`` seconds.
 
-    Use it as a context manager: on leaving it normally the workers are shut down, on an
-    exception (an interruption included) they are killed. A worker process is started when
-    there is a task for it, and again after one was killed (over budget) or died.
+    Use it as a context manager: on leaving it, normally or by an exception (an
+    interruption included), the worker processes are killed. A worker process is started
+    when there is a task for it, and again after one was killed (over budget) or died.
 
     Parameters
     ----------
@@ -134,7 +134,7 @@ class FitPool:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(kill=exc_type is not None)
+        self.close()
 
     # ------------------------------------------------------------------ the queue
     def run(self, items: Iterable, skip: Callable[[object], bool] | None = None
@@ -213,19 +213,13 @@ class FitPool:
                                        env=dict(THREAD_ENV))
         return _Lane(executor, executor.submit(os.getpid))
 
-    def close(self, kill: bool = False) -> None:
-        """Stop every worker process: kill them (``kill=True``) or let them exit."""
+    def close(self) -> None:
+        """Kill every worker process. After :meth:`run` they have nothing left to do (a
+        task's result comes back after its cache entry is written), and killing takes a
+        few milliseconds where a graceful shutdown takes most of a second."""
         lanes, self._lanes = [lane for lane in self._lanes if lane is not None], []
         for lane in lanes:
-            if kill:
-                _kill(lane)
-            else:
-                lane.executor.shutdown(wait=True)
-
-    @property
-    def worker_pids(self) -> list[int]:
-        """Process IDs of the started worker processes."""
-        return [lane.pid for lane in self._lanes if lane is not None and lane.pid is not None]
+            _kill(lane)
 
 
 def _broken_pool() -> type[BaseException]:
