@@ -61,6 +61,19 @@ def _alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
             if pid in table and table[pid][2] == started and table[pid][1] != "Z"}
 
 
+def _workers(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The worker processes (loky) among ``processes``."""
+    found = set()
+    for pid, started in processes:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"popen_loky_posix" in command:
+            found.add((pid, started))
+    return found
+
+
 def _cached(out: Path) -> list[Path]:
     return [p for p in (out / "cache").glob("*.json") if not p.name.endswith(".failed.json")]
 
@@ -75,22 +88,25 @@ def _env() -> dict[str, str]:
             "MEDFUSE_PLUGINS": "tests.slow_plugin", "COLUMNS": "200"}
 
 
-def _stop_after_first_fit(proc: subprocess.Popen, out: Path, signal_number: int,
-                          group: bool = False) -> tuple[str, set]:
-    """Wait for the first cached fit, note the command's processes, send the signal (to its
-    process group, as a terminal's Ctrl-C does, with ``group``) and return its output."""
+def _stop_after(proc: subprocess.Popen, out: Path, fits: int, signal_number: int,
+                group: bool = False) -> tuple[str, set, set, set]:
+    """Wait for ``fits`` cached fits, note the command's processes, send the signal (to its
+    process group, as a terminal's Ctrl-C does, with ``group``); returns the output, the
+    command's processes and its worker processes before the signal, and the worker
+    processes still alive when it ended."""
     deadline = time.monotonic() + 180
-    while not (out / "cache").is_dir() or not _cached(out):
+    while not (out / "cache").is_dir() or len(_cached(out)) < fits:
         assert proc.poll() is None, proc.communicate()[0]
         assert time.monotonic() < deadline, "no fit finished"
         time.sleep(0.05)
     children = _descendants(proc.pid)
+    workers = _workers(children)
     if group:
         os.killpg(proc.pid, signal_number)
     else:
         proc.send_signal(signal_number)
     output = proc.communicate(timeout=120)[0]
-    return " ".join(output.split()), children
+    return " ".join(output.split()), children, workers, _alive(workers)
 
 
 def _no_survivors(children: set) -> bool:
@@ -100,21 +116,34 @@ def _no_survivors(children: set) -> bool:
     return not _alive(children)
 
 
+def _study(folder: Path, strategies: list[str], seconds: float) -> Path:
+    data = ref.tiny_cohort(45, seed=5, missing=0.2)
+    return write_study(folder, data, strategies=strategies,
+                       params={"sleepy": {"seconds": seconds}}, robustness=False,
+                       cv={"folds": 3, "repeats": 2, "seed": 0})
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    data = ref.tiny_cohort(45, seed=5, missing=0.2)
-    return write_study(tmp_path_factory.mktemp("interrupt") / "study", data,
-                       strategies=["sleepy", "late-mean-ref"],
-                       params={"sleepy": {"seconds": 0.5}}, robustness=False,
-                       cv={"folds": 3, "repeats": 2, "seed": 0})
+    """Fits of half a second, the slow strategy first."""
+    return _study(tmp_path_factory.mktemp("interrupt") / "study", ["sleepy", "late-mean-ref"],
+                  0.5)
+
+
+@pytest.fixture(scope="module")
+def stuck_study(tmp_path_factory):
+    """Six fast fits, then six that would take five minutes each."""
+    return _study(tmp_path_factory.mktemp("stuck") / "study", ["late-mean-ref", "sleepy"],
+                  300)
 
 
 def test_sigterm_stops_the_workers_and_resume_continues(study, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(_command(study, out, "--jobs", "2"), cwd=REPO, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output, children = _stop_after_first_fit(proc, out, signal.SIGTERM)
+    output, children, workers, workers_left = _stop_after(proc, out, 1, signal.SIGTERM)
     assert proc.returncode == 143, output
+    assert len(workers) == 2 and not workers_left  # killed by the command before it exited
     found = re.search(STOPPED.format(n=r"(\d+)", total=12), output)
     assert found, output
     finished = int(found.group(1))
@@ -143,17 +172,28 @@ def test_sigterm_stops_the_workers_and_resume_continues(study, tmp_path):
                                   check_exact=False, rtol=1e-12)
 
 
-def test_ctrl_c_with_one_job_leaves_no_process(study, tmp_path):
+def test_ctrl_c_during_a_long_fit_with_one_job_leaves_no_process(stuck_study, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_command(study, out, "--jobs", "1"), cwd=REPO, env=_env(),
+    proc = subprocess.Popen(_command(stuck_study, out, "--jobs", "1"), cwd=REPO, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    output, children = _stop_after_first_fit(proc, out, signal.SIGINT, group=True)
+    output, children, workers, left = _stop_after(proc, out, 6, signal.SIGINT, group=True)
     assert proc.returncode == 130, output
-    found = re.search(STOPPED.format(n=r"(\d+)", total=12), output)
-    assert found, output
-    assert int(found.group(1)) == len(_cached(out))
-    assert len(children) >= 1
+    assert STOPPED.format(n=6, total=12) in output
+    assert len(_cached(out)) == 6
+    assert len(workers) == 1 and not left  # killed by the command before it exited
+    assert _no_survivors(children)
+
+
+def test_workers_exit_when_the_command_is_killed_outright(stuck_study, tmp_path):
+    """SIGKILL cannot be handled: the worker processes, in the middle of five-minute fits,
+    notice that their parent is gone."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_command(stuck_study, out, "--jobs", "2"), cwd=REPO, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _, children, workers, _ = _stop_after(proc, out, 6, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(workers) == 2
     assert _no_survivors(children)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -38,6 +39,7 @@ THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 PARENT_CHECK_SECONDS = 0.5
 
 _SHARED: tuple = ()  # in a worker process: the arguments every task shares
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
 @dataclass
@@ -249,7 +251,7 @@ def _kill(lane: _Lane) -> None:
     lane.executor.shutdown(wait=True, kill_workers=True)
     if lane.pid is not None:  # a backstop: the executor kills it already
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(lane.pid, signal.SIGKILL)
+            os.kill(lane.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 # ---------------------------------------------------------------------- in the worker
@@ -261,11 +263,25 @@ def _start_worker(registrations: dict, shared: tuple) -> None:
     _SHARED = shared
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
+    _kill_me_with_parent()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="medfuse-parent-watch").start()
 
 
+def _kill_me_with_parent() -> None:
+    """On Linux, ask the kernel to SIGKILL this process when its parent ends (the thread
+    that started it: the one running the benchmark); elsewhere the watch thread alone
+    does it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+
 def _exit_with_parent(parent: int) -> None:
+    """Exit as soon as the parent process is gone (this process is then re-parented)."""
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_SECONDS)
     os._exit(1)
