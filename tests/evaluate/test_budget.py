@@ -133,3 +133,14 @@ def test_workers_get_the_registrations_made_outside_medfuse():
     finally:
         _REGISTRY.clear()
         _REGISTRY.update(saved)
+
+
+def test_jobs_count_worker_processes():
+    from joblib import cpu_count
+
+    from medfuse.evaluate.workers import n_workers
+
+    assert n_workers(3) == 3
+    assert n_workers(-1) == cpu_count() and n_workers(-cpu_count() - 5) == 1
+    with pytest.raises(ValueError, match="jobs"):
+        n_workers(0)

@@ -9,6 +9,12 @@ robustness). Finished tasks are cached (:mod:`medfuse.evaluate.cache`) so that a
 interrupted run resumes without refitting; the results are a
 :class:`~medfuse.evaluate.records.BenchmarkResult`.
 
+With a time budget, or more than one job, the tasks run in worker processes that can be
+killed (:mod:`medfuse.evaluate.workers`): a fit over budget is stopped and its strategy left
+out (:mod:`medfuse.evaluate.budget`), and SIGINT or SIGTERM stop the workers and raise
+:class:`~medfuse.evaluate.interrupt.BenchmarkInterrupted` with the finished fits cached
+(:mod:`medfuse.evaluate.interrupt`).
+
 Test split (an external test set): each strategy is refitted on all training subjects and
 scored on the test subjects; a stochastic strategy (one with a ``random_state`` parameter)
 is refitted with seeds ``0 .. seeds - 1`` and its metrics averaged over seeds.
@@ -30,14 +36,7 @@ from sklearn.base import clone
 
 import medfuse
 from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.evaluate.budget import (
-    DEFAULT_BUDGET,
-    clear_over_budget,
-    over_budget,
-    read_over_budget,
-    should_retry,
-    write_over_budget,
-)
+from medfuse.evaluate.budget import DEFAULT_BUDGET
 from medfuse.evaluate.cache import (
     CACHE_FORMAT,
     data_fingerprint,
@@ -47,10 +46,11 @@ from medfuse.evaluate.cache import (
     write_cached,
 )
 from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
+from medfuse.evaluate.outcomes import from_cache, record
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
 from medfuse.evaluate.robustness import modality_subsets, predict_subsets, subset_key
 from medfuse.evaluate.splits import Split, make_splits
-from medfuse.evaluate.workers import FitPool, InProcess, Outcome
+from medfuse.evaluate.workers import FitPool, InProcess, n_workers
 
 
 # ---------------------------------------------------------------------- strategies
@@ -331,20 +331,20 @@ def run_benchmark(
     done: dict[str, FoldResult] = {}
     errors: dict[str, str] = {}
     if resume and cache_dir is not None:
-        done, errors = _from_cache(tasks, cache_dir, budget, retry_failed)
+        done, errors = from_cache(tasks, cache_dir, budget, retry_failed)
     reused = len(done)
     todo = [t for t in tasks if t.key not in done and t.strategy not in errors]
     shared = (data, y, classes, subsets, test, cache_dir)
-    if budget is None and _n_workers(jobs) == 1:
+    if budget is None and n_workers(jobs) == 1:
         pool = InProcess(_safe_run, shared)
     else:
-        pool = FitPool(_safe_run, shared, min(_n_workers(jobs), len(todo)), budget)
+        pool = FitPool(_safe_run, shared, min(n_workers(jobs), len(todo)), budget)
     left_out = len(tasks) - reused - len(todo)  # strategies failed in an earlier run
     with signals_stop(), _progress(progress, len(tasks), reused, left_out) as advance:
         try:
             with pool:
                 for outcome in pool.run(todo, skip=lambda t: t.strategy in errors):
-                    _record(outcome, done, errors, cache_dir, budget)
+                    record(outcome, done, errors, cache_dir, budget)
                     advance()
         except KeyboardInterrupt as stop:
             finished = len(done) + sum(
@@ -364,67 +364,6 @@ def run_benchmark(
         classes=["risk"] if survival else list(classes),
         modalities=list(data.modality_names), splits=splits, folds=folds_out,
         primary_metric=primary_metric, settings=settings, errors=errors, task=task)
-
-
-def _from_cache(tasks: Sequence[_Task], cache_dir: Path, budget: float | None,
-                retry_failed: bool) -> tuple[dict[str, FoldResult], dict[str, str]]:
-    """Finished fits read back from the cache, and the strategies left out because a fit of
-    theirs was recorded over a budget not larger than ``budget`` (unless ``retry_failed``)."""
-    done: dict[str, FoldResult] = {}
-    errors: dict[str, str] = {}
-    for t in tasks:
-        fr = read_cached(cache_dir, t.key)
-        if fr is not None:
-            done[t.key] = fr
-            continue
-        marker = read_over_budget(cache_dir, t.key)
-        if marker is not None and not should_retry(marker, budget, retry_failed):
-            errors.setdefault(t.strategy, f"{marker.message} (recorded by an earlier run; "
-                                          "retry_failed / --retry-failed tries it again)")
-    return done, errors
-
-
-def _record(outcome: Outcome, done: dict[str, FoldResult], errors: dict[str, str],
-            cache_dir: Path | None, budget: float | None) -> None:
-    """Keep a finished fit, or the reason its strategy is left out."""
-    task = outcome.item
-    if outcome.skipped:
-        return
-    if outcome.over_budget:
-        record = over_budget(task.strategy, _where(task), budget)
-        if cache_dir is not None:
-            write_over_budget(cache_dir, task.key, record)
-        errors.setdefault(task.strategy, record.message)
-        return
-    if outcome.crashed is not None:
-        errors.setdefault(task.strategy, f"{task.strategy}: fit on {_where(task)} stopped: "
-                                         f"its worker process died ({outcome.crashed})")
-        return
-    _, fr, err = outcome.value
-    if fr is None:
-        errors.setdefault(task.strategy, err)
-        return
-    done[task.key] = fr
-    if cache_dir is not None:
-        clear_over_budget(cache_dir, task.key)
-
-
-def _where(task: _Task) -> str:
-    """Where a task fits its strategy, in words (``split r0f1``)."""
-    if task.split is not None:
-        return f"split {task.split.label}"
-    return ("the test-set refit" if task.seed is None
-            else f"the test-set refit (seed {task.seed})")
-
-
-def _n_workers(jobs: int) -> int:
-    """Worker processes for ``jobs`` (negative: counted back from the number of CPUs)."""
-    from joblib import cpu_count
-
-    if jobs == 0:
-        raise ValueError("jobs must be a positive number of workers, or negative to count "
-                         "back from the number of CPUs (-1: all); got 0")
-    return jobs if jobs > 0 else max(1, cpu_count() + 1 + jobs)
 
 
 def _safe_run(task: _Task, *args):

@@ -224,6 +224,16 @@ class FitPool:
             _kill(lane)
 
 
+def n_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` (negative: counted back from the number of CPUs)."""
+    from joblib import cpu_count
+
+    if jobs == 0:
+        raise ValueError("jobs must be a positive number of workers, or negative to count "
+                         "back from the number of CPUs (-1: all); got 0")
+    return jobs if jobs > 0 else max(1, cpu_count() + 1 + jobs)
+
+
 def _broken_pool() -> type[BaseException]:
     from joblib.externals.loky import BrokenProcessPool
 
