@@ -17,7 +17,8 @@ from tests.reference_strategies import FIT_COUNTS, MeanLogistic
 class Sleepy(MeanLogistic):
     """:class:`~tests.reference_strategies.MeanLogistic` whose fit first sleeps ``seconds``
     (the numbers do not depend on it). With ``trace`` (a file path), every fit that starts
-    appends a line to that file, in whichever process it runs."""
+    appends a line to that file, in whichever process it runs: its process ID and the
+    largest number of threads of the BLAS/OpenMP pools loaded there."""
 
     def __init__(self, seconds: float = 0.0, trace: str | None = None, C: float = 1.0,
                  preprocessors=None, random_state=None, tag: str = "sleepy"):
@@ -27,8 +28,11 @@ class Sleepy(MeanLogistic):
 
     def _fit(self, data, y):
         if self.trace:
+            from threadpoolctl import threadpool_info
+
+            threads = max(pool["num_threads"] for pool in threadpool_info())
             with open(self.trace, "a") as f:
-                f.write(f"{os.getpid()}\n")
+                f.write(f"{os.getpid()} {threads}\n")
         time.sleep(self.seconds)
         super()._fit(data, y)
 
