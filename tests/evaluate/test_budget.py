@@ -117,7 +117,17 @@ def test_a_larger_budget_or_retry_failed_tries_again():
     assert should_retry(record, 601, retry_failed=False)
     assert should_retry(record, None, retry_failed=False)
     assert should_retry(record, 300, retry_failed=True)
+
+
+def test_studies_default_to_the_documented_budget():
+    import inspect
+
+    from medfuse.config import Study
+    from medfuse.study import run_study
+
     assert DEFAULT_BUDGET == 1800
+    assert inspect.signature(run_study).parameters["budget"].default == DEFAULT_BUDGET
+    assert Study.model_fields["budget"].default == DEFAULT_BUDGET
 
 
 def test_budget_must_be_positive(cohort):
