@@ -23,6 +23,9 @@ from tests.slow_strategies import Sleepy, Terminating
 from tests.test_cli_study import write_study
 
 REPO = Path(__file__).resolve().parents[1]
+#: the process table is read from /proc (Linux)
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                                reason="reads the process table from /proc")
 STOPPED = ("interrupted: {n} of {total} fits finished and cached; rerun the same command "
            "with --resume to continue")
 
@@ -137,6 +140,7 @@ def stuck_study(tmp_path_factory):
                   300)
 
 
+@needs_proc
 def test_sigterm_stops_the_workers_and_resume_continues(study, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(_command(study, out, "--jobs", "2"), cwd=REPO, env=_env(),
@@ -172,6 +176,7 @@ def test_sigterm_stops_the_workers_and_resume_continues(study, tmp_path):
                                   check_exact=False, rtol=1e-12)
 
 
+@needs_proc
 def test_ctrl_c_during_a_long_fit_with_one_job_leaves_no_process(stuck_study, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(_command(stuck_study, out, "--jobs", "1"), cwd=REPO, env=_env(),
@@ -185,6 +190,7 @@ def test_ctrl_c_during_a_long_fit_with_one_job_leaves_no_process(stuck_study, tm
     assert _no_survivors(children)
 
 
+@needs_proc
 def test_workers_exit_when_the_command_is_killed_outright(stuck_study, tmp_path):
     """SIGKILL cannot be handled: the worker processes, in the middle of five-minute fits,
     notice that their parent is gone."""
