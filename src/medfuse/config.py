@@ -29,6 +29,7 @@ from medfuse.data.kinds import get_kind
 from medfuse.data.kinds.base import TABLE_SUFFIXES
 from medfuse.data.modality import Modality
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.evaluate.budget import DEFAULT_BUDGET
 from medfuse.evaluate.metrics import metric_names
 
 
@@ -111,6 +112,8 @@ class Study(_Strict):
         averaged (a strategy is stochastic when it has a ``random_state`` parameter).
     robustness : score every fold model with every subset of modalities available.
     primary_metric : the metric that ranks strategies and picks the saved model.
+    budget : seconds one (strategy, split) fit may take; a fit over budget is stopped and
+        its strategy left out (default 1800; null: no limit).
     """
 
     name: str = "study"
@@ -134,6 +137,7 @@ class Study(_Strict):
     seeds: int = Field(5, ge=1)
     primary_metric: str = "roc_auc"
     robustness: bool = True
+    budget: float | None = Field(DEFAULT_BUDGET, gt=0, allow_inf_nan=False)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("primary_metric")

@@ -31,6 +31,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               save_model: bool = True, study: dict | None = None,
               title: str = "medfuse benchmark", explain: bool = True,
               task: str = "classification", progress: bool = False,
+              budget: float | None = 1800.0, retry_failed: bool = False,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -50,7 +51,16 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     title : the report's title.
     explain : add the interpretation section of the best model to the report.
     progress : show a progress bar.
+    budget, retry_failed : seconds one fit may take (default
+        :data:`medfuse.evaluate.budget.DEFAULT_BUDGET`, 30 minutes; None: no limit) and
+        whether ``resume`` tries again fits recorded over budget; see
+        :func:`medfuse.evaluate.runner.run_benchmark`.
     log : receives what to show (the data summary, the strategies, warnings).
+
+    Raises
+    ------
+    medfuse.evaluate.interrupt.BenchmarkInterrupted
+        on SIGINT or SIGTERM during the benchmark (finished fits stay cached).
     """
     from medfuse.evaluate.runner import refit_best, resolve_strategies, run_benchmark
     from medfuse.persist import save_model as save
@@ -72,7 +82,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         groups=groups, sites=sites, seeds=seeds, primary_metric=primary_metric,
         robustness=robustness, out=out, resume=resume, jobs=jobs, progress=progress,
         settings={"strategies": list(estimators), "params": dict(params or {}),
-                  "representations": dict(representations or {})}, task=task)
+                  "representations": dict(representations or {})}, task=task,
+        budget=budget, retry_failed=retry_failed)
     paths = result.write(out)
     for name, err in result.errors.items():
         show(f"[yellow]warning:[/yellow] strategy {name} failed and is left out: {err}")

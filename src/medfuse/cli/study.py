@@ -19,14 +19,22 @@ QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted")
 
 def _run(train, test, out: Path, **kwargs):
     """Run a study with the data summary, progress bar and ranked results on the console."""
+    from medfuse.evaluate.interrupt import BenchmarkInterrupted
     from medfuse.study import run_study
 
-    outputs = run_study(train, test, out, progress=True, log=console.print, **kwargs)
+    try:
+        outputs = run_study(train, test, out, progress=True, log=console.print, **kwargs)
+    except BenchmarkInterrupted as stop:
+        console.print(f"interrupted: {stop}; rerun the same command with --resume to continue")
+        raise typer.Exit(code=stop.exit_code) from None
     console.print(summary_table(outputs.result))
     best = outputs.result.best
+    reused = outputs.result.settings.get("reused", 0)
     console.print(f"wrote {outputs.results}, {outputs.robustness}, {outputs.comparison}, "
                   f"{outputs.report}"
-                  + (f" and the {best} model in {outputs.model}" if outputs.model else ""))
+                  + (f" and the {best} model in {outputs.model}" if outputs.model else "")
+                  + (f"; {reused} of {outputs.result.settings['fits']} fits reused from the "
+                     "cache" if reused else ""))
     return outputs
 
 
@@ -92,6 +100,11 @@ def benchmark(
     robustness: Annotated[bool, typer.Option(help="Score modality subsets.")] = True,
     explain: Annotated[bool, typer.Option(help="Add the interpretation section of the best "
                                           "model to the report.")] = True,
+    budget: Annotated[float | None, typer.Option(
+        min=0, help="Seconds one fit may take (overrides budget: in the study file; 0: no "
+                    "limit).")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="With --resume, try again fits that went over budget.")] = False,
 ) -> None:
     """Run a study: leakage-free CV (and test-set) benchmark, tables, best model, report."""
     from medfuse.config import StudyError, load_study
@@ -108,7 +121,8 @@ def benchmark(
             repeats=repeats or study.cv.repeats, seed=study.cv.seed, scheme=study.cv_scheme,
             seeds=seeds or study.seeds, primary_metric=study.primary_metric,
             robustness=robustness and study.robustness, jobs=jobs, resume=resume,
-            explain=explain, task=study.task,
+            explain=explain, task=study.task, retry_failed=retry_failed,
+            budget=study.budget if budget is None else (budget or None),
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (StudyError, DataValidationError, FileNotFoundError) as err:
         fail(err)

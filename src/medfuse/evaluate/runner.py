@@ -9,6 +9,12 @@ robustness). Finished tasks are cached (:mod:`medfuse.evaluate.cache`) so that a
 interrupted run resumes without refitting; the results are a
 :class:`~medfuse.evaluate.records.BenchmarkResult`.
 
+With a time budget, or more than one job, the tasks run in worker processes that can be
+killed (:mod:`medfuse.evaluate.workers`): a fit over budget is stopped and its strategy left
+out (:mod:`medfuse.evaluate.budget`), and SIGINT or SIGTERM stop the workers and raise
+:class:`~medfuse.evaluate.interrupt.BenchmarkInterrupted` with the finished fits cached
+(:mod:`medfuse.evaluate.interrupt`).
+
 Test split (an external test set): each strategy is refitted on all training subjects and
 scored on the test subjects; a stochastic strategy (one with a ``random_state`` parameter)
 is refitted with seeds ``0 .. seeds - 1`` and its metrics averaged over seeds.
@@ -30,17 +36,20 @@ from sklearn.base import clone
 
 import medfuse
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.evaluate.budget import DEFAULT_BUDGET
 from medfuse.evaluate.cache import (
     CACHE_FORMAT,
     data_fingerprint,
     digest,
     params_repr,
-    read_cached,
     write_cached,
 )
+from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
+from medfuse.evaluate.outcomes import from_cache, record
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
 from medfuse.evaluate.robustness import modality_subsets, predict_subsets, subset_key
 from medfuse.evaluate.splits import Split, make_splits
+from medfuse.evaluate.workers import FitPool, InProcess, n_workers
 
 
 # ---------------------------------------------------------------------- strategies
@@ -242,6 +251,8 @@ def run_benchmark(
     progress: bool = False,
     settings: Mapping | None = None,
     task: str = "classification",
+    budget: float | None = None,
+    retry_failed: bool = False,
 ) -> BenchmarkResult:
     """Evaluate fusion strategies with a leakage-free protocol.
 
@@ -259,24 +270,42 @@ def run_benchmark(
         :mod:`medfuse.evaluate.robustness`).
     out : folder for the cache (``out/cache``); None disables caching.
     resume : reuse cached (strategy, split) results from an earlier run with the same data,
-        strategy parameters and splits.
-    jobs : parallel workers (joblib); each task is one (strategy, split) fit.
+        strategy parameters and splits; fits recorded over budget are not tried again
+        unless the budget is now larger or ``retry_failed``.
+    jobs : worker processes; each task is one (strategy, split) fit. A negative number
+        counts back from the number of CPUs (-1: all).
     progress : show a rich progress bar.
     task : ``"classification"`` or ``"survival"``. Survival data need ``event`` and ``time``
         columns in ``obs`` (and no outcome); the splits are stratified on the event
         indicator and the metrics are ``c_index`` and ``td_auc`` of the predicted risk.
+    budget : seconds one fit (with its held-out predictions) may take; None (the default
+        here): no limit. With a budget the fits run in worker processes (with ``jobs=1``
+        too: one process, reused from fit to fit); a fit over budget is killed and its
+        strategy is left out with a message in ``errors``, while the other strategies go
+        on. Study files and :func:`medfuse.study.run_study` default to
+        :data:`~medfuse.evaluate.budget.DEFAULT_BUDGET` (30 minutes). Without a budget and
+        with ``jobs=1`` the fits run in this process.
+    retry_failed : with ``resume``, try again fits recorded over budget.
 
     Returns
     -------
     BenchmarkResult
-    """
-    from joblib import Parallel, delayed
+        ``settings`` also holds ``fits`` (the number of fits) and ``reused`` (how many
+        came from the cache).
 
+    Raises
+    ------
+    BenchmarkInterrupted
+        on SIGINT (Ctrl-C) or SIGTERM: the worker processes are killed and the finished
+        fits stay cached; ``resume=True`` continues.
+    """
     from medfuse.fusion.survival import survival_target
 
     survival = task == "survival"
     if task not in ("classification", "survival"):
         raise ValueError(f"Unknown task {task!r}; use 'classification' or 'survival'.")
+    if budget is not None and not budget > 0:
+        raise ValueError(f"budget must be a positive number of seconds (or None); got {budget}")
     if data.outcome is None and not survival:
         raise DataValidationError("The benchmark data needs an outcome (outcome=...).")
     if isinstance(strategies, str) or (isinstance(strategies, Sequence)
@@ -319,31 +348,38 @@ def run_benchmark(
         cache_dir = Path(out) / "cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
     done: dict[str, FoldResult] = {}
-    if resume and cache_dir is not None:
-        for t in tasks:
-            fr = read_cached(cache_dir, t.key,
-                             _cache_expectations(t, data, test, classes, subsets))
-            if fr is not None:
-                done[t.key] = fr
-    todo = [t for t in tasks if t.key not in done]
-    strategy_of = {t.key: t.strategy for t in todo}
-
     errors: dict[str, str] = {}
-    with _progress(progress, len(tasks), len(done)) as advance:
-        runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-        calls = (delayed(_safe_run)(t, data, y, classes, subsets, test, cache_dir) for t in todo)
-        for key, fr, err in runner(calls):
-            if fr is not None:
-                done[key] = fr
-            else:
-                errors.setdefault(strategy_of[key], err)
-            advance()
+    if resume and cache_dir is not None:
+        done, errors = from_cache(
+            tasks, cache_dir, budget, retry_failed,
+            expected=lambda t: _cache_expectations(t, data, test, classes, subsets))
+    reused = len(done)
+    todo = [t for t in tasks if t.key not in done and t.strategy not in errors]
+    shared = (data, y, classes, subsets, test, cache_dir)
+    if budget is None and n_workers(jobs) == 1:
+        pool = InProcess(_safe_run, shared)
+    else:
+        pool = FitPool(_safe_run, shared, min(n_workers(jobs), len(todo)), budget)
+    left_out = len(tasks) - reused - len(todo)  # strategies failed in an earlier run
+    with signals_stop(), _progress(progress, len(tasks), reused, left_out) as advance:
+        try:
+            with pool:
+                for outcome in pool.run(todo, skip=lambda t: t.strategy in errors):
+                    record(outcome, done, errors, cache_dir, budget)
+                    advance()
+        except KeyboardInterrupt as stop:
+            finished = len(done) + sum(
+                cache_dir is not None and (cache_dir / f"{t.key}.json").exists()
+                for t in todo if t.key not in done)
+            raise BenchmarkInterrupted(signal_of(stop), finished, len(tasks),
+                                       cache_dir is not None) from None
     failed = set(errors)
     folds_out = [done[t.key] for t in tasks if t.key in done and t.strategy not in failed]
     settings = dict(settings or {})
     settings.update({"folds": folds, "repeats": repeats, "seed": seed, "scheme": scheme,
                      "seeds": seeds, "primary_metric": primary_metric, "jobs": jobs,
-                     "n_splits": len(splits), "robustness": robustness, "task": task})
+                     "n_splits": len(splits), "robustness": robustness, "task": task,
+                     "budget": budget, "fits": len(tasks), "reused": reused})
     return BenchmarkResult(
         strategies=[s for s in strategies if s not in failed],
         classes=["risk"] if survival else list(classes),
@@ -406,9 +442,11 @@ def _tasks(strategies: Mapping[str, object], data: MultiModalData,
 
 
 @contextlib.contextmanager
-def _progress(show: bool, total: int, reused: int) -> Iterator[Callable[[], None]]:
-    """A rich progress bar over ``total`` fits, ``reused`` of them from the cache; yields the
-    function that marks one more fit done (a no-op when ``show`` is False)."""
+def _progress(show: bool, total: int, reused: int, left_out: int = 0
+              ) -> Iterator[Callable[[], None]]:
+    """A rich progress bar over ``total`` fits, ``reused`` of them from the cache and
+    ``left_out`` not run (their strategy failed before); yields the function that marks one
+    more fit done (a no-op when ``show`` is False)."""
     if not show:
         yield lambda: None
         return
@@ -417,7 +455,7 @@ def _progress(show: bool, total: int, reused: int) -> Iterator[Callable[[], None
     label = f"fitting ({reused} reused from the cache)" if reused else "fitting"
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
-        job = bar.add_task(label, total=total, completed=reused)
+        job = bar.add_task(label, total=total, completed=reused + left_out)
         yield lambda: bar.advance(job)
 
 
@@ -435,5 +473,6 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
         _torch_threads(previous)
 
 
-__all__ = ["BenchmarkResult", "FoldResult", "data_fingerprint", "extract_weights",
-           "refit_best", "resolve_strategies", "run_benchmark"]
+__all__ = ["DEFAULT_BUDGET", "BenchmarkInterrupted", "BenchmarkResult", "FoldResult",
+           "data_fingerprint", "extract_weights", "refit_best", "resolve_strategies",
+           "run_benchmark"]

@@ -1,0 +1,93 @@
+"""Stopping a benchmark on SIGINT (Ctrl-C) or SIGTERM.
+
+While the runner works, both signals raise :class:`Stop` (a ``KeyboardInterrupt``) in the
+main thread, so that the worker processes are killed on the way out and the finished fits
+stay in the cache; the runner then raises :class:`BenchmarkInterrupted`, which says how many
+fits are finished and which exit status the command line should use (128 + the signal
+number: 130 for SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+
+class Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT or SIGTERM while :func:`signals_stop` is active.
+
+    Attributes
+    ----------
+    signal_number : the signal received.
+    """
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = int(signal_number)
+
+
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """A benchmark stopped by a signal: its worker processes are stopped, and every fit that
+    finished is in the cache (when there is one), so ``resume=True`` continues from there.
+
+    Attributes
+    ----------
+    signal_number : the signal that stopped it (SIGINT for a ``KeyboardInterrupt``).
+    finished : fits finished (reused from the cache or computed before the signal).
+    total : fits of the whole benchmark.
+    cached : whether the finished fits are in a cache (False when ``out`` is None).
+    """
+
+    def __init__(self, signal_number: int, finished: int, total: int, cached: bool):
+        self.signal_number = int(signal_number)
+        self.finished = int(finished)
+        self.total = int(total)
+        self.cached = bool(cached)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.cached:
+            return f"{self.finished} of {self.total} fits finished and cached"
+        return f"{self.finished} of {self.total} fits finished (no cache: nothing is kept)"
+
+    @property
+    def exit_code(self) -> int:
+        """The conventional exit status of a process stopped by the signal (128 + number)."""
+        return 128 + self.signal_number
+
+
+def signal_of(stop: KeyboardInterrupt) -> int:
+    """The signal behind an interruption (SIGINT for a plain ``KeyboardInterrupt``)."""
+    return getattr(stop, "signal_number", int(signal.SIGINT))
+
+
+@contextlib.contextmanager
+def signals_stop() -> Iterator[None]:
+    """While active, SIGINT and SIGTERM raise :class:`Stop` in the main thread.
+
+    Only signals left at their default handling are taken over (an application's own
+    handlers, or signals it ignores, are left alone), only in the main thread, and the
+    previous handlers come back on exit. After the first signal both are ignored until exit,
+    so that a second Ctrl-C does not interrupt the clean-up (killing the worker processes).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, object] = {}
+
+    def stop(signal_number, frame):
+        for number in previous:
+            signal.signal(number, signal.SIG_IGN)
+        raise Stop(signal_number)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) in (signal.SIG_DFL, signal.default_int_handler):
+            previous[number] = signal.getsignal(number)
+            signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
