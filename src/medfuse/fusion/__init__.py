@@ -12,4 +12,13 @@ __all__ = ["FusionClassifier", "available", "check_data", "check_target", "make"
            "strategy_names"]
 
 # Importing the strategy modules registers their names.
-from medfuse.fusion import early, kernel, late, latent, stacking, survival, unimodal  # noqa: F401
+from medfuse.fusion import (  # noqa: F401
+    cca,
+    early,
+    kernel,
+    late,
+    latent,
+    stacking,
+    survival,
+    unimodal,
+)
