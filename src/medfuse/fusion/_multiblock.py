@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
@@ -80,7 +80,6 @@ class BlockResult:
     test_scores: np.ndarray | None = None
     weights: np.ndarray | None = None
     loadings: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def rotations(self) -> np.ndarray:
@@ -103,7 +102,8 @@ class _Block:
         self.K = None
         if self.wide:
             self.K = np.array(K if K is not None else self.X @ self.X.T, dtype=float, copy=True)
-        self.X_test = None if spec.X_test is None else np.array(spec.X_test, dtype=float)
+        self.X_test = (None if spec.X_test is None
+                       else np.array(spec.X_test, dtype=float, copy=True))
         self.K_test = None
         if self.X_test is None and spec.K_test is not None:
             self.K_test = np.array(spec.K_test, dtype=float, copy=True)

@@ -241,7 +241,7 @@ class BlockPLSClassifier(LatentBlockClassifier):
             keeps = [[None] * len(Xs)]
             for f in KEEP_FRACTIONS:
                 option = [max(min(p, KEEP_MIN), int(np.ceil(f * p))) for p in widths]
-                option = [k if k < p else None for k, p in zip(option, widths, strict=True)]
+                option = [[k] if k < p else None for k, p in zip(option, widths, strict=True)]
                 if option not in keeps:
                     keeps.append(option)
         else:
