@@ -104,6 +104,13 @@ class LatentBlockClassifier(BlockFusion):
         """Store the chosen setting as fitted attributes."""
         raise NotImplementedError  # pragma: no cover
 
+    def _choose(self, settings: list[dict], comps: list[int], losses) -> tuple[dict, int]:
+        """The setting and number of components of least inner-CV log loss; ``losses(
+        candidates)`` gives the (len(candidates), len(comps)) losses of some settings."""
+        table = losses(settings)
+        i, j = np.unravel_index(np.argmin(table), table.shape)
+        return settings[i], comps[j]
+
     def _needs_features(self, setting: dict, j: int) -> bool:
         """Whether modality ``j`` needs its features (not only its Gram matrix) in the
         inner CV (sparse weights do)."""
@@ -134,10 +141,10 @@ class LatentBlockClassifier(BlockFusion):
                  else list(range(1, int(self.max_components) + 1)))
         kernels = [X @ X.T if X.shape[1] >= len(X) else None for X in Xs]
         if len(settings) * len(comps) > 1:
-            losses = self._cv_losses(Xs, kernels, have, y, n_classes, settings, max(comps))
-            losses = losses[:, [h - 1 for h in comps]]
-            i, j = np.unravel_index(np.argmin(losses), losses.shape)
-            setting, self.n_components_ = settings[i], comps[j]
+            setting, self.n_components_ = self._choose(
+                settings, comps, lambda cands: self._cv_losses(
+                    Xs, kernels, have, y, n_classes, cands, max(comps))[
+                        :, [h - 1 for h in comps]])
         else:
             setting, self.n_components_ = settings[0], comps[0]
         self._keep_setting(setting)

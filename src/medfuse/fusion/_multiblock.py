@@ -18,10 +18,11 @@ never multiplied by anything wider than n columns: ``O(n^2 p)`` for its Gram mat
 
 Initial weights: the leading left singular vector of ``X~_b' [sqrt(C[b, c]) X~_c]_c``, i.e.
 the leading eigenvector ``e`` of ``B_b' G_b B_b`` with ``G_b = sum_c C[b, c] H_c``, followed
-by one power step. Two dense blocks: the second block's weight follows from the first (the
-leading singular pair, exact); more blocks, or sparse ones: Horst iterations
-``a~_b <- X~_b' sum_c C[b, c] t_c`` (normalised; soft-thresholded to ``keep`` non-zero
-entries for a sparse block) until no weight moves by more than ``tol``.
+by one power step. Two blocks: the second block's weight follows from the first (the
+leading singular pair, exact); more blocks: Horst iterations
+``a~_b <- X~_b' sum_c C[b, c] t_c`` (normalised) until no weight moves by more than ``tol``.
+Blocks with sparse weights then continue from that dense solution with the update
+soft-thresholded to ``keep`` non-zero entries (at most :data:`MAX_SPARSE_ITER` sweeps).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ import numpy as np
 from scipy.linalg import eigh
 
 _EPS = np.finfo(float).eps
+#: Most sweeps of thresholded (sparse) updates per component, each O(n p) per sparse
+#: block (sparse PLS implementations cap them likewise).
+MAX_SPARSE_ITER = 100
 #: Relative size below which a block's remaining sum of squares (or a cross-covariance)
 #: counts as zero.
 _EXHAUSTED = 1e-20
@@ -140,7 +144,7 @@ class _Block:
     def prepare(self, h: int) -> None:
         """Factor ``B`` (n, r) of the whitened Gram matrix of the current block."""
         self.h = h
-        self.sparse = self.keep is not None
+        self.sparse = False      # dense updates until the dense solution is found
         # nothing left to explain (e.g. a one-hot outcome of rank K - 1 after K - 1
         # components): zero scores from here on
         self.exhausted = self._sum_of_squares() <= _EXHAUSTED * self.ss0
@@ -165,14 +169,7 @@ class _Block:
         """One Horst step from the combined partner scores ``z`` (n,); returns how far the
         (whitened) unit weight moved."""
         if self.sparse:
-            a = soft_threshold(self.X.T @ z, self.keep[self.h])
-            norm = math.sqrt(a @ a)
-            if norm == 0:
-                return 0.0
-            a /= norm
-            moved = 0.0 if self.a is None else _distance(a, self.a)
-            self.a, self.t = a, self.X @ a
-            return moved
+            return self._set_weight(soft_threshold(self.X.T @ z, self.keep[self.h]))
         e = self.B.T @ z
         norm = math.sqrt(e @ e)
         if norm == 0:
@@ -180,6 +177,26 @@ class _Block:
         e /= norm
         moved = 0.0 if self.e is None else _distance(e, self.e)
         self.e, self.zhat, self.t = e, z / norm, self.B @ e
+        return moved
+
+    def to_sparse(self) -> None:
+        """Switch to thresholded updates, starting from the current (dense) weight
+        thresholded."""
+        self.sparse = True
+        self.a = None
+        if self.zhat is not None:
+            self._set_weight(soft_threshold(self.X.T @ self.zhat, self.keep[self.h]))
+
+    def _set_weight(self, a: np.ndarray) -> float:
+        """Normalise and store a sparse weight and its scores; how far it moved."""
+        norm = math.sqrt(a @ a)
+        if norm == 0:
+            return 0.0
+        a = a / norm
+        moved = 2.0 if self.a is None else _distance(a, self.a)
+        live = np.flatnonzero(a)
+        self.a = a
+        self.t = self.X[:, live] @ a[live] if 4 * len(live) < len(a) else self.X @ a
         return moved
 
     def flip(self) -> None:
@@ -199,7 +216,7 @@ class _Block:
             if self.X is not None:   # any unit weight: it scores nothing
                 self.W[0, h] = 1.0
             return
-        if self.sparse:
+        if self.sparse and self.a is not None:
             a, c = self.a, None
         else:
             c = self.zhat if self.tau == 1.0 else None
@@ -269,18 +286,23 @@ def solve(blocks: Sequence[BlockInput], design: np.ndarray, n_components: int,
         for blk in state:
             blk.prepare(h)
             blk.start()
-        sparse = any(blk.sparse for blk in state)
-        starts = [0] if n_b == 2 and not sparse else range(n_b)
-        for b in starts:
-            _initialise(state, design, b)
-        if n_b == 2 and not sparse:
+        if n_b == 2:
+            _initialise(state, design, 0)
             if not state[1].exhausted:
                 state[1].update(state[0].t)
             if state[1].zhat is None:   # no covariance left with the first block
                 _initialise(state, design, 1)
         else:
+            for b in range(n_b):
+                _initialise(state, design, b)
             _orient(state, design)
             _horst(state, design, max_iter, tol)
+        sparse = [blk for blk in state if blk.keep is not None and not blk.exhausted]
+        if sparse:
+            # from the dense solution, thresholded updates of the sparse blocks
+            for blk in sparse:
+                blk.to_sparse()
+            _horst(state, design, min(max_iter, MAX_SPARSE_ITER), tol)
         for blk in state:
             blk.finish()
     out = [blk.result() for blk in state]

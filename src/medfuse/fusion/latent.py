@@ -185,10 +185,11 @@ class BlockPLSClassifier(LatentBlockClassifier):
     keep : None, int, list of int, dict modality -> int or list of int, or "cv"
         Number of features with a non-zero weight per component: one int for every
         modality and component, a list per component (the last entry repeats), or a dict
-        per modality (modalities left out stay dense). ``"cv"`` chooses, jointly with the
-        rest, between dense weights and keeping ``max(5, ceil(f * p_m))`` of each
-        modality's ``p_m`` features for f in :data:`KEEP_FRACTIONS` (1 % and 10 %; the
-        same share for every modality). None (default): dense weights.
+        per modality (modalities left out stay dense). ``"cv"`` chooses by the inner CV
+        between dense weights and keeping ``max(5, ceil(f * p_m))`` of each modality's
+        ``p_m`` features for f in :data:`KEEP_FRACTIONS` (1 % and 10 %; the same share for
+        every modality), at the design the dense weights chose when ``design`` is None.
+        None (default): dense weights.
     confounders : list of str, optional
         obs columns to regress out of every block.
     predictor : {"logistic", "lda"}
@@ -247,6 +248,20 @@ class BlockPLSClassifier(LatentBlockClassifier):
         else:
             keeps = [self._fixed_keep(widths)]
         return [{"design": d, "keep": k} for d in designs for k in keeps]
+
+    def _choose(self, settings, comps, losses):
+        """With ``keep="cv"`` and ``design`` None, two stages as sparse PLS tuning does:
+        the design (and components) with dense weights, then ``keep`` at that design, so
+        the costly sparse solves are not repeated for every design."""
+        dense = [s for s in settings if all(k is None for k in s["keep"])]
+        if self.keep != "cv" or len(dense) in (1, len(settings)):
+            return super()._choose(settings, comps, losses)
+        first = losses(dense)
+        best = dense[int(np.unravel_index(np.argmin(first), first.shape)[0])]
+        sparse = [s for s in settings if s["design"] == best["design"] and s not in dense]
+        table = np.vstack([first[dense.index(best)][None, :], losses(sparse)])
+        i, j = np.unravel_index(np.argmin(table), table.shape)
+        return ([best, *sparse])[i], comps[j]
 
     def _fixed_keep(self, widths: list[int]) -> list:
         """``keep`` as one entry per modality (None, or ints per component)."""
