@@ -10,11 +10,11 @@ from sklearn.utils.class_weight import compute_class_weight
 from medfuse.data import make_cohort
 from medfuse.fusion import make
 from medfuse.fusion._class_weight import class_weights
+from medfuse.fusion._latent_base import _weighted_lda
 from medfuse.fusion.late import fit_pool_weights
-from medfuse.fusion.latent import _weighted_lda
 
 CLASSICAL = ("unimodal:rna", "early", "late-mean", "late-weighted", "stacking", "mkl",
-             "block-pls", "additive")
+             "block-pls", "cca", "additive")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from medfuse.data.simulate import make_cohort
 from medfuse.fusion import make
+from medfuse.fusion.cca import CCAClassifier
 from medfuse.fusion.early import EarlyFusion
 from medfuse.fusion.kernel import MKLFusion
 from medfuse.fusion.late import LateFusion
@@ -20,7 +21,7 @@ from medfuse.fusion.stacking import StackingFusion
 from medfuse.fusion.unimodal import Unimodal
 
 NAMES = ["unimodal:rna", "early", "late-mean", "late-weighted", "late-vote", "stacking",
-         "mkl", "block-pls"]
+         "mkl", "block-pls", "cca"]
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +43,7 @@ def cohort3():
 
 
 @pytest.mark.parametrize("cls", [Unimodal, EarlyFusion, LateFusion, StackingFusion, MKLFusion,
-                                 BlockPLSClassifier])
+                                 BlockPLSClassifier, CCAClassifier])
 def test_init_stores_params_unchanged_and_clone_round_trips(cls):
     params = {k: v for k, v in cls().get_params().items()}
     est = cls(**params)

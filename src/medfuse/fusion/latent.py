@@ -1,31 +1,43 @@
 """Supervised multi-block latent models: block PLS-DA (in the spirit of DIABLO / sGCCA with
-covariance criteria) and two-block PLS (PLSCanonical) with optional confounder removal.
+covariance criteria), optionally with sparse weights, and two-block PLS (PLSCanonical) with
+optional confounder removal.
 
-All solutions come from power iterations on cross-covariances initialised by an SVD;
-no within-block covariance is inverted, so many more features than subjects is stable.
+The solutions come from :mod:`medfuse.fusion._multiblock`: power iterations on products
+``X_b' z`` and the eigendecomposition of ``n x n`` Gram matrices, so time and memory grow
+linearly with the number of features; no within-block covariance is inverted, so many more
+features than subjects is stable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from medfuse.data.multimodal import DataValidationError, MultiModalData
-from medfuse.fusion.blocks import BlockFusion
-from medfuse.fusion.classifiers import class_prior, default_classifier, predict_full
+from medfuse.data.multimodal import DataValidationError
+from medfuse.fusion._latent_base import (
+    DESIGN_GRID,
+    ConfounderRegressor,
+    LatentBlockClassifier,
+    centre_scale,
+)
+from medfuse.fusion._multiblock import BlockInput, solve
 from medfuse.fusion.registry import register
 
-#: Block-to-block connection weights searched when ``design`` is None.
-DESIGN_GRID = (0.0, 0.1, 0.5)
+__all__ = ["DESIGN_GRID", "KEEP_FRACTIONS", "BlockPLSClassifier", "ConfounderRegressor",
+           "PLSCanonicalBlocks", "multiblock_pls"]
+
+#: Shares of a block's features kept per component when ``keep="cv"`` (dense is also tried).
+KEEP_FRACTIONS = (0.01, 0.1)
+#: Fewest features a block keeps under ``keep="cv"`` (all of them when it has fewer).
+KEEP_MIN = 5
 
 
-# ---------------------------------------------------------------------- core algorithm
 def multiblock_pls(blocks: list[np.ndarray], design: np.ndarray, n_components: int,
-                   max_iter: int = 500, tol: float = 1e-12) -> dict[str, list[np.ndarray]]:
+                   max_iter: int = 500, tol: float = 1e-12,
+                   keep: list | None = None) -> dict[str, list[np.ndarray]]:
     """Multi-block PLS by the Horst scheme of generalised canonical covariance analysis.
 
     For each component, unit weight vectors ``a_b`` maximise
@@ -35,116 +47,29 @@ def multiblock_pls(blocks: list[np.ndarray], design: np.ndarray, n_components: i
     ``tol``. For two blocks the initial value is already the optimum (the leading singular
     pair of ``X_1' X_2``, as in ``sklearn.cross_decomposition.PLSCanonical``). Each block is
     then deflated on its own scores: ``X_b <- X_b - t_b p_b'`` with
-    ``p_b = X_b' t_b / t_b' t_b``.
+    ``p_b = X_b' t_b / t_b' t_b``. See :mod:`medfuse.fusion._multiblock` for how this is
+    computed in time linear in the number of features.
 
     Parameters
     ----------
     blocks : list of (n, p_b) centred arrays.
     design : (B, B) non-negative symmetric connection weights (diagonal ignored).
     n_components : int
+    max_iter, tol : Horst iterations per component and their convergence threshold.
+    keep : list (one entry per block) of None (dense weights), an int or a list of ints
+        per component: the number of features with a non-zero weight (the update is
+        soft-thresholded at the ``keep + 1``-th largest magnitude, as sparse PLS does).
 
     Returns
     -------
     dict with lists (one per block) of ``weights`` (p_b, H), ``loadings`` (p_b, H),
     ``scores`` (n, H) and ``rotations`` (p_b, H), such that ``scores = X_b @ rotations``.
     """
-    design = np.asarray(design, dtype=float).copy()
-    np.fill_diagonal(design, 0.0)
-    X = [np.array(b, dtype=float, copy=True) for b in blocks]
-    n_b = len(X)
-    W = [np.zeros((x.shape[1], n_components)) for x in X]
-    P = [np.zeros((x.shape[1], n_components)) for x in X]
-    T = [np.zeros((x.shape[0], n_components)) for x in X]
-    for h in range(n_components):
-        a = []
-        for b in range(n_b):
-            partners = [np.sqrt(design[b, c]) * X[c] for c in range(n_b) if design[b, c] > 0]
-            cross = X[b].T @ np.column_stack(partners)
-            u, _, _ = np.linalg.svd(cross, full_matrices=False)
-            a.append(u[:, 0])
-        if n_b > 2:
-            for _ in range(max_iter):
-                moved = 0.0
-                for b in range(n_b):
-                    z = sum(design[b, c] * (X[c] @ a[c]) for c in range(n_b))
-                    new = X[b].T @ z
-                    norm = np.linalg.norm(new)
-                    if norm == 0:
-                        continue
-                    new /= norm
-                    if new @ a[b] < 0:  # keep the sign while iterating
-                        new = -new
-                    moved = max(moved, float(np.abs(new - a[b]).max()))
-                    a[b] = new
-                if moved < tol:
-                    break
-        else:
-            # the leading singular pair: the second block's weight is X2' X1 a1, normalised
-            v = X[1].T @ (X[0] @ a[0])
-            a[1] = v / np.linalg.norm(v) if np.linalg.norm(v) > 0 else a[1]
-        for b in range(n_b):
-            t = X[b] @ a[b]
-            tt = float(t @ t)
-            p = X[b].T @ t / tt if tt > 0 else np.zeros(X[b].shape[1])
-            X[b] -= np.outer(t, p)
-            W[b][:, h], P[b][:, h], T[b][:, h] = a[b], p, t
-    R = []
-    for b in range(n_b):
-        R.append(W[b] @ np.linalg.pinv(P[b].T @ W[b]))
-    return {"weights": W, "loadings": P, "scores": T, "rotations": R}
-
-
-def _centre_scale(X: np.ndarray, scale: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = X.mean(axis=0)
-    std = X.std(axis=0, ddof=1) if scale and len(X) > 1 else np.ones(X.shape[1])
-    std = np.where(std == 0, 1.0, std)
-    return (X - mean) / std, mean, std
-
-
-class ConfounderRegressor(TransformerMixin, BaseEstimator):
-    """Regress confounders out of a feature block: ``X - Z B`` with ``B`` the least-squares
-    coefficients fitted on the training rows.
-
-    ``Z`` is a DataFrame of confounders: numeric columns are used as they are, the others
-    are one-hot encoded with the training categories (first one dropped); an intercept is
-    added, so the output is also centred on the training rows.
-    """
-
-    def fit(self, X: np.ndarray, Z: pd.DataFrame):
-        Z = self._frame(Z)
-        self.numeric_ = [c for c in Z.columns if pd.api.types.is_numeric_dtype(Z[c])
-                         and not pd.api.types.is_bool_dtype(Z[c])]
-        self.categories_ = {c: sorted(Z[c].dropna().astype(str).unique())
-                            for c in Z.columns if c not in self.numeric_}
-        D = self._design(Z)
-        self.coef_, *_ = np.linalg.lstsq(D, np.asarray(X, dtype=float), rcond=None)
-        return self
-
-    def transform(self, X: np.ndarray, Z: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "coef_")
-        return np.asarray(X, dtype=float) - self._design(self._frame(Z)) @ self.coef_
-
-    def fit_transform(self, X, Z):
-        return self.fit(X, Z).transform(X, Z)
-
-    @staticmethod
-    def _frame(Z) -> pd.DataFrame:
-        Z = pd.DataFrame(Z).copy()
-        Z.columns = [str(c) for c in Z.columns]
-        if Z.isna().any().any():
-            col = Z.columns[Z.isna().any()][0]
-            raise DataValidationError(f"Confounder {col!r} has missing values; impute it "
-                                      "or drop those subjects.")
-        return Z
-
-    def _design(self, Z: pd.DataFrame) -> np.ndarray:
-        cols = [np.ones(len(Z))]
-        for c in self.numeric_:
-            cols.append(Z[c].to_numpy(dtype=float))
-        for c, cats in self.categories_.items():
-            values = Z[c].astype(str).to_numpy()
-            cols += [(values == k).astype(float) for k in cats[1:]]
-        return np.column_stack(cols)
+    keep = [None] * len(blocks) if keep is None else list(keep)
+    out = solve([BlockInput(X=b, keep=k) for b, k in zip(blocks, keep, strict=True)],
+                design, n_components, max_iter=max_iter, tol=tol)
+    return {"weights": [r.weights for r in out], "loadings": [r.loadings for r in out],
+            "scores": [r.scores for r in out], "rotations": [r.rotations for r in out]}
 
 
 # ---------------------------------------------------------------------- two-block transformer
@@ -183,15 +108,19 @@ class PLSCanonicalBlocks(TransformerMixin, BaseEstimator):
         if Z is not None:
             self.confounders_ = [ConfounderRegressor().fit(X, Z), ConfounderRegressor().fit(Y, Z)]
             X, Y = self.confounders_[0].transform(X, Z), self.confounders_[1].transform(Y, Z)
-        Xs, self.x_mean_, self.x_std_ = _centre_scale(X, self.scale)
-        Ys, self.y_mean_, self.y_std_ = _centre_scale(Y, self.scale)
-        out = multiblock_pls([Xs, Ys], np.array([[0, 1], [1, 0]]), self.n_components)
-        self.x_weights_, self.y_weights_ = out["weights"]
-        self.x_loadings_, self.y_loadings_ = out["loadings"]
-        self.x_rotations_, self.y_rotations_ = out["rotations"]
-        self.x_scores_, self.y_scores_ = out["scores"]
+        Xs, self.x_mean_, self.x_std_ = centre_scale(X, self.scale)
+        Ys, self.y_mean_, self.y_std_ = centre_scale(Y, self.scale)
+        x, y = solve(self._inputs(Xs, Ys), np.array([[0, 1], [1, 0]]), self.n_components)
+        self.x_weights_, self.y_weights_ = x.weights, y.weights
+        self.x_loadings_, self.y_loadings_ = x.loadings, y.loadings
+        self.x_rotations_, self.y_rotations_ = x.rotations, y.rotations
+        self.x_scores_, self.y_scores_ = x.scores, y.scores
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _inputs(self, Xs: np.ndarray, Ys: np.ndarray) -> list[BlockInput]:
+        """The two centred (scaled) blocks as solver inputs."""
+        return [BlockInput(X=Xs), BlockInput(X=Ys)]
 
     def transform(self, X, Y=None, Z=None):
         """Scores of new rows: ``x_scores`` (n, H), and ``(x_scores, y_scores)`` when Y is
@@ -214,9 +143,10 @@ class PLSCanonicalBlocks(TransformerMixin, BaseEstimator):
         return self.fit(X, Y, Z).transform(X, Y, Z)
 
 
+
 # ---------------------------------------------------------------------- the strategy
 @register("block-pls", family="latent", interpretable=True)
-class BlockPLSClassifier(BlockFusion):
+class BlockPLSClassifier(LatentBlockClassifier):
     """Block PLS discriminant analysis (multi-block PLS-DA in the spirit of DIABLO).
 
     Every modality (preprocessed, centred on the subjects that have it) and the centred
@@ -224,18 +154,23 @@ class BlockPLSClassifier(BlockFusion):
     ``sum_b cov(X_b a_b, Y c) + design * sum_{b != b'} cov(X_b a_b, X_b' a_b')``
     (:func:`multiblock_pls`), then each block is deflated on its own scores. Optionally
     (``confounders``, obs columns) a least-squares fit of the confounders, on training
-    subjects, is first removed from every block (partial block PLS).
+    subjects, is first removed from every block (partial block PLS). With ``keep``, each
+    modality's weights are sparse (sparse PLS-DA, as DIABLO's ``keepX``).
 
     Prediction (``predictor``): ``"lda"`` (default), one linear discriminant analysis per
     modality on its component scores, probabilities averaged over the modalities the
     subject has (DIABLO's "average" rule); or ``"logistic"``, one L2 logistic regression on
     the component scores of all modalities side by side (a missing modality's scores set
     to 0, its training mean, plus one availability indicator per modality), strength
-    chosen by inner CV on log loss. The inner CV that picks ``n_components`` and
-    ``design`` uses the same predictor. On ROSMAP (repeated CV on all subjects) the
-    logistic predictor had a worse log loss and no better accuracy, hence the default.
-    Training subjects missing a modality enter that block as zero rows (after centring),
-    so they add nothing to its cross-covariances.
+    chosen by inner CV on log loss. Any subset of the training modalities thus gets a
+    prediction. The inner CV that picks ``n_components``, ``design`` and ``keep`` uses the
+    same predictor. On ROSMAP (repeated CV on all subjects) the logistic predictor had a
+    worse log loss and no better accuracy, hence the default. Training subjects missing a
+    modality enter that block as zero rows (after centring), so they add nothing to its
+    cross-covariances.
+
+    Cost: linear in the number of features (``n x n`` Gram matrices of wide blocks, formed
+    once per fit and reused by every inner-CV fold; see :mod:`medfuse.fusion._multiblock`).
 
     Parameters
     ----------
@@ -247,6 +182,14 @@ class BlockPLSClassifier(BlockFusion):
         Connection weight between modality blocks (each is connected to the outcome with
         1). None chooses it from (0, 0.1, 0.5), jointly with ``n_components``, by the
         inner CV.
+    keep : None, int, list of int, dict modality -> int or list of int, or "cv"
+        Number of features with a non-zero weight per component: one int for every
+        modality and component, a list per component (the last entry repeats), or a dict
+        per modality (modalities left out stay dense). ``"cv"`` chooses by the inner CV
+        between dense weights and keeping ``max(5, ceil(f * p_m))`` of each modality's
+        ``p_m`` features for f in :data:`KEEP_FRACTIONS` (1 % and 10 %; the same share for
+        every modality), at the design the dense weights chose when ``design`` is None.
+        None (default): dense weights.
     confounders : list of str, optional
         obs columns to regress out of every block.
     predictor : {"logistic", "lda"}
@@ -264,20 +207,24 @@ class BlockPLSClassifier(BlockFusion):
     ----------
     n_components_ : int
     design_ : float
+    keep_ : dict modality -> list of int (per component; the block width where dense)
     weights_, loadings_, rotations_ : dict modality -> (p_m, H)
     block_variance_ : DataFrame (modality x component), share of each block's variance
         explained by each component's scores.
+    outcome_correlations_ : DataFrame (modality x component), correlation of each
+        modality's training scores with the outcome block's.
     predictor_ : the fitted predictor: a ``LogisticRegressionCV`` on the stacked scores
         (logistic) or dict modality -> ``LinearDiscriminantAnalysis`` (lda).
     """
 
     def __init__(self, n_components: int | None = None, max_components: int = 5,
-                 design: float | None = None, confounders=None, predictor: str = "lda",
-                 preprocessors=None, cv: int = 5, class_weight="balanced",
-                 random_state=None) -> None:
+                 design: float | None = None, keep=None, confounders=None,
+                 predictor: str = "lda", preprocessors=None, cv: int = 5,
+                 class_weight="balanced", random_state=None) -> None:
         self.n_components = n_components
         self.max_components = max_components
         self.design = design
+        self.keep = keep
         self.confounders = confounders
         self.predictor = predictor
         self.preprocessors = preprocessors
@@ -285,167 +232,73 @@ class BlockPLSClassifier(BlockFusion):
         self.class_weight = class_weight
         self.random_state = random_state
 
-    def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
-        if self.predictor not in ("logistic", "lda"):
-            raise ValueError(f"predictor must be 'logistic' or 'lda', got {self.predictor!r}.")
-        blocks = self._fit_blocks(data)
-        obs = data.obs
-        self.confounder_models_ = {}
-        if self.confounders:
-            missing = [c for c in self.confounders if c not in obs.columns]
-            if missing:
-                raise DataValidationError(f"Confounder column(s) {missing} not in obs.")
-            for m, X in blocks.items():
-                rows = ~np.isnan(X).any(axis=1)
-                reg = ConfounderRegressor().fit(X[rows], obs.loc[rows, list(self.confounders)])
-                X[rows] = reg.transform(X[rows], obs.loc[rows, list(self.confounders)])
-                self.confounder_models_[m] = reg
-        self.block_means_ = {m: np.nanmean(X, axis=0) for m, X in blocks.items()}
-        Xs = [self._centred(m, blocks[m]) for m in self.modalities_]
-        have = [~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_]
-        n_classes = len(self.classes_)
+    def _settings(self, Xs, have) -> list[dict]:
         designs = list(DESIGN_GRID) if self.design is None else [float(self.design)]
-        comps = ([int(self.n_components)] if self.n_components is not None
-                 else list(range(1, int(self.max_components) + 1)))
-        if len(designs) * len(comps) > 1:
-            losses = [self._cv_loss(Xs, have, y, n_classes, d, max(comps)) for d in designs]
-            losses = np.array([[row[h - 1] for h in comps] for row in losses])
-            i, j = np.unravel_index(np.argmin(losses), losses.shape)
-            self.design_, self.n_components_ = designs[i], comps[j]
+        widths = [X.shape[1] for X in Xs]
+        if isinstance(self.keep, str):
+            if self.keep != "cv":
+                raise ValueError(f"keep must be None, an int, a list, a dict or 'cv', got "
+                                 f"{self.keep!r}.")
+            keeps = [[None] * len(Xs)]
+            for f in KEEP_FRACTIONS:
+                option = [max(min(p, KEEP_MIN), int(np.ceil(f * p))) for p in widths]
+                option = [[k] if k < p else None for k, p in zip(option, widths, strict=True)]
+                if option not in keeps:
+                    keeps.append(option)
         else:
-            self.design_, self.n_components_ = designs[0], comps[0]
-        out = self._solve(Xs, y, n_classes, self.n_components_, self.design_)
-        names = list(self.modalities_)
-        self.weights_ = dict(zip(names, out["weights"][:-1], strict=True))
-        self.loadings_ = dict(zip(names, out["loadings"][:-1], strict=True))
-        self.rotations_ = dict(zip(names, out["rotations"][:-1], strict=True))
-        var = []
-        for j, _m in enumerate(names):
-            total = float((Xs[j] ** 2).sum())
-            T, P = out["scores"][j], out["loadings"][j]
-            var.append([(T[:, h] @ T[:, h]) * (P[:, h] @ P[:, h]) / total if total > 0 else 0.0
-                        for h in range(self.n_components_)])
-        self.block_variance_values_ = np.asarray(var, dtype=float)
-        self.predictor_ = self._fit_predictor(out["scores"][:len(names)], have, y,
-                                              self.n_components_)
-        self.prior_ = class_prior(y, n_classes)
+            keeps = [self._fixed_keep(widths)]
+        return [{"design": d, "keep": k} for d in designs for k in keeps]
 
-    def _predict_proba(self, data: MultiModalData) -> np.ndarray:
-        scores = self._scores(data)
-        return self._predict_from(self.predictor_, [scores[m] for m in self.modalities_],
-                                  self.n_components_)
+    def _choose(self, settings, comps, losses):
+        """With ``keep="cv"`` and ``design`` None, two stages as sparse PLS tuning does:
+        the design (and components) with dense weights, then ``keep`` at that design, so
+        the costly sparse solves are not repeated for every design."""
+        dense = [s for s in settings if all(k is None for k in s["keep"])]
+        if self.keep != "cv" or len(dense) in (1, len(settings)):
+            return super()._choose(settings, comps, losses)
+        first = losses(dense)
+        best = dense[int(np.unravel_index(np.argmin(first), first.shape)[0])]
+        sparse = [s for s in settings if s["design"] == best["design"] and s not in dense]
+        table = np.vstack([first[dense.index(best)][None, :], losses(sparse)])
+        i, j = np.unravel_index(np.argmin(table), table.shape)
+        return ([best, *sparse])[i], comps[j]
 
-    @property
-    def block_variance_(self) -> pd.DataFrame:
-        """Share of each block's variance explained by each component (modality x
-        component)."""
-        return pd.DataFrame(self.block_variance_values_,
-                            index=pd.Index(self.modalities_, name="modality"),
-                            columns=[f"comp{h + 1}" for h in range(self.n_components_)])
-
-    def transform(self, data: MultiModalData) -> pd.DataFrame:
-        """Component scores of (new) subjects: columns ``<modality>_comp<h>``; NaN where a
-        subject lacks the modality."""
-        check_is_fitted(self, "rotations_")
-        data = self.align(data)
-        scores = self._scores(data)
-        frames = [pd.DataFrame(scores[m], index=data.subjects,
-                               columns=[f"{m}_comp{h + 1}" for h in range(self.n_components_)])
-                  for m in self.modalities_]
-        return pd.concat(frames, axis=1)
-
-    # -------------------------------------------------------------- helpers
-    def _scores(self, data: MultiModalData) -> dict[str, np.ndarray]:
-        blocks = self._transform_blocks(data)
-        out = {}
-        for m in self.modalities_:
-            X = blocks[m]
-            rows = ~np.isnan(X).any(axis=1)
-            if m in self.confounder_models_ and rows.any():
-                X = X.copy()
-                X[rows] = self.confounder_models_[m].transform(
-                    X[rows], data.obs.loc[rows, list(self.confounders)])
-            out[m] = (X - self.block_means_[m]) @ self.rotations_[m]
+    def _fixed_keep(self, widths: list[int]) -> list:
+        """``keep`` as one entry per modality (None, or ints per component)."""
+        if self.keep is None:
+            return [None] * len(widths)
+        if isinstance(self.keep, Mapping):
+            unknown = [m for m in self.keep if m not in self.modalities_]
+            if unknown:
+                raise DataValidationError(f"keep names modalities {unknown} that are not "
+                                          f"among the training modalities {self.modalities_}.")
+            entries = [self.keep.get(m) for m in self.modalities_]
+        else:
+            entries = [self.keep] * len(widths)
+        out = []
+        for m, k in zip(self.modalities_, entries, strict=True):
+            if k is None:
+                out.append(None)
+                continue
+            ks = [int(k)] if np.ndim(k) == 0 else [int(v) for v in k]
+            if not ks or min(ks) < 1:
+                raise ValueError(f"keep for modality {m!r} must be positive feature "
+                                 f"counts, got {k!r}.")
+            out.append(ks)
         return out
 
-    def _centred(self, m: str, X: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(X - self.block_means_[m], nan=0.0)
+    def _inputs(self, setting, j, X, K, X_test, K_test, n_obs) -> BlockInput:
+        return BlockInput(X=X, K=K, X_test=X_test, K_test=K_test, keep=setting["keep"][j],
+                          n_obs=n_obs)
 
-    @staticmethod
-    def _solve(Xs: list[np.ndarray], y: np.ndarray, n_classes: int, n_comp: int,
-               design: float):
-        Y = np.eye(n_classes)[y]
-        Y = Y - Y.mean(axis=0)
-        n_b = len(Xs)
-        C = np.full((n_b + 1, n_b + 1), float(design))
-        C[:, -1] = C[-1, :] = 1.0
-        np.fill_diagonal(C, 0.0)
-        return multiblock_pls([*Xs, Y], C, n_comp)
+    def _needs_features(self, setting, j) -> bool:
+        return setting["keep"][j] is not None
 
-    def _fit_predictor(self, scores, have, y, n_comp: int):
-        """Fit the predictor on the first ``n_comp`` components of every block's scores."""
-        weights = self._class_weights(y)
-        if self.predictor == "lda":
-            return {j: _weighted_lda(T[have[j]][:, :n_comp], y[have[j]], weights)
-                    for j, T in enumerate(scores)}
-        T = [np.where(h[:, None], t, np.nan) for t, h in zip(scores, have, strict=True)]
-        counts = np.bincount(y)
-        model = default_classifier(self.random_state, cv=int(min(5, counts[counts > 0].min())),
-                                   weights=weights, y=y)
-        return model.fit(self._stacked(T, n_comp), y)
-
-    def _predict_from(self, predictor, scores, n_comp: int) -> np.ndarray:
-        """Probabilities from every block's scores (NaN rows where a block is missing)."""
-        if self.predictor == "lda":
-            stack = np.stack([self._lda_proba(predictor[j], T[:, :n_comp])
-                              for j, T in enumerate(scores)], axis=1)
-            have = ~np.isnan(stack[:, :, 0])
-            return np.nansum(stack, axis=1) / have.sum(axis=1, keepdims=True)
-        return predict_full(predictor, self._stacked(scores, n_comp), len(self.classes_))
-
-    @staticmethod
-    def _stacked(scores, n_comp: int) -> np.ndarray:
-        """Scores side by side (0 where missing) and the availability indicators."""
-        have = [~np.isnan(T).any(axis=1) for T in scores]
-        return np.column_stack([np.nan_to_num(T[:, :n_comp]) for T in scores]
-                               + [h.astype(float) for h in have])
-
-    def _lda_proba(self, lda, T: np.ndarray) -> np.ndarray:
-        rows = ~np.isnan(T).any(axis=1)
-        out = np.full((len(T), len(self.classes_)), np.nan)
-        if rows.any():
-            p = lda.predict_proba(T[rows])
-            out[np.ix_(rows, lda.classes_.astype(int))] = p
-            out[rows] = np.nan_to_num(out[rows])
-        return out
-
-    def _cv_loss(self, Xs, have, y, n_classes, design: float, h_max: int) -> np.ndarray:
-        """Inner-CV log loss (summed over held-out subjects) of 1 .. h_max components."""
-        counts = np.bincount(y)
-        n_splits = int(min(self.cv, counts[counts > 0].min()))
-        loss = np.zeros(h_max)
-        if n_splits < 2:
-            return loss
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
-        for tr, te in folds.split(y.reshape(-1, 1), y):
-            means = [X[tr].mean(axis=0) for X in Xs]
-            out = self._solve([X[tr] - mu for X, mu in zip(Xs, means, strict=True)], y[tr],
-                              n_classes, h_max, design)
-            test_scores = [(X[te] - mu) @ R for X, mu, R in
-                           zip(Xs, means, out["rotations"][:-1], strict=True)]
-            test_scores = [np.where(hv[te][:, None], T, np.nan)
-                           for hv, T in zip(have, test_scores, strict=True)]
-            for h in range(1, h_max + 1):
-                fitted = self._fit_predictor(out["scores"][:-1], [hv[tr] for hv in have],
-                                             y[tr], h)
-                p = self._predict_from(fitted, test_scores, h)
-                loss[h - 1] -= np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-6, 1)).sum()
-        return loss
-
-
-def _weighted_lda(T: np.ndarray, y: np.ndarray, weights: np.ndarray):
-    """LDA on scores ``T`` whose class priors are proportional to ``weights[k] * n_k``
-    (the training frequencies when all weights are 1)."""
-    present = np.unique(y)
-    mass = weights[present] * np.bincount(y)[present]
-    return LinearDiscriminantAnalysis(priors=mass / mass.sum()).fit(T, y)
+    def _keep_setting(self, setting: dict) -> None:
+        self.design_ = float(setting["design"])
+        H = self.n_components_
+        self.keep_ = {}
+        for m, k in zip(self.modalities_, setting["keep"], strict=True):
+            width = self.n_block_features_[m]
+            ks = [width] * H if k is None else (list(k) + list(k[-1:]) * H)[:H]
+            self.keep_[m] = [min(int(v), width) for v in ks]

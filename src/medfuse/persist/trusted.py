@@ -16,6 +16,7 @@ from __future__ import annotations
 ESTIMATOR_TYPES: frozenset[str] = frozenset({
     # strategies
     "medfuse.fusion.additive.AdditiveFusion",
+    "medfuse.fusion.cca.CCAClassifier",
     "medfuse.fusion.early.EarlyFusion",
     "medfuse.fusion.kernel.MKLFusion",
     "medfuse.fusion.late.LateFusion",
@@ -32,6 +33,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.represented.RepresentedSurvival",
     # their fitted parts and parameters
     "medfuse.fusion.survival.PenalizedCox",
+    "medfuse.fusion._latent_base.ConfounderRegressor",
     "medfuse.fusion.neural.encoders.EncoderSpec",
     "medfuse.fusion.neural.objectives.AuxiliaryHeads",
     "medfuse.fusion.neural.objectives.CrossEntropy",
