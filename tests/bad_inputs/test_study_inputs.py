@@ -318,8 +318,8 @@ def test_batch_identical_to_outcome_without_harmonization_warns(tmp_path):
 
 
 def test_a_70_30_association_warns_with_its_cramers_v(tmp_path):
-    # 70% of class 1 in site B, 70% of class 0 in site A: V = 0.40 on all subjects; 150
-    # subjects keep each fold's training part close to it
+    # 70% of class 1 in site B, 70% of class 0 in site A: V = 0.40 on all subjects (0.39
+    # bias-corrected); 150 subjects keep each fold's training part close to it
     n = 150
     label = np.arange(n) % 2
     ones, zeros = np.flatnonzero(label == 1), np.flatnonzero(label == 0)
@@ -332,13 +332,15 @@ def test_a_70_30_association_warns_with_its_cramers_v(tmp_path):
     assert_exit(result, 0)
     text = said(result)
     found = re.search(r"warning: batch 'site' is associated with the outcome 'label' "
-                      r"\(moderate: Cramér's V (0\.\d\d)\u2013(0\.\d\d) in the training subjects "
-                      r"of the 3 folds; 0\.3 = moderate, 0\.5 = strong\): ComBat without "
-                      r"outcome-related covariates \(harmonize\.covariates\) removes part of "
-                      r"the outcome signal with the batch effect\.", text)
+                      r"\(moderate: bias-corrected Cramér's V (0\.\d\d)\u2013(0\.\d\d), "
+                      r"median (0\.\d\d) in the training subjects of the 3 folds; 0\.3 = "
+                      r"moderate, 0\.5 = strong\): ComBat without outcome-related covariates "
+                      r"\(harmonize\.covariates\) removes part of the outcome signal with the "
+                      r"batch effect\.", text)
     assert found, text
-    low, high = float(found.group(1)), float(found.group(2))
-    assert 0.3 <= low <= 0.4 <= high < 0.5
+    low, high, median = (float(g) for g in found.groups())
+    assert 0.3 <= low <= median <= high < 0.5
+    assert median == pytest.approx(0.4, abs=0.05)
 
 
 # ---------------------------------------------------------------------- 4 one-subject batch

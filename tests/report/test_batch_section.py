@@ -27,13 +27,19 @@ def test_the_line_gives_cramers_v_of_every_folds_training_subjects():
                     "with ComBat, refitted on the training subjects of every fold, without "
                     "protected covariates.")
 
-    result = _result(data, {"batch": "site"})
-    table = batch_outcome_association(data.obs["site"], label, result.splits)
+    # 70/30 and 30/70 class shares in the two scanners
+    scanner = np.full(len(label), "old", dtype=object)
+    for cls, share in ((1, 0.7), (0, 0.3)):
+        rows = np.flatnonzero(label == cls)
+        scanner[rows[:round(share * len(rows))]] = "new"
+    data.obs["scanner"] = scanner
+    result = _result(data, {"batch": "scanner"})
+    table = batch_outcome_association(scanner, label, result.splits)
     v = table["cramers_v"]
     soup = BeautifulSoup(render_report(result, data), "html.parser")
     text = " ".join(soup.find(id="batch-and-outcome").get_text(" ").split())
-    assert f"Cramér's V {v.min():.2f}\u2013{v.max():.2f} in the training subjects of the 3 " \
-           "folds" in text
+    assert f"bias-corrected Cramér's V {v.min():.2f}\u2013{v.max():.2f}, median " \
+           f"{v.median():.2f} in the training subjects of the 3 folds" in text
 
 
 def test_no_line_without_a_batch_column():
