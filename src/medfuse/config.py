@@ -131,8 +131,8 @@ class HarmonizeSpec(_Strict):
     Each harmonized modality gets :class:`~medfuse.preprocess.chain.ObsChain` ``[harmonizer,
     the kind's default preprocessing]`` as the ``preprocessors`` entry of every strategy
     (ComBat then z-score for ``continuous``; ComBat-seq then log-CPM and z-score for
-    ``counts``), so the harmonizer is fitted on each fold's training subjects only and saved
-    with the model.
+    ``counts``; see :func:`medfuse.study.harmonization_chains`), so the harmonizer is fitted
+    on each fold's training subjects only and saved with the model.
 
     Attributes
     ----------
@@ -182,54 +182,6 @@ class HarmonizeSpec(_Strict):
                 c = ColumnRef(file=batch.file, column=c)
             refs.append(c)
         return refs
-
-    def preprocessors(self, data: MultiModalData, batch_column: str) -> dict:
-        """modality -> unfitted ``ObsChain([harmonizer, default preprocessing])`` for the
-        harmonized modalities of ``data``, reading the batch from obs column
-        ``batch_column``."""
-        from medfuse.preprocess import ComBat, ComBatSeq
-        from medfuse.preprocess.chain import ObsChain
-
-        chosen = self.modalities
-        if chosen is None:
-            chosen = [m for m in data.modality_names
-                      if self.method in data.modalities[m].kind_object.harmonizers]
-            if not chosen:
-                raise StudyError(f"harmonize.modalities: no modality is of a kind {self.method} "
-                                 f"adjusts (modalities: {', '.join(data.modality_names)}).")
-        covariates = [c if isinstance(c, str) else c.column for c in self.covariates]
-        for col in [batch_column, *covariates]:
-            if col not in data.obs.columns:
-                raise StudyError(f"harmonize: the data has no obs column {col!r} (obs "
-                                 f"columns: {', '.join(map(str, data.obs.columns))}).")
-        out = {}
-        for m in chosen:
-            if m not in data.modality_names:
-                raise StudyError(f"harmonize.modalities: {m!r} is not a modality of the study "
-                                 f"({', '.join(data.modality_names)}).")
-            spec = data.modalities[m]
-            kind = spec.kind_object
-            if self.method not in kind.harmonizers:
-                use = (f"use method: {kind.harmonizers[0]}" if kind.harmonizers else
-                       f"{kind.name} modalities are not harmonized")
-                raise StudyError(f"harmonize.modalities: {self.method} adjusts "
-                                 f"{_ADJUSTS[self.method]}; {m!r} is a {kind.name} modality "
-                                 f"({use}).")
-            if self.method == "ComBat":
-                harmonizer = ComBat(
-                    parametric=True if self.parametric is None else self.parametric,
-                    mean_only=bool(self.mean_only), ref_batch=self.reference_batch,
-                    unseen_batch=self.unseen_batch, batch_col=batch_column,
-                    covariate_cols=covariates or None)
-            else:
-                harmonizer = ComBatSeq(ref_batch=self.reference_batch, batch_col=batch_column,
-                                       covariate_cols=covariates or None,
-                                       unseen_batch=self.unseen_batch)
-            out[m] = ObsChain([harmonizer, kind.default_preprocessor(spec)])
-        return out
-
-
-_ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
 
 
 class Study(_Strict):

@@ -44,6 +44,67 @@ def _harmonize_spec(harmonize):
     return harmonize if isinstance(harmonize, HarmonizeSpec) else HarmonizeSpec(**harmonize)
 
 
+def harmonization_chains(spec, data, batch_column: str) -> dict:
+    """modality -> unfitted ``ObsChain([harmonizer, default preprocessing])`` for the
+    modalities of ``data`` that a study's ``harmonize:`` section harmonizes.
+
+    Parameters
+    ----------
+    spec : :class:`medfuse.config.HarmonizeSpec`
+    data : MultiModalData, the training subjects (their kinds choose the default
+        preprocessing and whether the method applies).
+    batch_column : the obs column the harmonizer reads the batch from.
+
+    Returns
+    -------
+    dict modality -> ObsChain
+    """
+    from medfuse.config import StudyError
+    from medfuse.preprocess import ComBat, ComBatSeq
+    from medfuse.preprocess.chain import ObsChain
+
+    chosen = spec.modalities
+    if chosen is None:
+        chosen = [m for m in data.modality_names
+                  if spec.method in data.modalities[m].kind_object.harmonizers]
+        if not chosen:
+            raise StudyError(f"harmonize.modalities: no modality is of a kind {spec.method} "
+                             f"adjusts (modalities: {', '.join(data.modality_names)}).")
+    covariates = [c if isinstance(c, str) else c.column for c in spec.covariates]
+    for col in [batch_column, *covariates]:
+        if col not in data.obs.columns:
+            raise StudyError(f"harmonize: the data has no obs column {col!r} (obs "
+                             f"columns: {', '.join(map(str, data.obs.columns))}).")
+    out = {}
+    for m in chosen:
+        if m not in data.modality_names:
+            raise StudyError(f"harmonize.modalities: {m!r} is not a modality of the study "
+                             f"({', '.join(data.modality_names)}).")
+        modality = data.modalities[m]
+        kind = modality.kind_object
+        if spec.method not in kind.harmonizers:
+            use = (f"use method: {kind.harmonizers[0]}" if kind.harmonizers else
+                   f"{kind.name} modalities are not harmonized")
+            raise StudyError(f"harmonize.modalities: {spec.method} adjusts "
+                             f"{_ADJUSTS[spec.method]}; {m!r} is a {kind.name} modality "
+                             f"({use}).")
+        if spec.method == "ComBat":
+            harmonizer = ComBat(
+                parametric=True if spec.parametric is None else spec.parametric,
+                mean_only=bool(spec.mean_only), ref_batch=spec.reference_batch,
+                unseen_batch=spec.unseen_batch, batch_col=batch_column,
+                covariate_cols=covariates or None)
+        else:
+            harmonizer = ComBatSeq(ref_batch=spec.reference_batch, batch_col=batch_column,
+                                   covariate_cols=covariates or None,
+                                   unseen_batch=spec.unseen_batch)
+        out[m] = ObsChain([harmonizer, kind.default_preprocessor(modality)])
+    return out
+
+
+_ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
+
+
 def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
                         representations=None, task: str = "classification", harmonize=None,
                         batch: str | None = None) -> dict[str, object]:
@@ -74,7 +135,7 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
         return estimators
     if batch is None:
         raise StudyError("harmonize: name the obs column of the batch.")
-    chains = spec.preprocessors(train, batch)
+    chains = harmonization_chains(spec, train, batch)
     both = sorted(set(chains) & set(representations or {}))
     if both:
         raise StudyError(f"harmonize.modalities: {', '.join(map(repr, both))} also has a "

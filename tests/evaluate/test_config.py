@@ -218,6 +218,7 @@ def test_harmonize_builds_a_chain_per_harmonized_modality(tmp_path):
 
     from medfuse.preprocess import ComBat
     from medfuse.preprocess.chain import ObsChain
+    from medfuse.study import harmonization_chains
 
     write_files(tmp_path)
     d = study_dict(batch={"file": "clinical.csv", "column": "site"},
@@ -226,7 +227,7 @@ def test_harmonize_builds_a_chain_per_harmonized_modality(tmp_path):
     study = parse_study(d, tmp_path)
     train, _ = study.load()
     assert study.batch_column == "site"
-    chains = study.harmonize.preprocessors(train, study.batch_column)
+    chains = harmonization_chains(study.harmonize, train, study.batch_column)
     assert list(chains) == ["mrna"]                  # the clinical kind is not harmonized
     chain = chains["mrna"]
     assert isinstance(chain, ObsChain)
@@ -237,5 +238,5 @@ def test_harmonize_builds_a_chain_per_harmonized_modality(tmp_path):
     with pytest.raises(StudyError, match=r"harmonize\.modalities: ComBat adjusts continuous "
                                          r"values; 'clinical' is a clinical modality "
                                          r"\(clinical modalities are not harmonized\)"):
-        study.harmonize.model_copy(update={"modalities": ["clinical"]}).preprocessors(
-            train, "site")
+        harmonization_chains(study.harmonize.model_copy(update={"modalities": ["clinical"]}),
+                             train, "site")
