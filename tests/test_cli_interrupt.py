@@ -168,7 +168,7 @@ def test_sigterm_stops_the_workers_and_resume_continues(study, tmp_path):
     assert len(_cached(out)) == 12
 
     # the same numbers as a run that was never stopped (the sleep changes no number)
-    train, _ = load_study(study).load()
+    train, _ = load_study(study, strategies=False).load()
     never_stopped = run_benchmark(
         train, {"sleepy": Sleepy(seconds=0.0), "late-mean-ref": ref.MeanLogistic()},
         folds=3, repeats=2, seed=0, robustness=False)

@@ -86,7 +86,8 @@ def test_predict_round_trip_matches_in_memory_model(run, tmp_path):
     from medfuse.config import load_study
     from medfuse.data import MultiModalData
 
-    train, test = load_study(study).load()
+    with ref.registered():
+        train, test = load_study(study).load()    # its strategies are the reference ones
     both = MultiModalData.concat([train, test])
     with ref.registered():
         from medfuse.fusion import make

@@ -64,3 +64,51 @@ def test_concurrent_predictions_equal_serial_ones(saved):
         tables = list(pool.map(predictor.predict, parts * 4))
     for i, t in enumerate(tables):
         pd.testing.assert_frame_equal(t, serial[i % 5])
+
+
+def _harmonized_model(ref_batch="A"):
+    from sklearn.preprocessing import StandardScaler
+
+    from medfuse.preprocess import ComBat
+    from medfuse.preprocess.chain import ObsChain
+    from tests import reference_strategies as ref
+
+    data = ref.tiny_cohort(60, seed=2)
+    chain = ObsChain([ComBat(batch_col="site", ref_batch=ref_batch),
+                      StandardScaler().set_output(transform="pandas")])
+    model = make("late-mean", preprocessors={"rna": chain, "imaging": chain},
+                 random_state=0).fit(data)
+    return model, data
+
+
+def test_set_unseen_batch_reaches_every_fitted_harmonizer():
+    from medfuse.predictor import fitted_harmonizers, set_unseen_batch
+
+    model, data = _harmonized_model()
+    found = fitted_harmonizers(model)
+    assert len(found) == 2 and all(h.unseen_batch == "error" for h in found)
+    assert {id(h) for h in found} == {id(model.preprocessors_[m].steps_[0])
+                                      for m in ("rna", "imaging")}
+    predictor = Predictor(model)
+    new = data[:6]._replace(obs=data[:6].obs.assign(site="Z"))
+    with pytest.raises(ValueError, match=r"Batch\(es\) \['Z'\]"):
+        predictor.predict(new)
+    for policy in ("fit-new", "reference"):
+        assert predictor.set_unseen_batch(policy) == 2
+        assert all(h.unseen_batch == policy for h in found)
+        assert np.isfinite(predictor.predict(new).filter(like="proba_").to_numpy()).all()
+    with pytest.raises(ValueError, match="'nearest' is not a policy; choose error, reference "
+                                         "or fit-new"):
+        set_unseen_batch(model, "nearest")
+    no_reference, _ = _harmonized_model(ref_batch=None)
+    with pytest.raises(ValueError, match="harmonized without one"):
+        set_unseen_batch(no_reference, "reference")
+    assert set_unseen_batch(make("late-mean").fit(data), "fit-new") == 0
+
+
+def test_predict_needs_the_obs_columns_the_harmonizer_reads():
+    model, data = _harmonized_model()
+    new = data[:4]._replace(obs=data[:4].obs.drop(columns="site"))
+    with pytest.raises(ValueError, match=r"The model harmonizes its input by batch \(obs "
+                                         r"column 'site'\), which the new subjects lack"):
+        Predictor(model).predict(new)

@@ -12,29 +12,55 @@ A minimal study::
     cv: {folds: 5, repeats: 3, seed: 0}
 
 Relative paths are relative to the study file. The first column of every table is the subject
-ID. Errors name the field that is wrong (``cv.folds: ...``).
+ID. Errors name the field that is wrong (``cv.folds: ...``). Columns a study uses as outcome,
+batch, groups or harmonization covariates are never features: they are dropped from every
+modality table read from the same file (the data summary says so).
+
+Batch harmonization is a section of its own, refitted inside every fold with the rest of each
+strategy's per-modality preprocessing::
+
+    batch: {file: clinical.csv, column: site}
+    harmonize:
+      method: ComBat              # or ComBat-seq (counts)
+      modalities: [mrna]          # default: every modality the method applies to
+      covariates: [age]           # protected: columns of the batch file, or {file, column}
+      reference_batch: A          # optional
+      unseen_batch: error         # or reference / fit-new
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from medfuse.data.kinds import get_kind
-from medfuse.data.kinds.base import TABLE_SUFFIXES
 from medfuse.data.modality import Modality
-from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.data.multimodal import MultiModalData
 from medfuse.evaluate.budget import DEFAULT_BUDGET
 from medfuse.evaluate.metrics import metric_names
 
 
 class StudyError(ValueError):
     """A study file that cannot be used; the message names the field."""
+
+
+class _At(ValueError):
+    """A validation error inside a field: ``where`` extends the field's location in the
+    message (``params`` + ``late-mean`` -> ``params.late-mean: ...``)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        super().__init__(message)
 
 
 class _Strict(BaseModel):
@@ -100,6 +126,65 @@ class TestSpec(_Strict):
     modalities: dict[str, ModalitySpec]
 
 
+class HarmonizeSpec(_Strict):
+    """Batch harmonization of some modalities, refitted inside every fold.
+
+    Each harmonized modality gets :class:`~medfuse.preprocess.chain.ObsChain` ``[harmonizer,
+    the kind's default preprocessing]`` as the ``preprocessors`` entry of every strategy
+    (ComBat then z-score for ``continuous``; ComBat-seq then log-CPM and z-score for
+    ``counts``; see :func:`medfuse.study.harmonization_chains`), so the harmonizer is fitted
+    on each fold's training subjects only and saved with the model.
+
+    Attributes
+    ----------
+    method : ``ComBat`` or ``ComBat-seq``.
+    modalities : the modalities to harmonize (default: every modality whose kind the method
+        applies to).
+    batch : the batch column (default: the study's ``batch``).
+    covariates : protected covariates, each ``{file, column}`` or a column of the batch's
+        file.
+    parametric, mean_only : ComBat's empirical Bayes options (default: parametric, location
+        and scale).
+    reference_batch : batch left unchanged; the others are mapped onto it.
+    unseen_batch : what happens to subjects of a batch with no subject in the training part:
+        ``error``, ``reference`` (left unadjusted; needs ``reference_batch``) or ``fit-new``
+        (estimated from its own subjects).
+    """
+
+    method: Literal["ComBat", "ComBat-seq"] = "ComBat"
+    modalities: list[str] | None = None
+    batch: ColumnRef | None = None
+    covariates: list[ColumnRef | str] = Field(default_factory=list)
+    parametric: bool | None = None
+    mean_only: bool | None = None
+    reference_batch: str | int | None = None
+    unseen_batch: Literal["error", "reference", "fit-new"] = "error"
+
+    @model_validator(mode="after")
+    def _options_of_the_method(self) -> HarmonizeSpec:
+        if self.method == "ComBat-seq":
+            for option in ("parametric", "mean_only"):
+                if getattr(self, option) is not None:
+                    raise _At(option, f"a ComBat option; ComBat-seq has no {option}")
+        if self.unseen_batch == "reference" and self.reference_batch is None:
+            raise _At("unseen_batch", "'reference' leaves an unseen batch unadjusted, as the "
+                                      "reference batch; give reference_batch")
+        return self
+
+    def covariate_refs(self, batch: ColumnRef | None) -> list[ColumnRef]:
+        """The covariates as column references (a bare name is a column of the batch's
+        file)."""
+        refs = []
+        for c in self.covariates:
+            if isinstance(c, str):
+                if batch is None:
+                    raise StudyError(f"harmonize.covariates: {c!r} names no file; give "
+                                     "{file, column}.")
+                c = ColumnRef(file=batch.file, column=c)
+            refs.append(c)
+        return refs
+
+
 class Study(_Strict):
     """A study file (see the module docstring).
 
@@ -124,6 +209,7 @@ class Study(_Strict):
     modalities: dict[str, ModalitySpec] = Field(default_factory=dict)
     batch: ColumnRef | None = None
     groups: ColumnRef | None = None
+    harmonize: HarmonizeSpec | None = None
     test: TestSpec | None = None
     strategies: Literal["all"] | list[str] = "all"
     exclude: list[str] = Field(default_factory=list)
@@ -164,9 +250,38 @@ class Study(_Strict):
 
     @field_validator("strategies")
     @classmethod
-    def _nonempty(cls, v):
+    def _nonempty(cls, v, info: ValidationInfo):
         if isinstance(v, list) and not v:
             raise ValueError("give at least one strategy name, or 'all'")
+        if isinstance(v, list) and _checks_strategies(info):
+            check_strategy_names(v)
+        return v
+
+    @field_validator("exclude")
+    @classmethod
+    def _known_exclude(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if _checks_strategies(info):
+            check_strategy_names(v)
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, v: dict[str, dict], info: ValidationInfo) -> dict[str, dict]:
+        from medfuse.fusion.registry import check_params
+
+        for name, params in v.items():
+            if "preprocessors" in params:
+                raise _At(f"{name}.preprocessors",
+                          "preprocessing is not set per strategy in a study file; request "
+                          "ComBat or ComBat-seq in the harmonize: section")
+        if not _checks_strategies(info):
+            return v
+        check_strategy_names(list(v))
+        for name, params in v.items():
+            try:
+                check_params(name, params)
+            except ValueError as err:
+                raise _At(name, str(err)) from None
         return v
 
     @model_validator(mode="after")
@@ -192,6 +307,15 @@ class Study(_Strict):
             raise ValueError("cv.scheme: leave-site-out needs a 'batch' column (the site)")
         if self.cv.scheme == "grouped" and self.groups is None and self.format != "folder":
             raise ValueError("cv.scheme: grouped needs a 'groups' column")
+        if self.harmonize is not None:
+            if self.harmonize.batch is None and self.batch is None and self.format != "folder":
+                raise _At("harmonize.batch", "give the batch column (harmonize.batch or the "
+                                             "study's batch: {file, column})")
+            unknown = [m for m in self.harmonize.modalities or () if self.modalities
+                       and m not in self.modalities]
+            if unknown:
+                raise _At("harmonize.modalities", f"{', '.join(map(repr, unknown))} is not a "
+                          f"modality of the study ({', '.join(self.modalities)})")
         if self.task == "survival" and self.primary_metric not in ("c_index", "td_auc"):
             self.primary_metric = "c_index"
         return self
@@ -201,6 +325,17 @@ class Study(_Strict):
         """A path of the study file, relative to the study file's folder."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def batch_column(self) -> str | None:
+        """The obs column holding the batch under its own name (the harmonization's batch,
+        else the study's ``batch``; ``batch`` for a folder's obs file); None when the study
+        has no batch. Harmonizers read it, so an ``obs`` file of new subjects gives it under
+        that name."""
+        ref = (self.harmonize.batch if self.harmonize is not None else None) or self.batch
+        if ref is not None:
+            return ref.column
+        return "batch" if self.harmonize is not None else None
 
     @property
     def cv_scheme(self) -> str:
@@ -239,97 +374,32 @@ class Study(_Strict):
 
     def _read(self, outcome: ColumnRef | SurvivalRef, modalities: dict[str, ModalitySpec],
               prefix: str) -> MultiModalData:
-        """One cohort. For the test cohort (``prefix == "test."``) the batch and group
-        columns are looked up by name in the test files (outcome file first), and left out
-        when no test file has them."""
-        from medfuse.data.tables import read_table
+        """One cohort (see :func:`medfuse.study_data.read_cohort`)."""
+        from medfuse.study_data import read_cohort
 
-        tables: dict[Path, pd.DataFrame] = {}
+        return read_cohort(self, outcome, modalities, prefix)
 
-        def table(file: str, field: str) -> pd.DataFrame:
-            p = self.resolve(file)
-            if p not in tables:
-                try:
-                    tables[p] = read_table(p)
-                except FileNotFoundError:
-                    raise StudyError(f"{field}.file: no such file {p}") from None
-            return tables[p]
-
-        def column(ref: ColumnRef, field: str, name: str) -> pd.Series:
-            t = table(ref.file, field)
-            if name not in t.columns:
-                raise StudyError(f"{field}: column {name!r} is not in {ref.file} (columns: "
-                                 f"{', '.join(map(str, t.columns[:20]))})")
-            return t[name]
-
-        blocks, specs = {}, {}
-        for name, spec in modalities.items():
-            kind = get_kind(spec.kind)
-            if kind.storage == "table" and Path(spec.file).suffix in TABLE_SUFFIXES:
-                blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
-            else:
-                path = self.resolve(spec.file)
-                if not path.exists():
-                    raise StudyError(f"{prefix}modalities.{name}.file: no such file {path}")
-                blocks[name] = kind.read(path)
-            specs[name] = spec.to_modality()
-        if isinstance(outcome, SurvivalRef):
-            obs = _survival_obs(column(outcome, f"{prefix}outcome.time", outcome.time),
-                                column(outcome, f"{prefix}outcome.event", outcome.event),
-                                f"{prefix}outcome")
-        else:
-            obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
-                                                       outcome.column)})
-        for key, ref in (("batch", self.batch), ("group", self.groups)):
-            if ref is None:
-                continue
-            if prefix:
-                files = [outcome.file] + [m.file for m in modalities.values()]
-                found = [table(f, f"{prefix}outcome") for f in files]
-                found = [t[ref.column] for t in found if ref.column in t.columns]
-                if not found:
-                    continue
-                values = found[0]
-            else:
-                field = "batch" if key == "batch" else "groups"
-                values = column(ref, f"{field}.column", ref.column)
-            obs = obs.join(values.rename(key), how="outer")
-            if ref.column not in obs.columns:
-                obs[ref.column] = obs[key]
-        measured = set().union(*(set(map(str, b[0] if isinstance(b, tuple) else b.index))
-                                 for b in blocks.values()))
-        orphans = [i for i in obs.index if i not in measured]
-        if orphans:
-            warnings.warn(
-                f"{prefix}outcome: {len(orphans)} subject(s) have an outcome but no modality "
-                f"file row and are left out: {', '.join(map(repr, orphans[:5]))}"
-                + (" ..." if len(orphans) > 5 else ""), stacklevel=3)
-            obs = obs.drop(index=orphans)
-        try:
-            return MultiModalData(blocks, obs=obs, modalities=specs,
-                                  outcome=getattr(outcome, "column", None))
-        except DataValidationError as err:
-            raise StudyError(f"data: {err}") from None
+    def _obs_columns(self) -> list[tuple[str, ColumnRef, str, str]]:
+        """``(obs name, column, field, role)`` of every column the study adds to obs: the
+        batch (also as ``batch``), the groups (also as ``group``), and the harmonization's
+        batch and covariates (under their own names)."""
+        out = []
+        if self.batch is not None:
+            out.append(("batch", self.batch, "batch", "batch"))
+        if self.groups is not None:
+            out.append(("group", self.groups, "groups", "groups"))
+        if self.harmonize is not None:
+            h = self.harmonize
+            if h.batch is not None:
+                out.append((h.batch.column, h.batch, "harmonize.batch", "batch"))
+            for ref in h.covariate_refs(h.batch or self.batch):
+                out.append((ref.column, ref, "harmonize.covariates", "covariate"))
+        return out
 
 
-def _survival_obs(time: pd.Series, event: pd.Series, field: str) -> pd.DataFrame:
-    """obs columns ``time`` (float, >= 0) and ``event`` (bool) from the study's columns; the
-    event column may be 0/1, true/false or yes/no."""
-    t = pd.to_numeric(time, errors="coerce")
-    bad = t.isna() | (t < 0)
-    if bad.any():
-        raise StudyError(f"{field}.time: {int(bad.sum())} subject(s) have a missing, "
-                         f"non-numeric or negative time: "
-                         f"{', '.join(map(repr, list(t.index[bad])[:5]))}")
-    words = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False,
-             "1.0": True, "0.0": False}
-    e = event.map(lambda v: words.get(str(v).strip().lower()))
-    if e.isna().any():
-        raise StudyError(f"{field}.event: {int(e.isna().sum())} subject(s) have an event "
-                         f"value that is not 0/1, true/false or yes/no: "
-                         f"{', '.join(map(repr, list(e.index[e.isna()])[:5]))}")
-    return pd.DataFrame({"time": t.astype(float), "event": e.astype(bool)})
-
+#: keys users write where the study file has another place for them
+_MOVED = {key: "batch harmonization is requested in the harmonize: section (method: ComBat or "
+               "ComBat-seq)" for key in ("preprocessors", "preprocessing", "combat")}
 
 _UNION_TAGS = ("ColumnRef", "SurvivalRef", "str", "list[str]", "dict[str,ModalitySpec]")
 
@@ -337,28 +407,46 @@ _UNION_TAGS = ("ColumnRef", "SurvivalRef", "str", "list[str]", "dict[str,Modalit
 def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]
-                       if str(p) not in _UNION_TAGS
-                       and not str(p).startswith(("function-", "literal[")))
+        parts = [str(p) for p in e["loc"]
+                 if str(p) not in _UNION_TAGS and not str(p).startswith(("function-", "literal["))]
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, _At):
+            parts.append(cause.where)
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{loc or 'study'}: {msg}")
+        if e["type"] == "extra_forbidden" and parts and parts[-1] in _MOVED:
+            msg += f"; {_MOVED[parts[-1]]}"
+        lines.append(f"{'.'.join(parts) or 'study'}: {msg}")
     return "; ".join(dict.fromkeys(lines))
 
 
-def parse_study(raw: dict, base_dir: str | Path = ".") -> Study:
-    """Validate a study given as a dict (what the YAML holds)."""
+def check_strategy_names(names) -> None:
+    """Refuse a strategy name the registry does not know, listing the valid ones (see
+    :func:`medfuse.fusion.registry.check_name`)."""
+    from medfuse.fusion.registry import check_name
+
+    for name in names:
+        check_name(str(name))
+
+
+def parse_study(raw: dict, base_dir: str | Path = ".", strategies: bool = True) -> Study:
+    """Validate a study given as a dict (what the YAML holds).
+
+    ``strategies=False`` skips checking the strategy names and their parameters against
+    the registry (reading a study's data for prediction needs none of them).
+    """
     if not isinstance(raw, dict):
         raise StudyError("study: the file must hold a mapping (name: ..., modalities: ...)")
     try:
-        return Study(**raw, base_dir=Path(base_dir).resolve())
+        return Study.model_validate({**raw, "base_dir": Path(base_dir).resolve()},
+                                    context={"strategies": strategies})
     except ValidationError as err:
         raise StudyError(f"Invalid study file: {_format_errors(err)}") from None
     except TypeError as err:
         raise StudyError(f"Invalid study file: {err}") from None
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study YAML file."""
+def load_study(path: str | Path, strategies: bool = True) -> Study:
+    """Read and validate a study YAML file (``strategies``: see :func:`parse_study`)."""
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"No such study file: {path}")
@@ -366,4 +454,8 @@ def load_study(path: str | Path) -> Study:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise StudyError(f"{path} is not valid YAML: {err}") from None
-    return parse_study(raw, base_dir=path.parent)
+    return parse_study(raw, base_dir=path.parent, strategies=strategies)
+
+
+def _checks_strategies(info: ValidationInfo) -> bool:
+    return bool((info.context or {}).get("strategies", True))

@@ -41,6 +41,17 @@ class Predictor:
         self.modalities = list(model.modalities_)
         self.kinds = dict(model.modality_kinds_)
 
+    @property
+    def harmonizers(self) -> list:
+        """The fitted batch harmonizers (ComBat, ComBat-seq) inside the model."""
+        return fitted_harmonizers(self.model)
+
+    def set_unseen_batch(self, policy: str) -> int:
+        """Set what every harmonizer of the model does with new subjects of a batch it was
+        not fitted on (see :func:`set_unseen_batch`); returns how many it set. Call it
+        before predicting from several threads."""
+        return set_unseen_batch(self.model, policy)
+
     @classmethod
     def load(cls, path: str | Path, trust=()) -> Predictor:
         """Load a model folder written by :func:`medfuse.persist.save_model` (see there for
@@ -75,7 +86,7 @@ class Predictor:
         if path.suffix in (".yaml", ".yml"):
             from medfuse.config import load_study
 
-            train, test = load_study(path).load()
+            train, test = load_study(path, strategies=False).load()
             data = train if test is None else MultiModalData.concat([train, test])
         elif path.is_dir() and not (path / MANIFEST).exists() and not (
                 path / "labels_tr.csv").exists():
@@ -102,6 +113,7 @@ class Predictor:
         them get empty cells. A survival model gives a ``risk`` column instead (higher =
         earlier event; a relative score on the model's own scale)."""
         model = self.model
+        self.check_obs(data)
         used = self.used_mask(data)
         rows = used.any(axis=1)
         if is_survival(model):
@@ -135,6 +147,25 @@ class Predictor:
             return table
         return table.join(modality_shapley(self.model, data[rows]).per_prediction())
 
+    def check_obs(self, data: MultiModalData) -> None:
+        """Refuse new subjects without the obs columns the model's harmonizers read (the
+        batch, protected covariates), saying where to give them."""
+        for h in self.harmonizers:
+            batch = getattr(h, "batch_col", "batch")
+            if batch not in data.obs.columns:
+                raise ValueError(
+                    f"The model harmonizes its input by batch (obs column {batch!r}), which the "
+                    "new subjects lack: give it in an obs file (first column = subject ID) "
+                    "next to the modality files, or predict from a study file with batch: "
+                    f"{{file: ..., column: {batch}}}.")
+            covariates = [c for c in (getattr(h, "covariate_cols", None) or ())
+                          if c not in data.obs.columns]
+            if covariates:
+                raise ValueError(
+                    f"The model's harmonizer protects covariate(s) {covariates} (obs columns), "
+                    "which the new subjects lack: give them in an obs file next to the "
+                    "modality files, or predict from a study file with harmonize.covariates.")
+
     def used_mask(self, data: MultiModalData) -> np.ndarray:
         """(n_subjects, n_model_modalities) bool: the model's modalities each subject has."""
         used = np.zeros((len(data), len(self.modalities)), dtype=bool)
@@ -149,6 +180,64 @@ class Predictor:
                                              if u) for r in used]
         table.index.name = "subject"
         return table
+
+
+def fitted_harmonizers(obj) -> list:
+    """Every fitted ComBat / ComBat-seq reachable from ``obj``: through the attributes of
+    scikit-learn-style estimators (fitted strategies, chains, pipelines), dicts, lists and
+    tuples."""
+    from sklearn.base import BaseEstimator
+
+    from medfuse.preprocess import ComBat, ComBatSeq
+
+    found, seen = [], set()
+
+    def visit(o) -> None:
+        if id(o) in seen:
+            return
+        seen.add(id(o))
+        if isinstance(o, ComBat | ComBatSeq):
+            if hasattr(o, "batches_"):
+                found.append(o)
+        elif isinstance(o, dict):
+            for v in o.values():
+                visit(v)
+        elif isinstance(o, list | tuple):
+            for v in o:
+                visit(v)
+        elif isinstance(o, BaseEstimator):
+            for v in vars(o).values():
+                visit(v)
+
+    visit(obj)
+    return found
+
+
+def set_unseen_batch(model, policy: str) -> int:
+    """Set ``unseen_batch`` on every fitted harmonizer of ``model``; returns how many.
+
+    Parameters
+    ----------
+    model : a fitted strategy.
+    policy : ``"error"`` (refuse new subjects of a batch the harmonizer was not fitted on),
+        ``"reference"`` (leave them unadjusted, as the reference batch; needs a model
+        harmonized with a reference batch) or ``"fit-new"`` (estimate their batch from
+        their own subjects).
+    """
+    from medfuse.preprocess._design import UNSEEN_BATCH_POLICIES
+
+    if policy not in UNSEEN_BATCH_POLICIES:
+        raise ValueError(f"{policy!r} is not a policy; choose "
+                         f"{', '.join(UNSEEN_BATCH_POLICIES[:-1])} or "
+                         f"{UNSEEN_BATCH_POLICIES[-1]}")
+    found = fitted_harmonizers(model)
+    if policy == "reference" and any(h.ref_batch is None for h in found):
+        raise ValueError("'reference' leaves an unseen batch unadjusted, as the reference "
+                         "batch, but the model was harmonized without one "
+                         "(harmonize.reference_batch); use fit-new")
+    for h in found:
+        h.set_params(unseen_batch=policy)
+    return len(found)
 
 
 def _has_file(folder: Path, modality: str) -> bool:

@@ -2,6 +2,10 @@
 
 The command line's ``benchmark`` and ``demo`` are thin layers over :func:`run_study`; it
 prints nothing itself (``log`` receives what to show, e.g. ``rich.console.Console.print``).
+
+Before anything is fitted it checks the design on the shared splits: the association of
+batch and outcome in every fold's training subjects (:mod:`medfuse.evaluate.confounding`),
+and, with harmonization, that every held-out batch had training subjects in its fold.
 """
 
 from __future__ import annotations
@@ -11,10 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 
 @dataclass
 class StudyOutputs:
-    """Paths written by :func:`run_study`, and the benchmark result."""
+    """Paths written by :func:`run_study`, and the benchmark result.
+
+    ``failures`` is ``failures.csv`` (strategy, error) when some strategy failed, else
+    None; ``model`` is None when no model was saved (e.g. every strategy failed).
+    """
 
     result: object
     results: Path
@@ -22,6 +33,209 @@ class StudyOutputs:
     comparison: Path
     report: Path
     model: Path | None
+    failures: Path | None = None
+
+
+def _harmonize_spec(harmonize):
+    if harmonize is None:
+        return None
+    from medfuse.config import HarmonizeSpec
+
+    return harmonize if isinstance(harmonize, HarmonizeSpec) else HarmonizeSpec(**harmonize)
+
+
+def harmonization_chains(spec, data, batch_column: str) -> dict:
+    """modality -> unfitted ``ObsChain([harmonizer, default preprocessing])`` for the
+    modalities of ``data`` that a study's ``harmonize:`` section harmonizes.
+
+    Parameters
+    ----------
+    spec : :class:`medfuse.config.HarmonizeSpec`
+    data : MultiModalData, the training subjects (their kinds choose the default
+        preprocessing and whether the method applies).
+    batch_column : the obs column the harmonizer reads the batch from.
+
+    Returns
+    -------
+    dict modality -> ObsChain
+    """
+    from medfuse.config import StudyError
+    from medfuse.preprocess import ComBat, ComBatSeq
+    from medfuse.preprocess.chain import ObsChain
+
+    chosen = spec.modalities
+    if chosen is None:
+        chosen = [m for m in data.modality_names
+                  if spec.method in data.modalities[m].kind_object.harmonizers]
+        if not chosen:
+            raise StudyError(f"harmonize.modalities: no modality is of a kind {spec.method} "
+                             f"adjusts (modalities: {', '.join(data.modality_names)}).")
+    covariates = [c if isinstance(c, str) else c.column for c in spec.covariates]
+    for col in [batch_column, *covariates]:
+        if col not in data.obs.columns:
+            raise StudyError(f"harmonize: the data has no obs column {col!r} (obs "
+                             f"columns: {', '.join(map(str, data.obs.columns))}).")
+    out = {}
+    for m in chosen:
+        if m not in data.modality_names:
+            raise StudyError(f"harmonize.modalities: {m!r} is not a modality of the study "
+                             f"({', '.join(data.modality_names)}).")
+        modality = data.modalities[m]
+        kind = modality.kind_object
+        if spec.method not in kind.harmonizers:
+            use = (f"use method: {kind.harmonizers[0]}" if kind.harmonizers else
+                   f"{kind.name} modalities are not harmonized")
+            raise StudyError(f"harmonize.modalities: {spec.method} adjusts "
+                             f"{_ADJUSTS[spec.method]}; {m!r} is a {kind.name} modality "
+                             f"({use}).")
+        if spec.method == "ComBat":
+            harmonizer = ComBat(
+                parametric=True if spec.parametric is None else spec.parametric,
+                mean_only=bool(spec.mean_only), ref_batch=spec.reference_batch,
+                unseen_batch=spec.unseen_batch, batch_col=batch_column,
+                covariate_cols=covariates or None)
+        else:
+            harmonizer = ComBatSeq(ref_batch=spec.reference_batch, batch_col=batch_column,
+                                   covariate_cols=covariates or None,
+                                   unseen_batch=spec.unseen_batch)
+        out[m] = ObsChain([harmonizer, kind.default_preprocessor(modality)])
+    return out
+
+
+_ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
+
+
+def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
+                        representations=None, task: str = "classification", harmonize=None,
+                        batch: str | None = None) -> dict[str, object]:
+    """The unfitted strategies of a study by name.
+
+    Parameters
+    ----------
+    train : MultiModalData, the training subjects.
+    strategies, exclude, params, representations, task : see
+        :func:`medfuse.evaluate.runner.resolve_strategies`.
+    harmonize : :class:`medfuse.config.HarmonizeSpec` or its dict, optional
+        Every strategy then gets, for each harmonized modality, ``ObsChain([harmonizer,
+        default preprocessing])`` in its ``preprocessors`` parameter, so the harmonizer is
+        refitted wherever the strategy is (in every fold, and in the saved model).
+    batch : the obs column holding the batch (needed with ``harmonize``).
+
+    Returns
+    -------
+    dict name -> unfitted estimator
+    """
+    from medfuse.config import StudyError
+    from medfuse.evaluate.runner import resolve_strategies
+
+    kw = {"task": task, "representations": representations}
+    estimators = resolve_strategies(train, strategies, exclude=exclude, params=params, **kw)
+    spec = _harmonize_spec(harmonize)
+    if spec is None:
+        return estimators
+    if batch is None:
+        raise StudyError("harmonize: name the obs column of the batch.")
+    chains = harmonization_chains(spec, train, batch)
+    both = sorted(set(chains) & set(representations or {}))
+    if both:
+        raise StudyError(f"harmonize.modalities: {', '.join(map(repr, both))} also has a "
+                         "representation; harmonize feature tables only.")
+    params = {n: {"preprocessors": chains, **dict(params or {}).get(n, {})} for n in estimators}
+    return resolve_strategies(train, list(estimators), params=params, **kw)
+
+
+def study_splits(train, *, folds: int, repeats: int, seed: int, scheme: str,
+                 task: str = "classification") -> list:
+    """The CV splits every strategy is scored on (as the runner would make them: the
+    ``group`` obs column for the grouped scheme, ``batch`` for leave-site-out)."""
+    from medfuse.evaluate.splits import make_splits
+
+    obs = train.obs
+    return make_splits(_target(train, task), folds=folds, repeats=repeats, seed=seed,
+                       scheme=scheme,
+                       groups=obs["group"].to_numpy() if scheme == "grouped" else None,
+                       sites=obs["batch"].to_numpy() if scheme == "leave-site-out" else None)
+
+
+def _target(train, task: str) -> np.ndarray:
+    if task == "survival":
+        from medfuse.fusion.survival import survival_target
+
+        return survival_target(train)["event"].astype(int)
+    return np.asarray(train.y)
+
+
+def check_design(train, splits, *, batch: str | None, harmonize=None,
+                 task: str = "classification") -> list[str]:
+    """Check the batch against the splits before anything is fitted; returns the warnings.
+
+    Raises
+    ------
+    ConfoundingError
+        Batch and outcome are perfectly confounded in some fold's training subjects and
+        harmonization without covariates is requested.
+    StudyError
+        With harmonization under the ``error`` policy: a batch has held-out subjects in a
+        fold whose training part has none of it.
+    """
+    from medfuse.config import StudyError
+    from medfuse.evaluate.confounding import (
+        ConfoundingError,
+        batch_outcome_association,
+        confounding_verdict,
+    )
+    from medfuse.evaluate.splits import missing_from_training
+
+    if batch is None or batch not in train.obs.columns:
+        return []
+    spec = _harmonize_spec(harmonize)
+    labels = train.obs[batch].to_numpy()
+    table = batch_outcome_association(labels, _target(train, task), splits)
+    outcome = train.outcome or "event"
+    level, message = confounding_verdict(
+        table, batch, outcome, harmonizer=spec.method if spec else None,
+        covariates=bool(spec and spec.covariates))
+    if level == "error":
+        raise ConfoundingError(message)
+    out = [message] if level == "warning" else []
+    if spec is not None and spec.reference_batch is not None:
+        _check_reference(labels, splits, spec.reference_batch)
+    if spec is not None and spec.unseen_batch == "error":
+        missing = missing_from_training(labels, splits)
+        if missing:
+            label, where = next(iter(missing.items()))
+            size = int((labels == label).sum())
+            others = (f" and {len(where) - 1} other fold(s)" if len(where) > 1 else "")
+            also = (f" (also batch(es) {', '.join(map(repr, list(missing)[1:]))})"
+                    if len(missing) > 1 else "")
+            raise StudyError(
+                f"harmonize: batch {label!r} ({size} subject{'s' if size != 1 else ''}) has "
+                f"no subject in the training part of fold {where[0]}{others}{also}, so the "
+                f"{spec.method} fitted there cannot adjust its test subjects. Merge the batch "
+                "into another one, set harmonize.unseen_batch to 'fit-new' (estimate it from "
+                "its own subjects) or 'reference' (leave it unadjusted; needs "
+                "harmonize.reference_batch), or evaluate unseen sites on purpose with "
+                "cv.scheme: leave-site-out and one of those policies.")
+    return out
+
+
+def _check_reference(labels: np.ndarray, splits, reference) -> None:
+    """Refuse a reference batch that is not a batch, or is absent from a fold's training
+    part (the fold's harmonizer could not map the others onto it)."""
+    from medfuse.config import StudyError
+
+    text = np.asarray([str(v) for v in labels], dtype=object)
+    batches = sorted({str(v) for v in labels if not pd.isna(v)})
+    if str(reference) not in batches:
+        raise StudyError(f"harmonize.reference_batch: {reference!r} is not a batch of the data "
+                         f"(batches: {', '.join(batches)}).")
+    lacking = [s.label for s in splits if str(reference) not in set(text[s.train])]
+    if lacking:
+        raise StudyError(
+            f"harmonize.reference_batch: {reference!r} has no subject in the training part of "
+            f"fold(s) {', '.join(lacking)} (leave-site-out holds it out once), so those folds "
+            "cannot map the other batches onto it. Harmonize without a reference batch, or "
+            "use a scheme that keeps it in every training part.")
 
 
 def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), params=None,
@@ -31,7 +245,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               save_model: bool = True, study: dict | None = None,
               title: str = "medfuse benchmark", explain: bool = True,
               task: str = "classification", progress: bool = False,
-              budget: float | None = 1800.0, retry_failed: bool = False,
+              budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
+              batch: str | None = None,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -55,36 +270,58 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         :data:`medfuse.evaluate.budget.DEFAULT_BUDGET`, 30 minutes; None: no limit) and
         whether ``resume`` tries again fits recorded over budget; see
         :func:`medfuse.evaluate.runner.run_benchmark`.
+    harmonize : :class:`medfuse.config.HarmonizeSpec` (or its dict): batch harmonization
+        refitted inside every fold (see :func:`strategy_estimators`).
+    batch : obs column of the batch: its association with the outcome is checked in every
+        fold (:func:`check_design`) and reported; the harmonizer reads it.
     log : receives what to show (the data summary, the strategies, warnings).
+
+    Returns
+    -------
+    StudyOutputs. When every strategy failed, the tables, ``failures.csv`` and the report
+    are written, ``model`` is None and ``result.strategies`` is empty.
 
     Raises
     ------
     medfuse.evaluate.interrupt.BenchmarkInterrupted
         on SIGINT or SIGTERM during the benchmark (finished fits stay cached).
     """
-    from medfuse.evaluate.runner import refit_best, resolve_strategies, run_benchmark
+    from medfuse.evaluate.runner import refit_best, run_benchmark
     from medfuse.persist import save_model as save
     from medfuse.report import write_report
 
     show = log or (lambda _: None)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if isinstance(strategies, str) and strategies != "all":
         strategies = [s.strip() for s in strategies.split(",") if s.strip()]
-    estimators = resolve_strategies(train, strategies, exclude=exclude, params=params,
-                                    task=task, representations=representations)
+    spec = _harmonize_spec(harmonize)
+    estimators = strategy_estimators(train, strategies, exclude=exclude, params=params,
+                                     representations=representations, task=task,
+                                     harmonize=spec, batch=batch)
+    show(train.summary())
+    if spec is not None:
+        harmonized = sorted({m for est in estimators.values()
+                             for m in (_harmonized(est) or ())}, key=train.modality_names.index)
+        show(f"harmonize: {spec.method} on {', '.join(harmonized)} (batch column {batch!r}), "
+             "then each modality's default preprocessing, refitted inside every fold")
+    show(f"strategies ({len(estimators)}): {', '.join(estimators)}")
+    splits = study_splits(train, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
+                          task=task)
+    for message in check_design(train, splits, batch=batch, harmonize=spec, task=task):
+        show(f"[yellow]warning:[/yellow] {message}")
+    out.mkdir(parents=True, exist_ok=True)
     groups = "group" if scheme == "grouped" else None
     sites = "batch" if scheme == "leave-site-out" else None
-    show(train.summary())
-    show(f"strategies ({len(estimators)}): {', '.join(estimators)}")
     result = run_benchmark(
-        train, estimators, test=test, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
-        groups=groups, sites=sites, seeds=seeds, primary_metric=primary_metric,
+        train, estimators, test=test, splits=splits, folds=folds, repeats=repeats, seed=seed,
+        scheme=scheme, groups=groups, sites=sites, seeds=seeds, primary_metric=primary_metric,
         robustness=robustness, out=out, resume=resume, jobs=jobs, progress=progress,
         settings={"strategies": list(estimators), "params": dict(params or {}),
-                  "representations": dict(representations or {})}, task=task,
-        budget=budget, retry_failed=retry_failed)
+                  "representations": dict(representations or {}), "batch": batch,
+                  "harmonize": spec.model_dump(mode="json") if spec is not None else None},
+        task=task, budget=budget, retry_failed=retry_failed)
     paths = result.write(out)
+    failures = _write_failures(out / "failures.csv", result.errors)
     for name, err in result.errors.items():
         show(f"[yellow]warning:[/yellow] strategy {name} failed and is left out: {err}")
     model_dir, model = None, None
@@ -101,4 +338,28 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     report = write_report(out / "report.html", result, train, test=test, model=model,
                           study=study, title=title, explain=explain)
     return StudyOutputs(result, paths["results"], paths["robustness"], paths["comparison"],
-                        report, model_dir)
+                        report, model_dir, failures)
+
+
+def _harmonized(estimator) -> list[str] | None:
+    """The modalities whose ``preprocessors`` entry is a harmonizing chain."""
+    from medfuse.preprocess.chain import ObsChain
+
+    params = estimator.get_params(deep=False)
+    pre = params.get("preprocessors")
+    if pre is None and "estimator" in params:       # a strategy wrapped with representations
+        pre = params["estimator"].get_params(deep=False).get("preprocessors")
+    if not isinstance(pre, dict):
+        return None
+    return [m for m, t in pre.items() if isinstance(t, ObsChain)]
+
+
+def _write_failures(path: Path, errors: dict[str, str]) -> Path | None:
+    """``failures.csv`` (strategy, error) when some strategy failed; an older one is
+    removed otherwise."""
+    if not errors:
+        path.unlink(missing_ok=True)
+        return None
+    pd.DataFrame({"strategy": list(errors), "error": list(errors.values())}).to_csv(
+        path, index=False)
+    return path

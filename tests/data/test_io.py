@@ -86,3 +86,37 @@ def test_load_mogonet(rosmap_path):
         warnings.simplefilter("error")
         both = read_data(rosmap_path)
     assert both.shape == (351, 3)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_read_table_refuses_a_header_that_names_a_column_twice(tmp_path, suffix):
+    from medfuse.data import DataValidationError, read_table
+
+    sep = "\t" if suffix == ".tsv" else ","
+    path = tmp_path / f"clinical{suffix}"
+    path.write_text(sep.join(["id", "age", "sex", "age", "bmi", "sex"]) + "\n"
+                    + sep.join(["s1", "60", "f", "61", "22", "m"]) + "\n")
+    with pytest.raises(DataValidationError) as err:
+        read_table(path)
+    assert str(err.value) == (f"{path}: duplicate column name(s) 'age', 'sex' in the header row "
+                              "(pandas would rename them 'age.1', ...); give every column its "
+                              "own name.")
+    path.write_text(sep.join(["id", "age", "sex"]) + "\n" + sep.join(["s1", "60", "f"]) + "\n")
+    assert list(read_table(path).columns) == ["age", "sex"]
+
+
+def test_read_table_checks_parquet_headers(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from medfuse.data import DataValidationError, read_table
+
+    path = tmp_path / "rna.parquet"
+    pq.write_table(pa.table([pa.array(["s1", "s2"]), pa.array([1.0, 2.0]),
+                             pa.array([3.0, 4.0])], names=["id", "g1", "g1"]), path)
+    with pytest.raises(DataValidationError, match=r"duplicate column name\(s\) 'g1'"):
+        read_table(path)
+    frame = pd.DataFrame({"g1": [1.0, 2.0], "g2": [3.0, 4.0]},
+                         index=pd.Index(["s1", "s2"], name="subject"))
+    frame.to_parquet(path)
+    assert list(read_table(path).columns) == ["g1", "g2"]

@@ -88,3 +88,40 @@ def test_concat_and_summary():
     assert both.summary_frame().loc["a", "subjects"] == 6
     with pytest.raises(DataValidationError, match="several cohorts"):
         MultiModalData.concat([one, one])
+
+
+def test_summary_counts_zero_variance_features_and_says_what_happens_to_them():
+    ids = [f"s{i}" for i in range(6)]
+    rna = pd.DataFrame({"g1": [1.0, 2, 3, 4, 5, 6], "g2": 7.0, "g3": 0.0}, index=ids)
+    counts = pd.DataFrame({"c1": [1, 5, 3, 0, 2, 9], "c2": 0}, index=ids)
+    clinical = pd.DataFrame({"age": [50, 60, 70, 55, 65, np.nan], "sex": "f",
+                             "stage": [1, 1, 1, 1, 1, np.nan]}, index=ids)
+    data = MultiModalData({"rna": rna, "counts": counts, "clinical": clinical},
+                          modalities={"rna": "continuous", "counts": "counts",
+                                      "clinical": "clinical"},
+                          obs=pd.DataFrame({"y": [0, 1] * 3}, index=ids), outcome="y",
+                          uns={"notes": ["modality 'rna': 'site' (batch) of rna.csv is not a "
+                                         "feature"]})
+    frame = data.summary_frame()
+    assert frame["constant"].to_dict() == {"rna": 2, "counts": 1, "clinical": 2}
+    from rich.console import Console
+
+    console = Console(width=400, record=True)
+    console.print(data.summary())
+    text = " ".join(console.export_text().split())
+    assert ("zero-variance features: rna 2 (kept; the default z-score maps them to 0, so they "
+            "carry no weight); counts 1 (kept; log-CPM then z-score map a gene counted 0 in "
+            "every subject to 0 (a constant non-zero count varies with library size after "
+            "log-CPM)); clinical 2 (kept; the default encoding maps a constant number to 0 "
+            "and a one-level category to a constant indicator)") in text
+    assert "modality 'rna': 'site' (batch) of rna.csv is not a feature" in text
+    # z-scoring does map them to 0
+    from sklearn.base import clone
+
+    from medfuse.preprocess import default_preprocessor
+
+    z = clone(default_preprocessor(data.modalities["rna"])).fit_transform(rna)
+    assert (z[["g2", "g3"]].to_numpy() == 0).all()
+    encoded = clone(default_preprocessor(data.modalities["clinical"])).fit_transform(
+        clinical.iloc[:5])
+    assert (encoded["stage"] == 0).all() and (encoded["sex=f"] == 1).all()

@@ -114,3 +114,21 @@ def test_subject_without_any_model_modality(data):
 def test_rejects_non_multimodal_input():
     with pytest.raises(TypeError, match="MultiModalData"):
         Prior().fit(pd.DataFrame({"a": [1, 2]}), [0, 1])
+
+
+def test_feature_mismatch_message_has_only_the_non_empty_parts(data):
+    from medfuse.data import MultiModalData
+
+    model = Prior().fit(data)
+    rna = data.block("rna")
+    only_extra = MultiModalData({"rna": rna.assign(extra=1)}, modalities={"rna": "counts"})
+    with pytest.raises(DataValidationError) as err:
+        model.predict_proba(only_extra)
+    assert str(err.value) == ("Modality 'rna' does not have the training features: extra "
+                              "'extra'.")
+    only_missing = MultiModalData({"rna": rna.drop(columns=["gene0003"])},
+                                  modalities={"rna": "counts"})
+    with pytest.raises(DataValidationError) as err:
+        model.predict_proba(only_missing)
+    assert str(err.value) == ("Modality 'rna' does not have the training features: missing "
+                              "'gene0003'.")

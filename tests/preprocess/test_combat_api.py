@@ -141,3 +141,27 @@ def test_residual_batch_auc_drops_to_chance_on_simulated_imaging():
     # harmonizing everyone first forces batch means equal in-sample: anti-predictable folds
     in_sample = residual_batch_signal(X, ComBat().fit_transform(X, batch=batch), batch)
     assert in_sample["before"] == auc["before"] and in_sample["after"] < 0.5
+
+
+def test_unseen_batch_error_says_cause_and_remedies():
+    from medfuse.preprocess._design import UnseenBatchError
+
+    X, batch = _toy()
+    model = ComBat().fit(X, batch=batch)
+    with pytest.raises(UnseenBatchError) as err:
+        model.transform(X[:2], batch=["a", "d"])
+    text = str(err.value)
+    assert text.startswith("Batch(es) ['d'] had no subject among those ComBat was fitted on "
+                           "(seen: ['a', 'b', 'c']), so their batch effect is unknown.")
+    assert "e.g. a batch with one subject" in text and "leave-site-out" in text
+    assert "unseen_batch='fit-new'" in text and "'reference'" in text
+
+
+def test_batch_labels_match_by_their_text():
+    # a batch read as the number 1 from one file is the batch "1" of another
+    X, batch = _toy()
+    numeric = np.select([batch == "a", batch == "b"], [1, 2], 3)
+    model = ComBat(ref_batch="2").fit(X, batch=numeric)
+    assert model.batches_ == [1, 2, 3] and model.ref_index_ == 1
+    np.testing.assert_allclose(model.transform(X, batch=numeric.astype(str)),
+                               model.transform(X, batch=numeric), atol=1e-12)

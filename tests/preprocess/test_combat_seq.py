@@ -144,3 +144,59 @@ def test_gene_subset_is_seeded_and_all_others_equal_the_full_integral(seq_data):
                       random_state=2).fit(counts, **kw)
     np.testing.assert_allclose(every.batch_effect_, full.batch_effect_, rtol=1e-10,
                                atol=1e-12)
+
+
+def _nb_cohort(seed=0, n=10, genes=60):
+    """Counts of batches A and B (opposite effects +-0.5 on every other gene) and a new batch
+    C with three times the expression of the first half of the genes."""
+    rng = np.random.default_rng(seed)
+    base = np.exp(rng.uniform(2, 5, genes))
+    shift = np.where(np.arange(genes) % 2 == 0, 0.5, 0.0)
+    effects = {"A": shift, "B": -shift, "C": np.where(np.arange(genes) < genes // 2,
+                                                      np.log(3.0), 0.0)}
+    rows, batch = [], []
+    for b, g in effects.items():
+        mu = base * np.exp(g)
+        rows.append(rng.negative_binomial(10, 10 / (10 + mu), size=(n, genes)))
+        batch += [b] * n
+    counts = pd.DataFrame(np.vstack(rows), columns=[f"g{j}" for j in range(genes)])
+    return counts, np.array(batch, dtype=object)
+
+
+def test_unseen_batch_policies():
+    from medfuse.preprocess._design import UnseenBatchError
+
+    counts, batch = _nb_cohort()
+    train = batch != "C"
+    new = counts[~train]
+    model = ComBatSeq().fit(counts[train], batch=batch[train])
+    with pytest.raises(UnseenBatchError, match=r"Batch\(es\) \['C'\] had no subject among "
+                                               "those ComBat-seq was fitted on") as err:
+        model.transform(new, batch=batch[~train])
+    assert err.value.batches == ["C"] and err.value.seen == ["A", "B"]
+    with pytest.raises(ValueError, match="needs ref_batch"):
+        model.set_params(unseen_batch="reference").transform(new, batch=batch[~train])
+
+    ref = ComBatSeq(ref_batch="A", unseen_batch="reference").fit(counts[train],
+                                                               batch=batch[train])
+    np.testing.assert_array_equal(ref.transform(new, batch=batch[~train]), new)
+
+    # fit-new: the new batch's location is estimated from its own subjects, so the 3-fold
+    # expression of the first half of the genes goes away (library-normalised shares)
+    model.set_params(unseen_batch="fit-new")
+    adjusted_new = model.transform(new, batch=batch[~train])
+    adjusted_train = model.transform(counts[train], batch=batch[train])
+    assert adjusted_new.dtypes.map(pd.api.types.is_integer_dtype).all()
+
+    def first_half_excess(x_new, x_train):
+        share = lambda x: (x.T / x.sum(axis=1)).T.mean(axis=0)   # noqa: E731
+        ratio = np.log(share(x_new.to_numpy()) / share(x_train.to_numpy()))
+        half = len(ratio) // 2
+        return ratio[:half].mean() - ratio[half:].mean()
+
+    assert first_half_excess(new, adjusted_train) > 0.9        # log 3 = 1.10 before
+    assert abs(first_half_excess(adjusted_new, adjusted_train)) < 0.2
+    # subjects of the training batches are adjusted as before
+    model.set_params(unseen_batch="error")
+    np.testing.assert_array_equal(model.transform(counts[train], batch=batch[train]),
+                                  adjusted_train)

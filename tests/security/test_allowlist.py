@@ -25,6 +25,7 @@ from medfuse.fusion.registry import info
 from medfuse.persist import UntrustedModelError, audit_skops_file, load_model, save_model
 from medfuse.persist import trusted as pinned
 from medfuse.preprocess import TPM, VST, ClinicalEncoder, ComBat, ComBatSeq, MedianOfRatios
+from medfuse.preprocess.chain import ObsChain
 
 MODALITIES = ["rna", "imaging", "clinical", "image", "timeseries"]
 NEURAL = {"max_epochs": 2, "n_ensemble": 1}
@@ -167,6 +168,9 @@ def _ragged_cohort(data: MultiModalData) -> MultiModalData:
 CONFIGURED = {
     "representations": lambda d: ("late-mean", {"representations": {
         "image": "image-statistics", "timeseries": {"name": "series-summary"}}}),
+    "harmonize-chain": lambda d: ("late-mean", {"preprocessors": {"rna": ObsChain(
+        [ComBatSeq(), d.modalities["rna"].kind_object.default_preprocessor(d.modalities["rna"])])
+    }}),
     "objectives-and-encoders": lambda d: ("attention", {
         **NEURAL, "objectives": default_objectives(1.0, 0.5),
         "encoders": {"rna": EncoderSpec("mlp")}}),
@@ -178,7 +182,9 @@ def test_configured_strategies_load_with_the_pinned_list(cohorts, tmp_path, labe
     """Represented raw modalities and neural loss terms / encoder specs are saved as
     medfuse classes that load without trust."""
     data = _ragged_cohort(cohorts["classification"])
-    if label != "representations":
+    if label == "harmonize-chain":
+        data = cohorts["classification"].select(["rna", "clinical"])
+    elif label != "representations":
         data = data.select(["rna", "clinical"])
     name, params = CONFIGURED[label](data)
     with warnings.catch_warnings():

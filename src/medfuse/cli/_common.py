@@ -12,7 +12,10 @@ console = Console()
 DASH = "\u2013"  # shown for undefined values
 
 
-def fail(err: Exception | str) -> NoReturn:
-    """Print ``error: <message>`` and exit with status 2."""
-    console.print(f"[red]error:[/red] {err}")
-    raise typer.Exit(code=2)
+def fail(err: Exception | str, code: int = 2) -> NoReturn:
+    """Print ``error: <message>`` (the message shown as written, never read as markup) and
+    exit with status ``code`` (2: bad input)."""
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(err))}")
+    raise typer.Exit(code=code)

@@ -25,14 +25,31 @@ def predict(
     explain: Annotated[bool, typer.Option(
         "--explain", help="Add each subject's modality attributions: Shapley values of the "
                           "explained class probability (columns shapley_*).")] = False,
+    unseen_batch: Annotated[str | None, typer.Option(
+        "--unseen-batch", metavar="POLICY",
+        help="What a harmonized model does with new subjects of a batch it was not fitted "
+             "on: error, reference (leave them unadjusted, as the reference batch) or "
+             "fit-new (estimate their batch from their own subjects). The batch comes from "
+             "the new subjects' obs (a study file's batch, or an obs file in the folder).")
+    ] = None,
 ) -> None:
     """Predict new subjects with a saved model; each may have any subset of the modalities."""
     from medfuse.data import DataValidationError
     from medfuse.persist import UntrustedModelError
     from medfuse.predictor import Predictor
+    from medfuse.preprocess._design import UnseenBatchError
 
     try:
         predictor = Predictor.load(model_dir, trust=tuple(trust or ()))
+        if unseen_batch is not None:
+            try:
+                n = predictor.set_unseen_batch(unseen_batch)
+            except ValueError as err:
+                fail(f"--unseen-batch: {err}")
+            console.print(f"unseen batches: {unseen_batch} (set on {n} harmonizer"
+                          f"{'s' if n != 1 else ''})" if n else
+                          "[yellow]warning:[/yellow] --unseen-batch has no effect: the model "
+                          "harmonizes nothing")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             new = predictor.read(data)
@@ -41,6 +58,8 @@ def predict(
         table = predictor.predict(new)
         if explain:
             table = predictor.explain(new, table)
+    except UnseenBatchError as err:
+        fail(_unseen_message(err, predictor))
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
         fail(err)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -49,3 +68,16 @@ def predict(
     console.print(f"wrote {len(table) - n_none} predictions to {out}"
                   + (f"; {n_none} subject(s) have none of the model's modalities"
                      if n_none else ""))
+
+
+def _unseen_message(err, predictor) -> str:
+    """The unseen-batch error of a prediction, with this command's remedies."""
+    with_reference = all(h.ref_batch is not None for h in predictor.harmonizers)
+    remedy = ("Choose --unseen-batch fit-new (estimate it from the new batch's own subjects) "
+              + ("or --unseen-batch reference (leave it unadjusted, as the reference batch)."
+                 if with_reference else
+                 "; --unseen-batch reference needs a model harmonized with a reference batch "
+                 "(harmonize.reference_batch)."))
+    return (f"Batch(es) {err.batches} of the new subjects had no subject among those the "
+            f"model's {err.method} was fitted on (seen: {err.seen}), so their batch effect is "
+            f"unknown. {remedy}")

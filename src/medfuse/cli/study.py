@@ -27,14 +27,20 @@ def _run(train, test, out: Path, **kwargs):
     except BenchmarkInterrupted as stop:
         console.print(f"interrupted: {stop}; rerun the same command with --resume to continue")
         raise typer.Exit(code=stop.exit_code) from None
-    console.print(summary_table(outputs.result))
-    best = outputs.result.best
-    reused = outputs.result.settings.get("reused", 0)
-    console.print(f"wrote {outputs.results}, {outputs.robustness}, {outputs.comparison}, "
-                  f"{outputs.report}"
-                  + (f" and the {best} model in {outputs.model}" if outputs.model else "")
-                  + (f"; {reused} of {outputs.result.settings['fits']} fits reused from the "
-                     "cache" if reused else ""))
+    result = outputs.result
+    written = [outputs.results, outputs.robustness, outputs.comparison, outputs.report]
+    written += [outputs.failures] if outputs.failures is not None else []
+    if not result.strategies:
+        console.print(f"wrote {', '.join(map(str, written))}")
+        failures = "; ".join(f"{name}: {err}" for name, err in result.errors.items())
+        fail(f"every strategy failed; nothing to rank or save. {failures}", code=1)
+    console.print(summary_table(result))
+    reused = result.settings.get("reused", 0)
+    console.print(f"wrote {', '.join(map(str, written))}"
+                  + (f" and the {result.best} model in {outputs.model}" if outputs.model
+                     else "")
+                  + (f"; {reused} of {result.settings['fits']} fits reused from the cache"
+                     if reused else ""))
     return outputs
 
 
@@ -107,15 +113,20 @@ def benchmark(
         "--retry-failed", help="With --resume, try again fits that went over budget.")] = False,
 ) -> None:
     """Run a study: leakage-free CV (and test-set) benchmark, tables, best model, report."""
-    from medfuse.config import StudyError, load_study
-    from medfuse.data import DataValidationError
+    from medfuse.config import check_strategy_names, load_study
 
     try:
         study = load_study(study_file)
+        if strategies is not None:
+            names = [s.strip() for s in strategies.split(",") if s.strip()]
+            try:
+                check_strategy_names(names)
+            except ValueError as err:
+                fail(f"--strategies: {err}")
         train, test = study.load()
         _run(
             train, test, out,
-            strategies=strategies or study.strategies, exclude=study.exclude,
+            strategies=names if strategies else study.strategies, exclude=study.exclude,
             params=study.params, representations=study.representations,
             folds=folds or study.cv.folds,
             repeats=repeats or study.cv.repeats, seed=study.cv.seed, scheme=study.cv_scheme,
@@ -123,8 +134,11 @@ def benchmark(
             robustness=robustness and study.robustness, jobs=jobs, resume=resume,
             explain=explain, task=study.task, retry_failed=retry_failed,
             budget=study.budget if budget is None else (budget or None),
+            harmonize=study.harmonize, batch=study.batch_column,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
-    except (StudyError, DataValidationError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:
+        # StudyError, DataValidationError, ConfoundingError and the registry's unknown
+        # names are ValueErrors: bad input, exit 2 with the message
         fail(err)
 
 

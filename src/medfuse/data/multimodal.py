@@ -384,34 +384,54 @@ class MultiModalData:
 
     # ------------------------------------------------------------------ display
     def summary_frame(self) -> pd.DataFrame:
-        """One row per modality: kind, number of features, subjects with it, share missing."""
+        """One row per modality: kind, number of features, subjects with it, share missing,
+        and ``constant``: the number of zero-variance features over the subjects that have
+        the modality (tabular modalities; None for array modalities)."""
         rows = []
         for j, name in enumerate(self.modality_names):
-            n_avail = int(self._available[:, j].sum())
+            present = self._available[:, j]
+            n_avail = int(present.sum())
+            block = self._blocks[name]
             rows.append({
                 "modality": name,
                 "kind": str(self._specs[name].kind),
-                "features": _blocks.describe(self._blocks[name], self._available[:, j]),
+                "features": _blocks.describe(block, present),
                 "subjects": n_avail,
                 "missing": 1 - n_avail / max(len(self), 1),
+                "constant": (int(constant_columns(block.loc[present]).sum())
+                             if isinstance(block, pd.DataFrame) else None),
             })
         return pd.DataFrame(rows).set_index("modality")
 
     def summary(self):
-        """A rich Table describing the modalities, availability and outcome."""
+        """A rich Table describing the modalities, availability and outcome; its caption
+        also says what happens to zero-variance features (per the modality's kind) and
+        repeats the notes of ``uns["notes"]`` (e.g. columns of a modality file that a study
+        uses as outcome or batch and not as features)."""
         from rich.table import Table
 
         table = Table(title=f"MultiModalData: {len(self)} subjects x "
                             f"{len(self.modality_names)} modalities")
         for col in ("modality", "kind", "features", "subjects", "missing"):
             table.add_column(col, justify="left" if col in ("modality", "kind") else "right")
-        for name, row in self.summary_frame().iterrows():
+        frame = self.summary_frame()
+        for name, row in frame.iterrows():
             table.add_row(str(name), row["kind"], str(row["features"]), str(row["subjects"]),
                           f"{row['missing']:.1%}")
+        lines = []
         if self._outcome is not None:
             counts = self.y.value_counts(dropna=False).sort_index()
-            table.caption = f"outcome {self._outcome!r}: " + ", ".join(
-                f"{k}={v}" for k, v in counts.items())
+            lines.append(f"outcome {self._outcome!r}: " + ", ".join(
+                f"{k}={v}" for k, v in counts.items()))
+        constant = frame["constant"].dropna()
+        constant = constant[constant > 0]
+        if len(constant):
+            lines.append("zero-variance features: " + "; ".join(
+                f"{m} {int(n)} ({self._specs[m].kind_object.constant_features})"
+                for m, n in constant.items()))
+        lines += [str(note) for note in self.uns.get("notes", ())]
+        if lines:
+            table.caption = "\n".join(lines)
         return table
 
     def __repr__(self) -> str:
@@ -422,6 +442,24 @@ class MultiModalData:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def constant_columns(frame: pd.DataFrame) -> np.ndarray:
+    """Boolean per column: at most one distinct value (NaN ignored; an all-NaN column counts
+    as constant)."""
+    numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+               for t in frame.dtypes]
+    out = np.zeros(frame.shape[1], dtype=bool)
+    idx = np.flatnonzero(numeric)
+    if len(idx) and len(frame):
+        values = frame.iloc[:, idx].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        out[idx] = ~(hi > lo)
+    for j in np.flatnonzero(~np.asarray(numeric, dtype=bool)):
+        out[j] = frame.iloc[:, j].nunique(dropna=True) <= 1
+    return out
+
+
 def _check_obs(obs: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(obs, pd.DataFrame):
         raise DataValidationError("obs must be a DataFrame indexed by subject ID.")
@@ -437,6 +475,8 @@ def _check_outcome(obs: pd.DataFrame, outcome: str) -> None:
         raise DataValidationError(
             f"Outcome column {outcome!r} is not in obs (columns: {preview(obs.columns, 20)}).")
     values = obs[outcome].dropna()
+    if values.empty:
+        raise DataValidationError(f"Outcome {outcome!r} has no value for any subject.")
     if values.nunique() < 2:
         raise DataValidationError(
             f"Outcome {outcome!r} has a single class ({preview(values.unique())}); a "

@@ -109,3 +109,22 @@ def _every_subject(values, what: str, scheme: str) -> np.ndarray:
             f"{int(pd.isna(values).sum())} subject(s) have no {what}; {scheme} needs every "
             f"subject's {what}.")
     return values
+
+
+def missing_from_training(labels, splits: list[Split]) -> dict:
+    """Labels (batches) with held-out subjects in some split but no subject in its training
+    part: label -> the labels of those splits, in split order.
+
+    Parameters
+    ----------
+    labels : array-like (n_subjects,), e.g. each subject's batch (missing values ignored).
+    splits : the CV splits.
+    """
+    labels = np.asarray(labels, dtype=object)
+    out: dict = {}
+    for split in splits:
+        trained = {v for v in labels[split.train] if not pd.isna(v)}
+        for v in pd.unique(labels[split.test]):
+            if not pd.isna(v) and v not in trained:
+                out.setdefault(v, []).append(split.label)
+    return out

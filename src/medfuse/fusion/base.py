@@ -130,9 +130,11 @@ def align_to_model(model, data: MultiModalData) -> MultiModalData:
                     missing = [c for c in expected if c not in set(got)]
                     extra = [c for c in got if c not in set(expected)]
                     if missing or extra:
+                        parts = [f"{label} {preview(cols)}" for label, cols in
+                                 (("missing", missing), ("extra", extra)) if cols]
                         raise DataValidationError(
                             f"Modality {m!r} does not have the training features: "
-                            f"missing {preview(missing)}; extra {preview(extra)}.")
+                            f"{'; '.join(parts)}.")
                     block = block[expected]
             elif (model.block_shapes_[m] is not None
                   and value_shape(block) != tuple(model.block_shapes_[m])):

@@ -139,28 +139,35 @@ def make(name: str, **params):
     :func:`medfuse.fusion.represented.with_representations`).
     """
     representations = params.pop("representations", None)
-    base, _, modality = name.partition(":")
-    key = base if base in _REGISTRY and _REGISTRY[base].per_modality else name
-    if key not in _REGISTRY:
-        raise ValueError(f"Unknown strategy {name!r}; available: {', '.join(sorted(_REGISTRY))} "
-                         "(unimodal:<modality> for one modality).")
-    info_ = _REGISTRY[key]
+    info_ = check_name(name)
     if info_.per_modality:
-        if not modality:
-            raise ValueError(f"Name the modality: '{key}:<modality>'.")
-        params = {"modality": modality, **params}
-    cls = info_.cls
-    accepted = set(cls().get_params(deep=False))
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise ValueError(f"Strategy {name!r} has no parameter(s) {', '.join(unknown)}; its "
-                         f"parameters are: {', '.join(sorted(accepted))}.")
-    estimator = cls(**{**info_.params, **params})
+        params = {"modality": name.partition(":")[2], **params}
+    check_params(name, params)
+    estimator = info_.cls(**{**info_.params, **params})
     if representations:
         from medfuse.fusion.represented import with_representations
 
         return with_representations(estimator, representations)
     return estimator
+
+
+def check_name(name: str) -> StrategyInfo:
+    """The tags of a strategy name a user gave; a ValueError lists the valid names when it
+    is unknown, and asks for the modality of a per-modality strategy given without one."""
+    info_ = info(name)
+    if info_.per_modality and not name.partition(":")[2]:
+        raise ValueError(f"Name the modality: '{info_.name}:<modality>'.")
+    return info_
+
+
+def check_params(name: str, params) -> None:
+    """Refuse constructor arguments the strategy ``name`` does not have, listing the ones
+    it has."""
+    accepted = set(info(name).cls().get_params(deep=False))
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(f"Strategy {name!r} has no parameter(s) {', '.join(unknown)}; its "
+                         f"parameters are: {', '.join(sorted(accepted))}.")
 
 
 def available() -> pd.DataFrame:

@@ -47,6 +47,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     # preprocessors (defaults and the ones a strategy's ``preprocessors=`` may name)
     "medfuse.preprocess._design.CovariateCoding",
     "medfuse.preprocess.arrays.ChannelStandardizer",
+    "medfuse.preprocess.chain.ObsChain",
     "medfuse.preprocess.clinical.ClinicalEncoder",
     "medfuse.preprocess.combat_seq.ComBatSeq",
     "medfuse.preprocess.counts.LogCPM",

@@ -36,6 +36,61 @@ class CovariateCoding:
     owner: list[str] = field(default_factory=list)
 
 
+#: what ``transform`` does with a batch that had no subject in fit (see ComBat)
+UNSEEN_BATCH_POLICIES = ("error", "reference", "fit-new")
+
+
+class UnseenBatchError(ValueError):
+    """``transform`` met batches that had no subject in ``fit`` under the ``error`` policy.
+
+    Attributes
+    ----------
+    batches : list, the unseen batch labels.
+    seen : list, the batches of fit.
+    method : str, ``"ComBat"`` or ``"ComBat-seq"``.
+    """
+
+    def __init__(self, batches: list, seen: list, method: str) -> None:
+        self.batches, self.seen, self.method = list(batches), list(seen), method
+        super().__init__(
+            f"Batch(es) {self.batches} had no subject among those {method} was fitted on "
+            f"(seen: {self.seen}), so their batch effect is unknown. In cross-validation this "
+            "happens when a batch has too few subjects to reach the training part of every "
+            "fold (e.g. a batch with one subject): merge it into another batch, or evaluate "
+            "new sites on purpose with leave-site-out CV (cv.scheme). Or choose an "
+            "unseen-batch policy: unseen_batch='fit-new' (estimate the batch from its own "
+            "subjects) or 'reference' (leave it unadjusted; needs ref_batch), e.g. "
+            "harmonize.unseen_batch in a study file.")
+
+
+def check_unseen_policy(policy: str, ref_batch) -> None:
+    """Refuse an unknown unseen-batch policy, and ``"reference"`` without a reference."""
+    if policy not in UNSEEN_BATCH_POLICIES:
+        raise ValueError(f"unseen_batch must be one of {UNSEEN_BATCH_POLICIES}, got "
+                         f"{policy!r}.")
+    if policy == "reference" and ref_batch is None:
+        raise ValueError("unseen_batch='reference' needs ref_batch.")
+
+
+def level_lookup(levels: list) -> dict:
+    """Batch label -> position in ``levels``; a label also matches by its text (so that a
+    batch ``1`` read as a number from one file matches ``"1"`` from another), unless two
+    levels have the same text."""
+    lookup = {lev: i for i, lev in enumerate(levels)}
+    texts = [str(lev) for lev in levels]
+    if len(set(texts)) == len(texts):
+        for i, text in enumerate(texts):
+            lookup.setdefault(text, i)
+    return lookup
+
+
+def find_level(lookup: dict, label) -> int | None:
+    """The position of ``label`` in a :func:`level_lookup` (None: not a level)."""
+    if label in lookup:
+        return lookup[label]
+    return lookup.get(str(label))
+
+
 def batch_levels(batch: np.ndarray) -> list:
     """Batch levels in R's ``as.factor`` order (sorted; Categorical order when given)."""
     if isinstance(batch, pd.Series):

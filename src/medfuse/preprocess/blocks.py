@@ -41,10 +41,10 @@ def resolve_preprocessor(preprocessors, name: str, spec: Modality):
     return clone(chosen)
 
 
-def _accepts_obs(transformer) -> bool:
+def _accepts_obs(transformer, method: str = "fit") -> bool:
     try:
-        return "obs" in inspect.signature(transformer.fit).parameters
-    except (TypeError, ValueError):
+        return "obs" in inspect.signature(getattr(transformer, method)).parameters
+    except (AttributeError, TypeError, ValueError):
         return False
 
 
@@ -57,6 +57,8 @@ def fit_transform_block(transformer, X, obs: pd.DataFrame | None = None):
     if transformer is None:
         return X
     if _accepts_obs(transformer):
+        if _accepts_obs(transformer, "fit_transform"):
+            return transformer.fit_transform(X, obs=obs)
         return transformer.fit(X, obs=obs).transform(X, obs=obs)
     return transformer.fit_transform(X)
 

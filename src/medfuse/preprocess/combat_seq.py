@@ -22,11 +22,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from medfuse.preprocess import _nbglm
 from medfuse.preprocess._design import (
+    UnseenBatchError,
     as_batch_array,
     batch_levels,
     check_confounding,
+    check_unseen_policy,
     covariate_matrix,
+    find_level,
     fit_covariates,
+    level_lookup,
 )
 
 _PRIOR_COUNT = 1e-4
@@ -61,6 +65,12 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
     n_jobs : int, optional
         Threads (batches' dispersions and the quantile matching run in parallel; None: 1,
         -1: all cores).
+    unseen_batch : {"error", "reference", "fit-new"}
+        What ``transform`` does with a batch not seen in fit: raise (naming it), leave its
+        subjects unchanged as if they were of the reference batch (needs ``ref_batch``), or
+        estimate its location from its own subjects: each gene's batch effect is the log of
+        the batch's total count over the total of the batch-free fitted means, and its
+        dispersion is taken as the batch-free one (only the location is adjusted).
 
     Attributes
     ----------
@@ -80,7 +90,8 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
                  group_col: str | None = None,
                  covariate_cols: Sequence[str] | None = None, shrink: bool = False,
                  shrink_disp: bool = False, gene_subset: int | None = None,
-                 random_state=None, n_jobs: int | None = None) -> None:
+                 random_state=None, n_jobs: int | None = None,
+                 unseen_batch: str = "error") -> None:
         self.ref_batch = ref_batch
         self.full_mod = full_mod
         self.batch_col = batch_col
@@ -91,16 +102,18 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         self.gene_subset = gene_subset
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.unseen_batch = unseen_batch
 
     def fit(self, X, y=None, *, batch=None, group=None, covariates=None, obs=None):
         """Estimate dispersions and the NB GLM on training subjects (subjects x genes)."""
+        check_unseen_policy(self.unseen_batch, self.ref_batch)
         counts, index = self._counts(X, reset=True)
         n = counts.shape[0]
         batch, group, covariates = self._metadata(batch, group, covariates, obs, n, index)
         levels = batch_levels(batch)
         if len(levels) < 2:
             raise ValueError(f"ComBat-seq needs at least two batches, got {levels}.")
-        lookup = {lev: i for i, lev in enumerate(levels)}
+        lookup = level_lookup(levels)
         idx = np.array([lookup[b] for b in batch])
         n_b = np.bincount(idx, minlength=len(levels))
         if (n_b <= 1).any():
@@ -108,9 +121,9 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
                              f"{[levels[i] for i in np.flatnonzero(n_b <= 1)]} have one.")
         ref = None
         if self.ref_batch is not None:
-            if self.ref_batch not in lookup:
+            ref = find_level(lookup, self.ref_batch)
+            if ref is None:
                 raise ValueError(f"ref_batch {self.ref_batch!r} is not one of {levels}.")
-            ref = lookup[self.ref_batch]
 
         genes = counts.T
         keep = np.ones(genes.shape[0], bool)
@@ -172,35 +185,52 @@ class ComBatSeq(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X, *, batch=None, group=None, covariates=None, obs=None):
-        """Integer counts with the batch effects removed (subjects x genes)."""
+        """Integer counts with the batch effects removed (subjects x genes); subjects of a
+        batch unseen in fit follow ``unseen_batch``."""
         check_is_fitted(self, "coef_")
+        check_unseen_policy(self.unseen_batch, self.ref_batch)
         counts, index = self._counts(X, reset=False)
         n = counts.shape[0]
         batch, group, covariates = self._metadata(batch, group, covariates, obs, n, index)
-        lookup = {lev: i for i, lev in enumerate(self.batches_)}
-        unseen = [b for b in pd.unique(batch) if b not in lookup]
-        if unseen:
-            raise ValueError(f"Batch(es) {unseen} were not seen in fit (seen: "
-                             f"{self.batches_}).")
-        idx = np.array([lookup[b] for b in batch])
+        lookup = level_lookup(self.batches_)
+        found = [find_level(lookup, b) for b in batch]
+        idx = np.array([-1 if j is None else j for j in found], dtype=int)
+        seen = idx >= 0
+        unseen = list(pd.unique(batch[~seen]))
+        if unseen and self.unseen_batch == "error":
+            raise UnseenBatchError(unseen, self.batches_, "ComBat-seq")
         bio = covariate_matrix(self.covariate_coding_, _bio_frame(group, covariates, n)
                                if self.covariate_coding_.columns else None, n, index)
         batchmod = np.zeros((n, len(self.batches_)))
-        batchmod[np.arange(n), idx] = 1.0
+        batchmod[np.flatnonzero(seen), idx[seen]] = 1.0
         design = np.column_stack([batchmod, bio])
         y = counts.T[self.adjusted_]
         log_lib = np.log(y.sum(axis=0))
+        # an unseen batch has no indicator: its mu is the batch-free mean
         mu = np.exp(self.coef_ @ design.T + log_lib[None, :] + self.grand_mean_[:, None])
-        mu_star = np.exp(np.log(mu) - self.batch_effect_[:, idx])
-        old_phi = self.dispersion_[:, idx]
+        effect = np.zeros_like(mu)
+        effect[:, seen] = self.batch_effect_[:, idx[seen]]
+        old_phi = np.empty_like(mu)
+        old_phi[:, seen] = self.dispersion_[:, idx[seen]]
+        old_phi[:, ~seen] = self.target_dispersion_[:, None]
+        if self.unseen_batch == "fit-new":
+            for label in unseen:
+                cols = np.flatnonzero(batch == label)
+                total = y[:, cols].sum(axis=1)
+                with np.errstate(divide="ignore"):
+                    g = np.where(total > 0, np.log(total / mu[:, cols].sum(axis=1)), 0.0)
+                mu[:, cols] *= np.exp(g)[:, None]
+                effect[:, cols] = g[:, None]
+        mu_star = np.exp(np.log(mu) - effect)
         new_phi = np.broadcast_to(self.target_dispersion_[:, None], y.shape)
         bounds = np.linspace(0, y.shape[0], self._threads() + 1).astype(int)
         out = np.vstack(_map(lambda k: _match_quantiles(
             *(a[bounds[k]:bounds[k + 1]] for a in (y, mu, old_phi, mu_star, new_phi))),
             range(len(bounds) - 1), self._threads()))
-        if self.ref_index_ is not None:
-            ref_cols = idx == self.ref_index_
-            out[:, ref_cols] = y[:, ref_cols]
+        unchanged = (idx == self.ref_index_) if self.ref_index_ is not None else np.zeros(n, bool)
+        if self.unseen_batch == "reference":
+            unchanged |= ~seen
+        out[:, unchanged] = y[:, unchanged]
         result = counts.copy()
         result[:, self.adjusted_] = out.T
         result = np.rint(result).astype(np.int64)

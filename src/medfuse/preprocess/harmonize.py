@@ -25,14 +25,16 @@ from medfuse.preprocess._combat_eb import (
     postmean,
 )
 from medfuse.preprocess._design import (
+    UnseenBatchError,
     as_batch_array,
     batch_levels,
     check_confounding,
+    check_unseen_policy,
     covariate_matrix,
+    find_level,
     fit_covariates,
+    level_lookup,
 )
-
-_POLICIES = ("error", "reference", "fit-new")
 
 
 class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -119,26 +121,22 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         obs : DataFrame, optional
             Subjects' obs rows; source of batch/covariates when those are not given.
         """
-        if self.unseen_batch not in _POLICIES:
-            raise ValueError(f"unseen_batch must be one of {_POLICIES}, got "
-                             f"{self.unseen_batch!r}.")
-        if self.unseen_batch == "reference" and self.ref_batch is None:
-            raise ValueError("unseen_batch='reference' needs ref_batch.")
+        check_unseen_policy(self.unseen_batch, self.ref_batch)
         values, index = self._values(X, reset=True)
         n = values.shape[0]
         batch, covariates = self._metadata(batch, covariates, obs, n, index)
         levels = batch_levels(batch)
         if len(levels) < 2:
             raise ValueError(f"ComBat needs at least two batches, got {levels}.")
-        lookup = {lev: i for i, lev in enumerate(levels)}
+        lookup = level_lookup(levels)
         idx = np.array([lookup[b] for b in batch])
         n_b = np.bincount(idx, minlength=len(levels))
         ref = None
         if self.ref_batch is not None:
-            if self.ref_batch not in lookup:
+            ref = find_level(lookup, self.ref_batch)
+            if ref is None:
                 raise ValueError(f"ref_batch {self.ref_batch!r} is not one of the batches "
                                  f"{levels}.")
-            ref = lookup[self.ref_batch]
 
         mean_only = bool(self.mean_only)
         if (n_b == 1).any():
@@ -282,11 +280,11 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         values, index = self._values(X, reset=False)
         n = values.shape[0]
         batch, covariates = self._metadata(batch, covariates, obs, n, index)
-        lookup = {lev: i for i, lev in enumerate(self.batches_)}
-        unseen = [b for b in pd.unique(batch) if b not in lookup]
+        check_unseen_policy(self.unseen_batch, self.ref_batch)
+        lookup = level_lookup(self.batches_)
+        unseen = [b for b in pd.unique(batch) if find_level(lookup, b) is None]
         if unseen and self.unseen_batch == "error":
-            raise ValueError(f"Batch(es) {unseen} were not seen in fit (seen: {self.batches_}); "
-                             "refit, or set unseen_batch='reference' or 'fit-new'.")
+            raise UnseenBatchError(unseen, self.batches_, "ComBat")
         mod = covariate_matrix(self.covariate_coding_, covariates, n, index)
         mod = mod[:, self.covariate_kept_]
         n_batch = len(self.batches_)
@@ -297,8 +295,8 @@ class ComBat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         scale = np.sqrt(self.var_pooled_)
         for label in pd.unique(batch):
             rows = np.flatnonzero(batch == label)
-            if label in lookup:
-                j = lookup[label]
+            j = find_level(lookup, label)
+            if j is not None:
                 g, d = ((None, None) if j == self.ref_index_       # reference: left as is
                         else (self.gamma_star_[j], self.delta_star_[j]))
             elif self.unseen_batch == "reference":

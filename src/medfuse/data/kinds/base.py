@@ -59,6 +59,12 @@ class Kind:
     suffixes : tuple of str
         File endings this kind reads; a folder without a manifest is read by the first
         registered kind that claims a file.
+    harmonizers : tuple of str
+        Batch harmonization methods of a study file's ``harmonize:`` section that apply to
+        this kind (``"ComBat"``, ``"ComBat-seq"``); empty: the kind is not harmonized.
+    constant_features : str
+        What the default preprocessing does with a zero-variance feature (shown in the data
+        summary).
     """
 
     name: ClassVar[str] = ""
@@ -68,6 +74,8 @@ class Kind:
     encoder: ClassVar[str | None] = "mlp"
     kernel: ClassVar[str] = "auto"
     suffixes: ClassVar[tuple[str, ...]] = TABLE_SUFFIXES
+    harmonizers: ClassVar[tuple[str, ...]] = ()
+    constant_features: ClassVar[str] = "kept as they are"
 
     # ------------------------------------------------------------------ files
     def claims(self, path: Path) -> bool:

@@ -19,6 +19,8 @@ class ClinicalKind(Kind):
     name = "clinical"
     nan_allowed: ClassVar[bool] = True
     kernel = "clinical"
+    constant_features: ClassVar[str] = ("kept; the default encoding maps a constant number to "
+                                        "0 and a one-level category to a constant indicator")
 
     def default_preprocessor(self, spec: Modality):
         from medfuse.preprocess.clinical import ClinicalEncoder

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pandas as pd
 
@@ -18,6 +18,9 @@ class ContinuousKind(Kind):
     preprocessing: z-score (``StandardScaler``)."""
 
     name = "continuous"
+    harmonizers: ClassVar[tuple[str, ...]] = ("ComBat",)
+    constant_features: ClassVar[str] = ("kept; the default z-score maps them to 0, so they "
+                                        "carry no weight")
 
     def coerce(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         return to_numeric(name, frame)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pandas as pd
 
@@ -18,6 +18,10 @@ class CountsKind(ContinuousKind):
     z-score."""
 
     name = "counts"
+    harmonizers: ClassVar[tuple[str, ...]] = ("ComBat-seq",)
+    constant_features: ClassVar[str] = (
+        "kept; log-CPM then z-score map a gene counted 0 in every subject to 0 (a constant "
+        "non-zero count varies with library size after log-CPM)")
 
     def check(self, name: str, spec: Modality, measured: pd.DataFrame) -> None:
         super().check(name, spec, measured)

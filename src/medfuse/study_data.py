@@ -1,0 +1,145 @@
+"""Reading one cohort of a study file: modality tables, outcome and obs columns.
+
+Columns a study uses as outcome, batch, groups or harmonization covariates are dropped from
+every modality table read from the same file, and subject IDs that differ between the files
+are refused with the subjects named and their near matches (:mod:`medfuse.data.ids`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from medfuse.config import ColumnRef, StudyError, SurvivalRef
+from medfuse.data.ids import id_mismatch_message
+from medfuse.data.kinds import get_kind
+from medfuse.data.kinds.base import TABLE_SUFFIXES
+from medfuse.data.multimodal import DataValidationError, MultiModalData
+
+if TYPE_CHECKING:
+    from medfuse.config import ModalitySpec, Study
+
+
+def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
+                modalities: dict[str, ModalitySpec], prefix: str) -> MultiModalData:
+    """One cohort. For the test cohort (``prefix == "test."``) the batch, group and
+    covariate columns are looked up by name in the test files (outcome file first), and
+    left out when no test file has them (the harmonization's batch and covariates are
+    then an error). Columns used as outcome, batch, groups or covariates are dropped from
+    the modality tables of the same file (``uns["notes"]`` says which)."""
+    from medfuse.data.tables import read_table
+
+    tables: dict[Path, pd.DataFrame] = {}
+    roles: dict[Path, dict[str, str]] = {}      # file -> column -> what it is used as
+
+    def table(file: str, field: str) -> pd.DataFrame:
+        p = study.resolve(file)
+        if p not in tables:
+            try:
+                tables[p] = read_table(p)
+            except FileNotFoundError:
+                raise StudyError(f"{field}.file: no such file {p}") from None
+        return tables[p]
+
+    def column(ref: ColumnRef, field: str, name: str, role: str) -> pd.Series:
+        t = table(ref.file, field)
+        if name not in t.columns:
+            raise StudyError(f"{field}: column {name!r} is not in {ref.file} (columns: "
+                             f"{', '.join(map(str, t.columns[:20]))})")
+        roles.setdefault(study.resolve(ref.file), {}).setdefault(name, role)
+        return t[name]
+
+    blocks, specs, files = {}, {}, {}
+    for name, spec in modalities.items():
+        kind = get_kind(spec.kind)
+        if kind.storage == "table" and Path(spec.file).suffix in TABLE_SUFFIXES:
+            blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
+            files[name] = study.resolve(spec.file)
+        else:
+            path = study.resolve(spec.file)
+            if not path.exists():
+                raise StudyError(f"{prefix}modalities.{name}.file: no such file {path}")
+            blocks[name] = kind.read(path)
+        specs[name] = spec.to_modality()
+    if isinstance(outcome, SurvivalRef):
+        obs = _survival_obs(
+            column(outcome, f"{prefix}outcome.time", outcome.time, "outcome"),
+            column(outcome, f"{prefix}outcome.event", outcome.event, "outcome"),
+            f"{prefix}outcome")
+    else:
+        obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
+                                                   outcome.column, "outcome")})
+    outcome_ids = [str(i) for i in obs.index]
+    for key, ref, field, role in study._obs_columns():
+        if prefix:
+            files_ = [outcome.file] + [m.file for m in modalities.values()]
+            found = [(f, table(f, f"{prefix}outcome")) for f in files_]
+            found = [(f, t[ref.column]) for f, t in found if ref.column in t.columns]
+            if not found:
+                if field.startswith("harmonize"):
+                    raise StudyError(f"{prefix}modalities: no test file has the column "
+                                     f"{ref.column!r} ({field}), which harmonization needs "
+                                     "for every test subject.")
+                continue
+            file, values = found[0]
+            roles.setdefault(study.resolve(file), {}).setdefault(ref.column, role)
+        else:
+            values = column(ref, f"{field}.column", ref.column, role)
+        if key not in obs.columns:
+            obs = obs.join(values.rename(key), how="outer")
+        if ref.column not in obs.columns:
+            obs[ref.column] = obs[key]
+    notes = []
+    for name, path in files.items():
+        used = {c: r for c, r in roles.get(path, {}).items() if c in blocks[name].columns}
+        if not used:
+            continue
+        if len(used) == blocks[name].shape[1]:
+            raise StudyError(f"{prefix}modalities.{name}: every column of "
+                             f"{modalities[name].file} is used as outcome, batch, groups "
+                             "or covariate; no feature is left.")
+        blocks[name] = blocks[name].drop(columns=list(used))
+        listed = ", ".join(f"{c!r} ({r})" for c, r in used.items())
+        notes.append(f"modality {name!r}: {listed} of {modalities[name].file} "
+                     f"{'are not features' if len(used) > 1 else 'is not a feature'}")
+    ids = {modalities[m].file: [str(i) for i in (b[0] if isinstance(b, tuple) else b.index)]
+           for m, b in blocks.items()}
+    mismatch = id_mismatch_message(outcome.file, outcome_ids, ids)
+    if mismatch:
+        raise StudyError(mismatch)
+    measured = set().union(*(set(v) for v in ids.values()))
+    orphans = [i for i in obs.index if i not in measured]
+    if orphans:
+        warnings.warn(
+            f"{prefix}outcome: {len(orphans)} subject(s) have an outcome but no modality "
+            f"file row and are left out: {', '.join(map(repr, orphans[:5]))}"
+            + (" ..." if len(orphans) > 5 else ""), stacklevel=3)
+        obs = obs.drop(index=orphans)
+    try:
+        return MultiModalData(blocks, obs=obs, modalities=specs,
+                              outcome=getattr(outcome, "column", None),
+                              uns={"notes": notes} if notes else None)
+    except DataValidationError as err:
+        raise StudyError(f"data: {err}") from None
+
+
+def _survival_obs(time: pd.Series, event: pd.Series, field: str) -> pd.DataFrame:
+    """obs columns ``time`` (float, >= 0) and ``event`` (bool) from the study's columns; the
+    event column may be 0/1, true/false or yes/no."""
+    t = pd.to_numeric(time, errors="coerce")
+    bad = t.isna() | (t < 0)
+    if bad.any():
+        raise StudyError(f"{field}.time: {int(bad.sum())} subject(s) have a missing, "
+                         f"non-numeric or negative time: "
+                         f"{', '.join(map(repr, list(t.index[bad])[:5]))}")
+    words = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False,
+             "1.0": True, "0.0": False}
+    e = event.map(lambda v: words.get(str(v).strip().lower()))
+    if e.isna().any():
+        raise StudyError(f"{field}.event: {int(e.isna().sum())} subject(s) have an event "
+                         f"value that is not 0/1, true/false or yes/no: "
+                         f"{', '.join(map(repr, list(e.index[e.isna()])[:5]))}")
+    return pd.DataFrame({"time": t.astype(float), "event": e.astype(bool)})
