@@ -17,7 +17,7 @@ before (Linux: the peak is reset after the cohort is simulated), or, with ``--tr
 the peak of Python and numpy allocations during the fit (slower).
 
     python benchmarks/scale.py [--sizes 1000,10000,100000] [--strategies mkl,early,...]
-        [--time-limit 1800] [--threads 2] [--seed 0] [--tracemalloc] [--csv out.csv]
+        [--time-limit 1800] [--threads 1] [--seed 0] [--tracemalloc] [--csv out.csv]
 
 A strategy may carry parameters: ``mkl@approximation=exact@n_components=500`` (Python
 literals, else strings).
@@ -153,7 +153,8 @@ def main() -> None:
     parser.add_argument("--strategies", default=",".join(CLASSICAL))
     parser.add_argument("--time-limit", type=float, default=1800.0,
                         help="seconds per fit (simulation included)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads per fit (more than the free cores skews timings)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-exact", type=int, default=2000,
                         help="size above which an n x n allocation is flagged")
