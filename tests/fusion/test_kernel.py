@@ -13,8 +13,17 @@ from threadpoolctl import threadpool_limits
 from medfuse.data import MultiModalData
 from medfuse.data.simulate import make_cohort
 from medfuse.fusion import make
+from medfuse.fusion._lowrank import (
+    alignf_map_weights,
+    centre_map,
+    combine_maps,
+    feature_map,
+    map_alignment_pvalues,
+    nystroem_normaliser,
+)
 from medfuse.fusion.kernel import (
     alignf_weights,
+    alignment_pvalues,
     centre_kernel,
     kernel_feature_map,
     matching_kernel,
@@ -171,3 +180,148 @@ def test_mkl_rbf_bandwidth_chosen_from_grid_scales_median_gamma():
     assert model.bandwidth_ in (0.5, 2.0)
     X = model._fit_blocks(data)["rna"]
     assert model.gammas_["rna"] == pytest.approx(median_gamma(X) * model.bandwidth_)
+
+
+# ---------------------------------------------------------------------- Nystroem path
+def test_nystroem_map_matches_scikit_learn_nystroem():
+    from sklearn.kernel_approximation import Nystroem
+
+    rng = np.random.default_rng(8)
+    X, Xt = rng.normal(size=(300, 6)), rng.normal(size=(40, 6))
+    ref = Nystroem(kernel="rbf", gamma=0.2, n_components=50, random_state=0).fit(X)
+    L = X[ref.component_indices_]
+    N = nystroem_normaliser(rbf_kernel(L, L, 0.2))
+    phi = feature_map(lambda a, b: rbf_kernel(a, b, 0.2), Xt, L, N)
+    np.testing.assert_allclose(phi @ phi.T, ref.transform(Xt) @ ref.transform(Xt).T,
+                               atol=1e-8)
+    # exact on the landmarks themselves
+    phi_l = feature_map(lambda a, b: rbf_kernel(a, b, 0.2), L, L, N)
+    np.testing.assert_allclose(phi_l @ phi_l.T, rbf_kernel(L, L, 0.2), atol=1e-8)
+
+
+def test_alignment_from_feature_maps_equals_the_dense_computation():
+    rng = np.random.default_rng(9)
+    n = 60
+    y = rng.integers(0, 3, n)
+    onehot = np.eye(3)[y] - np.eye(3)[y].mean(0)
+    have = rng.random((n, 3)) > 0.2
+    have[:, 0] |= ~have.any(axis=1)  # every subject has a modality
+    raw = [rng.normal(size=(n, d)) + (y[:, None] if d == 4 else 0) for d in (4, 7, 2)]
+    maps = [centre_map(p * have[:, [j]], have[:, j]) for j, p in enumerate(raw)]
+    dense = []
+    for j, p in enumerate(raw):
+        K = np.zeros((n, n))
+        rows = have[:, j]
+        K[np.ix_(rows, rows)] = centre_kernel(p[rows] @ p[rows].T)
+        dense.append(K)
+    np.testing.assert_allclose(alignf_map_weights(maps, onehot),
+                               alignf_weights(dense, onehot @ onehot.T), atol=1e-10)
+    np.testing.assert_array_equal(map_alignment_pvalues(maps, onehot, 40, random_state=3,
+                                                        batch=7),
+                                  alignment_pvalues(dense, onehot, 40, random_state=3))
+    # the combined map's Gram matrix is the renormalised combined kernel
+    w = np.array([0.5, 0.3, 0.2])
+    phi = combine_maps(raw, have, w)
+    W = have @ w
+    K = sum(w[j] * np.outer(have[:, j], have[:, j]) * (raw[j] @ raw[j].T) for j in range(3))
+    np.testing.assert_allclose(phi @ phi.T, K / np.sqrt(np.outer(W, W)), atol=1e-10)
+
+
+def test_nystroem_is_exact_for_linear_kernels_on_few_columns():
+    # linear kernels on at most n_components columns use the unit vectors as landmarks:
+    # the kernels, p-values and weights are the exact path's, predictions the same model
+    data = make_cohort(200, n_genes=30, n_imaging=15, random_state=10,
+                       missing={"imaging": 0.2})
+    train, test = data[:150], data[150:]
+    exact = make("mkl", random_state=0, kernels="linear").fit(train)
+    approx = make("mkl", random_state=0, kernels="linear", approximation="nystroem",
+                  n_components=40).fit(train)
+    assert approx.approximation_ == "nystroem" and exact.approximation_ == "exact"
+    np.testing.assert_allclose(approx.approximation_error_, 0.0, atol=1e-12)
+    np.testing.assert_array_equal(approx.alignment_pvalues_, exact.alignment_pvalues_)
+    np.testing.assert_allclose(approx.kernel_weights_, exact.kernel_weights_, atol=1e-8)
+    np.testing.assert_allclose(approx.combined_kernel(test, other=train),
+                               exact.combined_kernel(test), atol=1e-8)
+    assert approx.C_ == exact.C_
+    np.testing.assert_allclose(approx.predict_proba(test), exact.predict_proba(test),
+                               atol=2e-3)
+
+
+def test_nystroem_approximates_the_exact_model():
+    # stated tolerances: kernels within 1.5x the stated error (+0.01) on other subjects,
+    # weights within 0.05, held-out AUC within 0.02 and probabilities correlated > 0.95
+    data = make_cohort(1000, n_genes=200, n_imaging=60, random_state=11,
+                       missing={"imaging": 0.15})
+    train, test = data[:600], data[600:]
+    params = dict(random_state=0, kernels="rbf", alpha=1.0)
+    exact = make("mkl", **params).fit(train)
+    approx = make("mkl", approximation="nystroem", **params).fit(train)  # rank 300
+    err = approx.approximation_error_
+    assert (err < 0.15).all() and err["rna"] > 0, err
+    assert exact.gammas_ == approx.gammas_  # all 600 subjects are in the median sample
+    sub = data[np.random.default_rng(0).choice(600, 200, replace=False)]
+    blocks = exact._transform_blocks(exact.align(sub))
+    for m in exact.modalities_:
+        X = blocks[m][~np.isnan(blocks[m]).any(axis=1)]
+        K = exact._kernel(m, X, X)
+        phi = approx._modality_map(m, X)
+        assert np.linalg.norm(K - phi @ phi.T) / np.linalg.norm(K) <= 1.5 * err[m] + 0.01
+    np.testing.assert_allclose(approx.kernel_weights_, exact.kernel_weights_, atol=0.05)
+    pe, pa = exact.predict_proba(test)[:, 1], approx.predict_proba(test)[:, 1]
+    assert abs(roc_auc_score(test.y, pe) - roc_auc_score(test.y, pa)) < 0.02
+    assert np.corrcoef(pe, pa)[0, 1] > 0.95
+
+
+def test_auto_switch_keeps_no_training_rows_and_saves():
+    import skops.io as sio
+
+    data = make_cohort(160, n_genes=30, n_imaging=10, random_state=12)
+    train, test = data[:120], data[120:].hide("rna", subjects=data.subjects[120:125])
+    small = make("mkl", random_state=0, max_exact=120).fit(train)
+    exact = make("mkl", random_state=0, approximation="exact").fit(train)
+    assert small.approximation_ == "exact"
+    np.testing.assert_array_equal(small.predict_proba(test), exact.predict_proba(test))
+    big = make("mkl", random_state=0, max_exact=119, n_components=50).fit(train)
+    assert big.approximation_ == "nystroem"
+    assert not hasattr(big, "train_blocks_")
+    assert all(len(L) <= 50 for L in big.landmarks_.values())
+    p = big.predict_proba(test)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    auc_exact = roc_auc_score(test.y, exact.predict_proba(test)[:, 1])
+    assert abs(roc_auc_score(test.y, p[:, 1]) - auc_exact) < 0.02
+    with pytest.raises(ValueError, match="other"):
+        big.combined_kernel(test)
+    blob = sio.dumps(big)
+    restored = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
+    np.testing.assert_allclose(restored.predict_proba(test), p)
+    with pytest.raises(ValueError, match="approximation"):
+        make("mkl", approximation="rff").fit(train)
+
+
+def test_nystroem_svm_spectrum_and_missing_modality_rule():
+    rng = np.random.default_rng(1)
+    n = 120
+    y = rng.integers(0, 2, n)
+    seqs = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(n)]
+    seqs = [s[:10] + "GATTACA" + s[17:] if label else s
+            for s, label in zip(seqs, y, strict=True)]
+    ids = [f"s{i}" for i in range(n)]
+    noise = pd.DataFrame(rng.normal(size=(n, 5)) + 0.8 * y[:, None], index=ids)
+    data = MultiModalData({"dna": pd.DataFrame({"sequence": seqs}, index=ids), "num": noise},
+                          modalities={"dna": "sequence"},
+                          obs=pd.DataFrame({"label": y}, index=ids), outcome="label")
+    train, test = data[:90], data[90:].hide("dna", subjects=ids[90:95])
+    model = make("mkl", random_state=0, classifier="svm", approximation="nystroem",
+                 n_components=64).fit(train)
+    assert model.kernel_types_["dna"] == "spectrum"  # 3-mer counts: at most 64 columns
+    assert model.approximation_error_["dna"] == pytest.approx(0.0, abs=1e-12)
+    assert (model.predict(test) == y[90:]).mean() > 0.8
+    # a subject with only "num": K = w_num K_num / sqrt(w_num W(z)), W(z) = 1 (full rows)
+    K = model.combined_kernel(test, other=train).to_numpy()
+    blocks = model._transform_blocks(model.align(test))
+    ref = model._transform_blocks(model.align(train))
+    phi, phi_train = model._modality_map("num", blocks["num"]), model._modality_map(
+        "num", ref["num"])
+    w = np.maximum(model.kernel_weights_.to_numpy(), 1e-3)
+    np.testing.assert_allclose(K[:5], w[1] * (phi @ phi_train.T)[:5]
+                               / np.sqrt(w[1] * w.sum()), rtol=1e-10)

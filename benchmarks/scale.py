@@ -1,0 +1,205 @@
+"""How the classical strategies scale in the number of subjects: fit time and peak memory
+of one fit per (strategy, size), each in a fresh subprocess, on simulated cohorts with
+blocks of 500 (RNA-seq counts), 100 (imaging) and 20 (noise) features plus the 6-column
+clinical table (``make_cohort``).
+
+Printed per strategy: seconds and peak memory added by the fit at each size, and the growth
+exponents (log-log slopes between consecutive sizes) of both. The target is at most
+``n log n`` (slope 1.10 from 10^4 to 10^5 subjects); slopes above ``n log n`` + 0.15 are
+marked ``>nlogn``. Above ``--max-exact`` subjects, a fit whose peak memory reaches
+``8 n^2`` bytes (one float64 n x n matrix) is marked ``n x n``, when that is at least
+512 MiB (a smaller n x n matrix is no larger than the data and the copies a linear fit
+makes). Fits past ``--time-limit`` are stopped and reported as such; their larger sizes are
+skipped.
+
+Peak memory is the process's peak resident set during the fit minus its resident set just
+before (Linux: the peak is reset after the cohort is simulated), or, with ``--tracemalloc``,
+the peak of Python and numpy allocations during the fit (slower).
+
+    python benchmarks/scale.py [--sizes 1000,10000,100000] [--strategies mkl,early,...]
+        [--time-limit 1800] [--threads 1] [--seed 0] [--tracemalloc] [--csv out.csv]
+
+A strategy may carry parameters: ``mkl@approximation=exact@n_components=500`` (Python
+literals, else strings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+#: Below this many bytes, one n x n float64 matrix is no larger than the data and the copies
+#: a linear fit makes, so the n x n check is left out.
+NN_FLOOR = 512 * 2**20
+CLASSICAL = ("mkl", "early", "late-mean", "late-weighted", "late-vote", "stacking",
+             "block-pls", "additive", "unimodal:rna", "unimodal:imaging",
+             "unimodal:clinical", "unimodal:noise1")
+
+
+def simulate(n: int, seed: int):
+    from medfuse.data.simulate import make_cohort
+
+    return make_cohort(n, n_genes=500, n_imaging=100, n_noise_modalities=1,
+                       n_noise_features=20, random_state=seed)
+
+
+def parse_strategy(spec: str) -> tuple[str, dict]:
+    name, *parts = spec.split("@")
+    params = {}
+    for part in parts:
+        key, value = part.split("=", 1)
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return name, params
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def worker(spec: str, n: int, seed: int, use_tracemalloc: bool) -> dict:
+    """One fit in this process; returns seconds and peak bytes added by the fit."""
+    import gc
+    import resource
+
+    from medfuse.fusion import make
+
+    data = simulate(n, seed)
+    name, params = parse_strategy(spec)
+    model = make(name, random_state=seed, **params)
+    gc.collect()
+    try:  # hand freed heap pages back, so that the fit's peak is not hidden by them
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    rss_before = _status_kib("VmRSS")
+    reset = False
+    try:  # reset the peak resident set (VmHWM) so that it covers the fit only
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        reset = True
+    except OSError:
+        pass
+    if use_tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start()
+    start = time.perf_counter()
+    model.fit(data)
+    seconds = time.perf_counter() - start
+    if use_tracemalloc:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    else:
+        hwm = _status_kib("VmHWM") if reset else None
+        if hwm is None:  # not Linux: the lifetime peak (includes the simulation)
+            hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = max(hwm - (rss_before or 0), 0) * 1024
+    out = {"seconds": seconds, "peak_bytes": int(peak)}
+    for attr in ("approximation_", "approximation_error_"):
+        if hasattr(model, attr):
+            value = getattr(model, attr)
+            out[attr] = value if isinstance(value, str) else value.round(4).to_dict()
+    return out
+
+
+def run_one(spec: str, n: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", spec, str(n), "--seed", str(args.seed)]
+    if args.tracemalloc:
+        cmd.append("--tracemalloc")
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.time_limit,
+                              env=env)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timeout>{args.time_limit:g}s"}
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"status": f"failed ({done.returncode}): {tail[0][:120]}"}
+    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def slope(a: float, b: float, na: int, nb: int) -> float:
+    return math.log(b / a) / math.log(nb / na) if a > 0 and b > 0 else float("nan")
+
+
+def nlogn_slope(na: int, nb: int) -> float:
+    return slope(na * math.log(na), nb * math.log(nb), na, nb)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--strategies", default=",".join(CLASSICAL))
+    parser.add_argument("--time-limit", type=float, default=1800.0,
+                        help="seconds per fit (simulation included)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads per fit (more than the free cores skews timings)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-exact", type=int, default=2000,
+                        help="size above which an n x n allocation is flagged")
+    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--csv", default=None)
+    parser.add_argument("--worker", nargs=2, metavar=("STRATEGY", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.seed,
+                                args.tracemalloc)))
+        return
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    rows = []
+    for spec in args.strategies.split(","):
+        results = {}
+        for n in sizes:
+            res = run_one(spec, n, args)
+            results[n] = res
+            flag = ""
+            if (res["status"] == "ok" and n > args.max_exact
+                    and res["peak_bytes"] >= max(8 * n * n, NN_FLOOR)):
+                flag = "  n x n"
+            shown = (f"{res['seconds']:9.1f} s {res['peak_bytes'] / 2**20:9.0f} MiB{flag}"
+                     if res["status"] == "ok" else res["status"])
+            extra = res.get("approximation_error_")
+            print(f"{spec:28s} n={n:>7d}  {shown}"
+                  + (f"  [{res.get('approximation_')} error {extra}]" if extra else ""),
+                  flush=True)
+            rows.append({"strategy": spec, "n": n, **{k: v for k, v in res.items()
+                                                      if not isinstance(v, dict)}})
+            if res["status"] != "ok":
+                break
+        ok = [n for n in sizes if results.get(n, {}).get("status") == "ok"]
+        for na, nb in itertools.pairwise(ok):
+            ts = slope(results[na]["seconds"], results[nb]["seconds"], na, nb)
+            ms = slope(results[na]["peak_bytes"], results[nb]["peak_bytes"], na, nb)
+            target = nlogn_slope(na, nb)
+            marks = [" >nlogn" if s > target + 0.15 else "" for s in (ts, ms)]
+            print(f"{spec:28s} {na}->{nb}: time exponent {ts:.2f}{marks[0]}, "
+                  f"memory exponent {ms:.2f}{marks[1]} (n log n: {target:.2f})", flush=True)
+    if args.csv:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()
