@@ -73,11 +73,11 @@ class FeatureAttribution:
         return self.frame(class_).T.groupby(level="modality", sort=False).sum().T
 
     def mean_abs(self, class_=None) -> pd.Series:
-        """Mean |value| per (modality, feature), largest first."""
+        """Mean absolute value per (modality, feature), largest first."""
         return self.frame(class_).abs().mean().sort_values(ascending=False)
 
     def top_features(self, n: int = 10, class_=None) -> pd.DataFrame:
-        """The ``n`` features of largest mean |value| within each modality.
+        """The ``n`` features of largest mean absolute value within each modality.
 
         Features are ranked against the other features of their own modality only.
 
@@ -85,7 +85,7 @@ class FeatureAttribution:
         -------
         DataFrame
             ``modality, rank, feature, mean_abs``: modalities in the order of ``features``,
-            then ``rank`` 1 (largest mean |value| of its modality) to at most ``n``.
+            then ``rank`` 1 (largest mean absolute value of its modality) to at most ``n``.
         """
         imp = (self.frame(class_).abs().mean().rename("mean_abs").reset_index()
                .sort_values("mean_abs", ascending=False, kind="stable"))

@@ -99,7 +99,7 @@ class ModalityAttribution:
                             columns=pd.Index(self.modalities, name="modality"))
 
     def mean_abs(self, class_=None) -> pd.Series:
-        """Mean |Shapley value| per modality over all subjects (subjects lacking a modality
+        """Mean absolute Shapley value per modality over all subjects (subjects lacking a modality
         count as 0), sorted from most to least important."""
         return self.frame(class_).abs().mean().sort_values(ascending=False)
 
