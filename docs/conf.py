@@ -15,7 +15,7 @@ import medfuse  # noqa: E402
 
 project = "medfuse"
 author = "The medfuse developers"
-copyright = "The medfuse developers, BSD-3-Clause"  # noqa: A001
+copyright = "The medfuse developers, BSD-3-Clause"
 version = release = medfuse.__version__
 
 extensions = [
@@ -49,7 +49,7 @@ numpydoc_xref_param_type = False
 # ---------------------------------------------------------------------- example gallery
 # ``MEDFUSE_GALLERY_PATTERN`` runs only the examples whose path matches it (CI's quick
 # subset); the others are rendered without their output. By default every example runs.
-_pattern = os.environ.get("MEDFUSE_GALLERY_PATTERN", re.escape(os.sep) + "plot_")
+_pattern = os.environ.get("MEDFUSE_GALLERY_PATTERN") or re.escape(os.sep) + "plot_"
 
 
 def _rosmap_available() -> bool:

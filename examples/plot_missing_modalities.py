@@ -42,7 +42,7 @@ print("subjects with imaging:", int(data.available["imaging"].sum()), "->",
 # modalities).
 from medfuse.evaluate import run_benchmark
 
-strategies = ["unimodal:rna", "unimodal:imaging", "early", "late-mean", "stacking"]
+strategies = ["unimodal:rna", "unimodal:imaging", "early", "late-mean"]
 result = run_benchmark(data, strategies, folds=3, repeats=1, robustness=True)
 robust = result.robustness()
 auc = robust[robust.metric == "roc_auc"].pivot(index="available", columns="strategy",
@@ -58,7 +58,7 @@ print(auc.round(3))
 # modality is hidden; the fusion strategies use whatever is left.
 order = auc.mean(axis=1).sort_values().index
 fig, ax = plt.subplots(figsize=(7, 4))
-for k, strategy in enumerate(auc.columns):
+for strategy in auc.columns:
     ax.plot(auc.loc[order, strategy], range(len(order)), "o-", label=strategy)
 ax.set_yticks(range(len(order)), order)
 ax.set_xlabel("ROC AUC (3-fold CV)")
@@ -72,6 +72,6 @@ fig.tight_layout()
 # A fitted strategy predicts for any subject with at least one of its training modalities.
 from medfuse.fusion import make
 
-model = make("late-weighted", random_state=0).fit(data)
+model = make("late-weighted", cv=3, random_state=0).fit(data)
 print("learned weights:", model.modality_weights_.round(2).to_dict())
 print(model.predict_proba(data.hide(["rna", "imaging"])[:3]).round(3))

@@ -30,7 +30,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # lists the patients censored before 5 y
     data = load_gse7390()
 train, test = data[::2], data[1::2]
-model = make("late-weighted", random_state=0).fit(train)
+model = make("late-weighted", cv=3, random_state=0).fit(train)
 print("learned modality weights:", model.modality_weights_.round(3).to_dict())
 
 # %%

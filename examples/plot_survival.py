@@ -35,14 +35,16 @@ print(f"{len(data)} subjects, {int(data.obs['event'].sum())} events, median foll
 # %%
 # Benchmark the survival strategies
 # ---------------------------------
-# The CV splits are stratified on the event indicator.
+# The CV splits are stratified on the event indicator; ``primary_metric="c_index"`` ranks
+# the strategies (a study file with ``task: survival`` chooses it by itself).
 from medfuse.evaluate import run_benchmark
 
 strategies = ["unimodal-cox:rna", "unimodal-cox:imaging", "cox-early", "cox-late"]
 result = run_benchmark(data, strategies, task="survival", folds=3, repeats=1,
-                       robustness=False)
+                       robustness=False, primary_metric="c_index")
 print(result.results().query("split == 'cv'")
       .pivot(index="strategy", columns="metric", values="mean").round(3))
+print("best:", result.best)
 
 # %%
 # Risk groups of held-out subjects
