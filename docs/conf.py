@@ -10,6 +10,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT / "src"))  # the working tree's source wins over an install
+sys.path.insert(0, str(DOCS))  # gallery_order
 
 import medfuse  # noqa: E402
 
@@ -34,6 +35,7 @@ exclude_patterns = ["_build", "README.md", "auto_examples/*.ipynb", "auto_exampl
                     "auto_examples/*.zip", "auto_examples/*.json", "auto_examples/*.md5",
                     "auto_examples/*.pickle", "**/sg_execution_times.rst"]
 templates_path = ["_templates"]
+highlight_language = "none"  # unlabelled blocks (the architecture diagram) stay plain text
 html_static_path = ["_static"]
 html_css_files = ["medfuse.css"]
 
@@ -64,7 +66,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": str(DOCS / "auto_examples"),
     "filename_pattern": _pattern,
     "ignore_pattern": r"__init__\.py",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "doc_module": ("medfuse",),
     "backreferences_dir": str(DOCS / "api" / "backreferences"),
     "reference_url": {"medfuse": None},

@@ -13,28 +13,36 @@ PAGES = sorted([DOCS / "index.rst", *(DOCS / "user_guide").glob("*.rst")])
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
+def _medfuse_own(value) -> bool:
+    """Whether a registry entry comes from medfuse itself (not from another test)."""
+    target = getattr(value, "target", value)
+    if isinstance(target, str):
+        return target.startswith("medfuse.")
+    module = getattr(target, "__module__", None) or type(target).__module__
+    return module.startswith("medfuse.")
+
+
 @pytest.fixture
 def clean_registries():
-    """Pages register example kinds, strategies, representations and encoders; put every
-    registry back as it was so that other tests see only medfuse's own."""
+    """The pages run against medfuse's own registries (other tests register kinds and
+    strategies of their own in the same process), and the pages' example kinds,
+    strategies, representations and encoders are removed afterwards."""
     from medfuse.data.kinds import registry as kinds
     from medfuse.fusion import registry as strategies
+    from medfuse.fusion.neural import encoders
     from medfuse.report import html
     from medfuse.represent import registry as representations
 
-    saved = [(kinds._KINDS, dict(kinds._KINDS)),
-             (strategies._REGISTRY, dict(strategies._REGISTRY)),
-             (representations._REPRESENTATIONS, dict(representations._REPRESENTATIONS))]
+    registries = [kinds._KINDS, strategies._REGISTRY, representations._REPRESENTATIONS,
+                  encoders._ENCODERS]
+    saved = [dict(registry) for registry in registries]
     providers = list(html.SECTION_PROVIDERS)
-    encoders = None
-    try:
-        from medfuse.fusion.neural import encoders as encoder_module
-
-        encoders = (encoder_module._ENCODERS, dict(encoder_module._ENCODERS))
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    for registry, content in zip(registries, saved, strict=True):
+        registry.clear()
+        registry.update({k: v for k, v in content.items() if _medfuse_own(v)})
+    html.SECTION_PROVIDERS[:] = [p for p in providers if _medfuse_own(p)]
     yield
-    for registry, content in [*saved, *([encoders] if encoders else [])]:
+    for registry, content in zip(registries, saved, strict=True):
         registry.clear()
         registry.update(content)
     html.SECTION_PROVIDERS[:] = providers
