@@ -33,16 +33,21 @@ from medfuse.data.multimodal import DataValidationError, MultiModalData
 class FeatureAttribution:
     """Per-subject feature attributions for a fitted model's class probabilities.
 
-    Attributes
+    Parameters
     ----------
-    values : ndarray (n_subjects, n_features, n_classes)
-    base_values : ndarray (n_subjects, n_classes)
+    values : ndarray of shape (n_subjects, n_features, n_classes)
+        Attribution of each feature to each class probability (probability units).
+    base_values : ndarray of shape (n_subjects, n_classes)
         Prediction at the reference (mean over background subjects for SHAP; at the zero
         baseline for integrated gradients).
-    features : MultiIndex (modality, feature)
+    features : MultiIndex
+        ``(modality, feature)`` of each attributed feature.
     subjects : Index
-    classes : ndarray (n_classes,)
+        The explained subjects' IDs.
+    classes : ndarray of shape (n_classes,)
+        The model's classes.
     method : str
+        ``"permutation"``, ``"integrated_gradients"`` or ``"gradient_x_input"``.
     background : Index or None
         IDs of the background subjects whose values stood in for masked features
         (permutation SHAP); None for the gradient methods (baseline zero).
@@ -106,7 +111,8 @@ def feature_shap(model, data: MultiModalData, *, method: str = "auto",
 
     Parameters
     ----------
-    model : fitted FusionClassifier
+    model : FusionClassifier
+        A fitted strategy.
     data : MultiModalData
         Subjects to explain.
     method : {"auto", "permutation", "integrated_gradients", "gradient_x_input"}
