@@ -23,8 +23,18 @@ import pandas as pd
 class StudyOutputs:
     """Paths written by :func:`run_study`, and the benchmark result.
 
-    ``failures`` is ``failures.csv`` (strategy, error) when some strategy failed, else
-    None; ``model`` is None when no model was saved (e.g. every strategy failed).
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The benchmark.
+    results, robustness, comparison : Path
+        ``results.csv``, ``robustness.csv`` and ``comparison.csv``.
+    report : Path
+        ``report.html``.
+    model : Path or None
+        The saved model folder; None when no model was saved (e.g. every strategy failed).
+    failures : Path or None
+        ``failures.csv`` (strategy, error) when some strategy failed, else None.
     """
 
     result: object
@@ -253,33 +263,50 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
 
     Parameters
     ----------
-    train, test : MultiModalData (test may be None).
-    out : output folder (also holds the cache of finished fits).
-    strategies, exclude, params, representations : see
-        :func:`medfuse.evaluate.runner.resolve_strategies`; ``strategies`` may also be one
-        comma-separated string.
-    folds, repeats, seed, scheme, seeds, primary_metric, robustness, jobs, resume, task :
-        see :func:`medfuse.evaluate.runner.run_benchmark`. ``task="survival"``: survival
-        strategies on ``obs`` columns ``time`` and ``event``.
-    save_model : refit and save the best strategy.
-    study : the study settings, shown in the report and saved in the model's manifest.
-    title : the report's title.
-    explain : add the interpretation section of the best model to the report.
-    progress : show a progress bar.
-    budget, retry_failed : seconds one fit may take (default
-        :data:`medfuse.evaluate.budget.DEFAULT_BUDGET`, 30 minutes; None: no limit) and
-        whether ``resume`` tries again fits recorded over budget; see
-        :func:`medfuse.evaluate.runner.run_benchmark`.
-    harmonize : :class:`medfuse.config.HarmonizeSpec` (or its dict): batch harmonization
-        refitted inside every fold (see :func:`strategy_estimators`).
-    batch : obs column of the batch: its association with the outcome is checked in every
-        fold (:func:`check_design`) and reported; the harmonizer reads it.
-    log : receives what to show (the data summary, the strategies, warnings).
+    train : MultiModalData
+        The training subjects, with an outcome.
+    test : MultiModalData or None
+        External test subjects with the same modalities.
+    out : str or Path
+        Output folder (also holds the cache of finished fits).
+    strategies, exclude, params, representations
+        Which strategies, with which constructor arguments and representations; see
+        :func:`medfuse.evaluate.runner.resolve_strategies` (``strategies`` may also be one
+        comma-separated string).
+    folds, repeats, seed, scheme, seeds, primary_metric, robustness, jobs, resume
+        The protocol; see :func:`medfuse.evaluate.run_benchmark`.
+    save_model : bool
+        Refit the best strategy on all training subjects and save it in ``out/model``.
+    study : dict, optional
+        The study settings, shown in the report and saved in the model's manifest.
+    title : str
+        The report's title.
+    explain : bool
+        Add the interpretation section of the best model to the report.
+    task : {"classification", "survival"}
+        ``"survival"``: survival strategies on ``obs`` columns ``time`` and ``event``.
+    progress : bool
+        Show a progress bar.
+    budget : float or None
+        Seconds one fit may take (default
+        :data:`medfuse.evaluate.budget.DEFAULT_BUDGET`, 30 minutes; None: no limit); see
+        :func:`medfuse.evaluate.run_benchmark`.
+    retry_failed : bool
+        Whether ``resume`` tries again fits recorded over budget.
+    harmonize : HarmonizeSpec or dict, optional
+        Batch harmonisation refitted inside every fold (see :func:`strategy_estimators`).
+    batch : str, optional
+        obs column of the batch: its association with the outcome is checked in every fold
+        (:func:`check_design`) and reported; the harmonizer reads it.
+    log : callable, optional
+        Receives what to show (the data summary, the strategies, warnings).
 
     Returns
     -------
-    StudyOutputs. When every strategy failed, the tables, ``failures.csv`` and the report
-    are written, ``model`` is None and ``result.strategies`` is empty.
+    StudyOutputs
+        The benchmark result and the paths written. When every strategy failed, the
+        tables, ``failures.csv`` and the report are written, ``model`` is None and
+        ``result.strategies`` is empty.
 
     Raises
     ------
