@@ -78,9 +78,9 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
     -------
     DataFrame
         Columns ``strategy, reference, reference_strategy, metric, mean_diff, t, p_value,
-        n``, where ``reference`` is ``best`` or ``best_unimodal`` and ``mean_diff`` is strategy minus
-    reference (positive = strategy higher). When the best strategy is itself the best
-    unimodal baseline, only the ``best`` rows are given.
+        n``, where ``reference`` is ``best`` or ``best_unimodal`` and ``mean_diff`` is
+        strategy minus reference (positive = strategy higher). When the best strategy is
+        itself the best unimodal baseline, only the ``best`` rows are given.
     """
     wide = (scores[scores["metric"] == metric]
             .pivot_table(index="split", columns="strategy", values="value", aggfunc="first"))
