@@ -25,9 +25,6 @@ CHECKS = {
     "YD01": "a generator has no Yields section",
 }
 
-#: Names that fail a check today, fixed by the docstring sweep that follows the docs site.
-KNOWN_FAILURES: set[str] = set()
-
 DOCUMENTED = documented_names()
 
 
@@ -40,8 +37,6 @@ def test_the_api_reference_lists_every_public_name():
 
 @pytest.mark.parametrize("name", DOCUMENTED)
 def test_numpydoc_docstring(name):
-    if name in KNOWN_FAILURES:
-        pytest.xfail("docstring not yet in numpydoc form")
     obj = resolve(name)
     result = numpydoc_validate.validate(name)
     errors = [(code, message) for code, message in result["errors"] if code in CHECKS]
