@@ -144,8 +144,8 @@ class ModalityPerformanceShapley:
     Parameters
     ----------
     values : Series
-        Modality -> Shapley value in metric units; ``values.sum() + base_value ==
-        full_score``.
+        Modality -> Shapley value in metric units;
+        ``values.sum() + base_value == full_score``.
     base_value : float
         Metric of the class-frequency prediction (the empty coalition).
     full_score : float

@@ -125,11 +125,11 @@ class AdditiveFusion(FusionClassifier):
     feature_means_ : dict modality -> ndarray (encoded features,) of ``mu_m``
     preprocessors_ : dict modality -> fitted transformer (or None)
 
+    Notes
+    -----
     Fitted attributes are plain arrays, lists and dicts (so that the model can be saved
     without pickle); :meth:`coefficients` gives the labelled table.
 
-    Notes
-    -----
     Missing modality: contributes exactly 0 to the logit (its score is centred on the
     training mean), which is also what :meth:`explain` reports for it.
     """

@@ -113,9 +113,9 @@ class CCABlocks(PLSCanonicalBlocks):
     """Two-view CCA (classical or regularised), optionally partial: the confounders ``Z``
     are regressed out of both views first (fitted on training rows).
 
-    With ``shrinkage=0`` and no confounders it reproduces ``sklearn.cross_decomposition.
-    CCA`` (weights, loadings, rotations and scores up to sign), computed directly instead
-    of by NIPALS iterations.
+    With ``shrinkage=0`` and no confounders it reproduces
+    ``sklearn.cross_decomposition.CCA`` (weights, loadings, rotations and scores up to
+    sign), computed directly instead of by NIPALS iterations.
 
     Parameters
     ----------
@@ -130,8 +130,13 @@ class CCABlocks(PLSCanonicalBlocks):
 
     Attributes
     ----------
-    As :class:`~medfuse.fusion.latent.PLSCanonicalBlocks`, plus
-    canonical_correlations_ : (H,) correlation of the training scores of each pair.
+    canonical_correlations_ : ndarray of shape (H,)
+        Correlation of the training scores of each pair.
+
+    Notes
+    -----
+    The other fitted attributes are those of
+    :class:`~medfuse.fusion.latent.PLSCanonicalBlocks`.
     """
 
     def __init__(self, n_components: int = 2, shrinkage: float = 0.0,

@@ -77,8 +77,9 @@ class PLSCanonicalBlocks(TransformerMixin, BaseEstimator):
     """Two-block PLS in canonical mode (symmetric deflation), optionally partial: the
     confounders ``Z`` are regressed out of both blocks first (fitted on training rows).
 
-    Without confounders it reproduces ``sklearn.cross_decomposition.PLSCanonical(
-    algorithm="svd")`` (weights, loadings, rotations and scores up to sign).
+    Without confounders it reproduces
+    ``sklearn.cross_decomposition.PLSCanonical(algorithm="svd")`` (weights, loadings,
+    rotations and scores up to sign).
 
     Parameters
     ----------

@@ -413,8 +413,9 @@ def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset(),
     Raises
     ------
     UntrustedModelError
-        Listing every refused entry with its attribute path (``estimator.preprocessors_
-        ['rna'].steps[0][1].func``), or saying why the archive cannot be read.
+        Listing every refused entry with its attribute path
+        (``estimator.preprocessors_['rna'].steps[0][1].func``), or saying why the archive
+        cannot be read.
     """
     file = Path(file)
     with _open(file, file.read_bytes() if data is None else data) as archive:
