@@ -276,8 +276,10 @@ class CoxEarly(BlockPreprocessing, FusionSurvival):
 @register("cox-late", family="survival",
           needs=("features",))
 class CoxLate(BlockPreprocessing, FusionSurvival):
-    """Late fusion Cox: one penalised Cox per modality; each risk is standardised with its
-    training mean and SD, and a subject's risk is the mean over the modalities it has.
+    """Late fusion Cox: one penalised Cox per modality, risks averaged over those a subject has.
+
+    Each modality's risk is standardised with its training mean and SD, and a subject's
+    risk is the mean over the modalities it has.
 
     Parameters
     ----------
