@@ -186,20 +186,25 @@ class HarmonizeSpec(_Strict):
     ``counts``; see :func:`medfuse.study.harmonization_chains`), so the harmonizer is fitted
     on each fold's training subjects only and saved with the model.
 
-    Attributes
+    Parameters
     ----------
-    method : ``ComBat`` or ``ComBat-seq``.
-    modalities : the modalities to harmonize (default: every modality whose kind the method
-        applies to).
-    batch : the batch column (default: the study's ``batch``).
-    covariates : protected covariates, each ``{file, column}`` or a column of the batch's
-        file.
-    parametric, mean_only : ComBat's empirical Bayes options (default: parametric, location
-        and scale).
-    reference_batch : batch left unchanged; the others are mapped onto it.
-    unseen_batch : what happens to subjects of a batch with no subject in the training part:
-        ``error``, ``reference`` (left unadjusted; needs ``reference_batch``) or ``fit-new``
-        (estimated from its own subjects).
+    method : {"ComBat", "ComBat-seq"}
+        ComBat for continuous modalities, ComBat-seq for counts.
+    modalities : list of str, optional
+        The modalities to harmonize (default: every modality whose kind the method applies
+        to).
+    batch : ColumnRef, optional
+        The batch column (default: the study's ``batch``).
+    covariates : list of ColumnRef or str
+        Protected covariates, each ``{file, column}`` or a column of the batch's file.
+    parametric, mean_only : bool, optional
+        ComBat's empirical Bayes options (default: parametric, location and scale).
+    reference_batch : str or int, optional
+        Batch left unchanged; the others are mapped onto it.
+    unseen_batch : {"error", "reference", "fit-new"}
+        What happens to subjects of a batch with no subject in the training part: an error,
+        left unadjusted (``reference``; needs ``reference_batch``) or estimated from their
+        own subjects (``fit-new``).
     """
 
     method: Literal["ComBat", "ComBat-seq"] = "ComBat"
@@ -259,6 +264,8 @@ class Study(_Strict):
         The site or batch column, added to ``obs`` as ``batch``.
     groups : ColumnRef, optional
         The group (e.g. patient) column, added to ``obs`` as ``group``.
+    harmonize : HarmonizeSpec, optional
+        Batch harmonisation refitted inside every fold.
     test : TestSpec, optional
         An external test set.
     strategies : "all" or list of str

@@ -60,14 +60,18 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
 
     Parameters
     ----------
-    spec : :class:`medfuse.config.HarmonizeSpec`
-    data : MultiModalData, the training subjects (their kinds choose the default
-        preprocessing and whether the method applies).
-    batch_column : the obs column the harmonizer reads the batch from.
+    spec : HarmonizeSpec
+        The study's ``harmonize:`` section (:class:`medfuse.config.HarmonizeSpec`).
+    data : MultiModalData
+        The training subjects (their kinds choose the default preprocessing and whether
+        the method applies).
+    batch_column : str
+        The obs column the harmonizer reads the batch from.
 
     Returns
     -------
-    dict modality -> ObsChain
+    dict of str to ObsChain
+        Modality -> unfitted chain.
     """
     from medfuse.config import StudyError
     from medfuse.preprocess import ComBat, ComBatSeq
@@ -122,18 +126,21 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
 
     Parameters
     ----------
-    train : MultiModalData, the training subjects.
-    strategies, exclude, params, representations, task : see
-        :func:`medfuse.evaluate.runner.resolve_strategies`.
+    train : MultiModalData
+        The training subjects.
+    strategies, exclude, params, representations, task
+        See :func:`medfuse.evaluate.runner.resolve_strategies`.
     harmonize : :class:`medfuse.config.HarmonizeSpec` or its dict, optional
         Every strategy then gets, for each harmonized modality, ``ObsChain([harmonizer,
         default preprocessing])`` in its ``preprocessors`` parameter, so the harmonizer is
         refitted wherever the strategy is (in every fold, and in the saved model).
-    batch : the obs column holding the batch (needed with ``harmonize``).
+    batch : str, optional
+        The obs column holding the batch (needed with ``harmonize``).
 
     Returns
     -------
-    dict name -> unfitted estimator
+    dict of str to estimator
+        Name -> unfitted strategy.
     """
     from medfuse.config import StudyError
     from medfuse.evaluate.runner import resolve_strategies
