@@ -408,8 +408,12 @@ class Study(_Strict):
             if unknown:
                 raise _At("harmonize.modalities", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
-        if self.task == "survival" and self.primary_metric not in ("c_index", "td_auc"):
-            self.primary_metric = "c_index"
+        if self.task == "survival" and self.primary_metric == "roc_auc":
+            self.primary_metric = "c_index"  # the default of a classification study
+        task_metrics = metric_names(self.task)
+        if self.primary_metric not in task_metrics:
+            raise _At("primary_metric", f"{self.primary_metric!r} is not a metric of a "
+                      f"{self.task} study; choose one of {', '.join(task_metrics)}")
         return self
 
     # ------------------------------------------------------------------ paths and data

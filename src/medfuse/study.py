@@ -257,7 +257,7 @@ def _check_reference(labels: np.ndarray, splits, reference) -> None:
 
 def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), params=None,
               representations=None, folds: int = 5, repeats: int = 3, seed: int = 0,
-              scheme: str = "stratified", seeds: int = 5, primary_metric: str = "roc_auc",
+              scheme: str = "stratified", seeds: int = 5, primary_metric: str | None = None,
               robustness: bool = True, jobs: int = 1, resume: bool = False,
               save_model: bool = True, study: dict | None = None,
               title: str = "medfuse benchmark", explain: bool = True,
@@ -366,7 +366,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             model = refit_best(train, estimators[best], seed=seed)
         ranking = result.ranking("cv")
         model_dir = save(model, out / "model", strategy=best, extra={
-            "primary_metric": primary_metric,
+            "primary_metric": result.primary_metric,
             "cv_score": float(ranking[best]) if best in ranking.index else None,
             "study": (study or {}).get("name")})
     report = write_report(out / "report.html", result, train, test=test, model=model,

@@ -253,7 +253,7 @@ def run_benchmark(
     groups: str | None = None,
     sites: str | None = None,
     seeds: int = 5,
-    primary_metric: str = "roc_auc",
+    primary_metric: str | None = None,
     robustness: bool = True,
     out: str | Path | None = None,
     resume: bool = False,
@@ -285,9 +285,10 @@ def run_benchmark(
         leave-site-out schemes.
     seeds : int
         Seeds ``0 .. seeds - 1`` of the test-split refits of stochastic strategies.
-    primary_metric : str
-        The metric that ranks strategies (``ranking``, ``best``, ``comparison``); pass
-        ``"c_index"`` or ``"td_auc"`` for survival.
+    primary_metric : str, optional
+        The metric that ranks strategies (``ranking``, ``best``, ``comparison``); default
+        ``"roc_auc"`` for classification and ``"c_index"`` for survival. A metric of the
+        other task is refused.
     robustness : bool
         Also score every availability subset of modalities (see
         :mod:`medfuse.evaluate.robustness`).
@@ -334,6 +335,7 @@ def run_benchmark(
     from medfuse.fusion.survival import survival_target
 
     survival = task == "survival"
+    primary_metric = check_primary_metric(primary_metric, task)
     if task not in ("classification", "survival"):
         raise ValueError(f"Unknown task {task!r}; use 'classification' or 'survival'.")
     if budget is not None and not budget > 0:
@@ -524,3 +526,17 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
 __all__ = ["DEFAULT_BUDGET", "BenchmarkInterrupted", "BenchmarkResult", "FoldResult",
            "data_fingerprint", "extract_weights", "refit_best", "resolve_strategies",
            "run_benchmark"]
+
+
+def check_primary_metric(metric: str | None, task: str) -> str:
+    """The metric that ranks strategies: the task's default when None; a metric that is not
+    one of the task's is refused, naming the valid ones."""
+    from medfuse.evaluate.metrics import metric_names
+
+    valid = metric_names("survival" if task == "survival" else "classification")
+    if metric is None:
+        return valid[valid.index("c_index")] if task == "survival" else "roc_auc"
+    if metric not in valid:
+        raise DataValidationError(f"primary_metric {metric!r} is not a metric of a {task} "
+                                  f"study; choose one of {', '.join(valid)}.")
+    return metric

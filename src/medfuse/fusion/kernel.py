@@ -31,8 +31,9 @@ KERNELS = ("linear", "rbf", "clinical", "spectrum")
 
 
 # ---------------------------------------------------------------------- the strategy
-@register("mkl", family="kernel", interpretable=True,
-          needs=("features",))
+@register("mkl", family="kernel", interpretable=True, needs=("features",),
+          description="Multiple kernel learning: a kernel per modality, combined with learned "
+                      "non-negative weights, then a kernel classifier")
 class MKLFusion(NystroemKernels, BlockFusion):
     """Multiple kernel learning: a kernel per modality, combined with learned non-negative
     weights, then a kernel classifier (logistic regression or SVM) on the combined kernel.

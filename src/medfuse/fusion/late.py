@@ -20,8 +20,8 @@ COMBINE = ("mean", "weighted", "vote")
 @register("late-vote", family="late", interpretable=True, combine="vote",
           description="One model per modality; majority vote over the available modalities")
 @register("late-weighted", family="late", interpretable=True, combine="weighted",
-          description="One model per modality; probabilities averaged with non-negative "
-                      "weights learned from out-of-fold predictions")
+          description="One model per modality; probabilities pooled geometrically with "
+                      "non-negative weights learned from out-of-fold predictions")
 @register("late-mean", family="late", interpretable=True, combine="mean",
           description="One model per modality; probabilities averaged over the available "
                       "modalities")
