@@ -1,0 +1,164 @@
+"""benchmarks/peers.py: shared splits, scoring, the constant-prediction counter and the table,
+on tiny synthetic cases (no peer library needed)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+peers = importlib.import_module("peers")
+peer_tools = importlib.import_module("peer_tools")
+
+
+def _dataset(n: int = 60, seed: int = 0) -> peers.PeerDataset:
+    """Two views; class 1 shifts the first feature of view "a" by 8 (separable)."""
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], n // 2)
+    a = rng.normal(size=(n, 3))
+    a[:, 0] += 8 * y
+    b = rng.normal(size=(n, 2))
+    return peers.PeerDataset("toy", None, {"a": a, "b": b}, y, np.array(["no", "yes"]))
+
+
+def test_constant_predictor_is_counted_and_scored_as_chance():
+    y = np.array([0, 0, 0, 1, 1])
+    proba = np.tile([0.7, 0.3], (5, 1))
+    s = peers.score_fit(y, proba, 2)
+    assert s["constant"] is True
+    assert s["accuracy"] == pytest.approx(0.6)
+    assert s["f1"] == 0.0
+    assert s["roc_auc"] == pytest.approx(0.5)
+    varied = peers.score_fit(y, np.column_stack([1 - y * 0.8, y * 0.8]), 2)
+    assert varied["constant"] is False
+    assert varied["accuracy"] == 1.0 and varied["roc_auc"] == 1.0
+
+
+def test_multiclass_scores_use_macro_f1():
+    y = np.array([0, 1, 2, 2])
+    proba = np.eye(3)[[0, 1, 2, 1]] * 0.8 + 0.2 / 3
+    s = peers.score_fit(y, proba, 3)
+    assert s["accuracy"] == pytest.approx(0.75)
+    # per-class F1: 1, 2/3, 2/3
+    assert s["f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_cv_and_fixed_splits_partition_the_subjects():
+    y = np.repeat([0, 1], [20, 10])
+    splits = peers.cv_splits("toy", y, 5, [0, 1])
+    assert len(splits) == 10
+    for seed in (0, 1):
+        tests = np.concatenate([s.test for s in splits if s.seed == seed])
+        assert sorted(tests) == list(range(30))
+        for s in splits:
+            assert not set(s.train) & set(s.test)
+            assert y[s.test].sum() == 2  # stratified: 10 positives over 5 folds
+    assert peers.cv_splits("toy", y, 5, [0])[0].test.tolist() == splits[0].test.tolist()
+    fixed = peers.fixed_splits("toy", 30, np.arange(20, 30), [0, 1, 2])
+    assert [s.seed for s in fixed] == [0, 1, 2]
+    assert all(s.test.tolist() == list(range(20, 30)) for s in fixed)
+    assert all(s.train.tolist() == list(range(20)) for s in fixed)
+
+
+def test_every_tool_sees_identical_test_indices():
+    ds = _dataset()
+    splits = peers.cv_splits("toy", ds.y, 3, [0, 1])
+    seen: dict[str, list] = {"one": [], "two": []}
+
+    def recorder(tool):
+        def fit_predict(d, split, seed):
+            seen[tool].append((seed, split.fold, split.test.tolist()))
+            return np.tile([0.5, 0.5], (len(split.test), 1))
+        return fit_predict
+
+    rows = []
+    for tool in seen:
+        got, wall = peers.run_tool([peers.Contender(tool, "m", recorder(tool))], [ds], splits)
+        rows += got
+        assert wall >= 0
+    assert seen["one"] == seen["two"] and len(seen["one"]) == 6
+    runs = pd.DataFrame(rows)
+    assert peers.shared_test_sets(runs)
+    tampered = runs.copy()
+    tampered.loc[0, "test_digest"] = "different"
+    assert not peers.shared_test_sets(tampered)
+
+
+def test_table_means_folds_then_seeds_and_counts_constant_and_failed_fits():
+    ds = _dataset()
+    splits = peers.cv_splits("toy", ds.y, 2, [0, 1])
+
+    def always_no(d, split, seed):
+        return np.tile([0.9, 0.1], (len(split.test), 1))
+
+    def broken(d, split, seed):
+        raise ValueError("this peer breaks")
+
+    contenders = [peers.Contender("fake", "always no", always_no),
+                  peers.Contender("fake", "broken", broken)]
+    contenders += peer_tools.sklearn_baselines([ds])[0][:1]
+    rows, _ = peers.run_tool(contenders, [ds], splits)
+    runs = pd.DataFrame(rows)
+    table = peers.summary_table(runs, ["toy"]).set_index("model")
+    assert table.loc["always no", "constant fits"] == "4/4"
+    assert table.loc["always no", "toy ACC"] == "0.500 ± 0.000"
+    assert table.loc["broken", "failed fits"] == 4
+    assert table.loc["broken", "toy ACC"] == "failed"
+    # well separated classes: the logistic baseline is near perfect and never constant
+    assert float(table.loc["concat logistic (CV)", "toy ACC"].split(" ± ")[0]) > 0.95
+    assert table.loc["concat logistic (CV)", "constant fits"] == "0/4"
+    assert peers.constant_models(runs) == ["fake/always no on toy"]
+    assert runs.loc[runs["model"] == "broken", "error"].str.contains("this peer").all()
+    text = peers.markdown(table.reset_index())
+    assert text.splitlines()[0].startswith("| model | tool | toy ACC")
+    assert len(text.splitlines()) == 2 + len(table)
+
+
+def test_sd_is_over_seeds_of_fold_means():
+    runs = pd.DataFrame({
+        "tool": "t", "model": "m", "dataset": "d", "seed": [0, 0, 1, 1],
+        "fold": [0, 1, 0, 1], "accuracy": [0.6, 0.8, 0.9, 0.9], "f1": 0.5,
+        "roc_auc": 0.5, "constant": False, "error": "", "seconds": 1.0})
+    table = peers.summary_table(runs, ["d"])
+    # seed means 0.7 and 0.9: mean 0.8, sd (ddof 1) 0.1414
+    assert table.loc[0, "d ACC"] == "0.800 ± 0.141"
+    assert table.loc[0, "fit s"] == 4.0
+
+
+def test_numeric_view_one_hot_encodes_categories():
+    block = pd.DataFrame({"age": [40.0, 50.0, 60.0],
+                          "er": pd.Categorical(["neg", "pos", None])})
+    view = peers.numeric_view(block)
+    assert view.tolist() == [[40.0, 1.0, 0.0], [50.0, 0.0, 1.0], [60.0, 0.0, 0.0]]
+
+
+def test_a_missing_peer_is_skipped_with_a_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fusilli", None)
+    monkeypatch.setitem(sys.modules, "fusilli.utils", None)
+    monkeypatch.setitem(sys.modules, "fusilli.utils.model_chooser", None)
+    monkeypatch.setitem(sys.modules, "mvlearn", None)
+    peer_tools._fusilli_classes.cache_clear()
+    try:
+        for tool in ("fusilli", "mvlearn"):
+            found, notes = peer_tools.contenders(tool, [_dataset()])
+            assert found == []
+            assert notes[0].startswith("skipped:") and tool in notes[0]
+    finally:
+        peer_tools._fusilli_classes.cache_clear()
+
+
+def test_medfuse_contenders_cover_the_registry_per_dataset():
+    from medfuse.data import make_cohort
+    from medfuse.fusion import strategy_names
+
+    data = make_cohort(40, random_state=0)
+    ds = peers.make_dataset("sim", data)
+    found, _ = peer_tools.contenders("medfuse", [ds])
+    assert [c.model for c in found] == list(strategy_names(data.modality_names))
+    assert all(c.applies_to("sim") and not c.applies_to("other") for c in found)
