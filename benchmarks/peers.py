@@ -42,8 +42,8 @@ from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: Tools in the order of the table.
-TOOLS = ("medfuse", "selected", "sklearn", "mvlearn", "fusilli", "mixomics")
+#: Tools in the order they run (cheap first, so that a stopped run has the most rows).
+TOOLS = ("sklearn", "mvlearn", "mixomics", "medfuse", "selected", "fusilli")
 
 
 # ------------------------------------------------------------------------------ data
@@ -307,19 +307,21 @@ def shared_test_sets(runs: pd.DataFrame) -> bool:
     return bool((ok.groupby(["dataset", "seed", "fold"])["test_digest"].nunique() <= 1).all())
 
 
-def best_row(table: pd.DataFrame, runs: pd.DataFrame, dataset: str, metric: str,
-             tools: Sequence[str]) -> tuple[str, float] | None:
-    """The (tool/model, mean over seeds) with the highest ``metric`` on ``dataset`` among
-    ``tools``."""
+def best_row(runs: pd.DataFrame, dataset: str, metric: str, tools: Sequence[str]
+             ) -> tuple[str, float, float] | None:
+    """The best (tool/model, mean ``metric`` over seeds, seconds of all its fits) on
+    ``dataset`` among ``tools``, leaving out models with a constant-prediction fit there
+    (a constant majority vote can have the best accuracy on an unbalanced outcome)."""
     seeds = per_seed(runs)
     sub = seeds[(seeds["dataset"] == dataset) & seeds["tool"].isin(tools)]
-    if sub.empty:
-        return None
-    means = sub.groupby(["tool", "model"])[metric].mean().dropna()
+    grouped = sub.groupby(["tool", "model"])
+    means = grouped[metric].mean()[grouped["constant"].sum() == 0].dropna()
     if means.empty:
         return None
-    (tool, model), value = means.idxmax(), means.max()
-    return f"{tool}/{model}", float(value)
+    tool, model = means.idxmax()
+    mask = (runs["tool"] == tool) & (runs["model"] == model) & (runs["dataset"] == dataset)
+    spent = float(runs.loc[mask, "seconds"].sum())
+    return f"{tool}/{model}", float(means.max()), spent
 
 
 # ------------------------------------------------------------------------------ main
@@ -368,7 +370,12 @@ def main(argv=None) -> pd.DataFrame:
                     help="1 seed, 2 folds, fusilli capped at 20 epochs (a smoke run)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default benchmarks/results/peers-<date>)")
+    ap.add_argument("--from-runs", type=Path, default=None,
+                    help="only rebuild the table from the runs.csv and walls.csv in this "
+                         "folder (no fitting)")
     args = ap.parse_args(argv)
+    if args.from_runs is not None:
+        return rebuild(args.from_runs)
     if args.quick:
         args.seeds, args.folds, args.select_folds = 1, 2, 2
     np.seterr(all="ignore")
@@ -420,6 +427,7 @@ def main(argv=None) -> pd.DataFrame:
             print(f"[{tool}] {model} failed on {ds}: {err[:160]}")
         print(f"[{tool}] {len(got)} fits in {wall:.0f} s", flush=True)
         pd.DataFrame(rows).to_csv(out / "runs.csv", index=False)
+        pd.Series(walls, name="wall_s").rename_axis("tool").to_csv(out / "walls.csv")
     if not rows:
         raise SystemExit("nothing ran")
     runs = pd.DataFrame(rows)
@@ -430,6 +438,19 @@ def main(argv=None) -> pd.DataFrame:
     report = report_text(runs, table, walls, [d.name for d in datasets], settings, started)
     (out / "table.md").write_text(report + "\n")
     print(report)
+    return runs
+
+
+def rebuild(folder: Path) -> pd.DataFrame:
+    """Print the report of an earlier (possibly stopped) run from its CSV files."""
+    runs = pd.read_csv(folder / "runs.csv")
+    runs[["error", "note"]] = runs[["error", "note"]].fillna("")
+    walls = pd.read_csv(folder / "walls.csv", index_col=0)["wall_s"].to_dict()
+    names = list(dict.fromkeys(runs["dataset"]))
+    started = datetime.datetime.fromtimestamp((folder / "runs.csv").stat().st_mtime,
+                                              datetime.UTC)
+    print(report_text(runs, summary_table(runs, names), walls, names,
+                      f"rebuilt from {folder.name}/runs.csv", started))
     return runs
 
 
@@ -454,17 +475,22 @@ def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float]
                      + "; ".join(f"{d}: {p}" for d, p in picks.items()) + ".")
         peers = [t for t in walls if t not in ("medfuse", "selected")]
         for name in datasets:
-            mine = best_row(table, runs, name, "accuracy", ["selected"])
-            best = best_row(table, runs, name, "accuracy", peers)
-            if mine and best:
+            for metric, label in (("accuracy", "ACC"), ("roc_auc", "AUC")):
+                mine = best_row(runs, name, metric, ["selected"])
+                best = best_row(runs, name, metric, peers)
+                if not (mine and best):
+                    continue
                 verdict = "a peer wins" if best[1] > mine[1] else "medfuse's selection wins"
-                lines.append(f"{name}: medfuse's selection ACC {mine[1]:.3f} vs best peer "
-                             f"{best[0]} {best[1]:.3f} (ratio {mine[1] / best[1]:.3f}; "
-                             f"{verdict}).")
+                lines.append(
+                    f"{name} {label}: medfuse's selection {mine[1]:.3f} vs best non-constant "
+                    f"peer {best[0]} {best[1]:.3f}: ratio {mine[1] / best[1]:.3f} ({verdict}); "
+                    f"seconds of its fits {mine[2]:.0f} vs {best[2]:.0f}: ratio "
+                    f"{mine[2] / best[2]:.1f}.")
         if "selected" in walls:
             for t in peers:
-                lines.append(f"Time ratio selected/{t}: {walls['selected'] / walls[t]:.2f} "
-                             f"({walls['selected']:.0f} s vs {walls[t]:.0f} s, same run).")
+                lines.append(f"Time ratio selected/{t} (whole comparison, same run): "
+                             f"{walls['selected'] / walls[t]:.2f} ({walls['selected']:.0f} s "
+                             f"vs {walls[t]:.0f} s).")
     return "\n".join(lines)
 
 
