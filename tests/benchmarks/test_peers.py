@@ -162,3 +162,17 @@ def test_medfuse_contenders_cover_the_registry_per_dataset():
     found, _ = peer_tools.contenders("medfuse", [ds])
     assert [c.model for c in found] == list(strategy_names(data.modality_names))
     assert all(c.applies_to("sim") and not c.applies_to("other") for c in found)
+
+
+def test_best_peer_leaves_out_constant_predictors():
+    def rows(tool, model, accs, constant):
+        return [{"tool": tool, "model": model, "dataset": "d", "seed": s, "fold": 0,
+                 "accuracy": a, "f1": 0.0, "roc_auc": 0.5, "constant": constant,
+                 "error": "", "seconds": 2.0} for s, a in enumerate(accs)]
+
+    runs = pd.DataFrame(rows("p", "majority", [0.9, 0.9], True)
+                        + rows("p", "real", [0.7, 0.8], False)
+                        + rows("q", "other", [0.6, 0.6], False))
+    name, value, seconds = peers.best_row(runs, "d", "accuracy", ["p", "q"])
+    assert name == "p/real" and value == pytest.approx(0.75) and seconds == 4.0
+    assert peers.best_row(runs, "d", "accuracy", ["none"]) is None
