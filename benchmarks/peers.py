@@ -475,7 +475,7 @@ def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float]
                      + "; ".join(f"{d}: {p}" for d, p in picks.items()) + ".")
         peers = [t for t in walls if t not in ("medfuse", "selected")]
         for name in datasets:
-            for metric, label in (("accuracy", "ACC"), ("roc_auc", "AUC")):
+            for metric, label in (("accuracy", "ACC"), ("f1", "F1"), ("roc_auc", "AUC")):
                 mine = best_row(runs, name, metric, ["selected"])
                 best = best_row(runs, name, metric, peers)
                 if not (mine and best):
