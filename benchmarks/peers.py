@@ -309,7 +309,7 @@ def shared_test_sets(runs: pd.DataFrame) -> bool:
 
 def best_row(runs: pd.DataFrame, dataset: str, metric: str, tools: Sequence[str]
              ) -> tuple[str, float, float] | None:
-    """The best (tool/model, mean ``metric`` over seeds, seconds of all its fits) on
+    """The best (tool/model, mean ``metric`` over seeds, mean seconds of one fit) on
     ``dataset`` among ``tools``, leaving out models with a constant-prediction fit there
     (a constant majority vote can have the best accuracy on an unbalanced outcome)."""
     seeds = per_seed(runs)
@@ -320,7 +320,7 @@ def best_row(runs: pd.DataFrame, dataset: str, metric: str, tools: Sequence[str]
         return None
     tool, model = means.idxmax()
     mask = (runs["tool"] == tool) & (runs["model"] == model) & (runs["dataset"] == dataset)
-    spent = float(runs.loc[mask, "seconds"].sum())
+    spent = float(runs.loc[mask, "seconds"].mean())
     return f"{tool}/{model}", float(means.max()), spent
 
 
@@ -370,9 +370,9 @@ def main(argv=None) -> pd.DataFrame:
                     help="1 seed, 2 folds, fusilli capped at 20 epochs (a smoke run)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default benchmarks/results/peers-<date>)")
-    ap.add_argument("--from-runs", type=Path, default=None,
-                    help="only rebuild the table from the runs.csv and walls.csv in this "
-                         "folder (no fitting)")
+    ap.add_argument("--from-runs", type=Path, nargs="+", default=None,
+                    help="only rebuild the table from the runs.csv and walls.csv in these "
+                         "folders (no fitting)")
     args = ap.parse_args(argv)
     if args.from_runs is not None:
         return rebuild(args.from_runs)
@@ -441,17 +441,28 @@ def main(argv=None) -> pd.DataFrame:
     return runs
 
 
-def rebuild(folder: Path) -> pd.DataFrame:
-    """Print the report of an earlier (possibly stopped) run from its CSV files."""
-    runs = pd.read_csv(folder / "runs.csv")
+def rebuild(folders: Sequence[Path]) -> pd.DataFrame:
+    """Print the report of earlier (possibly stopped) runs from their CSV files; with
+    several folders their runs are put together (a tool in two folders: the later one)."""
+    runs, walls = [], {}
+    for folder in folders:
+        part = pd.read_csv(folder / "runs.csv")
+        runs = [r[~r["tool"].isin(part["tool"].unique())] for r in runs] + [part]
+        walls.update(pd.read_csv(folder / "walls.csv", index_col=0)["wall_s"].to_dict())
+    runs = pd.concat(runs, ignore_index=True)
     runs[["error", "note"]] = runs[["error", "note"]].fillna("")
-    walls = pd.read_csv(folder / "walls.csv", index_col=0)["wall_s"].to_dict()
     names = list(dict.fromkeys(runs["dataset"]))
-    started = datetime.datetime.fromtimestamp((folder / "runs.csv").stat().st_mtime,
+    started = datetime.datetime.fromtimestamp((folders[0] / "runs.csv").stat().st_mtime,
                                               datetime.UTC)
     print(report_text(runs, summary_table(runs, names), walls, names,
-                      f"rebuilt from {folder.name}/runs.csv", started))
+                      "rebuilt from " + ", ".join(f"{f.name}/runs.csv" for f in folders),
+                      started))
     return runs
+
+
+def splits_done(runs: pd.DataFrame, tool: str) -> int:
+    """How many (dataset, seed, fold) splits ``tool`` ran."""
+    return len(runs.loc[runs["tool"] == tool, ["dataset", "seed", "fold"]].drop_duplicates())
 
 
 def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float],
@@ -460,8 +471,9 @@ def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float]
     best peer."""
     lines = [f"Peers side by side, {started:%Y-%m-%d %H:%M} UTC. {settings}.",
              f"Machine: {machine()}.", "", markdown(table), ""]
-    lines.append("Wall time of the whole comparison per tool (every dataset and seed): "
-                 + ", ".join(f"{t} {w:.0f} s" for t, w in walls.items()) + ".")
+    lines.append("Wall time of the whole comparison per tool (all its splits): "
+                 + ", ".join(f"{t} {w:.0f} s ({splits_done(runs, t)} splits)"
+                             for t, w in walls.items()) + ".")
     lines.append(f"Every tool saw the same test subjects on every split: "
                  f"{'yes' if shared_test_sets(runs) else 'NO'}.")
     const = constant_models(runs)
@@ -484,13 +496,14 @@ def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float]
                 lines.append(
                     f"{name} {label}: medfuse's selection {mine[1]:.3f} vs best non-constant "
                     f"peer {best[0]} {best[1]:.3f}: ratio {mine[1] / best[1]:.3f} ({verdict}); "
-                    f"seconds of its fits {mine[2]:.0f} vs {best[2]:.0f}: ratio "
+                    f"seconds per fit {mine[2]:.1f} vs {best[2]:.1f}: ratio "
                     f"{mine[2] / best[2]:.1f}.")
         if "selected" in walls:
+            mine = walls["selected"] / max(splits_done(runs, "selected"), 1)
             for t in peers:
-                lines.append(f"Time ratio selected/{t} (whole comparison, same run): "
-                             f"{walls['selected'] / walls[t]:.2f} ({walls['selected']:.0f} s "
-                             f"vs {walls[t]:.0f} s).")
+                theirs = walls[t] / max(splits_done(runs, t), 1)
+                lines.append(f"Wall time per split, selected/{t}: {mine / theirs:.2f} "
+                             f"({mine:.1f} s vs {theirs:.1f} s).")
     return "\n".join(lines)
 
 
