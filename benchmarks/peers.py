@@ -360,6 +360,8 @@ def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rosmap", type=Path, default=None, help="folder with the MOGONET files")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds first-seed .. first-seed + seeds - 1 (to add seeds to a run)")
     ap.add_argument("--folds", type=int, default=3, help="CV folds on GSE7390")
     ap.add_argument("--select-folds", type=int, default=3,
                     help="inner CV folds of medfuse's strategy selection")
@@ -383,7 +385,7 @@ def main(argv=None) -> pd.DataFrame:
     out = args.out or (Path(__file__).resolve().parent / "results"
                        / f"peers-{started:%Y-%m-%d}")
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
     datasets, splits = [], []
     if "ROSMAP" in wanted:
