@@ -120,7 +120,7 @@ def test_every_map_removes_a_known_miscalibration(method):
 
 
 def test_unknown_map_and_bad_input_are_refused():
-    with pytest.raises(ValueError, match="Unknown calibration 'beta'.*platt"):
+    with pytest.raises(ValueError, match=r"Unknown calibration 'beta'.*platt"):
         make_calibrator("beta")
     with pytest.raises(ValueError, match="n_classes >= 2"):
         PlattCalibrator().fit(np.ones((3, 1)), np.zeros(3))

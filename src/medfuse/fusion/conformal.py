@@ -98,7 +98,7 @@ def min_calibration_size(alpha: float) -> int:
     number that the level does not round below; see the module docstring)."""
     check_alpha(alpha)
     threshold = 1.0 - (1.0 - alpha)  # the level crepes compares p-values with
-    n = max(int(math.floor(1.0 / threshold)) - 1, 0)
+    n = max(math.floor(1.0 / threshold) - 1, 0)
     while 1.0 / (n + 1) >= threshold:
         n += 1
     return n
@@ -336,7 +336,7 @@ class ConformalClassifier(FusionClassifier):
         strata = pd.Series([f"{c}|{p}" for c, p in zip(y[labelled], natural[labelled],
                                                          strict=True)])
         for _, idx in strata.groupby(strata, sort=True).indices.items():
-            take = int(round(float(self.calibration_fraction) * len(idx)))
+            take = round(float(self.calibration_fraction) * len(idx))
             cal.extend(labelled[rng.permutation(idx)[:take]])
         cal = np.sort(np.asarray(cal, dtype=int))
         train = np.setdiff1d(np.arange(len(y)), cal)
