@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medfuse.evaluate.compare import compare_strategies
+from medfuse.evaluate.coverage import set_metrics
 from medfuse.evaluate.metrics import (
     classification_metrics,
     greater_is_better,
@@ -27,7 +28,10 @@ class FoldResult:
     of probabilities, NaN rows for subjects that could not be scored from those modalities;
     the full set of modalities is the key ``full_key``. Survival studies store the risk
     score as one column, the event indicator in ``y`` and the event/censoring time in
-    ``time``.
+    ``time``. ``patterns`` holds each subject's availability pattern; a conformal strategy
+    also stores its prediction ``sets`` (key -> one 0/1 row per subject, None where not
+    scored), its probabilities before recalibration (``uncalibrated``, when it recalibrates)
+    and its ``alpha`` (see :mod:`medfuse.evaluate.coverage`).
     """
 
     strategy: str
@@ -44,6 +48,10 @@ class FoldResult:
     fit_seconds: float
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
     time: list[float] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
+    sets: dict[str, list] = field(default_factory=dict)
+    uncalibrated: dict[str, list] = field(default_factory=dict)
+    alpha: float | None = None
 
     def probabilities(self, key: str | None = None) -> np.ndarray:
         return np.asarray(self.proba[key or self.full_key], dtype=float)
@@ -90,6 +98,9 @@ class BenchmarkResult:
                                           proba[ok, 0])
             else:
                 values = classification_metrics(y, proba[ok])
+                if k in fr.sets:  # conformal sets: coverage, and per pattern on all subjects
+                    values.update(set_metrics(fr.y, fr.sets[k], fr.patterns if key is None
+                                              and fr.patterns else None))
             for metric, value in values.items():
                 rows.append({"strategy": fr.strategy, "split": fr.split, "metric": metric,
                              "value": value})
