@@ -26,6 +26,10 @@ strategy's per-modality preprocessing::
       covariates: [age]           # protected: columns of the batch file, or {file, column}
       reference_batch: A          # optional
       unseen_batch: error         # or reference / fit-new
+
+Conformal prediction sets and recalibration wrap every strategy, refitted inside every fold::
+
+    conformal: {alpha: 0.1, mondrian: pattern, calibration: platt, pattern_augment: true}
 """
 
 from __future__ import annotations
@@ -185,6 +189,20 @@ class HarmonizeSpec(_Strict):
         return refs
 
 
+class ConformalSpec(_Strict):
+    """Conformal prediction sets and recalibration around every strategy, refitted in every
+    fold (calibration subjects come from each fold's training part); see
+    :class:`medfuse.fusion.conformal.ConformalClassifier` for each setting."""
+
+    alpha: float = Field(0.1, gt=0, lt=1)
+    method: Literal["split", "cross"] = "split"
+    mondrian: Literal["pattern", "class"] | None = "pattern"
+    calibration_fraction: float = Field(0.25, gt=0, lt=1)
+    calibration: Literal["platt", "isotonic", "temperature", "venn-abers"] | None = None
+    pattern_augment: bool = False
+    n_folds: int = Field(5, ge=2)
+
+
 class Study(_Strict):
     """A study file (see the module docstring).
 
@@ -210,6 +228,7 @@ class Study(_Strict):
     batch: ColumnRef | None = None
     groups: ColumnRef | None = None
     harmonize: HarmonizeSpec | None = None
+    conformal: ConformalSpec | None = None
     test: TestSpec | None = None
     strategies: Literal["all"] | list[str] = "all"
     exclude: list[str] = Field(default_factory=list)
@@ -316,6 +335,9 @@ class Study(_Strict):
             if unknown:
                 raise _At("harmonize.modalities", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
+        if self.task == "survival" and self.conformal is not None:
+            raise _At("conformal", "survival strategies predict a risk, not class "
+                                   "probabilities; prediction sets need task: classification")
         if self.task == "survival" and self.primary_metric not in ("c_index", "td_auc"):
             self.primary_metric = "c_index"
         return self

@@ -577,3 +577,14 @@ class ConformalClassifier(FusionClassifier):
                     for c in range(len(self.classes_))]
             return np.full(n, "class"), plan
         return np.full(n, MARGINAL), [(slice(None), everyone, natural, None, None)]
+
+
+def with_conformal(estimator, settings) -> ConformalClassifier:
+    """``estimator`` wrapped in a :class:`ConformalClassifier` with ``settings`` (a mapping
+    of its parameters, or an object with ``model_dump()`` such as a study file's
+    ``conformal:`` section); a survival strategy is refused."""
+    if is_survival(estimator):
+        raise ValueError(f"{type(estimator).__name__} is a survival strategy: it predicts a "
+                         "risk, not class probabilities, so it has no prediction sets.")
+    params = settings.model_dump() if hasattr(settings, "model_dump") else dict(settings)
+    return ConformalClassifier(estimator=estimator, **params)
