@@ -3,6 +3,7 @@ coverage per availability pattern, pattern augmentation, fallbacks and bad input
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -179,7 +180,14 @@ def test_small_and_unseen_patterns_fall_back_with_a_warning_naming_them(patterne
     assert f"{small[0]!r} ({counts[small[0]]})" in message and "needs at alpha=0.05" in message
     assert "than the 19 a Mondrian category" in message  # min_calibration_size(0.05)
     patterns = availability_patterns(patterned[400:600], model.modalities_)
-    assert (table["category"].to_numpy()[np.isin(patterns, small)] == MARGINAL).all()
+    fell_back = np.isin(patterns, small)
+    assert (table["category"].to_numpy()[fell_back] == MARGINAL).all()
+    # the marginal guarantee: the same sets as a model with no Mondrian categories
+    marginal = copy.copy(model).set_params(mondrian=None)
+    sets = table[[c for c in table if c.startswith("in_set_")]].to_numpy(dtype=bool)
+    np.testing.assert_array_equal(sets[fell_back],
+                                  marginal.predict_set(patterned[400:600],
+                                                       alpha=0.05)[fell_back])
 
 
 @pytest.mark.parametrize(("alpha", "needed"), [(0.1, 10), (0.2, 5), (0.15, 6), (0.05, 19),
@@ -318,6 +326,31 @@ def test_a_survival_strategy_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="survival strategy: it predicts a risk, not class "
                                          "probabilities"):
         ConformalClassifier(make("cox-early")).fit(data.select(["imaging"]))
+
+
+class _LabelsOnly(ref.MeanLogistic):
+    """A strategy that predicts labels but gives no probabilities."""
+
+    def _predict_proba(self, data):
+        raise NotImplementedError
+
+
+class _NotProbabilities(ref.MeanLogistic):
+    """A strategy whose "probabilities" are scores outside [0, 1]."""
+
+    def _predict_proba(self, data):
+        return super()._predict_proba(data) * 3.0 - 1.0
+
+
+def test_a_strategy_with_no_probabilities_is_refused_with_the_reason(complete):
+    from sklearn.svm import LinearSVC
+
+    with pytest.raises(ValueError, match="LinearSVC has no predict_proba: conformal sets"):
+        ConformalClassifier(LinearSVC()).fit(complete)
+    with pytest.raises(ValueError, match="_LabelsOnly gives no class probabilities"):
+        ConformalClassifier(_LabelsOnly(), random_state=0).fit(complete)
+    with pytest.raises(ValueError, match="not one row of numbers in \\[0, 1\\]"):
+        ConformalClassifier(_NotProbabilities(), random_state=0).fit(complete)
 
 
 def test_too_few_subjects_to_hold_out_calibration_are_refused():

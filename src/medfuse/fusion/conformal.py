@@ -92,10 +92,20 @@ class ConformalFallbackWarning(UserWarning):
 
 
 def min_calibration_size(alpha: float) -> int:
-    """The fewest scores a Mondrian category needs before a set can leave out a class:
-    the smallest ``n`` whose smallest p-value ``1 / (n + 1)`` is below crepes' level
-    ``1 - (1 - alpha)`` (``ceil(1 / alpha) - 1``, or one more when ``1 / alpha`` is a whole
-    number that the level does not round below; see the module docstring)."""
+    """The fewest scores a Mondrian category needs before a set can leave out a class.
+
+    Parameters
+    ----------
+    alpha : float in (0, 1)
+        The miscoverage.
+
+    Returns
+    -------
+    int
+        The smallest ``n`` whose smallest p-value ``1 / (n + 1)`` is below crepes' level
+        ``1 - (1 - alpha)`` (``ceil(1 / alpha) - 1``, or one more when ``1 / alpha`` is a
+        whole number that the level does not round below; see the module docstring).
+    """
     check_alpha(alpha)
     threshold = 1.0 - (1.0 - alpha)  # the level crepes compares p-values with
     n = max(math.floor(1.0 / threshold) - 1, 0)
@@ -105,7 +115,20 @@ def min_calibration_size(alpha: float) -> int:
 
 
 def check_alpha(alpha, name: str = "alpha") -> float:
-    """``alpha`` as a float in (0, 1), or a ValueError saying so."""
+    """Check a miscoverage.
+
+    Parameters
+    ----------
+    alpha : float
+        The value to check.
+    name : str
+        Its name in the error message.
+
+    Returns
+    -------
+    float
+        ``alpha`` as a float in (0, 1); a ValueError saying what to give otherwise.
+    """
     try:
         value = float(alpha)
     except (TypeError, ValueError):
@@ -117,8 +140,20 @@ def check_alpha(alpha, name: str = "alpha") -> float:
 
 
 def availability_patterns(data: MultiModalData, modalities) -> np.ndarray:
-    """Each subject's pattern: ``"+"``-joined names of the ``modalities`` it has (in that
-    order), as a string array."""
+    """Each subject's availability pattern.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The subjects.
+    modalities : sequence of str
+        The modalities that count (a modality the data lacks counts as missing).
+
+    Returns
+    -------
+    ndarray of str, shape (n_subjects,)
+        ``"+"``-joined names of the ``modalities`` each subject has, in that order.
+    """
     avail = data.available
     mask = np.column_stack([avail[m].to_numpy() if m in avail.columns
                             else np.zeros(len(data), dtype=bool) for m in modalities])
@@ -253,6 +288,10 @@ class ConformalClassifier(FusionClassifier):
                 f"{type(self.estimator).__name__} is a survival strategy: it predicts a "
                 "risk, not class probabilities, so it has no conformal prediction sets or "
                 "recalibration; use a classification strategy.")
+        if not callable(getattr(self.estimator, "predict_proba", None)):
+            raise ValueError(
+                f"{type(self.estimator).__name__} has no predict_proba: conformal sets and "
+                "recalibration need class probabilities; use a strategy that gives them.")
         check_alpha(self.alpha)
         if self.method not in METHODS:
             raise ValueError(f"method must be 'split' or 'cross', got {self.method!r}")
@@ -360,7 +399,19 @@ class ConformalClassifier(FusionClassifier):
             return model.fit(data, target)
 
     def _model_proba(self, model, data: MultiModalData) -> np.ndarray:
-        proba = np.asarray(model.predict_proba(data), dtype=float)
+        try:
+            proba = np.asarray(model.predict_proba(data), dtype=float)
+        except NotImplementedError:
+            raise ValueError(
+                f"{type(model).__name__} gives no class probabilities (its predict_proba is "
+                "not implemented): conformal sets and recalibration need them; use a "
+                "strategy that gives them.") from None
+        if proba.shape != (len(data), len(model.classes_)) or not (
+                np.isfinite(proba).all() and (proba >= 0).all() and (proba <= 1).all()):
+            raise ValueError(
+                f"{type(model).__name__} gave class probabilities that are not one row of "
+                f"numbers in [0, 1] per subject and class (shape {proba.shape}); conformal "
+                "sets need probabilities.")
         out = np.zeros((len(data), len(self.classes_)))
         out[:, np.searchsorted(self.classes_, model.classes_)] = proba
         return out
@@ -580,9 +631,21 @@ class ConformalClassifier(FusionClassifier):
 
 
 def with_conformal(estimator, settings) -> ConformalClassifier:
-    """``estimator`` wrapped in a :class:`ConformalClassifier` with ``settings`` (a mapping
-    of its parameters, or an object with ``model_dump()`` such as a study file's
-    ``conformal:`` section); a survival strategy is refused."""
+    """Wrap a strategy in a :class:`ConformalClassifier`.
+
+    Parameters
+    ----------
+    estimator : FusionClassifier
+        The unfitted classification strategy (a survival strategy is refused).
+    settings : mapping or ConformalSpec
+        The wrapper's parameters, or an object with ``model_dump()`` such as a study file's
+        ``conformal:`` section.
+
+    Returns
+    -------
+    ConformalClassifier
+        Unfitted.
+    """
     if is_survival(estimator):
         raise ValueError(f"{type(estimator).__name__} is a survival strategy: it predicts a "
                          "risk, not class probabilities, so it has no prediction sets.")
