@@ -32,23 +32,66 @@ COVERAGE, SET_SIZE = "coverage", "set_size"
 
 
 def held_patterns(data: MultiModalData) -> list[str]:
-    """Each subject's availability pattern, ``"+"``-joined in the data's modality order."""
+    """Each subject's availability pattern.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The held-out subjects.
+
+    Returns
+    -------
+    list of str
+        The modalities each subject has, ``"+"``-joined in the data's modality order.
+    """
     names = data.modality_names
     return [subset_key([m for m, has in zip(names, row, strict=True) if has])
             for row in data.available.to_numpy()]
 
 
 def pattern_metric(metric: str, pattern: str) -> str:
-    """The name of a per-pattern metric: ``coverage[mrna+mirna]``."""
+    """The name of a per-pattern metric.
+
+    Parameters
+    ----------
+    metric : str
+        ``coverage`` or ``set_size``.
+    pattern : str
+        The availability pattern.
+
+    Returns
+    -------
+    str
+        ``coverage[mrna+mirna]``.
+    """
     return f"{metric}[{pattern}]"
 
 
 def conformal_outputs(model, data: MultiModalData, subsets: Sequence[tuple[str, ...]],
                       n_classes: int, class_index: np.ndarray) -> dict:
-    """What the runner keeps of a conformal strategy's held-out predictions: ``sets`` (key
-    -> one row of 0/1 per subject, None for subjects that could not be scored from those
-    modalities), ``uncalibrated`` (key -> probabilities before recalibration, NaN rows
-    likewise; empty without recalibration) and ``alpha``. Empty for other strategies."""
+    """What the runner keeps of a conformal strategy's held-out predictions.
+
+    Parameters
+    ----------
+    model : ConformalClassifier or FusionClassifier
+        The fitted fold model.
+    data : MultiModalData
+        The held-out subjects.
+    subsets : sequence of tuple of str
+        The availability subsets scored (each modality subset the robustness table uses).
+    n_classes : int
+        Classes of the study.
+    class_index : ndarray of int
+        The study's class index of each of the model's classes.
+
+    Returns
+    -------
+    dict
+        ``sets`` (key -> one row of 0/1 per subject, None for subjects that could not be
+        scored from those modalities), ``uncalibrated`` (key -> probabilities before
+        recalibration, NaN rows likewise; empty without recalibration) and ``alpha``; an
+        empty dict for a strategy without prediction sets.
+    """
     if not hasattr(model, "predict_set"):
         return {}
     recalibrated = getattr(model, "calibrator_", None) is not None
@@ -86,8 +129,23 @@ def conformal_outputs(model, data: MultiModalData, subsets: Sequence[tuple[str, 
 
 def set_metrics(y: np.ndarray, rows: list, patterns: list[str] | None = None
                 ) -> dict[str, float]:
-    """``coverage`` and ``set_size`` of the subjects with a set, and with ``patterns`` the
-    same per pattern (``coverage[<pattern>]``)."""
+    """Coverage and mean set size of prediction sets.
+
+    Parameters
+    ----------
+    y : ndarray of int, shape (n,)
+        Class indices.
+    rows : list
+        One row of 0/1 per subject and class, or None where the subject has no set.
+    patterns : list of str, optional
+        Each subject's availability pattern.
+
+    Returns
+    -------
+    dict of str to float
+        ``coverage`` and ``set_size`` of the subjects with a set and, with ``patterns``,
+        the same per pattern (``coverage[<pattern>]``); empty when no subject has a set.
+    """
     y = np.asarray(y)
     have = np.array([r is not None for r in rows], dtype=bool)
     if not have.any():
@@ -106,9 +164,23 @@ def set_metrics(y: np.ndarray, rows: list, patterns: list[str] | None = None
 
 
 def pooled_by_pattern(result, strategy: str, repeat: int = 0) -> pd.DataFrame:
-    """Out-of-fold predictions of one CV repeat (every subject once), one row per subject:
-    ``pattern``, ``y``, ``proba`` (ndarray), ``uncalibrated`` (ndarray or None) and ``set``
-    (ndarray of bool or None)."""
+    """Out-of-fold predictions of one CV repeat (every subject once).
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The benchmark.
+    strategy : str
+        The strategy's name.
+    repeat : int
+        The CV repeat.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per subject: ``pattern``, ``y``, ``proba`` (ndarray), ``uncalibrated``
+        (ndarray or None) and ``set`` (ndarray of bool or None).
+    """
     rows = []
     for fr in result.folds:
         if fr.kind != "cv" or fr.strategy != strategy or fr.repeat != repeat:
@@ -128,10 +200,25 @@ def pooled_by_pattern(result, strategy: str, repeat: int = 0) -> pd.DataFrame:
 
 
 def pattern_calibration(result, strategy: str, repeat: int = 0) -> pd.DataFrame:
-    """Per availability pattern of the out-of-fold predictions (one CV repeat): ``n``,
-    ``ece`` (of the probabilities the strategy reports), ``ece_before`` (before its
-    recalibration; NaN without one), ``coverage`` and ``set_size`` (NaN without prediction
-    sets), and a row ``all`` over every subject. Patterns in order of decreasing size."""
+    """Calibration and prediction sets per availability pattern, out of fold.
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The benchmark.
+    strategy : str
+        The strategy's name.
+    repeat : int
+        The CV repeat whose out-of-fold predictions are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern (decreasing size) after a row ``all`` over every subject:
+        ``pattern``, ``n``, ``ece`` (of the probabilities the strategy reports),
+        ``ece_before`` (before its recalibration; NaN without one), ``coverage`` and
+        ``set_size`` (NaN without prediction sets).
+    """
     pooled = pooled_by_pattern(result, strategy, repeat)
     if pooled.empty:
         return pd.DataFrame(columns=["pattern", "n", "ece", "ece_before", "coverage",
@@ -158,10 +245,24 @@ def pattern_calibration(result, strategy: str, repeat: int = 0) -> pd.DataFrame:
 
 
 def risk_coverage(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Selective prediction by confidence: subjects sorted by their top class probability,
-    most confident first; for the ``k`` most confident (``k = 1 .. n``) the coverage
-    ``k / n`` and the risk (error rate of their predicted class). Returns ``(coverage,
-    risk)``, each (n,)."""
+    """Risk-coverage curve of selective prediction by confidence.
+
+    Subjects are sorted by their top class probability, most confident first; for the
+    ``k`` most confident (``k = 1 .. n``) the coverage is ``k / n`` and the risk the error
+    rate of their predicted class.
+
+    Parameters
+    ----------
+    y : ndarray of int, shape (n,)
+        Class indices.
+    proba : ndarray, shape (n, n_classes)
+        Class probabilities.
+
+    Returns
+    -------
+    coverage, risk : ndarray, shape (n,)
+        Share of subjects predicted, and the error rate among them.
+    """
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=float)
     order = np.argsort(-proba.max(axis=1), kind="stable")
@@ -172,7 +273,20 @@ def risk_coverage(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def abstention_point(y: np.ndarray, sets: np.ndarray) -> tuple[float, float]:
     """Selective prediction with conformal sets: predict only subjects whose set is a
-    single class; returns (share predicted, error rate among them; NaN when none)."""
+    single class.
+
+    Parameters
+    ----------
+    y : ndarray of int, shape (n,)
+        Class indices.
+    sets : ndarray of bool, shape (n, n_classes)
+        Prediction sets.
+
+    Returns
+    -------
+    share, error : float
+        Share of subjects predicted, and the error rate among them (NaN when none).
+    """
     y = np.asarray(y)
     single = sets.sum(axis=1) == 1
     if not single.any():

@@ -287,7 +287,18 @@ _MAPS = {c.method: c for c in (PlattCalibrator, IsotonicCalibrator, TemperatureC
 
 
 def make_calibrator(method: str) -> Recalibrator:
-    """An unfitted map by name (one of :data:`CALIBRATIONS`)."""
+    """An unfitted recalibration map by name.
+
+    Parameters
+    ----------
+    method : {"platt", "isotonic", "temperature", "venn-abers"}
+        The map (one of ``CALIBRATIONS``).
+
+    Returns
+    -------
+    Recalibrator
+        The unfitted map.
+    """
     if method not in _MAPS:
         raise ValueError(f"Unknown calibration {method!r}; choose one of "
                          f"{', '.join(CALIBRATIONS)} (or None for no recalibration).")

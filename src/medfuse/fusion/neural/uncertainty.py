@@ -38,7 +38,15 @@ _BATCH = 256
 
 
 class SampledDropout(nn.Module):
-    """Dropout that always samples, with masks drawn from a given generator."""
+    """Dropout that always samples, with masks drawn from a given generator.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Probability that an element is zeroed; kept elements are scaled by ``1 / (1 - p)``.
+    generator : torch.Generator
+        Source of the masks (seeded, so that the same seed gives the same masks).
+    """
 
     def __init__(self, p: float, generator: torch.Generator) -> None:
         super().__init__()
@@ -86,13 +94,23 @@ def probability_samples(model, data: MultiModalData, method: str = "ensemble",
 
     Parameters
     ----------
-    model : a fitted neural strategy, or a ConformalClassifier around one (its fold
-        models' samples are pooled; the probabilities are the strategy's own, before
+    model : NeuralFusion or ConformalClassifier
+        A fitted neural strategy, or a ConformalClassifier around one (its fold models'
+        samples are pooled; the probabilities are the strategy's own, before
         recalibration).
     data : MultiModalData
+        The subjects to predict (any subset of the modalities).
     method : {"ensemble", "mc-dropout"}
-    n_passes : int, dropout passes per member (``mc-dropout``).
-    random_state : int, seed of the dropout masks.
+        Ensemble members, or Monte Carlo dropout passes of every member.
+    n_passes : int
+        Dropout passes per member (``mc-dropout``).
+    random_state : int
+        Seed of the dropout masks.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_subjects, n_classes)
+        Class probabilities of every sample.
     """
     if method not in METHODS:
         raise ValueError(f"method must be 'ensemble' or 'mc-dropout', got {method!r}")
@@ -141,8 +159,19 @@ def _entropy(p: np.ndarray) -> np.ndarray:
 
 
 def decompose(samples: np.ndarray) -> dict[str, np.ndarray]:
-    """``entropy``, ``expected_entropy`` and ``mutual_information`` (each ``(n,)``, nats)
-    and ``proba`` (the mean, ``(n, K)``) of samples ``(S, n, K)``."""
+    """Split the uncertainty of probability samples into its parts.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n_samples, n_subjects, n_classes)
+        Class probabilities of every sample (:func:`probability_samples`).
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``proba`` (the mean over samples, (n_subjects, n_classes)), and ``entropy``,
+        ``expected_entropy`` and ``mutual_information`` (each (n_subjects,), in nats).
+    """
     samples = np.asarray(samples, dtype=float)
     mean = samples.mean(axis=0)
     total = _entropy(mean)
@@ -153,9 +182,27 @@ def decompose(samples: np.ndarray) -> dict[str, np.ndarray]:
 
 def predictive_uncertainty(model, data: MultiModalData, method: str = "ensemble",
                            n_passes: int = 20, random_state: int = 0) -> pd.DataFrame:
-    """Per-subject uncertainty table indexed by subject: ``proba_<class>`` (the mean of the
-    samples), ``entropy``, ``expected_entropy``, ``mutual_information`` (nats) and
-    ``n_samples``. Parameters as :func:`probability_samples`."""
+    """Per-subject predictive uncertainty of a neural strategy.
+
+    Parameters
+    ----------
+    model : NeuralFusion or ConformalClassifier
+        A fitted neural strategy, or a ConformalClassifier around one.
+    data : MultiModalData
+        The subjects to predict (any subset of the modalities).
+    method : {"ensemble", "mc-dropout"}
+        Where the samples come from (see :func:`probability_samples`).
+    n_passes : int
+        Dropout passes per member (``mc-dropout``).
+    random_state : int
+        Seed of the dropout masks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by subject: ``proba_<class>`` (the mean of the samples), ``entropy``,
+        ``expected_entropy``, ``mutual_information`` (nats) and ``n_samples``.
+    """
     samples = probability_samples(model, data, method, n_passes, random_state)
     parts = decompose(samples)
     table = pd.DataFrame({f"proba_{c}": parts["proba"][:, k]
