@@ -121,7 +121,7 @@ _ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
 
 def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
                         representations=None, task: str = "classification", harmonize=None,
-                        batch: str | None = None) -> dict[str, object]:
+                        batch: str | None = None, conformal=None) -> dict[str, object]:
     """The unfitted strategies of a study by name.
 
     Parameters
@@ -136,12 +136,26 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
         refitted wherever the strategy is (in every fold, and in the saved model).
     batch : str, optional
         The obs column holding the batch (needed with ``harmonize``).
+    conformal : ConformalSpec or dict, optional
+        Every strategy is then wrapped in a
+        :class:`~medfuse.fusion.conformal.ConformalClassifier` with these settings.
 
     Returns
     -------
     dict of str to estimator
         Name -> unfitted strategy.
     """
+    estimators = _strategy_estimators(train, strategies, exclude, params, representations,
+                                      task, harmonize, batch)
+    if conformal is None:
+        return estimators
+    from medfuse.fusion.conformal import with_conformal
+
+    return {n: with_conformal(e, conformal) for n, e in estimators.items()}
+
+
+def _strategy_estimators(train, strategies, exclude, params, representations, task,
+                         harmonize, batch) -> dict[str, object]:
     from medfuse.config import StudyError
     from medfuse.evaluate.runner import resolve_strategies
 
@@ -263,7 +277,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               title: str = "medfuse benchmark", explain: bool = True,
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
-              batch: str | None = None,
+              batch: str | None = None, conformal=None,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -305,6 +319,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     batch : str, optional
         obs column of the batch: its association with the outcome is checked in every fold
         (:func:`check_design`) and reported; the harmonizer reads it.
+    conformal : ConformalSpec or dict, optional
+        Every strategy wrapped with conformal prediction sets and recalibration (see
+        :func:`strategy_estimators`); ``results.csv`` then has coverage and set size per
+        availability pattern and the saved model carries its calibration scores.
     log : callable, optional
         Receives what to show (the data summary, the strategies, warnings).
 
@@ -331,7 +349,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     spec = _harmonize_spec(harmonize)
     estimators = strategy_estimators(train, strategies, exclude=exclude, params=params,
                                      representations=representations, task=task,
-                                     harmonize=spec, batch=batch)
+                                     harmonize=spec, batch=batch, conformal=conformal)
     show(train.summary())
     if spec is not None:
         harmonized = sorted({m for est in estimators.values()
@@ -352,7 +370,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         robustness=robustness, out=out, resume=resume, jobs=jobs, progress=progress,
         settings={"strategies": list(estimators), "params": dict(params or {}),
                   "representations": dict(representations or {}), "batch": batch,
-                  "harmonize": spec.model_dump(mode="json") if spec is not None else None},
+                  "harmonize": spec.model_dump(mode="json") if spec is not None else None,
+                  "conformal": _settings(conformal)},
         task=task, budget=budget, retry_failed=retry_failed)
     paths = result.write(out)
     failures = _write_failures(out / "failures.csv", result.errors)
@@ -381,11 +400,19 @@ def _harmonized(estimator) -> list[str] | None:
 
     params = estimator.get_params(deep=False)
     pre = params.get("preprocessors")
-    if pre is None and "estimator" in params:       # a strategy wrapped with representations
-        pre = params["estimator"].get_params(deep=False).get("preprocessors")
+    while pre is None and "estimator" in params:  # wrapped (representations, conformal)
+        params = params["estimator"].get_params(deep=False)
+        pre = params.get("preprocessors")
     if not isinstance(pre, dict):
         return None
     return [m for m, t in pre.items() if isinstance(t, ObsChain)]
+
+
+def _settings(spec) -> dict | None:
+    """A settings section (pydantic model or dict) as plain values for the run settings."""
+    if spec is None:
+        return None
+    return spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
 
 
 def _write_failures(path: Path, errors: dict[str, str]) -> Path | None:
