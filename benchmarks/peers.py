@@ -445,13 +445,15 @@ def main(argv=None) -> pd.DataFrame:
 
 def rebuild(folders: Sequence[Path]) -> pd.DataFrame:
     """Print the report of earlier (possibly stopped) runs from their CSV files; with
-    several folders their runs are put together (a tool in two folders: the later one)."""
+    several folders their runs are put together (a tool's seeds may come from several
+    runs: its wall times add up; a fit in two folders counts once, from the later)."""
     runs, walls = [], {}
     for folder in folders:
-        part = pd.read_csv(folder / "runs.csv")
-        runs = [r[~r["tool"].isin(part["tool"].unique())] for r in runs] + [part]
-        walls.update(pd.read_csv(folder / "walls.csv", index_col=0)["wall_s"].to_dict())
-    runs = pd.concat(runs, ignore_index=True)
+        runs.append(pd.read_csv(folder / "runs.csv"))
+        for tool, wall in pd.read_csv(folder / "walls.csv", index_col=0)["wall_s"].items():
+            walls[tool] = walls.get(tool, 0.0) + float(wall)
+    runs = pd.concat(runs, ignore_index=True).drop_duplicates(
+        ["tool", "model", "dataset", "seed", "fold"], keep="last")
     runs[["error", "note"]] = runs[["error", "note"]].fillna("")
     names = list(dict.fromkeys(runs["dataset"]))
     started = datetime.datetime.fromtimestamp((folders[0] / "runs.csv").stat().st_mtime,

@@ -176,3 +176,19 @@ def test_best_peer_leaves_out_constant_predictors():
     name, value, seconds = peers.best_row(runs, "d", "accuracy", ["p", "q"])
     assert name == "p/real" and value == pytest.approx(0.75) and seconds == 2.0
     assert peers.best_row(runs, "d", "accuracy", ["none"]) is None
+
+
+def test_rebuild_puts_seeds_from_several_runs_together(tmp_path, capsys):
+    def write(folder, seeds, wall):
+        folder.mkdir()
+        pd.DataFrame({"tool": "t", "model": "m", "dataset": "d", "seed": seeds, "fold": 0,
+                      "accuracy": 0.5, "f1": 0.5, "roc_auc": 0.5, "constant": False,
+                      "error": "", "note": "", "seconds": 1.0, "test_digest": "x"}
+                     ).to_csv(folder / "runs.csv", index=False)
+        pd.Series({"t": wall}, name="wall_s").rename_axis("tool").to_csv(folder / "walls.csv")
+
+    write(tmp_path / "a", [0], 10.0)
+    write(tmp_path / "b", [1, 2], 20.0)
+    runs = peers.rebuild([tmp_path / "a", tmp_path / "b"])
+    assert sorted(runs["seed"]) == [0, 1, 2]
+    assert "t 30 s (3 splits)" in capsys.readouterr().out
