@@ -460,7 +460,7 @@ def rebuild(folders: Sequence[Path]) -> pd.DataFrame:
                                               datetime.UTC)
     print(report_text(runs, summary_table(runs, names), walls, names,
                       "rebuilt from " + ", ".join(f"{f.name}/runs.csv" for f in folders),
-                      started))
+                      started, machine_line="as printed in each run's output"))
     return runs
 
 
@@ -470,11 +470,12 @@ def splits_done(runs: pd.DataFrame, tool: str) -> int:
 
 
 def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float],
-                datasets: Sequence[str], settings: str, started) -> str:
+                datasets: Sequence[str], settings: str, started,
+                machine_line: str | None = None) -> str:
     """The markdown table, the per-tool wall times, and medfuse's selection against the
     best peer."""
     lines = [f"Peers side by side, {started:%Y-%m-%d %H:%M} UTC. {settings}.",
-             f"Machine: {machine()}.", "", markdown(table), ""]
+             f"Machine: {machine_line or machine()}.", "", markdown(table), ""]
     lines.append("Wall time of the whole comparison per tool (all its splits): "
                  + ", ".join(f"{t} {w:.0f} s ({splits_done(runs, t)} splits)"
                              for t, w in walls.items()) + ".")
