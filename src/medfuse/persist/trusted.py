@@ -33,6 +33,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.represented.RepresentedSurvival",
     # their fitted parts and parameters
     "medfuse.fusion.survival.PenalizedCox",
+    "medfuse.fusion.classifiers.RowSpaceLogisticRegressionCV",
     "medfuse.fusion._latent_base.ConfounderRegressor",
     "medfuse.fusion.neural.encoders.EncoderSpec",
     "medfuse.fusion.neural.objectives.AuxiliaryHeads",
@@ -55,6 +56,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.preprocess.counts.TPM",
     "medfuse.preprocess.counts.VST",
     "medfuse.preprocess.harmonize.ComBat",
+    "medfuse.preprocess.scaling.ZScore",
     # scikit-learn parts of the default models and preprocessing
     "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
     "sklearn.feature_extraction.text.TfidfTransformer",
