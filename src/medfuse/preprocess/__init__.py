@@ -19,6 +19,7 @@ from medfuse.preprocess.intensity import (
     IntensityZScore,
     ScaleMapping,
 )
+from medfuse.preprocess.scaling import ZScore
 
 __all__ = [
     "PETSUV",
@@ -34,6 +35,7 @@ __all__ = [
     "LogCPM",
     "MedianOfRatios",
     "ScaleMapping",
+    "ZScore",
     "default_preprocessor",
     "fit_transform_block",
     "residual_batch_signal",

@@ -29,8 +29,8 @@ class CountsKind(ContinuousKind):
 
     def default_preprocessor(self, spec: Modality):
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         from medfuse.preprocess.counts import LogCPM
+        from medfuse.preprocess.scaling import ZScore
 
-        return make_pipeline(LogCPM(), StandardScaler()).set_output(transform="pandas")
+        return make_pipeline(LogCPM(), ZScore()).set_output(transform="pandas")
