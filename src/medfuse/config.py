@@ -26,6 +26,9 @@ strategy's per-modality preprocessing::
       covariates: [age]           # protected: columns of the batch file, or {file, column}
       reference_batch: A          # optional
       unseen_batch: error         # or reference / fit-new
+
+Very wide blocks can be screened inside every fold, after harmonization and before the
+default preprocessing (``screening: {method: variance, keep: 2000, modalities: [mrna]}``).
 """
 
 from __future__ import annotations
@@ -185,6 +188,29 @@ class HarmonizeSpec(_Strict):
         return refs
 
 
+class ScreeningSpec(_Strict):
+    """In-fold feature screening of wide modalities (off unless the section is given).
+
+    Each screened modality gets :class:`~medfuse.preprocess.screening.FeatureScreen` in its
+    preprocessing chain, after the harmonizer (if any) and before the default
+    preprocessing (see :func:`medfuse.study.screening_chains`), refitted on the training
+    subjects of every fold and saved with the model.
+
+    Attributes
+    ----------
+    method : ``variance`` (largest variance) or ``univariate`` (strongest association with
+        the outcome: ANOVA F, or the Cox score statistic for survival).
+    keep : features kept per modality.
+    modalities : the modalities to screen (default: every modality wider than ``keep`` of
+        a kind that declares a ``screening_scale``: continuous and counts); a named modality
+        must have more than ``keep`` features.
+    """
+
+    method: Literal["variance", "univariate"] = "variance"
+    keep: int = Field(ge=1)
+    modalities: list[str] | None = None
+
+
 class Study(_Strict):
     """A study file (see the module docstring).
 
@@ -210,6 +236,7 @@ class Study(_Strict):
     batch: ColumnRef | None = None
     groups: ColumnRef | None = None
     harmonize: HarmonizeSpec | None = None
+    screening: ScreeningSpec | None = None
     test: TestSpec | None = None
     strategies: Literal["all"] | list[str] = "all"
     exclude: list[str] = Field(default_factory=list)
@@ -315,6 +342,11 @@ class Study(_Strict):
                        and m not in self.modalities]
             if unknown:
                 raise _At("harmonize.modalities", f"{', '.join(map(repr, unknown))} is not a "
+                          f"modality of the study ({', '.join(self.modalities)})")
+        if self.screening is not None and self.modalities:
+            unknown = [m for m in self.screening.modalities or () if m not in self.modalities]
+            if unknown:
+                raise _At("screening.modalities", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
         if self.task == "survival" and self.primary_metric not in ("c_index", "td_auc"):
             self.primary_metric = "c_index"

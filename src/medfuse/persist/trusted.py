@@ -57,6 +57,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.preprocess.counts.VST",
     "medfuse.preprocess.harmonize.ComBat",
     "medfuse.preprocess.scaling.ZScore",
+    "medfuse.preprocess.screening.FeatureScreen",
     # scikit-learn parts of the default models and preprocessing
     "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
     "sklearn.feature_extraction.text.TfidfTransformer",

@@ -20,6 +20,7 @@ class ContinuousKind(Kind):
 
     name = "continuous"
     harmonizers: ClassVar[tuple[str, ...]] = ("ComBat",)
+    screening_scale: ClassVar[str | None] = "raw"
     constant_features: ClassVar[str] = ("kept; the default z-score maps them to 0, so they "
                                         "carry no weight")
 

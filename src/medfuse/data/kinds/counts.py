@@ -19,6 +19,7 @@ class CountsKind(ContinuousKind):
 
     name = "counts"
     harmonizers: ClassVar[tuple[str, ...]] = ("ComBat-seq",)
+    screening_scale: ClassVar[str | None] = "log-cpm"
     constant_features: ClassVar[str] = (
         "kept; log-CPM then z-score map a gene counted 0 in every subject to 0 (a constant "
         "non-zero count varies with library size after log-CPM)")
