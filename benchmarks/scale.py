@@ -39,7 +39,7 @@ import time
 #: a linear fit makes, so the n x n check is left out.
 NN_FLOOR = 512 * 2**20
 CLASSICAL = ("mkl", "early", "late-mean", "late-weighted", "late-vote", "stacking",
-             "block-pls", "additive", "unimodal:rna", "unimodal:imaging",
+             "block-pls", "cca", "additive", "unimodal:rna", "unimodal:imaging",
              "unimodal:clinical", "unimodal:noise1")
 
 
