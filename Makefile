@@ -1,10 +1,18 @@
-# Two set-up commands on a fresh machine: `make demo` and `make test`.
+# Two set-up commands on a fresh machine: `make demo` and `make test`; `make docs` builds the
+# documentation site into docs/_build/html.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo-out
 
-.PHONY: install demo test lint clean
+# Extra sphinx-build options (e.g. SPHINXOPTS=-q); GALLERY=<regex> runs only the gallery
+# examples whose path matches it (the others are rendered without output).
+SPHINXOPTS ?=
+GALLERY ?=
+DOCS_OUT := docs/_build/html
+DOCS_STAMP := $(VENV)/.docs-extra
+
+.PHONY: install demo test lint docs docs-clean clean
 
 $(BIN)/medfuse: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,7 +31,22 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples docs
 
-clean:
+# The documentation tools (the `docs` extra) are installed into the same virtual environment
+# the first time, and again whenever pyproject.toml changes.
+$(DOCS_STAMP): $(BIN)/medfuse pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
+# User guide, API reference and the executed example gallery; warnings are errors.
+docs: $(DOCS_STAMP)
+	MEDFUSE_GALLERY_PATTERN="$(GALLERY)" $(BIN)/python -m sphinx -b html -W --keep-going \
+		$(SPHINXOPTS) docs $(DOCS_OUT)
+
+docs-clean:
+	rm -rf docs/_build docs/auto_examples docs/api/generated docs/api/backreferences \
+		docs/sg_execution_times.rst
+
+clean: docs-clean
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -71,14 +71,32 @@ class _Strict(BaseModel):
 
 
 class ColumnRef(_Strict):
-    """One column of a table file (first column = subject ID)."""
+    """One column of a table file (first column = subject ID).
+
+    Parameters
+    ----------
+    file : str
+        The table file, relative to the study file.
+    column : str
+        The column's name in its header row.
+    """
 
     file: str
     column: str
 
 
 class SurvivalRef(_Strict):
-    """Time and event columns of one table file, for ``task: survival``."""
+    """Time and event columns of one table file, for ``task: survival``.
+
+    Parameters
+    ----------
+    file : str
+        The table file, relative to the study file.
+    time : str
+        Column of the event or censoring time (a non-negative number).
+    event : str
+        Column of the event indicator: 0/1, true/false or yes/no.
+    """
 
     file: str
     time: str
@@ -87,7 +105,23 @@ class SurvivalRef(_Strict):
 
 class ModalitySpec(_Strict):
     """One modality file and its kind (any registered kind, see
-    :mod:`medfuse.data.kinds`)."""
+    :mod:`medfuse.data.kinds`).
+
+    Parameters
+    ----------
+    file : str
+        The modality's file, relative to the study file; tables are ``.csv``, ``.tsv`` or
+        ``.parquet`` with the subject ID in the first column, other files are read by the
+        kind.
+    kind : str
+        A registered kind name (default ``continuous``).
+    scales : dict of str to str
+        For ``clinical`` modalities, column -> measurement scale (``nominal``,
+        ``ordinal``, ``interval``, ``ratio``, ``text``); other columns are inferred.
+    allow_nan : bool, optional
+        Whether NaN cells may occur in a measured row (default: the kind's rule, yes for
+        ``clinical`` only).
+    """
 
     file: str
     kind: str = "continuous"
@@ -111,9 +145,18 @@ class ModalitySpec(_Strict):
 class CVSpec(_Strict):
     """Cross-validation protocol.
 
-    ``scheme``: ``auto`` (grouped k-fold when the study has ``groups``, else repeated
-    stratified k-fold), ``stratified``, ``grouped`` or ``leave-site-out`` (one fold per value
-    of the ``batch`` column).
+    Parameters
+    ----------
+    folds : int
+        k of k-fold (at least 2).
+    repeats : int
+        Repetitions of k-fold, each with its own shuffle (at least 1).
+    seed : int
+        Seed of the first repetition (repetition ``r`` uses ``seed + r``).
+    scheme : {"auto", "stratified", "grouped", "leave-site-out"}
+        ``auto``: grouped k-fold when the study has ``groups``, else repeated stratified
+        k-fold; ``grouped`` needs ``groups``; ``leave-site-out`` (one fold per value of the
+        ``batch`` column) needs ``batch``.
     """
 
     folds: int = Field(5, ge=2)
@@ -123,7 +166,15 @@ class CVSpec(_Strict):
 
 
 class TestSpec(_Strict):
-    """An external test set with the same modalities as the training files."""
+    """An external test set with the same modalities as the training files.
+
+    Parameters
+    ----------
+    outcome : ColumnRef or SurvivalRef
+        The test subjects' outcome.
+    modalities : dict of str to ModalitySpec
+        The test subjects' modality files, under the training modalities' names.
+    """
 
     outcome: ColumnRef | SurvivalRef
     modalities: dict[str, ModalitySpec]
@@ -138,20 +189,25 @@ class HarmonizeSpec(_Strict):
     ``counts``; see :func:`medfuse.study.harmonization_chains`), so the harmonizer is fitted
     on each fold's training subjects only and saved with the model.
 
-    Attributes
+    Parameters
     ----------
-    method : ``ComBat`` or ``ComBat-seq``.
-    modalities : the modalities to harmonize (default: every modality whose kind the method
-        applies to).
-    batch : the batch column (default: the study's ``batch``).
-    covariates : protected covariates, each ``{file, column}`` or a column of the batch's
-        file.
-    parametric, mean_only : ComBat's empirical Bayes options (default: parametric, location
-        and scale).
-    reference_batch : batch left unchanged; the others are mapped onto it.
-    unseen_batch : what happens to subjects of a batch with no subject in the training part:
-        ``error``, ``reference`` (left unadjusted; needs ``reference_batch``) or ``fit-new``
-        (estimated from its own subjects).
+    method : {"ComBat", "ComBat-seq"}
+        ComBat for continuous modalities, ComBat-seq for counts.
+    modalities : list of str, optional
+        The modalities to harmonize (default: every modality whose kind the method applies
+        to).
+    batch : ColumnRef, optional
+        The batch column (default: the study's ``batch``).
+    covariates : list of ColumnRef or str
+        Protected covariates, each ``{file, column}`` or a column of the batch's file.
+    parametric, mean_only : bool, optional
+        ComBat's empirical Bayes options (default: parametric, location and scale).
+    reference_batch : str or int, optional
+        Batch left unchanged; the others are mapped onto it.
+    unseen_batch : {"error", "reference", "fit-new"}
+        What happens to subjects of a batch with no subject in the training part: an error,
+        left unadjusted (``reference``; needs ``reference_batch``) or estimated from their
+        own subjects (``fit-new``).
     """
 
     method: Literal["ComBat", "ComBat-seq"] = "ComBat"
@@ -196,14 +252,17 @@ class ScreeningSpec(_Strict):
     preprocessing (see :func:`medfuse.study.screening_chains`), refitted on the training
     subjects of every fold and saved with the model.
 
-    Attributes
+    Parameters
     ----------
-    method : ``variance`` (largest variance) or ``univariate`` (strongest association with
-        the outcome: ANOVA F, or the Cox score statistic for survival).
-    keep : features kept per modality.
-    modalities : the modalities to screen (default: every modality wider than ``keep`` of
-        a kind that declares a ``screening_scale``: continuous and counts); a named modality
-        must have more than ``keep`` features.
+    method : {"variance", "univariate"}
+        ``variance``: the features of largest variance; ``univariate``: those most
+        associated with the outcome (ANOVA F, or the Cox score statistic for survival).
+    keep : int
+        Features kept per screened modality (at least 1).
+    modalities : list of str, optional
+        The modalities to screen (default: every modality wider than ``keep`` of a kind
+        that declares a ``screening_scale``: continuous and counts); a named modality must
+        have more than ``keep`` features.
     """
 
     method: Literal["variance", "univariate"] = "variance"
@@ -212,19 +271,57 @@ class ScreeningSpec(_Strict):
 
 
 class Study(_Strict):
-    """A study file (see the module docstring).
+    """A study file (see the module docstring); each parameter is one section of the YAML.
 
-    Attributes
+    Parameters
     ----------
-    format : ``files`` (``outcome`` + ``modalities``), ``mogonet`` (``path`` to a MOGONET
+    name : str
+        Shown in the report and recorded in the saved model's manifest.
+    task : {"classification", "survival"}
+    format : {"files", "mogonet", "folder"}
+        ``files`` (``outcome`` + ``modalities``), ``mogonet`` (``path`` to a MOGONET
         folder: ``_tr`` files train, ``_te`` files test) or ``folder`` (``path`` to a folder
         readable by :func:`medfuse.data.read_folder`, with ``outcome`` naming the obs column).
-    seeds : number of seeds over which the test-split score of a stochastic strategy is
+    path : str, optional
+        The data folder of the ``mogonet`` and ``folder`` formats.
+    outcome : ColumnRef, SurvivalRef or str, optional
+        ``{file, column}`` (classification) or ``{file, time, event}`` (survival) for
+        ``format: files``; the obs column's name for ``format: folder``.
+    modalities : dict of str to ModalitySpec
+        The modality files of ``format: files``.
+    batch : ColumnRef, optional
+        The site or batch column, added to ``obs`` as ``batch``.
+    groups : ColumnRef, optional
+        The group (e.g. patient) column, added to ``obs`` as ``group``.
+    harmonize : HarmonizeSpec, optional
+        Batch harmonisation refitted inside every fold.
+    screening : ScreeningSpec, optional
+        Feature screening of wide modalities refitted inside every fold (off when absent).
+    test : TestSpec, optional
+        An external test set.
+    strategies : "all" or list of str
+        Strategy names (``all``: every strategy of the task that accepts the kinds).
+    exclude : list of str
+        Strategy names left out.
+    params : dict of str to dict
+        Strategy name -> constructor arguments.
+    representations : dict of str to str or dict
+        Modality -> representation name or ``{name, params}``.
+    cv : CVSpec
+        The cross-validation protocol.
+    seeds : int
+        Number of seeds over which the test-split score of a stochastic strategy is
         averaged (a strategy is stochastic when it has a ``random_state`` parameter).
-    robustness : score every fold model with every subset of modalities available.
-    primary_metric : the metric that ranks strategies and picks the saved model.
-    budget : seconds one (strategy, split) fit may take; a fit over budget is stopped and
-        its strategy left out (default 1800; null: no limit).
+    primary_metric : str
+        The metric that ranks strategies and picks the saved model.
+    robustness : bool
+        Score every fold model with every subset of modalities available.
+    budget : float or None
+        Seconds one (strategy, split) fit may take; a fit over budget is stopped and its
+        strategy left out (default 1800; None: no limit).
+    base_dir : Path
+        The study file's folder, against which relative paths are resolved (set by
+        :func:`load_study`; not read from the YAML).
     """
 
     name: str = "study"
@@ -348,8 +445,12 @@ class Study(_Strict):
             if unknown:
                 raise _At("screening.modalities", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
-        if self.task == "survival" and self.primary_metric not in ("c_index", "td_auc"):
-            self.primary_metric = "c_index"
+        if self.task == "survival" and self.primary_metric == "roc_auc":
+            self.primary_metric = "c_index"  # the default of a classification study
+        task_metrics = metric_names(self.task)
+        if self.primary_metric not in task_metrics:
+            raise _At("primary_metric", f"{self.primary_metric!r} is not a metric of a "
+                      f"{self.task} study; choose one of {', '.join(task_metrics)}")
         return self
 
     # ------------------------------------------------------------------ paths and data
@@ -463,8 +564,24 @@ def check_strategy_names(names) -> None:
 def parse_study(raw: dict, base_dir: str | Path = ".", strategies: bool = True) -> Study:
     """Validate a study given as a dict (what the YAML holds).
 
-    ``strategies=False`` skips checking the strategy names and their parameters against
-    the registry (reading a study's data for prediction needs none of them).
+    Parameters
+    ----------
+    raw : dict
+        The study's sections.
+    base_dir : str or Path
+        The folder relative paths are resolved against.
+    strategies : bool
+        Check the strategy names and their parameters against the registry; False skips
+        it (reading a study's data for prediction needs none of them).
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StudyError
+        Naming every invalid field.
     """
     if not isinstance(raw, dict):
         raise StudyError("study: the file must hold a mapping (name: ..., modalities: ...)")
@@ -478,7 +595,24 @@ def parse_study(raw: dict, base_dir: str | Path = ".", strategies: bool = True) 
 
 
 def load_study(path: str | Path, strategies: bool = True) -> Study:
-    """Read and validate a study YAML file (``strategies``: see :func:`parse_study`)."""
+    """Read and validate a study YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file; relative paths in it are relative to its folder.
+    strategies : bool
+        Check the strategy names and their parameters (see :func:`parse_study`).
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StudyError
+        When the file is missing, is not valid YAML or has an invalid field.
+    """
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"No such study file: {path}")

@@ -24,15 +24,21 @@ class Predictor:
 
     Parameters
     ----------
-    model : a fitted medfuse strategy (classifier or survival model).
+    model : FusionClassifier or FusionSurvival
+        A fitted medfuse strategy.
     manifest : dict, optional
         The saved model's manifest (strategy name, versions, ...).
 
     Attributes
     ----------
-    model : the strategy.
-    modalities : list of str, the training modalities.
-    kinds : dict modality -> kind name.
+    model : FusionClassifier or FusionSurvival
+        The strategy.
+    manifest : dict
+        The manifest (empty when not loaded from a folder).
+    modalities : list of str
+        The training modalities.
+    kinds : dict of str to str
+        Modality -> kind name.
     """
 
     def __init__(self, model, manifest: dict | None = None) -> None:
@@ -245,10 +251,38 @@ def _has_file(folder: Path, modality: str) -> bool:
 
 
 def predict_table(model, data: MultiModalData) -> pd.DataFrame:
-    """:meth:`Predictor.predict` for a fitted model."""
+    """:meth:`Predictor.predict` for a fitted model.
+
+    Parameters
+    ----------
+    model : FusionClassifier or FusionSurvival
+        A fitted strategy.
+    data : MultiModalData
+        The subjects to predict.
+
+    Returns
+    -------
+    DataFrame
+        One row per subject (see :meth:`Predictor.predict`).
+    """
     return Predictor(model).predict(data)
 
 
 def explain_table(table: pd.DataFrame, model, data: MultiModalData) -> pd.DataFrame:
-    """:meth:`Predictor.explain` for a fitted model and a table from :func:`predict_table`."""
+    """:meth:`Predictor.explain` for a fitted model and a table from :func:`predict_table`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Predictions from :func:`predict_table`.
+    model : FusionClassifier or FusionSurvival
+        The fitted strategy that made them.
+    data : MultiModalData
+        The same subjects.
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with the modality Shapley columns (see :meth:`Predictor.explain`).
+    """
     return Predictor(model).explain(data, table)

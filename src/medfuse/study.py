@@ -23,8 +23,18 @@ import pandas as pd
 class StudyOutputs:
     """Paths written by :func:`run_study`, and the benchmark result.
 
-    ``failures`` is ``failures.csv`` (strategy, error) when some strategy failed, else
-    None; ``model`` is None when no model was saved (e.g. every strategy failed).
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The benchmark.
+    results, robustness, comparison : Path
+        ``results.csv``, ``robustness.csv`` and ``comparison.csv``.
+    report : Path
+        ``report.html``.
+    model : Path or None
+        The saved model folder; None when no model was saved (e.g. every strategy failed).
+    failures : Path or None
+        ``failures.csv`` (strategy, error) when some strategy failed, else None.
     """
 
     result: object
@@ -58,14 +68,18 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
 
     Parameters
     ----------
-    spec : :class:`medfuse.config.HarmonizeSpec`
-    data : MultiModalData, the training subjects (their kinds choose the default
-        preprocessing and whether the method applies).
-    batch_column : the obs column the harmonizer reads the batch from.
+    spec : HarmonizeSpec
+        The study's ``harmonize:`` section (:class:`medfuse.config.HarmonizeSpec`).
+    data : MultiModalData
+        The training subjects (their kinds choose the default preprocessing and whether
+        the method applies).
+    batch_column : str
+        The obs column the harmonizer reads the batch from.
 
     Returns
     -------
-    dict modality -> ObsChain
+    dict of str to ObsChain
+        Modality -> unfitted chain.
     """
     from medfuse.config import StudyError
     from medfuse.preprocess import ComBat, ComBatSeq
@@ -121,18 +135,26 @@ def screening_chains(spec, data, chains: dict | None = None,
 
     Parameters
     ----------
-    spec : :class:`medfuse.config.ScreeningSpec`
-    data : MultiModalData, the training subjects (their kinds say whether and on which
-        scale they are screened; their ``outcome`` names the column a univariate screen
-        reads).
-    chains : dict modality -> ObsChain, the harmonization chains (see
-        :func:`harmonization_chains`).
-    task : ``"survival"``: a univariate screen reads the obs columns ``time`` and
-        ``event``.
+    spec : ScreeningSpec
+        The ``screening:`` section.
+    data : MultiModalData
+        The training subjects: their kinds say whether and on which scale a modality is
+        screened, and their ``outcome`` names the column a univariate screen reads.
+    chains : dict of str to ObsChain, optional
+        The harmonization chains (see :func:`harmonization_chains`).
+    task : {"classification", "survival"}
+        ``"survival"``: a univariate screen reads the obs columns ``time`` and ``event``.
 
     Returns
     -------
-    dict modality -> ObsChain (the harmonization chains of unscreened modalities included)
+    dict of str to ObsChain
+        Modality -> chain, the harmonization chains of unscreened modalities included.
+
+    Raises
+    ------
+    StudyError
+        When a named modality is not in the data, is not of a screened kind or has no more
+        than ``keep`` features, or when no modality is wider than ``keep``.
     """
     from medfuse.config import StudyError
     from medfuse.preprocess.chain import ObsChain
@@ -192,22 +214,25 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
 
     Parameters
     ----------
-    train : MultiModalData, the training subjects.
-    strategies, exclude, params, representations, task : see
-        :func:`medfuse.evaluate.runner.resolve_strategies`.
+    train : MultiModalData
+        The training subjects.
+    strategies, exclude, params, representations, task
+        See :func:`medfuse.evaluate.runner.resolve_strategies`.
     harmonize : :class:`medfuse.config.HarmonizeSpec` or its dict, optional
         Every strategy then gets, for each harmonized modality, ``ObsChain([harmonizer,
         default preprocessing])`` in its ``preprocessors`` parameter, so the harmonizer is
         refitted wherever the strategy is (in every fold, and in the saved model).
-    batch : the obs column holding the batch (needed with ``harmonize``).
-    screening : :class:`medfuse.config.ScreeningSpec` or its dict, optional
+    batch : str, optional
+        The obs column holding the batch (needed with ``harmonize``).
+    screening : ScreeningSpec or dict, optional
         Every strategy then gets, for each screened modality, a
         :class:`~medfuse.preprocess.screening.FeatureScreen` in that chain, after the
         harmonizer and before the default preprocessing (:func:`screening_chains`).
 
     Returns
     -------
-    dict name -> unfitted estimator
+    dict of str to estimator
+        Name -> unfitted strategy.
     """
     from medfuse.config import StudyError
     from medfuse.evaluate.runner import resolve_strategies
@@ -330,7 +355,7 @@ def _check_reference(labels: np.ndarray, splits, reference) -> None:
 
 def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), params=None,
               representations=None, folds: int = 5, repeats: int = 3, seed: int = 0,
-              scheme: str = "stratified", seeds: int = 5, primary_metric: str = "roc_auc",
+              scheme: str = "stratified", seeds: int = 5, primary_metric: str | None = None,
               robustness: bool = True, jobs: int = 1, resume: bool = False,
               save_model: bool = True, study: dict | None = None,
               title: str = "medfuse benchmark", explain: bool = True,
@@ -343,36 +368,54 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
 
     Parameters
     ----------
-    train, test : MultiModalData (test may be None).
-    out : output folder (also holds the cache of finished fits).
-    strategies, exclude, params, representations : see
-        :func:`medfuse.evaluate.runner.resolve_strategies`; ``strategies`` may also be one
-        comma-separated string.
-    folds, repeats, seed, scheme, seeds, primary_metric, robustness, jobs, resume, task :
-        see :func:`medfuse.evaluate.runner.run_benchmark`. ``task="survival"``: survival
-        strategies on ``obs`` columns ``time`` and ``event``.
-    save_model : refit and save the best strategy.
-    study : the study settings, shown in the report and saved in the model's manifest.
-    title : the report's title.
-    explain : add the interpretation section of the best model to the report.
-    progress : show a progress bar.
-    budget, retry_failed : seconds one fit may take (default
-        :data:`medfuse.evaluate.budget.DEFAULT_BUDGET`, 30 minutes; None: no limit) and
-        whether ``resume`` tries again fits recorded over budget; see
-        :func:`medfuse.evaluate.runner.run_benchmark`.
-    harmonize : :class:`medfuse.config.HarmonizeSpec` (or its dict): batch harmonization
-        refitted inside every fold (see :func:`strategy_estimators`).
-    batch : obs column of the batch: its association with the outcome is checked in every
-        fold (:func:`check_design`) and reported; the harmonizer reads it.
-    screening : :class:`medfuse.config.ScreeningSpec` (or its dict): in-fold feature
-        screening of wide modalities (see :func:`strategy_estimators`), shown in the
-        report and recorded in the results' settings and the model's manifest.
-    log : receives what to show (the data summary, the strategies, warnings).
+    train : MultiModalData
+        The training subjects, with an outcome.
+    test : MultiModalData or None
+        External test subjects with the same modalities.
+    out : str or Path
+        Output folder (also holds the cache of finished fits).
+    strategies, exclude, params, representations
+        Which strategies, with which constructor arguments and representations; see
+        :func:`medfuse.evaluate.runner.resolve_strategies` (``strategies`` may also be one
+        comma-separated string).
+    folds, repeats, seed, scheme, seeds, primary_metric, robustness, jobs, resume
+        The protocol; see :func:`medfuse.evaluate.run_benchmark`.
+    save_model : bool
+        Refit the best strategy on all training subjects and save it in ``out/model``.
+    study : dict, optional
+        The study settings, shown in the report and saved in the model's manifest.
+    title : str
+        The report's title.
+    explain : bool
+        Add the interpretation section of the best model to the report.
+    task : {"classification", "survival"}
+        ``"survival"``: survival strategies on ``obs`` columns ``time`` and ``event``.
+    progress : bool
+        Show a progress bar.
+    budget : float or None
+        Seconds one fit may take (default
+        :data:`medfuse.evaluate.budget.DEFAULT_BUDGET`, 30 minutes; None: no limit); see
+        :func:`medfuse.evaluate.run_benchmark`.
+    retry_failed : bool
+        Whether ``resume`` tries again fits recorded over budget.
+    harmonize : HarmonizeSpec or dict, optional
+        Batch harmonisation refitted inside every fold (see :func:`strategy_estimators`).
+    batch : str, optional
+        obs column of the batch: its association with the outcome is checked in every fold
+        (:func:`check_design`) and reported; the harmonizer reads it.
+    screening : ScreeningSpec or dict, optional
+        In-fold feature screening of wide modalities (see :func:`strategy_estimators`),
+        shown in the report and recorded in the results' settings and the model's
+        manifest.
+    log : callable, optional
+        Receives what to show (the data summary, the strategies, warnings).
 
     Returns
     -------
-    StudyOutputs. When every strategy failed, the tables, ``failures.csv`` and the report
-    are written, ``model`` is None and ``result.strategies`` is empty.
+    StudyOutputs
+        The benchmark result and the paths written. When every strategy failed, the
+        tables, ``failures.csv`` and the report are written, ``model`` is None and
+        ``result.strategies`` is empty.
 
     Raises
     ------
@@ -432,7 +475,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             warnings.simplefilter("ignore")
             model = refit_best(train, estimators[best], seed=seed)
         ranking = result.ranking("cv")
-        extra = {"primary_metric": primary_metric,
+        extra = {"primary_metric": result.primary_metric,
                  "cv_score": float(ranking[best]) if best in ranking.index else None,
                  "study": (study or {}).get("name")}
         if screening_settings is not None:

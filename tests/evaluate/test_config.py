@@ -240,3 +240,14 @@ def test_harmonize_builds_a_chain_per_harmonized_modality(tmp_path):
                                          r"\(clinical modalities are not harmonized\)"):
         harmonization_chains(study.harmonize.model_copy(update={"modalities": ["clinical"]}),
                              train, "site")
+
+
+def test_primary_metric_must_belong_to_the_task(tmp_path):
+    from medfuse.evaluate.runner import check_primary_metric
+
+    assert check_primary_metric(None, "survival") == "c_index"
+    assert check_primary_metric(None, "classification") == "roc_auc"
+    with pytest.raises(ValueError, match="'c_index' is not a metric of a classification"):
+        check_primary_metric("c_index", "classification")
+    with pytest.raises(ValueError, match="'brier' is not a metric of a survival"):
+        check_primary_metric("brier", "survival")

@@ -40,8 +40,13 @@ def _version(value: bool) -> None:
 
 
 def load_plugins() -> list[str]:
-    """Import the plugin modules (entry points ``medfuse.plugins`` and ``MEDFUSE_PLUGINS``);
-    returns their names."""
+    """Import the plugin modules (entry points ``medfuse.plugins`` and ``MEDFUSE_PLUGINS``).
+
+    Returns
+    -------
+    list of str
+        The modules imported (entry point values, then the environment variable's names).
+    """
     import importlib
     from importlib.metadata import entry_points
 

@@ -31,6 +31,21 @@ def write_folder(data: MultiModalData, path: str | Path, fmt: str = "csv") -> Pa
     Each modality is written by its kind: tables as ``<name>.<fmt>``, arrays as
     ``<name>.npz`` with arrays ``ids`` and ``values``, ragged blocks as ``<name>.npz`` with
     one member per subject array (see :meth:`RaggedBlock.to_npz`).
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The cohort to write.
+    path : str or Path
+        The folder (created if needed; files of the same names are replaced).
+    fmt : {"csv", "parquet"}
+        File format of the tables.
+
+    Returns
+    -------
+    Path
+        The folder, holding one file per modality, ``obs.<fmt>`` (when ``data`` has obs
+        columns) and the ``medfuse.json`` manifest.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
@@ -77,6 +92,19 @@ def read_folder(path: str | Path, outcome: str | None = None,
     that claims the file ending (``.csv``/``.tsv``/``.parquet``: ``continuous``;
     ``.npz``: an array kind chosen from the array's dimensions; a third-party kind may claim
     its own endings). Files no kind claims are ignored.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder.
+    outcome : str, optional
+        The obs column to use as outcome (default: the manifest's, if any).
+    modalities : mapping of str to Modality or str, optional
+        Kinds of the modality files of a folder without manifest, by modality (file) name.
+
+    Returns
+    -------
+    MultiModalData
     """
     path = Path(path)
     if not path.is_dir():
@@ -157,14 +185,19 @@ def load_mogonet(path: str | Path, names: Sequence[str] | None = None,
 
     Parameters
     ----------
-    path : folder with the files.
-    names : modality names for views 1, 2, 3, ...; MOGONET datasets use mRNA, methylation and
+    path : str or Path
+        Folder with the files.
+    names : sequence of str, optional
+        Modality names for views 1, 2, 3, ...; MOGONET datasets use mRNA, methylation and
         miRNA in that order, which is the default for three views (``view{i}`` otherwise).
-    outcome : name of the label column in obs.
+    outcome : str
+        Name of the label column in obs.
 
     Returns
     -------
-    (train, test) : MultiModalData, both with obs columns ``label`` and ``split``.
+    train, test : MultiModalData
+        Both with obs columns ``outcome`` (integer labels) and ``split`` (``"train"`` or
+        ``"test"``).
     """
     path = Path(path)
     views = sorted(int(p.name.split("_")[0]) for p in path.glob("*_tr.csv")
@@ -209,7 +242,19 @@ def _dedupe(names: list[str]) -> list[str]:
 
 def read_data(path: str | Path, outcome: str | None = None) -> MultiModalData:
     """Open whatever ``path`` is: a MOGONET folder (train and test joined, obs column
-    ``split``), a medfuse/modality-file folder, or a ``.h5mu`` MuData file."""
+    ``split``), a medfuse/modality-file folder, or a ``.h5mu`` MuData file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder or file.
+    outcome : str, optional
+        The obs column to use as outcome.
+
+    Returns
+    -------
+    MultiModalData
+    """
     path = Path(path)
     if path.suffix == ".h5mu":
         import mudata as md

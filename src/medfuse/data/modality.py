@@ -85,6 +85,18 @@ def infer_scales(frame: pd.DataFrame, declared: Mapping[str, MeasurementScale] |
     Declared scales win; the rest are inferred: ordered categoricals are ordinal, numeric
     columns are ratio, object columns whose values are mostly long distinct strings are free
     text, everything else is nominal.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The clinical block (subjects x columns).
+    declared : mapping of str to MeasurementScale, optional
+        Scales given by the user, by column (strings such as ``"ordinal"`` are accepted).
+
+    Returns
+    -------
+    dict of str to MeasurementScale
+        One scale per column of ``frame``.
     """
     declared = dict(declared or {})
     scales: dict[str, MeasurementScale] = {}

@@ -18,7 +18,18 @@ from medfuse.data.ragged import RaggedBlock, meta_from_json, meta_json
 
 
 def to_mudata(data: MultiModalData):
-    """MuData with one AnnData per modality holding only the subjects that have it."""
+    """MuData with one AnnData per modality holding only the subjects that have it.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The cohort to convert.
+
+    Returns
+    -------
+    mudata.MuData
+        ``obs`` holds ``data.obs``; ragged blocks travel in ``.uns``.
+    """
     import anndata as ad
     import mudata as md
 
@@ -67,7 +78,19 @@ def to_mudata(data: MultiModalData):
 
 def from_mudata(mdata, outcome: str | None = None) -> MultiModalData:
     """MultiModalData from a MuData object (inverse of :func:`to_mudata`): modality presence
-    is taken from each AnnData's obs names, never from row positions."""
+    is taken from each AnnData's obs names, never from row positions.
+
+    Parameters
+    ----------
+    mdata : mudata.MuData
+        One AnnData per modality, indexed by subject ID.
+    outcome : str, optional
+        The obs column to use as outcome.
+
+    Returns
+    -------
+    MultiModalData
+    """
     blocks, specs = {}, {}
     for name, adata in mdata.mod.items():
         meta = json.loads(adata.uns["medfuse"]) if "medfuse" in adata.uns else {}

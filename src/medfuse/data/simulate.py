@@ -82,6 +82,8 @@ def make_cohort(
     n_imaging, n_informative_imaging : int
         Radiomics-like continuous features; noise is spatially correlated, AR(1) along the
         feature order with correlation ``spatial_correlation`` between neighbours.
+    spatial_correlation : float
+        Correlation of neighbouring imaging features' noise, in [0, 1).
     n_noise_modalities, n_noise_features : int
         Extra ``continuous`` modalities ``noise1``, ``noise2`` ... of pure N(0, 1) noise.
     image_shape : (H, W) or (H, W, D), optional
@@ -107,6 +109,9 @@ def make_cohort(
         missing). MNAR: ``logit P(missing) = a + s * u_m``, the modality's own unobserved
         latent value. ``a`` is solved so that the expected rate is the target; ``s`` is
         ``missing_strength``. A subject left with no modality gets one back at random.
+    missing_strength : float
+        ``s`` of the MAR and MNAR mechanisms: the change in log-odds of being missing per
+        standard deviation of age (MAR) or of the modality's latent value (MNAR).
     random_state : int, optional
         Seed; the same seed gives the same cohort.
 

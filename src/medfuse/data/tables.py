@@ -16,6 +16,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     CSV, TSV and Parquet are supported. IDs are read as strings. A header row that names
     a column twice is refused (pandas would silently rename the second one ``name.1``).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``, ``.tsv`` or ``.parquet`` file.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by subject ID (index name ``subject``).
     """
     path = Path(path)
     if not path.exists():
@@ -58,7 +68,15 @@ def check_header(path: Path, names: list[str]) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table with the subject ID as first column (format from the file ending)."""
+    """Write a table with the subject ID as first column (format from the file ending).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Indexed by subject ID.
+    path : str or Path
+        A ``.csv``, ``.tsv`` or ``.parquet`` file.
+    """
     path = Path(path)
     frame = frame.copy()
     frame.index.name = "subject"

@@ -19,14 +19,21 @@ def corrected_resampled_ttest(a, b, n_train, n_test) -> tuple[float, float, floa
 
     Parameters
     ----------
-    a, b : arrays (J,), the metric of each strategy on each split (NaN splits dropped).
-    n_train, n_test : float or arrays (J,), training and test set sizes (averaged over
-        splits when they vary).
+    a, b : array-like of shape (J,)
+        The metric of each strategy on each split (splits where either is NaN are
+        dropped).
+    n_train, n_test : float or array-like of shape (J,)
+        Training and test set sizes (averaged over splits when they vary).
 
     Returns
     -------
-    (mean difference, t statistic, two-sided p-value); t and p are NaN with fewer than two
-    splits or when every difference is zero.
+    mean_diff : float
+        Mean of ``a - b``.
+    t : float
+        The corrected t statistic.
+    p_value : float
+        Two-sided p-value on ``J - 1`` degrees of freedom. ``t`` and ``p_value`` are NaN
+        with fewer than two splits or when every difference is zero.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)
@@ -56,19 +63,24 @@ def compare_strategies(scores: pd.DataFrame, metric: str, sizes: pd.DataFrame,
 
     Parameters
     ----------
-    scores : DataFrame with columns ``strategy, split, metric, value`` (one row per
-        strategy x split x metric).
-    metric : the metric compared.
-    sizes : DataFrame indexed by split with columns ``n_train, n_test``.
-    unimodal : names of the unimodal baselines (default: ``unimodal:<m>`` and
+    scores : DataFrame
+        Columns ``strategy, split, metric, value`` (one row per strategy x split x
+        metric).
+    metric : str
+        The metric compared.
+    sizes : DataFrame
+        Indexed by split, with columns ``n_train, n_test``.
+    unimodal : list of str, optional
+        Names of the unimodal baselines (default: ``unimodal:<m>`` and
         ``unimodal-cox:<m>``).
 
     Returns
     -------
-    DataFrame ``strategy, reference, reference_strategy, metric, mean_diff, t, p_value, n``
-    where ``reference`` is ``best`` or ``best_unimodal`` and ``mean_diff`` is strategy minus
-    reference (positive = strategy higher). When the best strategy is itself the best
-    unimodal baseline, only the ``best`` rows are given.
+    DataFrame
+        Columns ``strategy, reference, reference_strategy, metric, mean_diff, t, p_value,
+        n``, where ``reference`` is ``best`` or ``best_unimodal`` and ``mean_diff`` is
+        strategy minus reference (positive = strategy higher). When the best strategy is
+        itself the best unimodal baseline, only the ``best`` rows are given.
     """
     wide = (scores[scores["metric"] == metric]
             .pivot_table(index="split", columns="strategy", values="value", aggfunc="first"))

@@ -27,7 +27,20 @@ ECE_BINS = 10
 @dataclass(frozen=True)
 class Metric:
     """One metric of the registry: its task, direction, short label and whether the report's
-    tables show it."""
+    tables show it.
+
+    Parameters
+    ----------
+    name : str
+        The metric's name in study files, tables and the command line.
+    task : {"classification", "survival"}
+    greater_is_better : bool
+        Direction of the metric.
+    label : str
+        Short label in tables.
+    in_report : bool
+        Whether the report's tables show it.
+    """
 
     name: str
     task: str
@@ -55,7 +68,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 
 
 def metric_names(task: str | None = None) -> tuple[str, ...]:
-    """Registered metric names (of one task: ``"classification"`` or ``"survival"``)."""
+    """Registered metric names.
+
+    Parameters
+    ----------
+    task : {"classification", "survival"}, optional
+        Only the metrics of this task (default: all).
+
+    Returns
+    -------
+    tuple of str
+        In registry order (the order of the report's tables).
+    """
     return tuple(n for n, m in METRICS.items() if task is None or m.task == task)
 
 
@@ -79,8 +103,17 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray,
 
     Parameters
     ----------
-    y_true : int array (n,), class indices 0 .. n_classes - 1.
-    proba : array (n, n_classes).
+    y_true : ndarray of int, shape (n,)
+        Class indices ``0 .. n_classes - 1``.
+    proba : ndarray, shape (n, n_classes)
+        Predicted class probabilities.
+    n_bins : int
+        Equal-width bins on [0, 1].
+
+    Returns
+    -------
+    float
+        ``sum_b n_b / n * |acc_b - conf_b|``.
     """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=float)
@@ -141,12 +174,15 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
 
     Parameters
     ----------
-    y_true : int array (n,), class indices 0 .. n_classes - 1.
-    proba : array (n, n_classes), rows summing to 1.
+    y_true : ndarray of int, shape (n,)
+        Class indices ``0 .. n_classes - 1``.
+    proba : ndarray, shape (n, n_classes)
+        Predicted probabilities, rows summing to 1.
 
     Returns
     -------
-    dict metric -> value; NaN where a metric is undefined (e.g. ROC AUC with one class).
+    dict of str to float
+        Metric -> value; NaN where a metric is undefined (e.g. ROC AUC with one class).
     """
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
@@ -193,9 +229,17 @@ def c_index(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
 
     Parameters
     ----------
-    event : bool array (n,), True where the event was observed.
-    time : float array (n,), event or censoring time.
-    risk : float array (n,), predicted risk.
+    event : ndarray of bool, shape (n,)
+        True where the event was observed.
+    time : ndarray of float, shape (n,)
+        Event or censoring time.
+    risk : ndarray of float, shape (n,)
+        Predicted risk.
+
+    Returns
+    -------
+    float
+        The share of comparable pairs ordered correctly by the risk (ties count half).
     """
     from sksurv.metrics import concordance_index_censored
 

@@ -28,6 +28,34 @@ class FoldResult:
     the full set of modalities is the key ``full_key``. Survival studies store the risk
     score as one column, the event indicator in ``y`` and the event/censoring time in
     ``time``.
+
+    Parameters
+    ----------
+    strategy : str
+        The strategy's name.
+    split : str
+        The split's label (``r0f1``, ``site=a``) or the test-set refit's.
+    kind : {"cv", "test"}
+    repeat, fold : int
+        The CV repetition and fold (0 for the test split).
+    seed : int or None
+        The seed of a test-set refit of a stochastic strategy.
+    subjects : list of str
+        The held-out subjects, in row order.
+    y : list of int
+        Their class indices (survival: event indicators).
+    full_key : str
+        The availability key of all the modalities.
+    proba : dict of str to list
+        Availability key -> (n_subjects, n_classes) probabilities.
+    n_train : int
+        Training subjects of the fit.
+    fit_seconds : float
+        Time of the fit with its predictions.
+    weights : dict of str to dict of str to float
+        Per-modality weights the fitted strategy exposes, by source.
+    time : list of float
+        Survival studies: event or censoring times of the held-out subjects.
     """
 
     strategy: str
@@ -51,7 +79,30 @@ class FoldResult:
 
 @dataclass
 class BenchmarkResult:
-    """Everything a benchmark produced; tables are built from the stored predictions."""
+    """Everything a benchmark produced; tables are built from the stored predictions.
+
+    Parameters
+    ----------
+    strategies : list of str
+        The strategies benchmarked.
+    classes : list
+        The outcome's classes (``["risk"]`` for survival).
+    modalities : list of str
+        The training modalities.
+    splits : list of Split
+        The CV splits every strategy was scored on.
+    folds : list of FoldResult
+        The held-out predictions of every fit.
+    primary_metric : str
+        The metric that ranks strategies.
+    settings : dict
+        The benchmark's settings (folds, repeats, seeds, fits, reused, ...).
+    errors : dict of str to str
+        Strategy -> why it failed and was left out.
+    task : {"classification", "survival"}
+    _memo : dict
+        Tables computed so far (internal; leave empty).
+    """
 
     strategies: list[str]
     classes: list

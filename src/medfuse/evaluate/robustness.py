@@ -24,6 +24,18 @@ def modality_subsets(names: Sequence[str], max_all: int = MAX_ALL_SUBSETS) -> li
 
     All ``2^M - 1`` non-empty subsets when ``M <= max_all``; otherwise the full set and the
     ``M`` subsets that drop one modality.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The modalities, in order.
+    max_all : int
+        Up to this many modalities every subset is scored.
+
+    Returns
+    -------
+    list of tuple of str
+        Largest subsets first, each in modality order.
     """
     names = list(names)
     m = len(names)

@@ -62,15 +62,25 @@ def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
     Parameters
     ----------
     data : MultiModalData
-    names : ``"all"`` (every registered strategy of the ``task`` that accepts every modality's
+        The study's data (its kinds decide which strategies ``"all"`` holds).
+    names : str or sequence of str
+        ``"all"`` (every registered strategy of the ``task`` that accepts every modality's
         kind, per-modality names such as ``unimodal:<m>`` expanded for each modality) or a
         list of names.
-    exclude : names to leave out.
-    params : strategy name -> constructor arguments.
-    task : ``"classification"`` or ``"survival"``.
-    representations : modality -> representation; every strategy is wrapped so that these
+    exclude : sequence of str
+        Names to leave out.
+    params : mapping of str to dict, optional
+        Strategy name -> constructor arguments.
+    task : {"classification", "survival"}
+    representations : mapping, optional
+        Modality -> representation; every strategy is wrapped so that these
         modalities are turned into feature blocks inside its fit (their kind is then the
         representation's output kind when choosing strategies).
+
+    Returns
+    -------
+    dict of str to estimator
+        Name -> unfitted strategy, in the order chosen.
     """
     from medfuse.fusion.registry import info, make, strategy_names
     from medfuse.represent import make_representation
@@ -243,7 +253,7 @@ def run_benchmark(
     groups: str | None = None,
     sites: str | None = None,
     seeds: int = 5,
-    primary_metric: str = "roc_auc",
+    primary_metric: str | None = None,
     robustness: bool = True,
     out: str | Path | None = None,
     resume: bool = False,
@@ -258,34 +268,57 @@ def run_benchmark(
 
     Parameters
     ----------
-    data : training subjects, with an outcome.
-    strategies : dict name -> unfitted estimator, a list of registry names, or ``"all"``.
-    test : optional external test subjects (same modalities).
-    splits : the CV splits; computed once from ``folds, repeats, seed, scheme`` when omitted
+    data : MultiModalData
+        Training subjects, with an outcome.
+    strategies : mapping, sequence of str or "all"
+        Name -> unfitted estimator, a list of registry names, or ``"all"``.
+    test : MultiModalData, optional
+        External test subjects (same modalities).
+    splits : sequence of Split, optional
+        The CV splits; computed once from ``folds, repeats, seed, scheme`` when omitted
         (every strategy is scored on the same splits).
-    groups, sites : obs columns with the group (patient) and the site, for the grouped and
+    folds, repeats, seed : int
+        k of k-fold, its repetitions and the seed of the first (see :func:`make_splits`).
+    scheme : {"stratified", "grouped", "leave-site-out"}
+    groups, sites : str, optional
+        obs columns with the group (patient) and the site, for the grouped and
         leave-site-out schemes.
-    seeds : seeds of the test-split refits of stochastic strategies.
-    robustness : also score every availability subset of modalities (see
+    seeds : int
+        Seeds ``0 .. seeds - 1`` of the test-split refits of stochastic strategies.
+    primary_metric : str, optional
+        The metric that ranks strategies (``ranking``, ``best``, ``comparison``); default
+        ``"roc_auc"`` for classification and ``"c_index"`` for survival. A metric of the
+        other task is refused.
+    robustness : bool
+        Also score every availability subset of modalities (see
         :mod:`medfuse.evaluate.robustness`).
-    out : folder for the cache (``out/cache``); None disables caching.
-    resume : reuse cached (strategy, split) results from an earlier run with the same data,
+    out : str or Path, optional
+        Folder for the cache (``out/cache``); None disables caching.
+    resume : bool
+        Reuse cached (strategy, split) results from an earlier run with the same data,
         strategy parameters and splits; fits recorded over budget are not tried again
         unless the budget is now larger or ``retry_failed``.
-    jobs : worker processes; each task is one (strategy, split) fit. A negative number
+    jobs : int
+        Worker processes; each task is one (strategy, split) fit. A negative number
         counts back from the number of CPUs (-1: all).
-    progress : show a rich progress bar.
-    task : ``"classification"`` or ``"survival"``. Survival data need ``event`` and ``time``
+    progress : bool
+        Show a rich progress bar.
+    settings : mapping, optional
+        Study settings recorded in the result's ``settings``.
+    task : {"classification", "survival"}
+        Survival data need ``event`` and ``time``
         columns in ``obs`` (and no outcome); the splits are stratified on the event
         indicator and the metrics are ``c_index`` and ``td_auc`` of the predicted risk.
-    budget : seconds one fit (with its held-out predictions) may take; None (the default
+    budget : float, optional
+        Seconds one fit (with its held-out predictions) may take; None (the default
         here): no limit. With a budget the fits run in worker processes (with ``jobs=1``
         too: one process, reused from fit to fit); a fit over budget is killed and its
         strategy is left out with a message in ``errors``, while the other strategies go
         on. Study files and :func:`medfuse.study.run_study` default to
         :data:`~medfuse.evaluate.budget.DEFAULT_BUDGET` (30 minutes). Without a budget and
         with ``jobs=1`` the fits run in this process.
-    retry_failed : with ``resume``, try again fits recorded over budget.
+    retry_failed : bool
+        With ``resume``, try again fits recorded over budget.
 
     Returns
     -------
@@ -302,6 +335,7 @@ def run_benchmark(
     from medfuse.fusion.survival import survival_target
 
     survival = task == "survival"
+    primary_metric = check_primary_metric(primary_metric, task)
     if task not in ("classification", "survival"):
         raise ValueError(f"Unknown task {task!r}; use 'classification' or 'survival'.")
     if budget is not None and not budget > 0:
@@ -460,7 +494,23 @@ def _progress(show: bool, total: int, reused: int, left_out: int = 0
 
 
 def refit_best(data: MultiModalData, estimator, seed: int = 0):
-    """The chosen strategy refitted on all training subjects."""
+    """The chosen strategy refitted on all training subjects (one BLAS and torch thread,
+    user warnings silenced).
+
+    Parameters
+    ----------
+    data : MultiModalData
+        All training subjects.
+    estimator : estimator
+        The unfitted strategy (cloned, not changed).
+    seed : int
+        ``random_state`` of a stochastic strategy.
+
+    Returns
+    -------
+    estimator
+        The fitted clone.
+    """
     from threadpoolctl import threadpool_limits
 
     model = _seeded(estimator, seed)
@@ -476,3 +526,17 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
 __all__ = ["DEFAULT_BUDGET", "BenchmarkInterrupted", "BenchmarkResult", "FoldResult",
            "data_fingerprint", "extract_weights", "refit_best", "resolve_strategies",
            "run_benchmark"]
+
+
+def check_primary_metric(metric: str | None, task: str) -> str:
+    """The metric that ranks strategies: the task's default when None; a metric that is not
+    one of the task's is refused, naming the valid ones."""
+    from medfuse.evaluate.metrics import metric_names
+
+    valid = metric_names("survival" if task == "survival" else "classification")
+    if metric is None:
+        return valid[valid.index("c_index")] if task == "survival" else "roc_auc"
+    if metric not in valid:
+        raise DataValidationError(f"primary_metric {metric!r} is not a metric of a {task} "
+                                  f"study; choose one of {', '.join(valid)}.")
+    return metric

@@ -16,13 +16,15 @@ from medfuse.data.multimodal import DataValidationError
 class Split:
     """One train/test split of the training subjects (positions into the data).
 
-    Attributes
+    Parameters
     ----------
     repeat, fold : int
         Which repetition and which fold of it.
-    train, test : int arrays of subject positions.
+    train, test : ndarray of int
+        Subject positions.
     name : str
-        ``r{repeat}f{fold}``, or the held-out site for leave-site-out.
+        ``site=<site>`` for leave-site-out, else empty (the ``label`` property then reads
+        ``r{repeat}f{fold}``).
     """
 
     repeat: int
@@ -50,15 +52,20 @@ def make_splits(y, *, folds: int = 5, repeats: int = 3, seed: int = 0,
 
     Parameters
     ----------
-    y : array-like (n,), class labels.
+    y : array-like of shape (n,)
+        Class labels (survival: event indicators).
     folds, repeats : int
         k of k-fold and the number of repetitions (each with a different shuffle,
         ``random_state = seed + repeat``).
+    seed : int
+        Seed of the first repetition.
     scheme : {"stratified", "grouped", "leave-site-out"}
         ``stratified``: repeated stratified k-fold. ``grouped``: stratified group k-fold,
         no group (patient) in two folds of a repetition. ``leave-site-out``: one fold per
         site, a single repetition.
-    groups, sites : array-like (n,), required by the grouped and leave-site-out schemes.
+    groups, sites : array-like of shape (n,), optional
+        The group (patient) and the site of every subject, required by the grouped and
+        leave-site-out schemes.
 
     Returns
     -------

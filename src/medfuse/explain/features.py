@@ -33,16 +33,21 @@ from medfuse.data.multimodal import DataValidationError, MultiModalData
 class FeatureAttribution:
     """Per-subject feature attributions for a fitted model's class probabilities.
 
-    Attributes
+    Parameters
     ----------
-    values : ndarray (n_subjects, n_features, n_classes)
-    base_values : ndarray (n_subjects, n_classes)
+    values : ndarray of shape (n_subjects, n_features, n_classes)
+        Attribution of each feature to each class probability (probability units).
+    base_values : ndarray of shape (n_subjects, n_classes)
         Prediction at the reference (mean over background subjects for SHAP; at the zero
         baseline for integrated gradients).
-    features : MultiIndex (modality, feature)
+    features : MultiIndex
+        ``(modality, feature)`` of each attributed feature.
     subjects : Index
-    classes : ndarray (n_classes,)
+        The explained subjects' IDs.
+    classes : ndarray of shape (n_classes,)
+        The model's classes.
     method : str
+        ``"permutation"``, ``"integrated_gradients"`` or ``"gradient_x_input"``.
     background : Index or None
         IDs of the background subjects whose values stood in for masked features
         (permutation SHAP); None for the gradient methods (baseline zero).
@@ -73,11 +78,11 @@ class FeatureAttribution:
         return self.frame(class_).T.groupby(level="modality", sort=False).sum().T
 
     def mean_abs(self, class_=None) -> pd.Series:
-        """Mean |value| per (modality, feature), largest first."""
+        """Mean absolute value per (modality, feature), largest first."""
         return self.frame(class_).abs().mean().sort_values(ascending=False)
 
     def top_features(self, n: int = 10, class_=None) -> pd.DataFrame:
-        """The ``n`` features of largest mean |value| within each modality.
+        """The ``n`` features of largest mean absolute value within each modality.
 
         Features are ranked against the other features of their own modality only.
 
@@ -85,7 +90,7 @@ class FeatureAttribution:
         -------
         DataFrame
             ``modality, rank, feature, mean_abs``: modalities in the order of ``features``,
-            then ``rank`` 1 (largest mean |value| of its modality) to at most ``n``.
+            then ``rank`` 1 (largest mean absolute value of its modality) to at most ``n``.
         """
         imp = (self.frame(class_).abs().mean().rename("mean_abs").reset_index()
                .sort_values("mean_abs", ascending=False, kind="stable"))
@@ -106,7 +111,8 @@ def feature_shap(model, data: MultiModalData, *, method: str = "auto",
 
     Parameters
     ----------
-    model : fitted FusionClassifier
+    model : FusionClassifier
+        A fitted strategy.
     data : MultiModalData
         Subjects to explain.
     method : {"auto", "permutation", "integrated_gradients", "gradient_x_input"}

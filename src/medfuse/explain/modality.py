@@ -50,20 +50,23 @@ class ModalityAttribution:
     """Per-subject Shapley values of modalities for a fitted model's class probabilities
     (or, for a survival model, its risk score: one "class" named ``"risk"``).
 
-    Attributes
+    Parameters
     ----------
-    values : ndarray (n_subjects, n_modalities, n_classes)
+    values : ndarray of shape (n_subjects, n_modalities, n_classes)
         Shapley value of each modality for each class probability (probability units; risk
         units for a survival model).
-    base_values : ndarray (n_classes,)
+    base_values : ndarray of shape (n_classes,)
         Value of the empty coalition (see :func:`modality_shapley`).
-    prediction : ndarray (n_subjects, n_classes)
+    prediction : ndarray of shape (n_subjects, n_classes)
         ``model.predict_proba(data)`` (survival: ``model.predict(data)`` as one column);
         equals ``values.sum(axis=1) + base_values``.
     subjects : Index
+        The explained subjects' IDs.
     modalities : list of str
-    classes : ndarray (n_classes,)
-    available : ndarray (n_subjects, n_modalities) of bool
+        The model's modalities, in order.
+    classes : ndarray of shape (n_classes,)
+        The model's classes (``["risk"]`` for a survival model).
+    available : ndarray of bool, shape (n_subjects, n_modalities)
         Which modalities each subject has (the players of its game).
     method : str
         ``"exact"`` (all coalitions) or ``"permutation"`` (sampled orderings).
@@ -99,7 +102,7 @@ class ModalityAttribution:
                             columns=pd.Index(self.modalities, name="modality"))
 
     def mean_abs(self, class_=None) -> pd.Series:
-        """Mean |Shapley value| per modality over all subjects (subjects lacking a modality
+        """Mean absolute Shapley value per modality over all subjects (subjects lacking a modality
         count as 0), sorted from most to least important."""
         return self.frame(class_).abs().mean().sort_values(ascending=False)
 
@@ -138,9 +141,10 @@ class ModalityAttribution:
 class ModalityPerformanceShapley:
     """Shapley values of modalities for a cohort-level performance metric.
 
-    Attributes
+    Parameters
     ----------
-    values : Series (modality -> metric units)
+    values : Series
+        Modality -> Shapley value in metric units;
         ``values.sum() + base_value == full_score``.
     base_value : float
         Metric of the class-frequency prediction (the empty coalition).
@@ -149,6 +153,7 @@ class ModalityPerformanceShapley:
     coalition_scores : Series
         Metric of every coalition, indexed by ``"a+b"`` labels (``"(none)"`` for the empty one).
     scoring : str
+        The metric's name (or the scoring function's).
     """
 
     values: pd.Series
@@ -205,7 +210,10 @@ def modality_shapley(
         modalities get the training class frequencies, so every coalition is scored on the
         same subjects. A coalition the strategy cannot be fitted on (``unimodal:<m>``
         without ``m``) is scored as the class-frequency prediction, with a warning.
-    train, y_train : training data and outcome for ``refit=True``.
+    train : MultiModalData, optional
+        Training data for ``refit=True``.
+    y_train : array-like, optional
+        Their outcome (default: ``train.y``).
     scoring : str or callable
         For ``refit=True``: ``"roc_auc"`` (one-vs-rest macro for multiclass), ``"accuracy"``,
         ``"balanced_accuracy"``, ``"neg_log_loss"``, ``"neg_brier"``; or

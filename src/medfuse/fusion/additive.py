@@ -121,15 +121,15 @@ class AdditiveFusion(FusionClassifier):
     modality_weights_ : ndarray (n_modalities,), ``w_m >= 0`` in ``modalities_`` order.
     intercept_ : ndarray (n_scores,)
     coef_ : dict modality -> ndarray (encoded features, n_scores) of ``beta_m``
-    encoded_features_ : dict modality -> list of the encoded feature names (rows of coef_)
+    encoded_features_ : dict modality -> list of the encoded feature names (rows of ``coef_``)
     feature_means_ : dict modality -> ndarray (encoded features,) of ``mu_m``
     preprocessors_ : dict modality -> fitted transformer (or None)
 
+    Notes
+    -----
     Fitted attributes are plain arrays, lists and dicts (so that the model can be saved
     without pickle); :meth:`coefficients` gives the labelled table.
 
-    Notes
-    -----
     Missing modality: contributes exactly 0 to the logit (its score is centred on the
     training mean), which is also what :meth:`explain` reports for it.
     """

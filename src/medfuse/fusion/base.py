@@ -164,7 +164,24 @@ def _empty_block(model, m: str, n: int, subjects: pd.Index):
 
 
 def check_data(data) -> MultiModalData:
-    """The one input check of the fusion layer."""
+    """The one input check of the fusion layer.
+
+    Parameters
+    ----------
+    data : object
+        What a strategy was given.
+
+    Returns
+    -------
+    MultiModalData
+        ``data`` itself.
+
+    Raises
+    ------
+    TypeError
+        When ``data`` is not a :class:`~medfuse.data.MultiModalData` (saying how to build
+        one).
+    """
     if not isinstance(data, MultiModalData):
         raise TypeError(
             f"Fusion strategies take a medfuse.MultiModalData, got {type(data).__name__}. "
@@ -173,8 +190,28 @@ def check_data(data) -> MultiModalData:
 
 
 def check_target(data: MultiModalData, y, allow_missing: bool = False) -> np.ndarray:
-    """The outcome as a 1-D array aligned to ``data``'s subjects; missing values raise an
-    error naming the subjects (unless ``allow_missing``)."""
+    """The outcome as a 1-D array aligned to ``data``'s subjects.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The subjects.
+    y : array-like, Series or None
+        The outcome: None reads ``data.y``; a Series is aligned by subject ID when its index
+        holds the subjects, an array by position.
+    allow_missing : bool
+        Accept missing values (strategies that learn from unlabelled subjects).
+
+    Returns
+    -------
+    ndarray of shape (n_subjects,)
+
+    Raises
+    ------
+    DataValidationError
+        When there is no outcome, its length differs from the subjects', or values are
+        missing (naming the subjects) and ``allow_missing`` is False.
+    """
     if y is None:
         if data.outcome is None:
             raise DataValidationError("No outcome: pass y, or build the data with outcome=.")

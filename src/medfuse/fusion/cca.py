@@ -83,12 +83,16 @@ def multiblock_cca(blocks: list[np.ndarray], design: np.ndarray, n_components: i
 
     Parameters
     ----------
-    blocks : list of (n, p_b) centred arrays.
-    design : (B, B) non-negative symmetric connection weights (diagonal ignored).
+    blocks : list of ndarray
+        The views, each ``(n, p_b)`` and centred.
+    design : ndarray of shape (B, B)
+        Non-negative symmetric connection weights (diagonal ignored).
     n_components : int
+        Components per view.
     shrinkage : float or list of float (one per view), in [0, 1]
         0: classical CCA (refused for a view with ``p_b >= n - 1``).
-    max_iter, tol : Horst iterations per component and their convergence threshold.
+    max_iter, tol : int, float
+        Horst iterations per component and their convergence threshold.
 
     Returns
     -------
@@ -109,13 +113,14 @@ class CCABlocks(PLSCanonicalBlocks):
     """Two-view CCA (classical or regularised), optionally partial: the confounders ``Z``
     are regressed out of both views first (fitted on training rows).
 
-    With ``shrinkage=0`` and no confounders it reproduces ``sklearn.cross_decomposition.
-    CCA`` (weights, loadings, rotations and scores up to sign), computed directly instead
-    of by NIPALS iterations.
+    With ``shrinkage=0`` and no confounders it reproduces
+    ``sklearn.cross_decomposition.CCA`` (weights, loadings, rotations and scores up to
+    sign), computed directly instead of by NIPALS iterations.
 
     Parameters
     ----------
     n_components : int
+        Canonical pairs.
     shrinkage : float in [0, 1] or pair of floats (X, Y)
         Within-view covariances ``(1 - shrinkage) S + shrinkage I``: 0 is classical CCA
         (refused when a view has at least as many features as degrees of freedom), 1 is
@@ -125,8 +130,13 @@ class CCABlocks(PLSCanonicalBlocks):
 
     Attributes
     ----------
-    As :class:`~medfuse.fusion.latent.PLSCanonicalBlocks`, plus
-    canonical_correlations_ : (H,) correlation of the training scores of each pair.
+    canonical_correlations_ : ndarray of shape (H,)
+        Correlation of the training scores of each pair.
+
+    Notes
+    -----
+    The other fitted attributes are those of
+    :class:`~medfuse.fusion.latent.PLSCanonicalBlocks`.
     """
 
     def __init__(self, n_components: int = 2, shrinkage: float = 0.0,
@@ -177,6 +187,7 @@ class CCAClassifier(LatentBlockClassifier):
     n_components : int, optional
         None chooses it from ``1 .. max_components`` by inner CV (log loss).
     max_components : int
+        The largest number of components the inner CV tries.
     design : float, optional
         Connection weight between modality views (each is connected to the outcome with
         1); None chooses it from (0, 0.1, 0.5) by the inner CV.
@@ -187,11 +198,17 @@ class CCAClassifier(LatentBlockClassifier):
         modalities are shrunk alike. 0 is classical CCA, refused for a modality with at
         least as many features as subjects; 1 is block PLS.
     confounders : list of str, optional
+        obs columns regressed out of every modality first (partial CCA).
     predictor : {"lda", "logistic"}
+        How component scores become probabilities (as ``block-pls``).
     preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing (see :func:`medfuse.preprocess.resolve_preprocessor`).
     cv : int
+        Folds of the inner CV.
     class_weight : "balanced" (default), None or dict class label -> weight
+        Class weights of the predictor, as ``block-pls``.
     random_state : int, optional
+        Seed of the inner CV folds.
 
     Attributes
     ----------

@@ -37,6 +37,8 @@ class EarlyFusion(BlockFusion):
     base_estimator : sklearn classifier, optional
         Default: L2 logistic regression with the penalty chosen by 5-fold inner CV.
     preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing, fitted on the training subjects that have the modality
+        (see :func:`medfuse.preprocess.resolve_preprocessor`).
     block_scaling : {"cv", "width", True, False}
         How blocks are scaled before concatenation (see above). "cv" (default) needs
         the default classifier's inner CV per block; a block whose subjects have fewer
@@ -48,6 +50,8 @@ class EarlyFusion(BlockFusion):
         balanced classes; None keeps them calibrated to the training prevalence. An
         estimator passed as ``base_estimator`` keeps its own weighting.
     random_state : int, optional
+        Seed of the inner CV splits (block scaling and the default classifier); given to
+        ``base_estimator`` when it has an unset ``random_state``.
 
     Attributes
     ----------

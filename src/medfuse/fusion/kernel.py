@@ -31,8 +31,9 @@ KERNELS = ("linear", "rbf", "clinical", "spectrum")
 
 
 # ---------------------------------------------------------------------- the strategy
-@register("mkl", family="kernel", interpretable=True,
-          needs=("features",))
+@register("mkl", family="kernel", interpretable=True, needs=("features",),
+          description="Multiple kernel learning: a kernel per modality, combined with learned "
+                      "non-negative weights, then a kernel classifier")
 class MKLFusion(NystroemKernels, BlockFusion):
     """Multiple kernel learning: a kernel per modality, combined with learned non-negative
     weights, then a kernel classifier (logistic regression or SVM) on the combined kernel.
@@ -88,6 +89,7 @@ class MKLFusion(NystroemKernels, BlockFusion):
     alpha : float
         Level of the permutation screen of the kernels (1 keeps every kernel).
     n_permutations : int
+        Label permutations of the alignment screen.
     classifier : {"logistic", "svm"}
         ``"logistic"`` (default): kernel logistic regression, an L2 logistic regression on
         the exact feature map of the combined kernel (:func:`kernel_feature_map`), its
@@ -104,6 +106,7 @@ class MKLFusion(NystroemKernels, BlockFusion):
         SVM cost (``classifier="svm"``); None chooses it from ``C_grid`` by ``cv``-fold
         inner CV on the training subjects.
     C_grid : sequence of float
+        Costs tried when ``C`` is None.
     approximation : {"auto", "exact", "nystroem"}
         ``"auto"``: exact kernels up to ``max_exact`` training subjects, Nystroem above.
     max_exact : int
@@ -111,7 +114,9 @@ class MKLFusion(NystroemKernels, BlockFusion):
     n_components : int
         Landmarks per kernel (the rank of each Nystroem approximation).
     preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing (see :func:`medfuse.preprocess.resolve_preprocessor`).
     cv : int
+        Folds of the inner CV.
     class_weight : "balanced" (default), None or dict class label -> weight
         Class weights in the loss of the kernel classifier (logistic or SVM).
         ``"balanced"`` weighs class k by ``n / (K * n_k)`` (as the neural strategies do),

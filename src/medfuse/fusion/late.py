@@ -20,8 +20,8 @@ COMBINE = ("mean", "weighted", "vote")
 @register("late-vote", family="late", interpretable=True, combine="vote",
           description="One model per modality; majority vote over the available modalities")
 @register("late-weighted", family="late", interpretable=True, combine="weighted",
-          description="One model per modality; probabilities averaged with non-negative "
-                      "weights learned from out-of-fold predictions")
+          description="One model per modality; probabilities pooled geometrically with "
+                      "non-negative weights learned from out-of-fold predictions")
 @register("late-mean", family="late", interpretable=True, combine="mean",
           description="One model per modality; probabilities averaged over the available "
                       "modalities")
@@ -52,6 +52,8 @@ class LateFusion(BlockFusion):
     base_estimator : sklearn classifier or dict modality -> classifier, optional
         Default: L2 logistic regression with the penalty chosen by 5-fold inner CV.
     preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing, fitted on the training subjects that have the modality
+        (see :func:`medfuse.preprocess.resolve_preprocessor`).
     cv : int
         Folds of the out-of-fold predictions (``"weighted"`` only).
     class_weight : "balanced" (default), None or dict class label -> weight
@@ -62,6 +64,8 @@ class LateFusion(BlockFusion):
         to the training prevalence. An estimator passed as ``base_estimator`` keeps its own
         weighting.
     random_state : int, optional
+        Seed of the inner CV splits of the default classifiers and of the out-of-fold folds
+        (``"weighted"``).
 
     Attributes
     ----------

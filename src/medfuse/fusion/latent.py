@@ -77,8 +77,9 @@ class PLSCanonicalBlocks(TransformerMixin, BaseEstimator):
     """Two-block PLS in canonical mode (symmetric deflation), optionally partial: the
     confounders ``Z`` are regressed out of both blocks first (fitted on training rows).
 
-    Without confounders it reproduces ``sklearn.cross_decomposition.PLSCanonical(
-    algorithm="svd")`` (weights, loadings, rotations and scores up to sign).
+    Without confounders it reproduces
+    ``sklearn.cross_decomposition.PLSCanonical(algorithm="svd")`` (weights, loadings,
+    rotations and scores up to sign).
 
     Parameters
     ----------
@@ -178,6 +179,7 @@ class BlockPLSClassifier(LatentBlockClassifier):
         None chooses it from ``1 .. max_components`` by ``cv``-fold inner CV (log loss)
         on the training subjects.
     max_components : int
+        The largest number of components the inner CV tries.
     design : float, optional
         Connection weight between modality blocks (each is connected to the outcome with
         1). None chooses it from (0, 0.1, 0.5), jointly with ``n_components``, by the
@@ -194,7 +196,9 @@ class BlockPLSClassifier(LatentBlockClassifier):
         obs columns to regress out of every block.
     predictor : {"logistic", "lda"}
     preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing (see :func:`medfuse.preprocess.resolve_preprocessor`).
     cv : int
+        Folds of the inner CV.
     class_weight : "balanced" (default), None or dict class label -> weight
         Class weights of the predictor: the class priors of the LDA are proportional to
         ``w_k * n_k`` (uniform for ``"balanced"``), the logistic predictor weighs its loss.
@@ -202,6 +206,7 @@ class BlockPLSClassifier(LatentBlockClassifier):
         0.5 threshold, at the cost of probabilities calibrated to balanced classes; None
         keeps them calibrated to the training prevalence.
     random_state : int, optional
+        Seed of the inner CV folds.
 
     Attributes
     ----------

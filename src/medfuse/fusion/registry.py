@@ -23,16 +23,20 @@ from medfuse.data.kinds import all_kinds, get_kind
 class StrategyInfo:
     """Tags of one fusion strategy.
 
-    Attributes
+    Parameters
     ----------
     name : str
+        The strategy's name.
     target : type or str
         The class, or ``"module:Class"`` for a lazily imported one.
     family : str
+        The strategy family (see :func:`register`).
     needs : tuple of str
         Capabilities every modality kind must have (see the module docstring).
     handles_missing, interpretable : bool
+        Tags shown by :func:`available`.
     description : str
+        One line.
     params : dict
         Fixed constructor arguments for this name.
     per_modality : bool
@@ -84,12 +88,15 @@ def register(name: str, *, family: str, needs: Sequence[str] = ("tabular",),
     Parameters
     ----------
     name : str
+        The name in :func:`make`, study files, results and reports.
     family : str
         ``unimodal``, ``early``, ``late``, ``kernel``, ``latent``, ``interpretable``,
         ``neural`` or ``survival``.
     needs : sequence of str
         What every modality kind must offer (``"features"``, ``"tabular"``, ``"encoder"``).
     handles_missing, interpretable : bool
+        Whether the strategy predicts from any subset of its modalities, and whether it
+        explains itself (tags shown by :func:`available`).
     description : str
         One line; default: the first line of the class docstring.
     per_modality : bool
@@ -98,6 +105,11 @@ def register(name: str, *, family: str, needs: Sequence[str] = ("tabular",),
     **params
         Fixed constructor arguments for this name (so one class can serve several names,
         e.g. ``late-mean`` and ``late-vote``).
+
+    Returns
+    -------
+    callable
+        The decorator, which registers the class and returns it unchanged.
     """
 
     def wrap(cls: type) -> type:
@@ -115,8 +127,21 @@ def register(name: str, *, family: str, needs: Sequence[str] = ("tabular",),
 def register_lazy(name: str, target: str, *, family: str, description: str,
                   needs: Sequence[str] = ("tabular",), handles_missing: bool = True,
                   interpretable: bool = False, per_modality: bool = False, **params) -> None:
-    """Register a strategy by the import path of its class (``"package.module:Class"``),
-    imported only when the strategy is built (see :func:`register` for the tags)."""
+    """Register a strategy by the import path of its class, imported only when the strategy
+    is built (so that listing strategies never imports a heavy module).
+
+    Parameters
+    ----------
+    name : str
+        The strategy's name.
+    target : str
+        ``"package.module:Class"``.
+    family, description, needs, handles_missing, interpretable, per_modality
+        The tags, as for :func:`register` (``description`` is required here: the class is
+        not imported to read its docstring).
+    **params
+        Fixed constructor arguments for this name.
+    """
     if name in _REGISTRY and _REGISTRY[name].target not in (target,):
         existing = _REGISTRY[name].target
         if isinstance(existing, str) or _path(existing) != target:
@@ -134,9 +159,20 @@ def make(name: str, **params):
     """Build a strategy by name, e.g. ``make("late-weighted", random_state=0)`` or
     ``make("unimodal:mrna")``.
 
-    ``representations={modality: representation}`` wraps the strategy so that those raw
-    modalities are first turned into feature blocks (see
-    :func:`medfuse.fusion.represented.with_representations`).
+    Parameters
+    ----------
+    name : str
+        A registered name; per-modality strategies as ``"<name>:<modality>"``.
+    **params
+        Constructor arguments; unknown ones are refused with the valid ones listed.
+        ``representations={modality: representation}`` wraps the strategy so that those raw
+        modalities are first turned into feature blocks (see
+        :func:`medfuse.fusion.represented.with_representations`).
+
+    Returns
+    -------
+    estimator
+        The unfitted strategy.
     """
     representations = params.pop("representations", None)
     info_ = check_name(name)
@@ -171,7 +207,15 @@ def check_params(name: str, params) -> None:
 
 
 def available() -> pd.DataFrame:
-    """Registered strategies with their tags, one row per name."""
+    """Registered strategies with their tags, one row per name.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by name, with columns ``family``, ``kinds`` (the registered kinds the
+        strategy accepts, comma-separated), ``handles_missing``, ``interpretable`` and
+        ``description``.
+    """
     rows = [{"name": i.name, "family": i.family, "kinds": ",".join(i.kinds),
              "handles_missing": i.handles_missing, "interpretable": i.interpretable,
              "description": i.description} for i in _REGISTRY.values()]
@@ -179,9 +223,20 @@ def available() -> pd.DataFrame:
 
 
 def strategy_names(modalities: Sequence[str] = (), task: str = "classification") -> list[str]:
-    """The strategy names of one task (``"classification"`` or ``"survival"``), with the
-    per-modality ones (``unimodal:<m>``, ``unimodal-cox:<m>``) expanded for the given
-    modalities and listed first."""
+    """The strategy names of one task.
+
+    Parameters
+    ----------
+    modalities : sequence of str
+        Modalities for which the per-modality names (``unimodal:<m>``,
+        ``unimodal-cox:<m>``) are expanded.
+    task : {"classification", "survival"}
+
+    Returns
+    -------
+    list of str
+        The per-modality names first, then the others in registration order.
+    """
     if task not in ("classification", "survival"):
         raise ValueError(f"Unknown task {task!r}; use 'classification' or 'survival'.")
     mine = [i for i in _REGISTRY.values() if i.task == task]
@@ -190,7 +245,17 @@ def strategy_names(modalities: Sequence[str] = (), task: str = "classification")
 
 
 def info(name: str) -> StrategyInfo:
-    """The tags of a strategy name (``unimodal:<m>`` resolves to ``unimodal``)."""
+    """The tags of a strategy name.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (``unimodal:<m>`` resolves to ``unimodal``).
+
+    Returns
+    -------
+    StrategyInfo
+    """
     base = name.partition(":")[0]
     if base in _REGISTRY and _REGISTRY[base].per_modality:
         return _REGISTRY[base]

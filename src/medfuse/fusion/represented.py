@@ -89,7 +89,21 @@ class RepresentedSurvival(_Delegate, FusionSurvival):
 
 def with_representations(estimator, representations: Mapping):
     """Wrap ``estimator`` so that the named modalities are represented first (see the module
-    docstring); returns the estimator itself when ``representations`` is empty."""
+    docstring).
+
+    Parameters
+    ----------
+    estimator : FusionClassifier or FusionSurvival
+        The unfitted strategy.
+    representations : mapping
+        Modality -> representation (a registered name, ``{"name": ..., "params": ...}`` or
+        an unfitted transformer).
+
+    Returns
+    -------
+    estimator
+        The wrapped strategy, or ``estimator`` itself when ``representations`` is empty.
+    """
     if not representations:
         return estimator
     cls = RepresentedSurvival if is_survival(estimator) else RepresentedClassifier

@@ -40,6 +40,8 @@ class StackingFusion(BlockFusion):
     meta_estimator : sklearn classifier, optional
         Default: ``LogisticRegression(C=1.0)`` with ``class_weight``.
     preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing, fitted on the training subjects that have the modality
+        (see :func:`medfuse.preprocess.resolve_preprocessor`).
     cv : int
         Folds of the out-of-fold predictions.
     n_augment : int
@@ -51,6 +53,8 @@ class StackingFusion(BlockFusion):
         calibrated to balanced classes; None keeps them calibrated to the training
         prevalence. An estimator passed as ``base_estimator`` keeps its own weighting.
     random_state : int, optional
+        Seed of the out-of-fold folds, the inner CV splits and the random hiding of
+        modalities in the augmented copies.
 
     Attributes
     ----------

@@ -222,10 +222,14 @@ class CoxEarly(BlockPreprocessing, FusionSurvival):
 
     Parameters
     ----------
-    preprocessors : per-modality preprocessing (see ``medfuse.preprocess.resolve_preprocessor``).
-    l1_ratio : elastic-net mixing of the Cox penalty (small = close to ridge).
-    cv : inner folds choosing the penalty (Harrell's C).
-    random_state : seed of the inner folds.
+    preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing (see :func:`medfuse.preprocess.resolve_preprocessor`).
+    l1_ratio : float
+        Elastic-net mixing of the Cox penalty, in (0, 1] (small = close to ridge).
+    cv : int
+        Inner folds choosing the penalty (Harrell's C).
+    random_state : int, optional
+        Seed of the inner folds.
     """
 
     def __init__(self, preprocessors=None, l1_ratio: float = 0.1, cv: int = 3,
@@ -272,12 +276,21 @@ class CoxEarly(BlockPreprocessing, FusionSurvival):
 @register("cox-late", family="survival",
           needs=("features",))
 class CoxLate(BlockPreprocessing, FusionSurvival):
-    """Late fusion Cox: one penalised Cox per modality; each risk is standardised with its
-    training mean and SD, and a subject's risk is the mean over the modalities it has.
+    """Late fusion Cox: one penalised Cox per modality, risks averaged over those a subject has.
+
+    Each modality's risk is standardised with its training mean and SD, and a subject's
+    risk is the mean over the modalities it has.
 
     Parameters
     ----------
-    preprocessors, l1_ratio, cv, random_state : as :class:`CoxEarly`.
+    preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing (see :func:`medfuse.preprocess.resolve_preprocessor`).
+    l1_ratio : float
+        Elastic-net mixing of the Cox penalty, in (0, 1] (small = close to ridge).
+    cv : int
+        Inner folds choosing the penalty (Harrell's C).
+    random_state : int, optional
+        Seed of the inner folds.
     """
 
     def __init__(self, preprocessors=None, l1_ratio: float = 0.1, cv: int = 3,
@@ -334,8 +347,16 @@ class UnimodalCox(BlockPreprocessing, FusionSurvival):
 
     Parameters
     ----------
-    modality : str, the modality used.
-    preprocessors, l1_ratio, cv, random_state : as :class:`CoxEarly`.
+    modality : str
+        The modality used (registered name ``unimodal-cox:<modality>``).
+    preprocessors : None, transformer or dict modality -> transformer
+        Per-modality preprocessing (see :func:`medfuse.preprocess.resolve_preprocessor`).
+    l1_ratio : float
+        Elastic-net mixing of the Cox penalty, in (0, 1] (small = close to ridge).
+    cv : int
+        Inner folds choosing the penalty (Harrell's C).
+    random_state : int, optional
+        Seed of the inner folds.
     """
 
     def __init__(self, modality: str | None = None, preprocessors=None,

@@ -47,10 +47,14 @@ def save_model(model, path: str | Path, strategy: str | None = None,
 
     Parameters
     ----------
-    model : a fitted FusionClassifier or FusionSurvival.
-    path : the folder.
-    strategy : the strategy name recorded in the manifest.
-    extra : more JSON-serialisable entries for the manifest (e.g. the study settings).
+    model : FusionClassifier or FusionSurvival
+        A fitted strategy.
+    path : str or Path
+        The folder.
+    strategy : str, optional
+        The strategy name recorded in the manifest.
+    extra : dict, optional
+        More JSON-serialisable entries for the manifest (e.g. the study settings).
 
     Returns
     -------
@@ -118,6 +122,18 @@ def _member(folder: Path, name) -> Path:
 def read_manifest(path: str | Path) -> dict:
     """The manifest of a saved model folder (informational: it never widens trust).
 
+    Parameters
+    ----------
+    path : str or Path
+        The model folder.
+
+    Returns
+    -------
+    dict
+        ``medfuse_version``, ``strategy``, ``estimator``, ``modalities``, ``kinds``,
+        ``feature_names``, ``block_shapes``, ``classes``, ``torch_module``, ``files``
+        (file name -> SHA-256) and any ``extra`` entries.
+
     Raises
     ------
     FileNotFoundError
@@ -184,8 +200,10 @@ def load_model(path: str | Path, trust=()):
 
     Parameters
     ----------
-    path : the model folder.
-    trust : exact fully qualified names of further classes (or functions) to load, e.g.
+    path : str or Path
+        The model folder.
+    trust : sequence of str
+        Exact fully qualified names of further classes (or functions) to load, e.g.
         ``("mylab.models.MyStrategy",)`` for your own strategy class; only name code you
         control. Prefixes (``"mylab."``) are refused, and a trust list inside the folder is
         never read.

@@ -395,10 +395,13 @@ def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset(),
 
     Parameters
     ----------
-    file : the ``.skops`` archive (named in messages).
-    trust : exact fully qualified class or function names trusted on top of
+    file : str or Path
+        The ``.skops`` archive (named in messages).
+    trust : frozenset of str
+        Exact fully qualified class or function names trusted on top of
         :mod:`medfuse.persist.trusted` (already validated by :func:`check_trust`).
-    data : the archive's bytes, when already read (load exactly the bytes that were audited:
+    data : bytes, optional
+        The archive's bytes, when already read (load exactly the bytes that were audited:
         :func:`skops.io.loads`); read from ``file`` otherwise.
 
     Returns
@@ -410,8 +413,9 @@ def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset(),
     Raises
     ------
     UntrustedModelError
-        Listing every refused entry with its attribute path (``estimator.preprocessors_
-        ['rna'].steps[0][1].func``), or saying why the archive cannot be read.
+        Listing every refused entry with its attribute path
+        (``estimator.preprocessors_['rna'].steps[0][1].func``), or saying why the archive
+        cannot be read.
     """
     file = Path(file)
     with _open(file, file.read_bytes() if data is None else data) as archive:
@@ -430,6 +434,16 @@ def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset(),
 def check_trust(trust) -> frozenset[str]:
     """Validate ``trust=`` names: exact dotted names (``package.module.Class``), no prefixes,
     wildcards or names from modules that run code.
+
+    Parameters
+    ----------
+    trust : str or iterable of str
+        The names given to ``trust=`` (one string counts as one name).
+
+    Returns
+    -------
+    frozenset of str
+        The names, validated.
 
     Raises
     ------

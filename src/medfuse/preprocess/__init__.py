@@ -20,6 +20,7 @@ from medfuse.preprocess.intensity import (
     ScaleMapping,
 )
 from medfuse.preprocess.scaling import ZScore
+from medfuse.preprocess.screening import FeatureScreen
 
 __all__ = [
     "PETSUV",
@@ -30,6 +31,7 @@ __all__ = [
     "ClinicalEncoder",
     "ComBat",
     "ComBatSeq",
+    "FeatureScreen",
     "HistogramMatching",
     "IntensityZScore",
     "LogCPM",

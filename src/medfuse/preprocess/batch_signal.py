@@ -24,9 +24,14 @@ def residual_batch_signal(before, after, batch, *, covariates=None, cv: int = 5,
         which is then fitted on each training fold and applied to its held-out fold. Prefer
         the harmonizer: data harmonized on all subjects at once have batch means forced equal
         in-sample, which makes held-out folds anti-predictable (AUC well below 0.5).
-    batch : array-like (n_subjects,)
+    batch : array-like of shape (n_subjects,)
+        The batch (site) of every subject.
     covariates : DataFrame, optional
         Passed to the harmonizer's fit/transform.
+    cv : int
+        Folds of the stratified cross-validation.
+    random_state : int, optional
+        Seed of the folds.
 
     Returns
     -------

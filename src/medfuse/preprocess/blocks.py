@@ -15,16 +15,39 @@ def default_preprocessor(spec: Modality):
     """The default transformer of a modality, as its kind declares it
     (:meth:`medfuse.data.kinds.Kind.default_preprocessor`): z-score for ``continuous``,
     log-CPM then z-score for ``counts``, :class:`ClinicalEncoder` with the declared scales
-    for ``clinical``, None for array and sequence kinds."""
+    for ``clinical``, None for array and sequence kinds.
+
+    Parameters
+    ----------
+    spec : Modality
+        The modality's specification.
+
+    Returns
+    -------
+    transformer or None
+        Unfitted.
+    """
     return spec.kind_object.default_preprocessor(spec)
 
 
 def resolve_preprocessor(preprocessors, name: str, spec: Modality):
     """The (unfitted clone of the) transformer for modality ``name``.
 
-    ``preprocessors`` is None (defaults for every modality), a dict name -> transformer or
-    "passthrough", or one transformer used for every tabular modality (array and ragged
-    modalities then keep their kind's default).
+    Parameters
+    ----------
+    preprocessors : None, dict or transformer
+        None (defaults for every modality), a dict name -> transformer or
+        ``"passthrough"``, or one transformer used for every tabular modality (array and
+        ragged modalities then keep their kind's default).
+    name : str
+        The modality.
+    spec : Modality
+        Its specification (for the default).
+
+    Returns
+    -------
+    transformer or None
+        An unfitted clone; None for no preprocessing.
     """
     if preprocessors is None:
         return default_preprocessor(spec)
@@ -53,6 +76,20 @@ def fit_transform_block(transformer, X, obs: pd.DataFrame | None = None):
 
     Transformers whose ``fit``/``transform`` take an ``obs`` keyword (harmonizers that need
     batch and covariates) receive the obs rows of the same subjects.
+
+    Parameters
+    ----------
+    transformer : transformer or None
+        Unfitted (fitted here); None returns ``X`` unchanged.
+    X : DataFrame, ndarray or RaggedBlock
+        The block, rows of the subjects that have the modality.
+    obs : DataFrame, optional
+        The obs rows of the same subjects.
+
+    Returns
+    -------
+    DataFrame or ndarray
+        The transformed block.
     """
     if transformer is None:
         return X
@@ -64,7 +101,22 @@ def fit_transform_block(transformer, X, obs: pd.DataFrame | None = None):
 
 
 def transform_block(transformer, X, obs: pd.DataFrame | None = None):
-    """Apply a fitted block transformer (see :func:`fit_transform_block`)."""
+    """Apply a fitted block transformer (see :func:`fit_transform_block`).
+
+    Parameters
+    ----------
+    transformer : transformer or None
+        Fitted; None returns ``X`` unchanged.
+    X : DataFrame, ndarray or RaggedBlock
+        The block.
+    obs : DataFrame, optional
+        The obs rows of the same subjects.
+
+    Returns
+    -------
+    DataFrame or ndarray
+        The transformed block.
+    """
     if transformer is None:
         return X
     if _accepts_obs(transformer):

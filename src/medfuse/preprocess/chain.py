@@ -37,7 +37,7 @@ class ObsChain(TransformerMixin, BaseEstimator):
         The fitted clones of ``steps`` (None for skipped steps).
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of str (n_features_in_,)
+    feature_names_in_ : ndarray of str, shape (``n_features_in_``,)
         Input column names (when fitted on a DataFrame).
     """
 

@@ -161,6 +161,7 @@ class ScaleMapping(_ImageTransformer):
     Parameters
     ----------
     target_mean, target_std : float
+        ``mu_t`` and ``sigma_t``.
     source_mean, source_std : float, optional
         Source scale; when omitted, learned per channel from the training images (pooled).
     """

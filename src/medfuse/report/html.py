@@ -31,7 +31,17 @@ PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "scikit-surviva
 
 @dataclass
 class Section:
-    """One report section: a title and trusted HTML content (escape user text yourself)."""
+    """One report section: a title and trusted HTML content (escape user text yourself).
+
+    Parameters
+    ----------
+    title : str
+        The section's heading.
+    html : str
+        Its content, inserted as is.
+    id : str
+        The anchor of the section (default: from the title).
+    """
 
     title: str
     html: str
@@ -45,8 +55,24 @@ class Section:
 @dataclass
 class ReportContext:
     """What a section provider can use: the benchmark result, the data and the fitted best
-    model (None when not refitted). ``explain`` is False when the user turned explanations
-    off (providers that explain the model then add nothing)."""
+    model (None when not refitted).
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The benchmark.
+    data : MultiModalData
+        The training data.
+    test : MultiModalData, optional
+        The external test data.
+    model : estimator, optional
+        The best strategy refitted on all training subjects (None when not refitted).
+    study : dict
+        The study settings.
+    explain : bool
+        False when the user turned explanations off (providers that explain the model then
+        add nothing).
+    """
 
     result: object
     data: MultiModalData
@@ -61,7 +87,18 @@ SECTION_PROVIDERS: list[SectionProvider] = []
 
 
 def register_section(provider: SectionProvider) -> SectionProvider:
-    """Add a section provider to every report (usable as a decorator)."""
+    """Add a section provider to every report (usable as a decorator).
+
+    Parameters
+    ----------
+    provider : callable
+        ``provider(context: ReportContext) -> Section | None``.
+
+    Returns
+    -------
+    callable
+        ``provider`` itself.
+    """
     if provider not in SECTION_PROVIDERS:
         SECTION_PROVIDERS.append(provider)
     return provider
@@ -190,12 +227,27 @@ def render_report(result, data: MultiModalData, *, test: MultiModalData | None =
 
     Parameters
     ----------
-    result : a :class:`~medfuse.evaluate.BenchmarkResult`.
-    data, test : the training data (and the external test data, if any).
-    model : the refitted best model, for sections that explain it.
-    study : the study settings (shown verbatim in the settings section).
-    extra_sections : more sections, appended after the registered providers' ones.
-    explain : let providers that explain ``model`` (the interpretation section) run.
+    result : BenchmarkResult
+        The benchmark (:func:`medfuse.evaluate.run_benchmark`).
+    data : MultiModalData
+        The training data.
+    test : MultiModalData, optional
+        The external test data.
+    model : estimator, optional
+        The refitted best model, for sections that explain it.
+    study : dict, optional
+        The study settings (shown verbatim in the settings section).
+    title : str
+        The page's title.
+    extra_sections : sequence of Section
+        More sections, appended after the registered providers' ones.
+    explain : bool
+        Let providers that explain ``model`` (the interpretation section) run.
+
+    Returns
+    -------
+    str
+        One self-contained HTML document (figures embedded as base64 PNG).
     """
     from medfuse.report import figures as fig
 
@@ -284,7 +336,24 @@ def _plain(v):
 
 
 def write_report(path: str | Path, result, data: MultiModalData, **kwargs) -> Path:
-    """Render the report (see :func:`render_report`) to ``path``."""
+    """Render the report (see :func:`render_report`) to ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HTML file (its folder is created).
+    result : BenchmarkResult
+        The benchmark.
+    data : MultiModalData
+        The training data.
+    **kwargs
+        The keyword arguments of :func:`render_report`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(result, data, **kwargs), encoding="utf-8")

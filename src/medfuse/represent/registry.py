@@ -18,6 +18,12 @@ def register_representation(name: str, factory: Callable | None = None):
         How study files (``representations: {ct: {name: ..., params: {...}}}``) refer to it.
     factory : callable, optional
         Called with the study file's ``params`` to build an unfitted transformer.
+        Omitted, a decorator is returned.
+
+    Returns
+    -------
+    callable
+        ``factory``, or the decorator that registers and returns one.
     """
 
     def wrap(f: Callable) -> Callable:
@@ -28,13 +34,33 @@ def register_representation(name: str, factory: Callable | None = None):
 
 
 def representation_names() -> list[str]:
-    """Registered representation names."""
+    """Registered representation names.
+
+    Returns
+    -------
+    list of str
+        Sorted.
+    """
     return sorted(_REPRESENTATIONS)
 
 
 def make_representation(spec):
-    """An unfitted representation from a name, ``{"name": ..., "params": {...}}`` or a
-    transformer (cloned)."""
+    """An unfitted representation.
+
+    Parameters
+    ----------
+    spec : str, mapping or transformer
+        A registered name, ``{"name": ..., "params": {...}}`` or a transformer (cloned).
+
+    Returns
+    -------
+    transformer
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the registered ones.
+    """
     if isinstance(spec, str):
         spec = {"name": spec}
     if isinstance(spec, Mapping):

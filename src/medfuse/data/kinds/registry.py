@@ -34,13 +34,33 @@ def register_kind(kind: Kind | type[Kind], *, replace: bool = False) -> Kind:
 
 
 def unregister_kind(name: str) -> None:
-    """Remove a kind (for tests and plugins that clean up)."""
+    """Remove a kind (for tests and plugins that clean up).
+
+    Parameters
+    ----------
+    name : str
+        The kind's name; an unknown name is ignored.
+    """
     _KINDS.pop(str(name), None)
 
 
 def get_kind(name) -> Kind:
-    """The registered kind called ``name``; an unknown name raises an error listing the
-    known ones."""
+    """The registered kind called ``name``.
+
+    Parameters
+    ----------
+    name : str or Kind
+        A kind name (a Kind is returned as is).
+
+    Returns
+    -------
+    Kind
+
+    Raises
+    ------
+    DataValidationError
+        For an unknown name, listing the registered ones.
+    """
     if isinstance(name, Kind):
         return name
     try:
@@ -53,10 +73,21 @@ def get_kind(name) -> Kind:
 
 
 def kind_names() -> list[str]:
-    """Names of the registered kinds, built-in first."""
+    """Names of the registered kinds, built-in first.
+
+    Returns
+    -------
+    list of str
+    """
     return list(_KINDS)
 
 
 def all_kinds() -> list[Kind]:
-    """The registered kinds."""
+    """The registered kinds.
+
+    Returns
+    -------
+    list of Kind
+        In registration order, built-in first.
+    """
     return list(_KINDS.values())

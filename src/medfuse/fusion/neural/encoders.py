@@ -79,9 +79,11 @@ class ImageEncoder(nn.Module):
     Parameters
     ----------
     in_channels : int
+        ``C`` of an ``n x C x H x W [x D]`` block.
     spatial : sequence of int
         ``(H, W)`` or ``(H, W, D)``.
     latent_dim : int
+        Output width.
     width : int
         Channels of the first stage.
     dropout : float
@@ -115,8 +117,19 @@ class ImageEncoder(nn.Module):
 class SeriesEncoder(nn.Module):
     """1D convolutions over time, then average- and max-pooling over time, then a linear map.
 
-    Works for any length ``T >= 1`` (pooling is global). Parameters as in
-    :class:`ImageEncoder`; ``in_channels`` is ``C`` of an ``n x C x T`` block.
+    Works for any length ``T >= 1`` (pooling is global).
+
+    Parameters
+    ----------
+    in_channels : int
+        ``C`` of an ``n x C x T`` block.
+    latent_dim : int
+        Output width.
+    width : int
+        Channels of both convolutions (the pooled features are ``2 * width``: mean and
+        max).
+    dropout : float
+        Dropout before the final linear map.
     """
 
     def __init__(self, in_channels: int, latent_dim: int, width: int = 16,
@@ -139,7 +152,18 @@ class RecurrentSeriesEncoder(nn.Module):
 
     Unlike :class:`SeriesEncoder`, whose global pooling makes it blind to WHEN a pattern
     occurs, the recurrent state carries the order and timing of events (e.g. a peak early
-    or late in a recording). ``in_channels`` is ``C`` of an ``n x C x T`` block.
+    or late in a recording).
+
+    Parameters
+    ----------
+    in_channels : int
+        ``C`` of an ``n x C x T`` block.
+    latent_dim : int
+        Output width.
+    width : int
+        Hidden size of the GRU in each direction.
+    dropout : float
+        Dropout before the final linear map.
     """
 
     def __init__(self, in_channels: int, latent_dim: int, width: int = 16,
@@ -161,10 +185,24 @@ _ENCODERS: dict[str, Callable] = {}
 
 
 def register_encoder(name: str, builder: Callable | None = None):
-    """Register an encoder builder ``builder(shape, settings) -> nn.Module`` under ``name``
-    (usable as a decorator). ``shape`` is the per-subject input shape after preprocessing;
-    ``settings`` the strategy's :class:`~medfuse.fusion.neural.settings.NeuralSettings`
-    (``latent_dim``, ``hidden``, ``dropout``, ``conv_width`` ...)."""
+    """Register an encoder builder under ``name`` (usable as a decorator).
+
+    Parameters
+    ----------
+    name : str
+        How a kind's ``encoder`` and a strategy's ``encoders`` refer to it.
+    builder : callable, optional
+        ``builder(shape, settings) -> nn.Module``: ``shape`` is the per-subject input shape
+        after preprocessing, ``settings`` the strategy's
+        :class:`~medfuse.fusion.neural.settings.NeuralSettings` (``latent_dim``,
+        ``hidden``, ``dropout``, ``conv_width`` ...); the module maps ``(n, *shape)`` to
+        ``(n, latent_dim)``. Omitted, a decorator is returned.
+
+    Returns
+    -------
+    callable
+        ``builder``, or the decorator that registers and returns one.
+    """
 
     def wrap(f: Callable) -> Callable:
         _ENCODERS[str(name)] = f
@@ -174,7 +212,13 @@ def register_encoder(name: str, builder: Callable | None = None):
 
 
 def encoder_names() -> list[str]:
-    """Registered encoder names."""
+    """Registered encoder names.
+
+    Returns
+    -------
+    list of str
+        Sorted.
+    """
     return sorted(_ENCODERS)
 
 
@@ -299,11 +343,19 @@ def export_encoder(model, modality: str, path: str | Path, member: int = 0) -> P
 
     Parameters
     ----------
-    model : a fitted neural strategy.
+    model : NeuralFusion
+        A fitted neural strategy.
     modality : str
-    path : file to write.
+        The modality whose encoder is saved.
+    path : str or Path
+        The ``.safetensors`` file to write.
     member : int
         Which network of a seed ensemble.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     from safetensors.torch import save_file
 

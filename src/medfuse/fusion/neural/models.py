@@ -82,9 +82,11 @@ class NeuralFusion(FusionClassifier):
     weight_decay : float
         AdamW (decoupled) weight decay.
     max_epochs : int
+        Most training epochs of each network.
     patience : int
         Early stopping: epochs without a lower validation loss before stopping.
     batch_size : int
+        Subjects per mini-batch.
     modality_dropout : float
         Probability of hiding each modality a subject has in a training batch (never all of
         them), so that predicting with missing modalities is trained for.
@@ -370,7 +372,23 @@ class IntermediateFusion(NeuralFusion):
     """Intermediate fusion: per-modality encoders, latents concatenated into a shared head.
 
     A missing modality enters the head as its learned "missing" embedding, and the head also
-    sees the availability mask. Parameters: see :class:`NeuralFusion`.
+    sees the availability mask.
+
+    Parameters
+    ----------
+    latent_dim, hidden, head_hidden, dropout
+        The network's widths and dropout, as in :class:`NeuralFusion`.
+    lr, weight_decay, max_epochs, patience, batch_size, modality_dropout, class_weight
+        The optimisation, as in :class:`NeuralFusion`.
+    validation_fraction, preprocessors, conv_width, series_encoder, encoders
+        Early stopping's inner split, the inputs and the encoders, as in
+        :class:`NeuralFusion`.
+    objectives, pretrain_epochs, pretrain_objectives, device, reconstruction, auxiliary
+        The loss terms, the unsupervised stage and the device, as in :class:`NeuralFusion`.
+    refit, n_ensemble, n_threads, random_state, verbose
+        The refit on all training subjects, the seed ensemble, threads, seed and progress
+        bar, as in :class:`NeuralFusion`. These parameters are shared by the neural
+        strategies.
     """
 
     _fusion = "concat"
@@ -394,8 +412,24 @@ class AttentionFusion(_AttentionWeights, NeuralFusion):
     """Modality-attention fusion: ``e_i = w^T tanh(W z_i + b)``, ``alpha = softmax(e)`` over
     the modalities a subject has, ``F = sum_i alpha_i z_i`` into the head.
 
-    Parameters: see :class:`NeuralFusion`, plus ``attn_dim`` (width of ``W``); the default
-    ``latent_dim`` is 16 here (inner-CV choice on ROSMAP).
+    Parameters
+    ----------
+    latent_dim, hidden, head_hidden, dropout
+        The network's widths and dropout, as in :class:`NeuralFusion`.
+    lr, weight_decay, max_epochs, patience, batch_size, modality_dropout, class_weight
+        The optimisation, as in :class:`NeuralFusion`.
+    validation_fraction, preprocessors, conv_width, series_encoder, encoders
+        Early stopping's inner split, the inputs and the encoders, as in
+        :class:`NeuralFusion`.
+    objectives, pretrain_epochs, pretrain_objectives, device, reconstruction, auxiliary
+        The loss terms, the unsupervised stage and the device, as in :class:`NeuralFusion`.
+    refit, n_ensemble, n_threads, random_state, verbose
+        The refit on all training subjects, the seed ensemble, threads, seed and progress
+        bar, as in :class:`NeuralFusion`. These parameters are shared by the neural
+        strategies; the default
+        ``latent_dim`` is 16 here (inner-CV choice on ROSMAP).
+    attn_dim : int
+        Width of ``W``.
 
     Attributes
     ----------
@@ -423,8 +457,24 @@ class CrossAttentionFusion(_AttentionWeights, NeuralFusion):
     subject has (multi-head attention with a key padding mask for missing ones), followed by
     a feed-forward layer; the output tokens of present modalities are averaged into the head.
 
-    Parameters: see :class:`NeuralFusion`, plus ``n_heads`` (must divide ``latent_dim``); the
-    defaults here are ``lr=3e-4`` and ``patience=40`` (inner-CV choice on ROSMAP).
+    Parameters
+    ----------
+    latent_dim, hidden, head_hidden, dropout
+        The network's widths and dropout, as in :class:`NeuralFusion`.
+    lr, weight_decay, max_epochs, patience, batch_size, modality_dropout, class_weight
+        The optimisation, as in :class:`NeuralFusion`.
+    validation_fraction, preprocessors, conv_width, series_encoder, encoders
+        Early stopping's inner split, the inputs and the encoders, as in
+        :class:`NeuralFusion`.
+    objectives, pretrain_epochs, pretrain_objectives, device, reconstruction, auxiliary
+        The loss terms, the unsupervised stage and the device, as in :class:`NeuralFusion`.
+    refit, n_ensemble, n_threads, random_state, verbose
+        The refit on all training subjects, the seed ensemble, threads, seed and progress
+        bar, as in :class:`NeuralFusion`. These parameters are shared by the neural
+        strategies; the defaults
+        here are ``lr=3e-4`` and ``patience=40`` (inner-CV choice on ROSMAP).
+    n_heads : int
+        Attention heads; must divide ``latent_dim``.
 
     Attributes
     ----------

@@ -24,9 +24,19 @@ from torch.nn import functional as F
 
 @dataclass
 class Batch:
-    """One mini-batch: ``inputs`` (one tensor per modality), ``mask (n, M)`` after modality
-    dropout, ``y (n,)`` class indices (-1 for subjects without an outcome) and the
-    per-class ``class_weight (K,)`` tensor (or None)."""
+    """One mini-batch, as the loss terms see it.
+
+    Parameters
+    ----------
+    inputs : list of Tensor
+        One tensor per modality, subjects first.
+    mask : Tensor of bool, shape (n, M)
+        Availability after modality dropout.
+    y : Tensor of int, shape (n,)
+        Class indices, -1 for subjects without an outcome.
+    class_weight : Tensor of shape (K,) or None
+        Per-class weights of the supervised terms.
+    """
 
     inputs: list[torch.Tensor]
     mask: torch.Tensor
@@ -63,7 +73,13 @@ class LossTerm(BaseEstimator):
 
 
 class CrossEntropy(LossTerm):
-    """Class-weighted cross-entropy of the fused prediction (the main supervised term)."""
+    """Class-weighted cross-entropy of the fused prediction (the main supervised term).
+
+    Parameters
+    ----------
+    weight : float
+        Multiplier of the term in the total loss.
+    """
 
     def __call__(self, out: dict, batch: Batch, extra=None) -> torch.Tensor:
         rows = batch.labelled
@@ -76,7 +92,13 @@ class CrossEntropy(LossTerm):
 class Reconstruction(LossTerm):
     """Mean squared error of a linear decoder that reconstructs each tabular modality from
     its latent (a supervised autoencoder when combined with :class:`CrossEntropy`; usable
-    without labels, e.g. in pre-training)."""
+    without labels, e.g. in pre-training).
+
+    Parameters
+    ----------
+    weight : float
+        Multiplier of the term in the total loss.
+    """
 
     supervised: ClassVar[bool] = False
     network_parts: ClassVar[frozenset[str]] = frozenset({"decoders"})
@@ -88,7 +110,13 @@ class Reconstruction(LossTerm):
 class AuxiliaryHeads(LossTerm):
     """Deep supervision: a linear classifier on each modality's latent predicts the outcome
     from that modality alone; class-weighted cross-entropy averaged over the (subject,
-    modality) pairs present in the batch."""
+    modality) pairs present in the batch.
+
+    Parameters
+    ----------
+    weight : float
+        Multiplier of the term in the total loss.
+    """
 
     network_parts: ClassVar[frozenset[str]] = frozenset({"aux_heads"})
 
