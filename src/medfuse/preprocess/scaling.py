@@ -17,6 +17,27 @@ class ZScore(StandardScaler):
     keeps its column names as ``feature_names_in_``. Parameters, fitted attributes and
     results are ``StandardScaler``'s (the same arithmetic on the same array); an ndarray
     input takes ``StandardScaler``'s own path.
+
+    Parameters
+    ----------
+    copy : bool
+        ndarray input: whether to scale a copy (a DataFrame is always copied once).
+    with_mean : bool
+        Centre every column on its training mean.
+    with_std : bool
+        Divide every column by its training standard deviation (ddof 0; a constant column
+        by 1).
+
+    Attributes
+    ----------
+    mean_ : ndarray (n_features_in_,)
+        Training mean of every column.
+    scale_ : ndarray (n_features_in_,)
+        Training standard deviation of every column (1 where it is 0).
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of str (n_features_in_,)
+        Input column names (when fitted on a DataFrame with string column names).
     """
 
     def fit(self, X, y=None, sample_weight=None) -> ZScore:
