@@ -30,13 +30,13 @@ class ZScore(StandardScaler):
 
     Attributes
     ----------
-    mean_ : ndarray (n_features_in_,)
+    mean_ : ndarray (``n_features_in_``,)
         Training mean of every column.
-    scale_ : ndarray (n_features_in_,)
+    scale_ : ndarray (``n_features_in_``,)
         Training standard deviation of every column (1 where it is 0).
     n_features_in_ : int
         Number of input columns.
-    feature_names_in_ : ndarray of str (n_features_in_,)
+    feature_names_in_ : ndarray of str (``n_features_in_``,)
         Input column names (when fitted on a DataFrame with string column names).
     """
 

@@ -54,13 +54,15 @@ class FeatureScreen(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    scores_ : ndarray (n_features_in_,)
+    scores_ : ndarray (``n_features_in_``,)
         Variance or association statistic of every feature (NaN for a feature with no
         spread in the training subjects: never ranked above a feature with one).
-    support_ : ndarray of bool (n_features_in_,)
+    support_ : ndarray of bool (``n_features_in_``,)
         The kept features.
     n_features_in_ : int
-    feature_names_in_ : ndarray of str (n_features_in_,), when fitted on a DataFrame.
+        Number of input features.
+    feature_names_in_ : ndarray of str (``n_features_in_``,)
+        Input column names (when fitted on a DataFrame).
     """
 
     def __init__(self, method: str = "variance", keep: int = 2000,
