@@ -181,6 +181,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-exact", type=int, default=2000,
                         help="size above which an n x n allocation is flagged")
+    parser.add_argument("--skip-over", type=float, default=None,
+                        help="skip a larger size whose time, predicted from the sizes "
+                             "measured (exponent at least 1), is over this many seconds")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--csv", default=None)
     parser.add_argument("--worker", nargs=2, metavar=("STRATEGY", "N"), help=argparse.SUPPRESS)
@@ -213,6 +216,17 @@ def main() -> None:
                                                       if not isinstance(v, dict)}})
             if res["status"] != "ok":
                 break
+            later = [m for m in sizes if m > n]
+            if later and args.skip_over:
+                done_ok = [m for m in sizes if results.get(m, {}).get("status") == "ok"]
+                growth = (max(1.0, slope(results[done_ok[-2]][clock], res[clock],
+                                         done_ok[-2], n)) if len(done_ok) >= 2 else 1.1)
+                predicted = res[clock] * (later[0] / n) ** growth
+                if predicted > args.skip_over:
+                    print(f"{spec:28s} n={later[0]:>7d}  skipped: {predicted:,.0f} "
+                          f"{clock.replace('_', ' ')} predicted from n={n} (exponent "
+                          f"{growth:.2f}) is over --skip-over {args.skip_over:g}", flush=True)
+                    break
         ok = [n for n in sizes if results.get(n, {}).get("status") == "ok"]
         for na, nb in itertools.pairwise(ok):
             ts = slope(results[na][clock], results[nb][clock], na, nb)
