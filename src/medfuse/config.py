@@ -29,6 +29,10 @@ strategy's per-modality preprocessing::
 
 Very wide blocks can be screened inside every fold, after harmonization and before the
 default preprocessing (``screening: {method: variance, keep: 2000, modalities: [mrna]}``).
+
+Conformal prediction sets and recalibration wrap every strategy, refitted inside every fold::
+
+    conformal: {alpha: 0.1, mondrian: pattern, calibration: platt, pattern_augment: true}
 """
 
 from __future__ import annotations
@@ -270,6 +274,41 @@ class ScreeningSpec(_Strict):
     modalities: list[str] | None = None
 
 
+class ConformalSpec(_Strict):
+    """Conformal prediction sets and recalibration around every strategy, refitted in every
+    fold (calibration subjects come from each fold's training part).
+
+    Each setting is the parameter of the same name of
+    :class:`medfuse.fusion.conformal.ConformalClassifier`.
+
+    Parameters
+    ----------
+    alpha : float in (0, 1)
+        Miscoverage: sets hold the true class for at least ``1 - alpha`` of subjects.
+    method : {"split", "cross"}
+        Split conformal (a calibration share of each training part) or cross-conformal.
+    mondrian : {"pattern", "class"} or None
+        Coverage per availability pattern, per true class, or marginal only.
+    calibration_fraction : float in (0, 1)
+        Share of the training subjects held out to calibrate (``split``).
+    calibration : {"platt", "isotonic", "temperature", "venn-abers"} or None
+        Recalibration of the probabilities, fitted on the calibration subjects.
+    pattern_augment : bool
+        Also score calibration subjects with modalities hidden, so that rare patterns get
+        calibration scores (valid when modalities are missing at random).
+    n_folds : int
+        Folds of ``cross``.
+    """
+
+    alpha: float = Field(0.1, gt=0, lt=1)
+    method: Literal["split", "cross"] = "split"
+    mondrian: Literal["pattern", "class"] | None = "pattern"
+    calibration_fraction: float = Field(0.25, gt=0, lt=1)
+    calibration: Literal["platt", "isotonic", "temperature", "venn-abers"] | None = None
+    pattern_augment: bool = False
+    n_folds: int = Field(5, ge=2)
+
+
 class Study(_Strict):
     """A study file (see the module docstring); each parameter is one section of the YAML.
 
@@ -297,6 +336,9 @@ class Study(_Strict):
         Batch harmonisation refitted inside every fold.
     screening : ScreeningSpec, optional
         Feature screening of wide modalities refitted inside every fold (off when absent).
+    conformal : ConformalSpec, optional
+        Conformal prediction sets and recalibration around every strategy, refitted inside
+        every fold.
     test : TestSpec, optional
         An external test set.
     strategies : "all" or list of str
@@ -334,6 +376,7 @@ class Study(_Strict):
     groups: ColumnRef | None = None
     harmonize: HarmonizeSpec | None = None
     screening: ScreeningSpec | None = None
+    conformal: ConformalSpec | None = None
     test: TestSpec | None = None
     strategies: Literal["all"] | list[str] = "all"
     exclude: list[str] = Field(default_factory=list)
@@ -445,6 +488,9 @@ class Study(_Strict):
             if unknown:
                 raise _At("screening.modalities", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
+        if self.task == "survival" and self.conformal is not None:
+            raise _At("conformal", "survival strategies predict a risk, not class "
+                                   "probabilities; prediction sets need task: classification")
         if self.task == "survival" and self.primary_metric == "roc_auc":
             self.primary_metric = "c_index"  # the default of a classification study
         task_metrics = metric_names(self.task)

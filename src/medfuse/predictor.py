@@ -113,12 +113,29 @@ class Predictor:
         return data
 
     # -------------------------------------------------------------- predictions
-    def predict(self, data: MultiModalData) -> pd.DataFrame:
+    def predict(self, data: MultiModalData, alpha: float | None = None,
+                abstain: bool = False) -> pd.DataFrame:
         """Predictions per subject: predicted class, class probabilities (``proba_<class>``)
         and the modalities used (those of the model the subject has); subjects with none of
         them get empty cells. A survival model gives a ``risk`` column instead (higher =
-        earlier event; a relative score on the model's own scale)."""
+        earlier event; a relative score on the model's own scale).
+
+        Parameters
+        ----------
+        data : the new subjects.
+        alpha : float in (0, 1), optional
+            Add conformal prediction sets at miscoverage ``alpha`` (the model must carry
+            calibration scores: a strategy wrapped in
+            :class:`~medfuse.fusion.conformal.ConformalClassifier`, e.g. by a study's
+            ``conformal:`` section): ``in_set_<class>`` (bool), ``set_size`` and
+            ``set_category`` (the Mondrian category whose scores were used, ``marginal``
+            for a pattern with too few calibration subjects).
+        abstain : add ``abstain``, True where the set is not a single class (the model
+            declines to choose); uses the model's own ``alpha`` when none is given.
+        """
         model = self.model
+        if alpha is not None or abstain:
+            self.check_sets(alpha)
         self.check_obs(data)
         used = self.used_mask(data)
         rows = used.any(axis=1)
@@ -135,7 +152,43 @@ class Predictor:
         table = pd.DataFrame({"prediction": pred}, index=data.subjects)
         for k, c in enumerate(model.classes_):
             table[f"proba_{c}"] = proba[:, k]
+        if alpha is not None or abstain:
+            table = self._with_sets(table, data, rows, alpha, abstain)
         return self._with_used(table, used)
+
+    def check_sets(self, alpha: float | None) -> None:
+        """Refuse prediction sets the model cannot give (a survival model, a model without
+        conformal calibration) or an ``alpha`` outside (0, 1), saying why."""
+        from medfuse.fusion.conformal import check_alpha
+
+        if is_survival(self.model):
+            raise ValueError("This is a survival model: it predicts a risk, not class "
+                             "probabilities, so it has no prediction sets.")
+        if not hasattr(self.model, "set_table"):
+            raise ValueError(
+                f"The model ({self.strategy}) carries no conformal calibration, so it gives "
+                "no prediction sets. Save it from a study with a conformal: section (or wrap "
+                "the strategy in medfuse.fusion.conformal.ConformalClassifier).")
+        if alpha is not None:
+            check_alpha(alpha)
+
+    def _with_sets(self, table: pd.DataFrame, data: MultiModalData, rows: np.ndarray,
+                   alpha: float | None, abstain: bool) -> pd.DataFrame:
+        classes = self.model.classes_
+        sets = pd.DataFrame(index=data.subjects, columns=[f"in_set_{c}" for c in classes]
+                            + ["set_size", "set_category"], dtype=object)
+        if rows.any():
+            got = self.model.set_table(data[np.flatnonzero(rows)], alpha=alpha)
+            sets.loc[got.index, got.columns.drop("category")] = got.drop(columns="category")
+            sets.loc[got.index, "set_category"] = got["category"]
+        for c in classes:
+            table[f"in_set_{c}"] = sets[f"in_set_{c}"].astype("boolean")
+        table["set_size"] = sets["set_size"].astype("Int64")
+        table["set_category"] = sets["set_category"]
+        if abstain:
+            table["abstain"] = (table["set_size"] != 1).astype("boolean")
+            table.loc[~rows, "abstain"] = pd.NA
+        return table
 
     def explain(self, data: MultiModalData, table: pd.DataFrame | None = None) -> pd.DataFrame:
         """``table`` (default: :meth:`predict`) with per-subject modality Shapley values:

@@ -209,7 +209,8 @@ def screening_chains(spec, data, chains: dict | None = None,
 
 def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
                         representations=None, task: str = "classification", harmonize=None,
-                        batch: str | None = None, screening=None) -> dict[str, object]:
+                        batch: str | None = None, screening=None,
+                        conformal=None) -> dict[str, object]:
     """The unfitted strategies of a study by name.
 
     Parameters
@@ -228,12 +229,26 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
         Every strategy then gets, for each screened modality, a
         :class:`~medfuse.preprocess.screening.FeatureScreen` in that chain, after the
         harmonizer and before the default preprocessing (:func:`screening_chains`).
+    conformal : ConformalSpec or dict, optional
+        Every strategy is then wrapped in a
+        :class:`~medfuse.fusion.conformal.ConformalClassifier` with these settings.
 
     Returns
     -------
     dict of str to estimator
         Name -> unfitted strategy.
     """
+    estimators = _strategy_estimators(train, strategies, exclude, params, representations,
+                                      task, harmonize, batch, screening)
+    if conformal is None:
+        return estimators
+    from medfuse.fusion.conformal import with_conformal
+
+    return {n: with_conformal(e, conformal) for n, e in estimators.items()}
+
+
+def _strategy_estimators(train, strategies, exclude, params, representations, task,
+                         harmonize, batch, screening) -> dict[str, object]:
     from medfuse.config import StudyError
     from medfuse.evaluate.runner import resolve_strategies
 
@@ -361,7 +376,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               title: str = "medfuse benchmark", explain: bool = True,
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
-              batch: str | None = None, screening=None,
+              batch: str | None = None, screening=None, conformal=None,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -407,6 +422,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         In-fold feature screening of wide modalities (see :func:`strategy_estimators`),
         shown in the report and recorded in the results' settings and the model's
         manifest.
+    conformal : ConformalSpec or dict, optional
+        Every strategy wrapped with conformal prediction sets and recalibration (see
+        :func:`strategy_estimators`); ``results.csv`` then has coverage and set size per
+        availability pattern and the saved model carries its calibration scores.
     log : callable, optional
         Receives what to show (the data summary, the strategies, warnings).
 
@@ -433,7 +452,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     spec, screen = _harmonize_spec(harmonize), _screening_spec(screening)
     estimators = strategy_estimators(train, strategies, exclude=exclude, params=params,
                                      representations=representations, task=task,
-                                     harmonize=spec, batch=batch, screening=screen)
+                                     harmonize=spec, batch=batch, screening=screen,
+                                     conformal=conformal)
     show(train.summary())
     if spec is not None:
         harmonized = sorted({m for est in estimators.values() for m in _harmonized(est)},
@@ -462,7 +482,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         settings={"strategies": list(estimators), "params": dict(params or {}),
                   "representations": dict(representations or {}), "batch": batch,
                   "harmonize": spec.model_dump(mode="json") if spec is not None else None,
-                  "screening": screening_settings},
+                  "screening": screening_settings, "conformal": _settings(conformal)},
         task=task, budget=budget, retry_failed=retry_failed)
     paths = result.write(out)
     failures = _write_failures(out / "failures.csv", result.errors)
@@ -492,8 +512,9 @@ def _preprocessors(estimator) -> dict:
     wrapper holds); empty when it is not a dict."""
     params = estimator.get_params(deep=False)
     pre = params.get("preprocessors")
-    if pre is None and "estimator" in params:       # a strategy wrapped with representations
-        pre = params["estimator"].get_params(deep=False).get("preprocessors")
+    while pre is None and "estimator" in params:  # wrapped (representations, conformal)
+        params = params["estimator"].get_params(deep=False)
+        pre = params.get("preprocessors")
     return pre if isinstance(pre, dict) else {}
 
 
@@ -517,6 +538,13 @@ def _harmonized(estimator) -> list[str]:
 def _screened(estimator) -> list[str]:
     """The modalities whose ``preprocessors`` entry holds a feature screen."""
     return _with_step(_preprocessors(estimator), "screen")
+
+
+def _settings(spec) -> dict | None:
+    """A settings section (pydantic model or dict) as plain values for the run settings."""
+    if spec is None:
+        return None
+    return spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
 
 
 def _write_failures(path: Path, errors: dict[str, str]) -> Path | None:

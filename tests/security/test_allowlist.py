@@ -206,3 +206,38 @@ def test_configured_strategies_load_with_the_pinned_list(cohorts, tmp_path, labe
         warnings.simplefilter("ignore")
         model = make(name, **params).fit(data)
     _round_trip(model, data, tmp_path, name)
+
+
+CONFORMAL = {
+    "late-mean+venn-abers+augment": ("late-mean", {"calibration": "venn-abers",
+                                                   "pattern_augment": True}),
+    "unimodal+platt+class": ("unimodal:imaging", {"calibration": "platt",
+                                                  "mondrian": "class"}),
+    "early+isotonic": ("early", {"calibration": "isotonic", "mondrian": None}),
+    "intermediate+cross+temperature": ("intermediate", {"method": "cross", "n_folds": 2,
+                                                        "calibration": "temperature"}),
+}
+
+
+@pytest.mark.parametrize("label", list(CONFORMAL))
+def test_a_conformal_model_loads_with_the_pinned_list(cohorts, tmp_path, label):
+    """The wrapper, its recalibration maps and its calibration scores load with no trust;
+    a neural strategy's fold networks travel in module.safetensors. The loaded model gives
+    the same probabilities and the same prediction sets."""
+    from medfuse.fusion.conformal import ConformalClassifier
+
+    name, params = CONFORMAL[label]
+    data = _usable(cohorts["classification"], name).hide(["imaging"], subjects=["S0001",
+                                                                                "S0002"])
+    model = ConformalClassifier(make(name, **_fast_params(name)), random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(data)
+        approved = _round_trip(model, data, tmp_path, label)
+        loaded = load_model(tmp_path / "model")
+        np.testing.assert_array_equal(loaded.predict_set(data, alpha=0.3),
+                                      model.predict_set(data, alpha=0.3))
+    assert "medfuse.fusion.conformal.ConformalClassifier" in approved
+    if params.get("calibration"):
+        assert any(n.startswith("medfuse.fusion.calibration.") for n in approved)
+    assert (tmp_path / "model" / "module.safetensors").exists() == (name == "intermediate")

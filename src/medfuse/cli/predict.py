@@ -32,6 +32,15 @@ def predict(
              "fit-new (estimate their batch from their own subjects). The batch comes from "
              "the new subjects' obs (a study file's batch, or an obs file in the folder).")
     ] = None,
+    alpha: Annotated[float | None, typer.Option(
+        "--alpha", metavar="ALPHA",
+        help="Add conformal prediction sets at miscoverage ALPHA in (0, 1) (0.1: sets hold "
+             "the true class for 90% of subjects): columns in_set_<class>, set_size and "
+             "set_category. Needs a model saved from a study with a conformal: section.")
+    ] = None,
+    abstain: Annotated[bool, typer.Option(
+        "--abstain", help="Add a column abstain, True where the prediction set is not a "
+                          "single class (at --alpha, or the model's own alpha).")] = False,
 ) -> None:
     """Predict new subjects with a saved model; each may have any subset of the modalities."""
     from medfuse.data import DataValidationError
@@ -50,12 +59,17 @@ def predict(
                           f"{'s' if n != 1 else ''})" if n else
                           "[yellow]warning:[/yellow] --unseen-batch has no effect: the model "
                           "harmonizes nothing")
+        if alpha is not None or abstain:
+            try:
+                predictor.check_sets(alpha)
+            except ValueError as err:
+                fail(f"--alpha: {err}" if alpha is not None else f"--abstain: {err}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             new = predictor.read(data)
+            table = predictor.predict(new, alpha=alpha, abstain=abstain)
         for w in caught:
             console.print(f"[yellow]warning:[/yellow] {w.message}")
-        table = predictor.predict(new)
         if explain:
             table = predictor.explain(new, table)
     except UnseenBatchError as err:

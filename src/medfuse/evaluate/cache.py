@@ -25,7 +25,7 @@ from medfuse.data.multimodal import MultiModalData
 from medfuse.evaluate.records import FoldResult
 
 #: Bumped when the cached records or keys change meaning.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def data_fingerprint(data: MultiModalData) -> str:
@@ -139,4 +139,32 @@ def cache_problem(entry, expected: dict) -> str | None:
         return "weights are not finite numbers per modality"
     if not (_numbers([entry["fit_seconds"]]) and entry["fit_seconds"] >= 0):
         return "fit_seconds is not a finite, non-negative number"
+    return _conformal_problem(entry, expected, n, k)
+
+
+def _conformal_problem(entry, expected: dict, n: int, k: int) -> str | None:
+    """The availability patterns, prediction sets, probabilities before recalibration and
+    alpha of a cached record (see :mod:`medfuse.evaluate.coverage`)."""
+    modalities = set(expected["full_key"].split("+"))
+    patterns = entry["patterns"]
+    if not (isinstance(patterns, list) and len(patterns) in (0, n) and all(
+            isinstance(p, str) and p and set(p.split("+")) <= modalities for p in patterns)):
+        return "patterns are not one availability pattern of the study per subject"
+    sets = entry["sets"]
+    if not isinstance(sets, dict) or not set(sets) <= expected["keys"] or not all(
+            isinstance(rows, list) and len(rows) == n and all(
+                r is None or (isinstance(r, list) and len(r) == k
+                              and all(v in (0, 1) and type(v) in (int, bool) for v in r))
+                for r in rows) for rows in sets.values()):
+        return "sets are not one row of 0/1 per subject and class"
+    raw = entry["uncalibrated"]
+    if not isinstance(raw, dict) or not set(raw) <= expected["keys"] or not all(
+            isinstance(rows, list) and len(rows) == n and all(
+                isinstance(r, list) and len(r) == k and _numbers(r, allow_nan=True)
+                and all(not np.isfinite(v) or 0 <= v <= 1 for v in r) for r in rows)
+            for rows in raw.values()):
+        return "uncalibrated probabilities are not rows of numbers in [0, 1]"
+    alpha = entry["alpha"]
+    if alpha is not None and not (_numbers([alpha]) and 0 < alpha < 1):
+        return "alpha is not a number in (0, 1)"
     return None

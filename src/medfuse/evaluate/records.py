@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medfuse.evaluate.compare import compare_strategies
+from medfuse.evaluate.coverage import set_metrics
 from medfuse.evaluate.metrics import (
     classification_metrics,
     greater_is_better,
@@ -56,6 +57,16 @@ class FoldResult:
         Per-modality weights the fitted strategy exposes, by source.
     time : list of float
         Survival studies: event or censoring times of the held-out subjects.
+    patterns : list of str
+        Each held-out subject's availability pattern (``"rna+imaging"``).
+    sets : dict of str to list
+        A conformal strategy's prediction sets: availability key -> one 0/1 row per
+        subject (None where the subject could not be scored); empty otherwise.
+    uncalibrated : dict of str to list
+        A recalibrating conformal strategy's probabilities before recalibration, keyed like
+        ``proba``; empty otherwise.
+    alpha : float or None
+        The conformal strategy's miscoverage (see :mod:`medfuse.evaluate.coverage`).
     """
 
     strategy: str
@@ -72,6 +83,10 @@ class FoldResult:
     fit_seconds: float
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
     time: list[float] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
+    sets: dict[str, list] = field(default_factory=dict)
+    uncalibrated: dict[str, list] = field(default_factory=dict)
+    alpha: float | None = None
 
     def probabilities(self, key: str | None = None) -> np.ndarray:
         return np.asarray(self.proba[key or self.full_key], dtype=float)
@@ -141,6 +156,9 @@ class BenchmarkResult:
                                           proba[ok, 0])
             else:
                 values = classification_metrics(y, proba[ok])
+                if k in fr.sets:  # conformal sets: coverage, and per pattern on all subjects
+                    values.update(set_metrics(fr.y, fr.sets[k], fr.patterns if key is None
+                                              and fr.patterns else None))
             for metric, value in values.items():
                 rows.append({"strategy": fr.strategy, "split": fr.split, "metric": metric,
                              "value": value})

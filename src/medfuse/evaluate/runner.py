@@ -44,6 +44,7 @@ from medfuse.evaluate.cache import (
     params_repr,
     write_cached,
 )
+from medfuse.evaluate.coverage import conformal_outputs, held_patterns
 from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
 from medfuse.evaluate.outcomes import from_cache, record
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
@@ -198,12 +199,15 @@ def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndar
     seconds = time.perf_counter() - t0
     names = held.modality_names
     use = subsets if task.kind == "cv" else [tuple(names)]
+    conformal = {}
     if survival:
         proba = predict_subsets(model, held, use, 1, np.array([0]))
         times = [float(t) for t in y_held["time"]]
         y_held = y_held["event"]
     else:
         proba = predict_subsets(model, held, use, len(classes), _class_index(model, classes))
+        conformal = conformal_outputs(model, held, use, len(classes),
+                                      _class_index(model, classes))
         times = []
     result = FoldResult(
         strategy=task.strategy,
@@ -213,7 +217,8 @@ def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndar
         seed=task.seed, subjects=[str(s) for s in held.subjects],
         y=[int(v) for v in y_held], full_key=subset_key(names),
         proba={k: v.tolist() for k, v in proba.items()}, n_train=len(train),
-        fit_seconds=seconds, weights=extract_weights(model), time=times)
+        fit_seconds=seconds, weights=extract_weights(model), time=times,
+        patterns=held_patterns(held), **conformal)
     if cache_dir is not None:
         write_cached(cache_dir, task.key, result)
     return result

@@ -31,6 +31,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.unimodal.Unimodal",
     "medfuse.fusion.represented.RepresentedClassifier",
     "medfuse.fusion.represented.RepresentedSurvival",
+    "medfuse.fusion.conformal.ConformalClassifier",
     # their fitted parts and parameters
     "medfuse.fusion.survival.PenalizedCox",
     "medfuse.fusion.classifiers.RowSpaceLogisticRegressionCV",
@@ -39,6 +40,10 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.neural.objectives.AuxiliaryHeads",
     "medfuse.fusion.neural.objectives.CrossEntropy",
     "medfuse.fusion.neural.objectives.Reconstruction",
+    "medfuse.fusion.calibration.IsotonicCalibrator",
+    "medfuse.fusion.calibration.PlattCalibrator",
+    "medfuse.fusion.calibration.TemperatureCalibrator",
+    "medfuse.fusion.calibration.VennAbersCalibrator",
     # representations (raw modalities -> feature blocks)
     "medfuse.represent.arrays.Flatten",
     "medfuse.represent.image.ImageStatistics",

@@ -358,6 +358,17 @@ class NeuralFusion(FusionClassifier):
                     parts.append(self.module_.fuse_latents(inputs, m)[1])
         return torch.cat(parts).cpu().double().numpy()
 
+    def predict_uncertainty(self, data: MultiModalData, method: str = "ensemble",
+                            n_passes: int = 20, random_state: int = 0) -> pd.DataFrame:
+        """Per-subject predictive entropy, expected entropy and mutual information from the
+        seed ensemble (``method="ensemble"``) or Monte Carlo dropout (``"mc-dropout"``,
+        ``n_passes`` seeded passes per member); see
+        :mod:`medfuse.fusion.neural.uncertainty`. Changes no shared state."""
+        from medfuse.fusion.neural.uncertainty import predictive_uncertainty
+
+        return predictive_uncertainty(self, data, method=method, n_passes=n_passes,
+                                      random_state=random_state)
+
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
         logits = self._forward(data)
         logits -= logits.max(axis=1, keepdims=True)
