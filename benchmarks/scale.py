@@ -3,14 +3,15 @@ of one fit per (strategy, size), each in a fresh subprocess, on simulated cohort
 blocks of 500 (RNA-seq counts), 100 (imaging) and 20 (noise) features plus the 6-column
 clinical table (``make_cohort``).
 
-Printed per strategy: seconds and peak memory added by the fit at each size, and the growth
-exponents (log-log slopes between consecutive sizes) of both. The target is at most
-``n log n`` (slope 1.10 from 10^4 to 10^5 subjects); slopes above ``n log n`` + 0.15 are
-marked ``>nlogn``. Above ``--max-exact`` subjects, a fit whose peak memory reaches
-``8 n^2`` bytes (one float64 n x n matrix) is marked ``n x n``, when that is at least
-512 MiB (a smaller n x n matrix is no larger than the data and the copies a linear fit
-makes). Fits past ``--time-limit`` are stopped and reported as such; their larger sizes are
-skipped.
+Printed per strategy: wall and CPU seconds and peak memory added by the fit at each size,
+and the growth exponents (log-log slopes between consecutive sizes) of time (CPU seconds
+with one thread, so that a shared machine does not skew them; else wall) and memory. The
+target is at most ``n log n`` (slope 1.10 from 10^4 to 10^5 subjects); slopes above
+``n log n`` + 0.15 are marked ``>nlogn``. Above ``--max-exact`` subjects, a fit whose peak
+memory reaches ``8 n^2`` bytes (one float64 n x n matrix) is marked ``n x n``, when that is
+at least 512 MiB (a smaller n x n matrix is no larger than the data and the copies a linear
+fit makes). Fits past ``--time-limit`` CPU seconds are stopped and reported as such; their
+larger sizes are skipped.
 
 Peak memory is the process's peak resident set during the fit minus its resident set just
 before (Linux: the peak is reset after the cohort is simulated), or, with ``--tracemalloc``,
@@ -31,6 +32,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,7 +41,7 @@ import time
 #: a linear fit makes, so the n x n check is left out.
 NN_FLOOR = 512 * 2**20
 CLASSICAL = ("mkl", "early", "late-mean", "late-weighted", "late-vote", "stacking",
-             "block-pls", "additive", "unimodal:rna", "unimodal:imaging",
+             "block-pls", "cca", "additive", "unimodal:rna", "unimodal:imaging",
              "unimodal:clinical", "unimodal:noise1")
 
 
@@ -102,9 +104,9 @@ def worker(spec: str, n: int, seed: int, use_tracemalloc: bool) -> dict:
         import tracemalloc
 
         tracemalloc.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.fit(data)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if use_tracemalloc:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
@@ -113,12 +115,29 @@ def worker(spec: str, n: int, seed: int, use_tracemalloc: bool) -> dict:
         if hwm is None:  # not Linux: the lifetime peak (includes the simulation)
             hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peak = max(hwm - (rss_before or 0), 0) * 1024
-    out = {"seconds": seconds, "peak_bytes": int(peak)}
+    out = {"seconds": seconds, "cpu_seconds": cpu, "peak_bytes": int(peak)}
     for attr in ("approximation_", "approximation_error_"):
         if hasattr(model, attr):
             value = getattr(model, attr)
             out[attr] = value if isinstance(value, str) else value.round(4).to_dict()
     return out
+
+
+#: The wall-clock backstop of a fit, in multiples of its CPU-time limit (a shared machine
+#: may give a one-thread fit a fraction of a core).
+WALL_FACTOR = 6
+
+
+def cpu_limit(seconds: float):
+    """A ``preexec_fn`` that stops the child after ``seconds`` of CPU time (SIGXCPU), so the
+    limit holds whatever else the machine runs."""
+    import resource
+
+    def limit() -> None:
+        soft = max(int(seconds), 1)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+
+    return limit
 
 
 def run_one(spec: str, n: int, args) -> dict:
@@ -129,10 +148,13 @@ def run_one(spec: str, n: int, args) -> dict:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.time_limit,
-                              env=env)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=WALL_FACTOR * args.time_limit,
+                              preexec_fn=cpu_limit(args.time_limit))
     except subprocess.TimeoutExpired:
-        return {"status": f"timeout>{args.time_limit:g}s"}
+        return {"status": f"timeout>{WALL_FACTOR * args.time_limit:g}s wall"}
+    if done.returncode == -signal.SIGXCPU:
+        return {"status": f"timeout>{args.time_limit:g} CPU-s"}
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
         return {"status": f"failed ({done.returncode}): {tail[0][:120]}"}
@@ -152,12 +174,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--strategies", default=",".join(CLASSICAL))
     parser.add_argument("--time-limit", type=float, default=1800.0,
-                        help="seconds per fit (simulation included)")
+                        help="CPU seconds per fit (simulation included); the wall-clock "
+                             "backstop is WALL_FACTOR times that")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads per fit (more than the free cores skews timings)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-exact", type=int, default=2000,
                         help="size above which an n x n allocation is flagged")
+    parser.add_argument("--skip-over", type=float, default=None,
+                        help="skip a larger size whose time, predicted from the sizes "
+                             "measured (exponent at least 1), is over this many seconds")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--csv", default=None)
     parser.add_argument("--worker", nargs=2, metavar=("STRATEGY", "N"), help=argparse.SUPPRESS)
@@ -167,6 +193,8 @@ def main() -> None:
                                 args.tracemalloc)))
         return
     sizes = sorted(int(s) for s in args.sizes.split(","))
+    # with one thread, CPU seconds are the fit's own work, whatever else the machine runs
+    clock = "cpu_seconds" if args.threads == 1 else "seconds"
     rows = []
     for spec in args.strategies.split(","):
         results = {}
@@ -177,7 +205,8 @@ def main() -> None:
             if (res["status"] == "ok" and n > args.max_exact
                     and res["peak_bytes"] >= max(8 * n * n, NN_FLOOR)):
                 flag = "  n x n"
-            shown = (f"{res['seconds']:9.1f} s {res['peak_bytes'] / 2**20:9.0f} MiB{flag}"
+            shown = (f"{res['seconds']:9.1f} s (cpu {res['cpu_seconds']:8.1f} s) "
+                     f"{res['peak_bytes'] / 2**20:9.0f} MiB{flag}"
                      if res["status"] == "ok" else res["status"])
             extra = res.get("approximation_error_")
             print(f"{spec:28s} n={n:>7d}  {shown}"
@@ -187,13 +216,25 @@ def main() -> None:
                                                       if not isinstance(v, dict)}})
             if res["status"] != "ok":
                 break
+            later = [m for m in sizes if m > n]
+            if later and args.skip_over:
+                done_ok = [m for m in sizes if results.get(m, {}).get("status") == "ok"]
+                growth = (max(1.0, slope(results[done_ok[-2]][clock], res[clock],
+                                         done_ok[-2], n)) if len(done_ok) >= 2 else 1.1)
+                predicted = res[clock] * (later[0] / n) ** growth
+                if predicted > args.skip_over:
+                    print(f"{spec:28s} n={later[0]:>7d}  skipped: {predicted:,.0f} "
+                          f"{clock.replace('_', ' ')} predicted from n={n} (exponent "
+                          f"{growth:.2f}) is over --skip-over {args.skip_over:g}", flush=True)
+                    break
         ok = [n for n in sizes if results.get(n, {}).get("status") == "ok"]
         for na, nb in itertools.pairwise(ok):
-            ts = slope(results[na]["seconds"], results[nb]["seconds"], na, nb)
+            ts = slope(results[na][clock], results[nb][clock], na, nb)
             ms = slope(results[na]["peak_bytes"], results[nb]["peak_bytes"], na, nb)
             target = nlogn_slope(na, nb)
             marks = [" >nlogn" if s > target + 0.15 else "" for s in (ts, ms)]
-            print(f"{spec:28s} {na}->{nb}: time exponent {ts:.2f}{marks[0]}, "
+            print(f"{spec:28s} {na}->{nb}: {clock.replace('_', ' ')} exponent "
+                  f"{ts:.2f}{marks[0]}, "
                   f"memory exponent {ms:.2f}{marks[1]} (n log n: {target:.2f})", flush=True)
     if args.csv:
         import pandas as pd

@@ -1,23 +1,41 @@
-"""Fit time of the latent strategies against block width on a simulated wide cohort.
+"""Fit time against block width on simulated wide cohorts, in three modes.
 
-300 subjects and three continuous blocks of 1,000, 5,000 and 20,000 features (scaled down
-by ``--scales`` to measure growth), plus three blocks of 20,000 (``--wide``). A shared
-factor drives the binary outcome and the first 20 features of every block. Per width it
-times one fit (default settings, inner CV included) of ``block-pls`` (dense), ``block-pls``
-with ``keep="cv"`` (sparse) and ``cca``, and, as the peer measured in the same run,
-scikit-learn's ``PLSCanonical`` and ``CCA`` against medfuse's two-block
-``PLSCanonicalBlocks`` and ``CCABlocks`` on the widest and the narrowest block (two
-components). It prints the seconds per fit, the growth exponent in the number of features
-(the slope of log time on log width) and the ratios to the peer.
+``--mode all`` (default): every registered strategy (classical and neural, with the
+defaults a user gets; the survival strategies on a survival outcome of the same cohort)
+fitted once per width, each fit in a fresh subprocess with one BLAS/torch thread and a time
+limit, on 300 subjects and three continuous blocks of 1,000, 5,000 and 20,000 features
+scaled by ``--scales`` (the growth exponent in the number of features is the slope of log
+CPU time on log width over the scales), then three blocks of 20,000 (the target point).
+Printed: CPU and wall seconds per fit, the exponent, and the targets as ratios (classical
+fit at 3 x 20,000 over 30 s, neural over 60 s; exponent about 1 or less). ``--huge``
+adds one continuous block of 450,000 features for the strategies listed there.
 
-    python benchmarks/wide.py                # 2 threads, scales 1/8 .. 1
-    python benchmarks/wide.py --threads 1 --clock cpu   # steadier on a shared machine
+``--mode latent``: ``block-pls`` (dense and ``keep="cv"``) and ``cca`` against
+scikit-learn's ``PLSCanonical`` and ``CCA`` on the same blocks (the peer measured in the
+same run).
+
+``--mode kidney``: a full benchmark of a kidney-cohort-sized study (about 110 subjects,
+blocks of 3,000 / 3,900 / 220 features, ``strategies: all``, 5 folds) through the real
+command line (``medfuse benchmark study.yaml``); prints its wall time against the
+10-minute target.
+
+    python benchmarks/wide.py [--mode all] [--scales 0.25 0.5 1] [--huge]
+        [--strategies early,late-mean] [--time-limit 600] [--csv out.csv]
+    python benchmarks/wide.py --mode latent --threads 1 --clock cpu
+    python benchmarks/wide.py --mode kidney [--jobs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,17 +99,8 @@ def slope(p, t) -> float:
     return float(np.polyfit(np.log(p), np.log(t), 1)[0])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--scales", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="cpu: CPU seconds of the process, steadier on a loaded machine")
-    ap.add_argument("--no-wide", dest="wide", action="store_false",
-                    help="skip the 3 x 20,000 point")
-    args = ap.parse_args()
+def latent_main(args) -> None:
+    """``--mode latent``: the latent strategies and their scikit-learn peers."""
     rows = []
     with threadpool_limits(args.threads):
         for s in args.scales:
@@ -123,6 +132,260 @@ def main() -> None:
               "(target < 30 s on 2 cores):")
         for label, t in wide.items():
             print(f"  {label:26s} {t:.1f}")
+
+
+
+# ---------------------------------------------------------------------- --mode all
+#: Target seconds per fit at 3 x 20,000 features, by family.
+TARGET_CLASSICAL, TARGET_NEURAL = 30.0, 60.0
+#: Strategies fitted on the 450,000-feature block with ``--huge``.
+HUGE = ("late-mean", "early", "block-pls", "unimodal:block0", "late-weighted", "stacking",
+        "additive", "cca", "mkl")
+
+
+def survival_cohort(n: int, widths, seed: int = 0) -> MultiModalData:
+    """The same blocks with a survival outcome: hazard exp(u), 30% censored at random."""
+    data = simulate(n, widths, seed)
+    rng = np.random.default_rng(seed + 1)
+    u = data.block("block0").to_numpy()[:, :20].mean(axis=1)
+    time_ = rng.exponential(np.exp(-u / max(u.std(), 1e-12)))
+    event = rng.random(n) >= 0.3
+    obs = pd.DataFrame({"time": time_, "event": event}, index=data.subjects)
+    return MultiModalData({m: data.block(m) for m in data.modality_names}, obs=obs,
+                          modalities={m: "continuous" for m in data.modality_names})
+
+
+def strategy_names() -> list[str]:
+    """Every registered strategy; ``unimodal`` and ``unimodal-cox`` on the widest block."""
+    from medfuse.fusion.registry import available
+
+    table = available()
+    return [f"{name}:block2" if name in ("unimodal", "unimodal-cox") else name
+            for name in table.index]
+
+
+def family(name: str) -> str:
+    from medfuse.fusion.registry import available
+
+    return str(available().loc[name.split(":")[0], "family"])
+
+
+def fit_worker(name: str, widths: list[int], n: int, seed: int) -> dict:
+    """One fit in this process (one thread); CPU and wall seconds."""
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    survival = family(name) == "survival"
+    data = (survival_cohort if survival else simulate)(n, widths, seed)
+    if name.endswith(":block2") and len(widths) < 3:
+        name = name.replace(":block2", f":block{len(widths) - 1}")
+    model = make(name)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        cpu, wall = time.process_time(), time.perf_counter()
+        model.fit(data)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"cpu": cpu, "wall": wall}
+
+
+#: The wall-clock backstop of a fit, in multiples of its CPU-time limit (a shared machine
+#: may give a one-thread fit a fraction of a core).
+WALL_FACTOR = 6
+
+
+def cpu_limit(seconds: float):
+    """A ``preexec_fn`` that stops the child after ``seconds`` of CPU time (SIGXCPU), so the
+    limit holds whatever else the machine runs."""
+    import resource
+
+    def limit() -> None:
+        soft = max(int(seconds), 1)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+
+    return limit
+
+
+def run_fit(name: str, widths: list[int], args) -> dict:
+    cmd = [sys.executable, __file__, "--fit-worker", name, ",".join(map(str, widths)),
+           "--n", str(args.n)]
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=WALL_FACTOR * args.time_limit,
+                              preexec_fn=cpu_limit(args.time_limit))
+    except subprocess.TimeoutExpired:
+        return {"status": f"timeout>{WALL_FACTOR * args.time_limit:g}s wall"}
+    if done.returncode == -signal.SIGXCPU:
+        return {"status": f"timeout>{args.time_limit:g} CPU-s"}
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"status": f"failed ({done.returncode}): {tail[0][:100]}"}
+    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def all_main(args) -> None:
+    """``--mode all``: every strategy against width, and the 3 x 20,000 target."""
+    names = args.strategies.split(",") if args.strategies else strategy_names()
+    points = [("scale", s, [max(round(w * s), 1) for w in WIDTHS]) for s in args.scales]
+    points.append(("3x20000", None, [WIDTHS[-1]] * 3))
+    print(f"{args.n} subjects, one thread per fit, each fit in a fresh process "
+          f"(limit {args.time_limit:g} s); blocks {WIDTHS} x scales {args.scales}, then "
+          f"3 x {WIDTHS[-1]:,}", flush=True)
+    rows = []
+    for name in [] if args.huge_only else names:
+        for label, scale, widths in points:
+            res = run_fit(name, widths, args)
+            row = {"strategy": name, "family": family(name), "point": label,
+                   "scale": scale, "features": sum(widths), **res}
+            rows.append(row)
+            shown = (f"cpu {res['cpu']:8.2f} s  wall {res['wall']:8.2f} s"
+                     if res["status"] == "ok" else res["status"])
+            print(f"{name:18s} {label:8s} {sum(widths):>7,d} features  {shown}", flush=True)
+            if res["status"] != "ok":
+                break
+    if args.huge or args.huge_only:
+        for name in HUGE if args.strategies is None else names:
+            if family(name) in ("neural", "survival"):
+                continue
+            res = run_fit(name, [450_000], args)
+            rows.append({"strategy": name, "family": family(name), "point": "1x450000",
+                         "scale": None, "features": 450_000, **res})
+            shown = (f"cpu {res['cpu']:8.2f} s  wall {res['wall']:8.2f} s"
+                     if res["status"] == "ok" else res["status"])
+            print(f"{name:18s} 1x450000 {450_000:>7,d} features  {shown}", flush=True)
+    table = pd.DataFrame(rows)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    summary(table)
+
+
+def summary(table: pd.DataFrame) -> None:
+    ok = table[table["status"] == "ok"]
+    print("\nsummary (CPU seconds, one thread; wall seconds in brackets):")
+    header = (f"{'strategy':18s} {'family':13s} {'scales: cpu s':>28s}  {'exponent':>8s}  "
+              f"{'3x20k cpu (wall)':>18s}  {'/target':>7s}  {'1x450k cpu':>10s}")
+    print(header)
+    for name, part in table.groupby("strategy", sort=False):
+        fam = part["family"].iloc[0]
+        scaled = ok[(ok["strategy"] == name) & (ok["point"] == "scale")]
+        exponent = (slope(scaled["features"].to_numpy(float), scaled["cpu"].to_numpy())
+                    if len(scaled) >= 2 else float("nan"))
+        series = " ".join(f"{t:.2f}" for t in scaled["cpu"])
+        wide = part[part["point"] == "3x20000"]
+        if len(wide) and wide["status"].iloc[0] == "ok":
+            target = TARGET_NEURAL if fam == "neural" else TARGET_CLASSICAL
+            at = (f"{wide['cpu'].iloc[0]:.1f} ({wide['wall'].iloc[0]:.1f})",
+                  f"{wide['cpu'].iloc[0] / target:.2f}")
+        else:
+            at = (wide["status"].iloc[0] if len(wide) else "not run", "")
+        huge = part[part["point"] == "1x450000"]
+        big = (f"{huge['cpu'].iloc[0]:.1f}" if len(huge) and huge["status"].iloc[0] == "ok"
+               else (huge["status"].iloc[0][:10] if len(huge) else ""))
+        print(f"{name:18s} {fam:13s} {series:>28s}  {exponent:8.2f}  {at[0]:>18s}  "
+              f"{at[1]:>7s}  {big:>10s}")
+    print(f"targets: a ratio (3x20k CPU seconds / target: {TARGET_CLASSICAL:g} s classical, "
+          f"{TARGET_NEURAL:g} s neural) below 1, and an exponent about 1 or less.")
+
+
+# ---------------------------------------------------------------------- --mode kidney
+KIDNEY_WIDTHS = {"mrna": 3000, "methylation": 3900, "mirna": 220}
+
+
+def kidney_main(args) -> None:
+    """``--mode kidney``: a full ``strategies: all`` study through the command line."""
+    import yaml
+
+    n = args.kidney_n
+    rng = np.random.default_rng(0)
+    ids = [f"K{i:03d}" for i in range(n)]
+    u = rng.normal(size=n)
+    label = np.where(rng.random(n) < 1 / (1 + np.exp(-2.5 * u)), "tumour", "normal")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        mods = {}
+        for m, p in KIDNEY_WIDTHS.items():
+            X = rng.normal(size=(n, p))
+            X[:, :15] += 0.7 * u[:, None]
+            pd.DataFrame(X, index=pd.Index(ids, name="id"),
+                         columns=[f"{m}_{k}" for k in range(p)]).to_csv(folder / f"{m}.csv")
+            mods[m] = {"file": f"{m}.csv", "kind": "continuous"}
+        pd.DataFrame({"label": label}, index=pd.Index(ids, name="id")).to_csv(
+            folder / "labels.csv")
+        study = {"name": "kidney-sized", "outcome": {"file": "labels.csv", "column": "label"},
+                 "modalities": mods, "strategies": "all",
+                 "cv": {"folds": 5, "repeats": 1, "seed": 0}}
+        (folder / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+        cmd = [sys.executable, "-m", "medfuse.cli", "benchmark", str(folder / "study.yaml"),
+               "--out", str(folder / "out"), "--jobs", str(args.jobs)]
+        print(f"{n} subjects, blocks {KIDNEY_WIDTHS}, strategies: all, 5 folds x 1 repeat, "
+              f"--jobs {args.jobs}: {' '.join(cmd[1:3])} benchmark study.yaml", flush=True)
+        import resource
+
+        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-3000:])
+            raise SystemExit(f"medfuse benchmark failed ({done.returncode})")
+        results = pd.read_csv(folder / "out" / "results.csv")
+        cv = results[(results["split"] == "cv") & (results["metric"] == "roc_auc")]
+        print(cv[["strategy", "mean"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        failures = folder / "out" / "failures.csv"
+        if failures.exists():
+            print("failures:\n" + failures.read_text())
+    print(f"\nwall time {wall:.1f} s for the whole study; target 600 s on 2 cores: ratio "
+          f"{wall / 600:.2f}")
+    print(f"CPU time of the command and its workers {cpu:.1f} s; spread over 2 cores "
+          f"{cpu / 2:.1f} s (the wall time of an otherwise idle 2-core machine, at best): "
+          f"ratio {cpu / 2 / 600:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mode", choices=("all", "latent", "kidney"), default="all")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--scales", type=float, nargs="*", default=None,
+                    help="width scales (all: 0.25 0.5 1, none given: the 3 x 20,000 point "
+                         "only; latent: 0.125 0.25 0.5 1)")
+    ap.add_argument("--huge-only", action="store_true",
+                    help="all mode: only the 450,000-feature block")
+    ap.add_argument("--strategies", default=None, help="all mode: comma-separated names")
+    ap.add_argument("--time-limit", type=float, default=600.0, help="all mode: CPU seconds per fit")
+    ap.add_argument("--huge", action="store_true",
+                    help="all mode: also one block of 450,000 features")
+    ap.add_argument("--csv", default=None)
+    ap.add_argument("--threads", type=int, default=2, help="latent mode: BLAS threads")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="latent mode; cpu: CPU seconds of the process")
+    ap.add_argument("--no-wide", dest="wide", action="store_false",
+                    help="latent mode: skip the 3 x 20,000 point")
+    ap.add_argument("--kidney-n", type=int, default=110)
+    ap.add_argument("--jobs", type=int, default=2, help="kidney mode: parallel fits")
+    ap.add_argument("--fit-worker", nargs=2, metavar=("STRATEGY", "WIDTHS"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.fit_worker:
+        name, widths = args.fit_worker
+        print(json.dumps(fit_worker(name, [int(w) for w in widths.split(",")], args.n, 0)))
+        return
+    if args.mode == "latent":
+        args.scales = args.scales or [0.125, 0.25, 0.5, 1.0]
+        latent_main(args)
+    elif args.mode == "kidney":
+        kidney_main(args)
+    else:
+        args.scales = [0.25, 0.5, 1.0] if args.scales is None else args.scales
+        all_main(args)
 
 
 if __name__ == "__main__":

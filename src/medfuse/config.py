@@ -27,6 +27,9 @@ strategy's per-modality preprocessing::
       reference_batch: A          # optional
       unseen_batch: error         # or reference / fit-new
 
+Very wide blocks can be screened inside every fold, after harmonization and before the
+default preprocessing (``screening: {method: variance, keep: 2000, modalities: [mrna]}``).
+
 Conformal prediction sets and recalibration wrap every strategy, refitted inside every fold::
 
     conformal: {alpha: 0.1, mondrian: pattern, calibration: platt, pattern_augment: true}
@@ -245,6 +248,32 @@ class HarmonizeSpec(_Strict):
         return refs
 
 
+class ScreeningSpec(_Strict):
+    """In-fold feature screening of wide modalities (off unless the section is given).
+
+    Each screened modality gets :class:`~medfuse.preprocess.screening.FeatureScreen` in its
+    preprocessing chain, after the harmonizer (if any) and before the default
+    preprocessing (see :func:`medfuse.study.screening_chains`), refitted on the training
+    subjects of every fold and saved with the model.
+
+    Parameters
+    ----------
+    method : {"variance", "univariate"}
+        ``variance``: the features of largest variance; ``univariate``: those most
+        associated with the outcome (ANOVA F, or the Cox score statistic for survival).
+    keep : int
+        Features kept per screened modality (at least 1).
+    modalities : list of str, optional
+        The modalities to screen (default: every modality wider than ``keep`` of a kind
+        that declares a ``screening_scale``: continuous and counts); a named modality must
+        have more than ``keep`` features.
+    """
+
+    method: Literal["variance", "univariate"] = "variance"
+    keep: int = Field(ge=1)
+    modalities: list[str] | None = None
+
+
 class ConformalSpec(_Strict):
     """Conformal prediction sets and recalibration around every strategy, refitted in every
     fold (calibration subjects come from each fold's training part).
@@ -305,6 +334,8 @@ class Study(_Strict):
         The group (e.g. patient) column, added to ``obs`` as ``group``.
     harmonize : HarmonizeSpec, optional
         Batch harmonisation refitted inside every fold.
+    screening : ScreeningSpec, optional
+        Feature screening of wide modalities refitted inside every fold (off when absent).
     conformal : ConformalSpec, optional
         Conformal prediction sets and recalibration around every strategy, refitted inside
         every fold.
@@ -344,6 +375,7 @@ class Study(_Strict):
     batch: ColumnRef | None = None
     groups: ColumnRef | None = None
     harmonize: HarmonizeSpec | None = None
+    screening: ScreeningSpec | None = None
     conformal: ConformalSpec | None = None
     test: TestSpec | None = None
     strategies: Literal["all"] | list[str] = "all"
@@ -450,6 +482,11 @@ class Study(_Strict):
                        and m not in self.modalities]
             if unknown:
                 raise _At("harmonize.modalities", f"{', '.join(map(repr, unknown))} is not a "
+                          f"modality of the study ({', '.join(self.modalities)})")
+        if self.screening is not None and self.modalities:
+            unknown = [m for m in self.screening.modalities or () if m not in self.modalities]
+            if unknown:
+                raise _At("screening.modalities", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
         if self.task == "survival" and self.conformal is not None:
             raise _At("conformal", "survival strategies predict a risk, not class "

@@ -54,6 +54,14 @@ def _harmonize_spec(harmonize):
     return harmonize if isinstance(harmonize, HarmonizeSpec) else HarmonizeSpec(**harmonize)
 
 
+def _screening_spec(screening):
+    if screening is None:
+        return None
+    from medfuse.config import ScreeningSpec
+
+    return screening if isinstance(screening, ScreeningSpec) else ScreeningSpec(**screening)
+
+
 def harmonization_chains(spec, data, batch_column: str) -> dict:
     """modality -> unfitted ``ObsChain([harmonizer, default preprocessing])`` for the
     modalities of ``data`` that a study's ``harmonize:`` section harmonizes.
@@ -119,9 +127,90 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
 _ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
 
 
+def screening_chains(spec, data, chains: dict | None = None,
+                     task: str = "classification") -> dict:
+    """modality -> unfitted ``ObsChain([harmonizer, FeatureScreen, default preprocessing])``
+    (no harmonizer where ``chains``, the harmonization chains, has none) for the modalities
+    a study's ``screening:`` section screens.
+
+    Parameters
+    ----------
+    spec : ScreeningSpec
+        The ``screening:`` section.
+    data : MultiModalData
+        The training subjects: their kinds say whether and on which scale a modality is
+        screened, and their ``outcome`` names the column a univariate screen reads.
+    chains : dict of str to ObsChain, optional
+        The harmonization chains (see :func:`harmonization_chains`).
+    task : {"classification", "survival"}
+        ``"survival"``: a univariate screen reads the obs columns ``time`` and ``event``.
+
+    Returns
+    -------
+    dict of str to ObsChain
+        Modality -> chain, the harmonization chains of unscreened modalities included.
+
+    Raises
+    ------
+    StudyError
+        When a named modality is not in the data, is not of a screened kind or has no more
+        than ``keep`` features, or when no modality is wider than ``keep``.
+    """
+    from medfuse.config import StudyError
+    from medfuse.preprocess.chain import ObsChain
+    from medfuse.preprocess.screening import FeatureScreen
+
+    out = dict(chains or {})
+    if spec.method not in ("variance", "univariate"):
+        raise StudyError(f"screening.method: {spec.method!r} is not a screening method "
+                         "(variance, univariate).")
+    chosen = spec.modalities
+    if chosen is None:
+        # by default: the screenable modalities wider than ``keep`` (a narrow block, such
+        # as a few clinical measurements, is left as it is)
+        screenable = [m for m in data.modality_names
+                      if data.modalities[m].kind_object.screening_scale is not None]
+        chosen = [m for m in screenable if data.n_features(m) > spec.keep]
+        if not chosen:
+            widths = ", ".join(f"{m}: {data.n_features(m):,}" for m in screenable)
+            raise StudyError(
+                "screening: no modality has more features than screening.keep "
+                f"({spec.keep:,}) among those of a kind that is screened (continuous, "
+                f"counts){'; ' + widths if widths else ''}. Lower keep, or leave the "
+                "screening section out.")
+    outcome = None
+    if spec.method == "univariate":
+        outcome = ("time", "event") if task == "survival" else data.outcome
+        if outcome is None:
+            raise StudyError("screening.method: univariate needs the study's outcome.")
+    for m in chosen:
+        if m not in data.modality_names:
+            raise StudyError(f"screening.modalities: {m!r} is not a modality of the study "
+                             f"({', '.join(data.modality_names)}).")
+        kind = data.modalities[m].kind_object
+        if kind.screening_scale is None:
+            raise StudyError(f"screening.modalities: {m!r} is a {kind.name} modality; "
+                             "screening applies to feature tables of numeric kinds "
+                             "(continuous, counts).")
+        if data.n_features(m) <= spec.keep:
+            raise StudyError(f"screening.keep: {spec.keep:,} features is not fewer than the "
+                             f"{data.n_features(m):,} of modality {m!r}, so screening would "
+                             f"keep all of them; lower keep or leave {m!r} out of "
+                             "screening.modalities.")
+        screen = FeatureScreen(method=spec.method, keep=spec.keep, outcome=outcome,
+                               scale=kind.screening_scale)
+        if m in out:
+            harmonizer, *rest = out[m].steps
+            out[m] = ObsChain([harmonizer, screen, *rest])
+        else:
+            out[m] = ObsChain([screen, kind.default_preprocessor(data.modalities[m])])
+    return out
+
+
 def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
                         representations=None, task: str = "classification", harmonize=None,
-                        batch: str | None = None, conformal=None) -> dict[str, object]:
+                        batch: str | None = None, screening=None,
+                        conformal=None) -> dict[str, object]:
     """The unfitted strategies of a study by name.
 
     Parameters
@@ -136,6 +225,10 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
         refitted wherever the strategy is (in every fold, and in the saved model).
     batch : str, optional
         The obs column holding the batch (needed with ``harmonize``).
+    screening : ScreeningSpec or dict, optional
+        Every strategy then gets, for each screened modality, a
+        :class:`~medfuse.preprocess.screening.FeatureScreen` in that chain, after the
+        harmonizer and before the default preprocessing (:func:`screening_chains`).
     conformal : ConformalSpec or dict, optional
         Every strategy is then wrapped in a
         :class:`~medfuse.fusion.conformal.ConformalClassifier` with these settings.
@@ -146,7 +239,7 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
         Name -> unfitted strategy.
     """
     estimators = _strategy_estimators(train, strategies, exclude, params, representations,
-                                      task, harmonize, batch)
+                                      task, harmonize, batch, screening)
     if conformal is None:
         return estimators
     from medfuse.fusion.conformal import with_conformal
@@ -155,22 +248,28 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
 
 
 def _strategy_estimators(train, strategies, exclude, params, representations, task,
-                         harmonize, batch) -> dict[str, object]:
+                         harmonize, batch, screening) -> dict[str, object]:
     from medfuse.config import StudyError
     from medfuse.evaluate.runner import resolve_strategies
 
     kw = {"task": task, "representations": representations}
     estimators = resolve_strategies(train, strategies, exclude=exclude, params=params, **kw)
-    spec = _harmonize_spec(harmonize)
-    if spec is None:
+    spec, screen = _harmonize_spec(harmonize), _screening_spec(screening)
+    if spec is None and screen is None:
         return estimators
-    if batch is None:
-        raise StudyError("harmonize: name the obs column of the batch.")
-    chains = harmonization_chains(spec, train, batch)
-    both = sorted(set(chains) & set(representations or {}))
-    if both:
-        raise StudyError(f"harmonize.modalities: {', '.join(map(repr, both))} also has a "
-                         "representation; harmonize feature tables only.")
+    chains = {}
+    if spec is not None:
+        if batch is None:
+            raise StudyError("harmonize: name the obs column of the batch.")
+        chains = harmonization_chains(spec, train, batch)
+    if screen is not None:
+        chains = screening_chains(screen, train, chains, task=task)
+    for section, names in (("harmonize", _with_step(chains, "harmonizer")),
+                           ("screening", _with_step(chains, "screen"))):
+        both = sorted(set(names) & set(representations or {}))
+        if both:
+            raise StudyError(f"{section}.modalities: {', '.join(map(repr, both))} also has a "
+                             f"representation; {section} applies to feature tables only.")
     params = {n: {"preprocessors": chains, **dict(params or {}).get(n, {})} for n in estimators}
     return resolve_strategies(train, list(estimators), params=params, **kw)
 
@@ -277,7 +376,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               title: str = "medfuse benchmark", explain: bool = True,
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
-              batch: str | None = None, conformal=None,
+              batch: str | None = None, screening=None, conformal=None,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -319,6 +418,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     batch : str, optional
         obs column of the batch: its association with the outcome is checked in every fold
         (:func:`check_design`) and reported; the harmonizer reads it.
+    screening : ScreeningSpec or dict, optional
+        In-fold feature screening of wide modalities (see :func:`strategy_estimators`),
+        shown in the report and recorded in the results' settings and the model's
+        manifest.
     conformal : ConformalSpec or dict, optional
         Every strategy wrapped with conformal prediction sets and recalibration (see
         :func:`strategy_estimators`); ``results.csv`` then has coverage and set size per
@@ -346,16 +449,24 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     out = Path(out)
     if isinstance(strategies, str) and strategies != "all":
         strategies = [s.strip() for s in strategies.split(",") if s.strip()]
-    spec = _harmonize_spec(harmonize)
+    spec, screen = _harmonize_spec(harmonize), _screening_spec(screening)
     estimators = strategy_estimators(train, strategies, exclude=exclude, params=params,
                                      representations=representations, task=task,
-                                     harmonize=spec, batch=batch, conformal=conformal)
+                                     harmonize=spec, batch=batch, screening=screen,
+                                     conformal=conformal)
     show(train.summary())
     if spec is not None:
-        harmonized = sorted({m for est in estimators.values()
-                             for m in (_harmonized(est) or ())}, key=train.modality_names.index)
+        harmonized = sorted({m for est in estimators.values() for m in _harmonized(est)},
+                            key=train.modality_names.index)
         show(f"harmonize: {spec.method} on {', '.join(harmonized)} (batch column {batch!r}), "
              "then each modality's default preprocessing, refitted inside every fold")
+    screening_settings = None
+    if screen is not None:
+        screened = sorted({m for est in estimators.values() for m in _screened(est)},
+                          key=train.modality_names.index)
+        screening_settings = {**screen.model_dump(mode="json"), "modalities": screened}
+        show(f"screening: {screen.keep} features per modality by {screen.method} on "
+             f"{', '.join(screened)}, chosen on the training subjects of every fold")
     show(f"strategies ({len(estimators)}): {', '.join(estimators)}")
     splits = study_splits(train, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
                           task=task)
@@ -371,7 +482,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         settings={"strategies": list(estimators), "params": dict(params or {}),
                   "representations": dict(representations or {}), "batch": batch,
                   "harmonize": spec.model_dump(mode="json") if spec is not None else None,
-                  "conformal": _settings(conformal)},
+                  "screening": screening_settings, "conformal": _settings(conformal)},
         task=task, budget=budget, retry_failed=retry_failed)
     paths = result.write(out)
     failures = _write_failures(out / "failures.csv", result.errors)
@@ -384,28 +495,49 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             warnings.simplefilter("ignore")
             model = refit_best(train, estimators[best], seed=seed)
         ranking = result.ranking("cv")
-        model_dir = save(model, out / "model", strategy=best, extra={
-            "primary_metric": result.primary_metric,
-            "cv_score": float(ranking[best]) if best in ranking.index else None,
-            "study": (study or {}).get("name")})
+        extra = {"primary_metric": result.primary_metric,
+                 "cv_score": float(ranking[best]) if best in ranking.index else None,
+                 "study": (study or {}).get("name")}
+        if screening_settings is not None:
+            extra["screening"] = screening_settings
+        model_dir = save(model, out / "model", strategy=best, extra=extra)
     report = write_report(out / "report.html", result, train, test=test, model=model,
                           study=study, title=title, explain=explain)
     return StudyOutputs(result, paths["results"], paths["robustness"], paths["comparison"],
                         report, model_dir, failures)
 
 
-def _harmonized(estimator) -> list[str] | None:
-    """The modalities whose ``preprocessors`` entry is a harmonizing chain."""
-    from medfuse.preprocess.chain import ObsChain
-
+def _preprocessors(estimator) -> dict:
+    """The ``preprocessors`` dict of a strategy (or of the strategy a representation
+    wrapper holds); empty when it is not a dict."""
     params = estimator.get_params(deep=False)
     pre = params.get("preprocessors")
     while pre is None and "estimator" in params:  # wrapped (representations, conformal)
         params = params["estimator"].get_params(deep=False)
         pre = params.get("preprocessors")
-    if not isinstance(pre, dict):
-        return None
-    return [m for m, t in pre.items() if isinstance(t, ObsChain)]
+    return pre if isinstance(pre, dict) else {}
+
+
+def _with_step(chains: dict, step: str) -> list[str]:
+    """The modalities whose chain holds a harmonizer (``step="harmonizer"``) or a feature
+    screen (``"screen"``)."""
+    from medfuse.preprocess import ComBat, ComBatSeq
+    from medfuse.preprocess.chain import ObsChain
+    from medfuse.preprocess.screening import FeatureScreen
+
+    types = (ComBat, ComBatSeq) if step == "harmonizer" else (FeatureScreen,)
+    return [m for m, t in chains.items()
+            if isinstance(t, ObsChain) and any(isinstance(s, types) for s in t.steps)]
+
+
+def _harmonized(estimator) -> list[str]:
+    """The modalities whose ``preprocessors`` entry is a harmonizing chain."""
+    return _with_step(_preprocessors(estimator), "harmonizer")
+
+
+def _screened(estimator) -> list[str]:
+    """The modalities whose ``preprocessors`` entry holds a feature screen."""
+    return _with_step(_preprocessors(estimator), "screen")
 
 
 def _settings(spec) -> dict | None:

@@ -474,3 +474,12 @@ def test_zero_variance_features_are_reported_in_the_data_summary(tmp_path):
     assert_exit(result, 0)
     assert ("zero-variance features: rna 2 (kept; the default z-score maps them to 0, so "
             "they carry no weight)") in said(result)
+
+
+def test_screening_more_features_than_the_block_names_the_modality(tmp_path):
+    study = write_study(write_cohort(tmp_path),
+                        screening={"method": "variance", "keep": 100000, "modalities": ["rna"]})
+    result = benchmark(study, tmp_path / "out")
+    assert_exit(result, 2)
+    assert "error: screening.keep: 100,000 features is not fewer than the" in said(result)
+    assert "of modality 'rna'" in said(result)

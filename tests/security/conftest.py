@@ -21,7 +21,7 @@ def cohort():
 
 @pytest.fixture(scope="session")
 def unimodal(cohort):
-    """``unimodal:rna`` fitted with its defaults (a Pipeline of LogCPM and StandardScaler,
+    """``unimodal:rna`` fitted with its defaults (a Pipeline of LogCPM and ZScore,
     then an inner-CV logistic regression)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -24,8 +24,17 @@ from medfuse.fusion.neural.objectives import default_objectives
 from medfuse.fusion.registry import info
 from medfuse.persist import UntrustedModelError, audit_skops_file, load_model, save_model
 from medfuse.persist import trusted as pinned
-from medfuse.preprocess import TPM, VST, ClinicalEncoder, ComBat, ComBatSeq, MedianOfRatios
+from medfuse.preprocess import (
+    TPM,
+    VST,
+    ClinicalEncoder,
+    ComBat,
+    ComBatSeq,
+    MedianOfRatios,
+    ZScore,
+)
 from medfuse.preprocess.chain import ObsChain
+from medfuse.preprocess.screening import FeatureScreen
 
 MODALITIES = ["rna", "imaging", "clinical", "image", "timeseries"]
 NEURAL = {"max_epochs": 2, "n_ensemble": 1}
@@ -104,6 +113,11 @@ PREPROCESSORS = {
     "median-of-ratios": lambda d: {"rna": MedianOfRatios()},
     "tpm": lambda d: {"rna": TPM(gene_lengths=np.linspace(500, 3000, d.n_features("rna")))},
     "clinical-text": lambda d: {"clinical": ClinicalEncoder({"note": "text"})},
+    "screening": lambda d: {
+        "rna": ObsChain([FeatureScreen("univariate", keep=4, outcome=d.outcome,
+                                       scale="log-cpm"),
+                         d.modalities["rna"].kind_object.default_preprocessor(d.modalities["rna"])]),
+        "imaging": ObsChain([FeatureScreen("variance", keep=3), ZScore()])},
 }
 
 
@@ -118,7 +132,8 @@ def test_builtin_preprocessors_load_with_the_pinned_list(cohorts, tmp_path, labe
         warnings.simplefilter("ignore")
         model = make(strategy, **params).fit(data)
     approved = _round_trip(model, data, tmp_path, strategy)
-    used = {type(t).__name__ for t in params["preprocessors"].values()}
+    used = {type(s).__name__ for t in params["preprocessors"].values()
+            for s in (t.steps if isinstance(t, ObsChain) else [t])}
     assert used <= {n.rsplit(".", 1)[1] for n in approved}
 
 

@@ -285,7 +285,7 @@ def test_unexpected_keys_are_refused(saved):
     """An entry carrying keys its loader does not read is not what skops wrote."""
     def edit(schema):
         node = next(e for e in entries(schema) if e["__loader__"] == "ObjectNode"
-                    and e["__class__"] == "StandardScaler")
+                    and e["__class__"] == "ZScore")
         node["__reduce__"] = {"args": json_value(1)}
 
     rewrite_archive(saved, edit)

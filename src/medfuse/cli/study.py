@@ -134,7 +134,8 @@ def benchmark(
             robustness=robustness and study.robustness, jobs=jobs, resume=resume,
             explain=explain, task=study.task, retry_failed=retry_failed,
             budget=study.budget if budget is None else (budget or None),
-            harmonize=study.harmonize, batch=study.batch_column, conformal=study.conformal,
+            harmonize=study.harmonize, batch=study.batch_column, screening=study.screening,
+            conformal=study.conformal,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (ValueError, FileNotFoundError) as err:
         # StudyError, DataValidationError, ConfoundingError and the registry's unknown

@@ -156,11 +156,22 @@ def feature_shap(model, data: MultiModalData, *, method: str = "auto",
 
 
 # ---------------------------------------------------------------------- raw feature codec
+#: Cells (rows x raw features) of the subjects one model evaluation rebuilds at a time, so
+#: that the memory of explaining a wide model stays bounded (about 256 MB of float64).
+EVAL_CELLS = 2**25
+#: Most cells of the masked matrix shap builds for one ordering of the attributed features,
+#: ``(2 k + 1) * n_background`` rows of ``k`` columns (about 2 GB of float64): beyond it,
+#: permutation SHAP cannot run in memory, and the error says to attribute fewer features.
+MAX_MASKED_CELLS = 2**28
+
+
 class _Codec:
     """Encode the model's modalities of a set of subjects as one float matrix and back.
 
     Tabular columns become float columns (categorical ones: integer codes, NaN for missing);
-    an array modality becomes one column holding a row index into a stored array.
+    an array modality becomes one column holding a row index into a stored array. Numeric
+    columns are read and written as one array per modality, so a call costs O(features)
+    array work and Python work only per categorical column.
     """
 
     def __init__(self, model, parts: list[MultiModalData]) -> None:
@@ -170,41 +181,64 @@ class _Codec:
         self.columns: list[tuple[str, str]] = []
         self.categories: dict[tuple[str, str], pd.CategoricalDtype] = {}
         self.arrays: dict[str, np.ndarray] = {}
+        #: array modality -> its one codec position
+        self.array_position: dict[str, int] = {}
+        #: modality -> (codec positions, column names) of its tabular columns, in order
+        self.tabular: dict[str, tuple[np.ndarray, list]] = {}
+        #: modality -> [(codec position, column name)] of its categorical columns
+        self.categorical: dict[str, list[tuple[int, str]]] = {}
         first = parts[0]
         for m in self.modalities:
             names = model.feature_names_[m]
             if names is None:
+                self.array_position[m] = len(self.columns)
                 self.columns.append((m, f"({m})"))
                 self.arrays[m] = np.concatenate([p.block(m, available_only=False)
                                                  for p in parts])
                 continue
-            frame = first.block(m, available_only=False)
-            for c in names:
-                s = frame[c]
-                if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                    values = pd.concat([p.block(m, available_only=False)[c].astype(object)
-                                        for p in parts])
-                    ordered = isinstance(s.dtype, pd.CategoricalDtype) and s.cat.ordered
-                    cats = (list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype)
-                            else [])
-                    cats += [v for v in pd.unique(values.dropna()) if v not in set(cats)]
-                    self.categories[(m, c)] = pd.CategoricalDtype(cats, ordered=ordered)
-                self.columns.append((m, c))
+            names = list(names)
+            start = len(self.columns)
+            self.tabular[m] = (np.arange(start, start + len(names)), names)
+            self.categorical[m] = []
+            dtypes = first.block(m, available_only=False).dtypes
+            for j, c in enumerate(names):
+                dtype = dtypes[c]
+                if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+                        dtype):
+                    continue
+                s = first.block(m, available_only=False)[c]
+                values = pd.concat([p.block(m, available_only=False)[c].astype(object)
+                                    for p in parts])
+                ordered = isinstance(s.dtype, pd.CategoricalDtype) and s.cat.ordered
+                cats = (list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype)
+                        else [])
+                cats += [v for v in pd.unique(values.dropna()) if v not in set(cats)]
+                self.categories[(m, c)] = pd.CategoricalDtype(cats, ordered=ordered)
+                self.categorical[m].append((start + j, c))
+            self.columns += [(m, c) for c in names]
         self.modality_of = np.array([m for m, _ in self.columns])
         self._offsets = np.cumsum([0] + [len(p) for p in parts])
 
     def encode(self, part: int, data: MultiModalData) -> np.ndarray:
         out = np.empty((len(data), len(self.columns)))
-        for j, (m, c) in enumerate(self.columns):
+        for m in self.modalities:
             if m in self.arrays:
-                out[:, j] = self._offsets[part] + np.arange(len(data))
+                out[:, self.array_position[m]] = self._offsets[part] + np.arange(len(data))
                 continue
-            s = data.block(m, available_only=False)[c]
-            if (m, c) in self.categories:
-                codes = pd.Categorical(s.astype(object), dtype=self.categories[(m, c)]).codes
-                out[:, j] = np.where(codes < 0, np.nan, codes)
+            positions, names = self.tabular[m]
+            frame = data.block(m, available_only=False)
+            if self.categorical[m]:
+                numeric = np.ones(len(names), dtype=bool)
+                numeric[[pos - positions[0] for pos, _ in self.categorical[m]]] = False
+                cols = [c for c, keep in zip(names, numeric, strict=True) if keep]
+                out[:, positions[numeric]] = frame[cols].to_numpy(dtype=float)
             else:
-                out[:, j] = s.to_numpy(dtype=float)
+                same = list(frame.columns) == names
+                out[:, positions] = (frame if same else frame[names]).to_numpy(dtype=float)
+            for pos, c in self.categorical[m]:
+                codes = pd.Categorical(frame[c].astype(object),
+                                       dtype=self.categories[(m, c)]).codes
+                out[:, pos] = np.where(codes < 0, np.nan, codes)
         return out
 
     def decode(self, Z: np.ndarray, template: MultiModalData) -> MultiModalData:
@@ -214,20 +248,15 @@ class _Codec:
         ids = pd.Index([f"_row{i}" for i in range(n)], name="subject")
         blocks = {}
         for m in self.modalities:
-            cols = np.flatnonzero(self.modality_of == m)
             if m in self.arrays:
-                blocks[m] = self.arrays[m][Z[:, cols[0]].astype(int)]
+                blocks[m] = self.arrays[m][Z[:, self.array_position[m]].astype(int)]
                 continue
-            frame = {}
-            for j in cols:
-                c = self.columns[j][1]
-                if (m, c) in self.categories:
-                    dtype = self.categories[(m, c)]
-                    codes = np.where(np.isnan(Z[:, j]), -1, Z[:, j]).astype(int)
-                    frame[c] = pd.Categorical.from_codes(codes, dtype=dtype)
-                else:
-                    frame[c] = Z[:, j]
-            blocks[m] = pd.DataFrame(frame, index=ids)
+            positions, names = self.tabular[m]
+            frame = pd.DataFrame(Z[:, positions], index=ids, columns=names)
+            for pos, c in self.categorical[m]:
+                codes = np.where(np.isnan(Z[:, pos]), -1, Z[:, pos]).astype(int)
+                frame[c] = pd.Categorical.from_codes(codes, dtype=self.categories[(m, c)])
+            blocks[m] = frame
         avail = np.repeat(template.available.to_numpy(), n, axis=0)
         obs = pd.DataFrame(np.repeat(template.obs.to_numpy(), n, axis=0), index=ids,
                            columns=template.obs.columns).astype(template.obs.dtypes.to_dict())
@@ -255,22 +284,37 @@ def _permutation_shap(model, data, background, n_background, n_permutations, fea
     mods = codec.modalities
     n, p, k = len(aligned), len(codec.columns), len(model.classes_)
     chosen = _chosen_columns(codec, features)
+    subject_cols = [np.flatnonzero(chosen & np.isin(codec.modality_of, [
+        m for j, m in enumerate(mods) if avail[i, j]])) for i in range(n)]
+    widest = max((len(c) for c in subject_cols), default=0)
+    cells = (2 * widest + 1) * len(bg) * widest
+    if cells > MAX_MASKED_CELLS:
+        raise ValueError(
+            f"Permutation SHAP over {widest} raw features would build a "
+            f"{(2 * widest + 1) * len(bg):,} x {widest:,} matrix of masked inputs per "
+            f"ordering ({cells * 8 / 2**30:.0f} GiB) and cost {2 * widest + 1:,} x "
+            f"{len(bg)} model evaluations per subject: attribute a subset with features= "
+            "(e.g. the strategy's top-weighted features per modality), or fewer background "
+            "subjects.")
     values = np.zeros((n, p, k))
     base = np.zeros((n, k))
     seed = 0 if random_state is None else int(random_state)
     for i in range(n):
         one = aligned[[i]]
-        cols = np.flatnonzero(chosen & np.isin(codec.modality_of,
-                                               [m for j, m in enumerate(mods) if avail[i, j]]))
+        cols = subject_cols[i]
         if not len(cols):
             base[i] = model.predict_proba(one)[0]
             continue
         z_i = Z[i].copy()
 
         def f(sub, cols=cols, z_i=z_i, one=one):
-            full = np.tile(z_i, (len(sub), 1))
-            full[:, cols] = sub
-            return model.predict_proba(codec.decode(full, one))
+            step = max(1, EVAL_CELLS // max(len(z_i), 1))
+            parts = []
+            for start in range(0, len(sub), step):
+                full = np.tile(z_i, (min(step, len(sub) - start), 1))
+                full[:, cols] = sub[start:start + step]
+                parts.append(model.predict_proba(codec.decode(full, one)))
+            return np.concatenate(parts) if parts else np.empty((0, k))
 
         masker = shap.maskers.Independent(B[:, cols], max_samples=len(B))
         explainer = shap.PermutationExplainer(f, masker, seed=seed + i)

@@ -261,7 +261,8 @@ class _Block:
 
 
 def solve(blocks: Sequence[BlockInput], design: np.ndarray, n_components: int,
-          max_iter: int = 500, tol: float = 1e-12) -> list[BlockResult]:
+          max_iter: int = 500, tol: float = 1e-12,
+          max_sparse_iter: int = MAX_SPARSE_ITER) -> list[BlockResult]:
     """Fit ``n_components`` components of the multi-block criterion (module docstring).
 
     Parameters
@@ -271,6 +272,7 @@ def solve(blocks: Sequence[BlockInput], design: np.ndarray, n_components: int,
     n_components : int
     max_iter, tol : Horst iterations per component and their convergence threshold on the
         Euclidean change of each unit (whitened) weight.
+    max_sparse_iter : thresholded sweeps per component of the blocks with ``keep``.
 
     Returns
     -------
@@ -302,7 +304,7 @@ def solve(blocks: Sequence[BlockInput], design: np.ndarray, n_components: int,
             # from the dense solution, thresholded updates of the sparse blocks
             for blk in sparse:
                 blk.to_sparse()
-            _horst(state, design, min(max_iter, MAX_SPARSE_ITER), tol)
+            _horst(state, design, min(max_iter, max_sparse_iter), tol)
         for blk in state:
             blk.finish()
     out = [blk.result() for blk in state]

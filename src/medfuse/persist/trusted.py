@@ -34,6 +34,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.conformal.ConformalClassifier",
     # their fitted parts and parameters
     "medfuse.fusion.survival.PenalizedCox",
+    "medfuse.fusion.classifiers.RowSpaceLogisticRegressionCV",
     "medfuse.fusion._latent_base.ConfounderRegressor",
     "medfuse.fusion.neural.encoders.EncoderSpec",
     "medfuse.fusion.neural.objectives.AuxiliaryHeads",
@@ -60,6 +61,8 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.preprocess.counts.TPM",
     "medfuse.preprocess.counts.VST",
     "medfuse.preprocess.harmonize.ComBat",
+    "medfuse.preprocess.scaling.ZScore",
+    "medfuse.preprocess.screening.FeatureScreen",
     # scikit-learn parts of the default models and preprocessing
     "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
     "sklearn.feature_extraction.text.TfidfTransformer",

@@ -19,6 +19,8 @@ from medfuse.preprocess.intensity import (
     IntensityZScore,
     ScaleMapping,
 )
+from medfuse.preprocess.scaling import ZScore
+from medfuse.preprocess.screening import FeatureScreen
 
 __all__ = [
     "PETSUV",
@@ -29,11 +31,13 @@ __all__ = [
     "ClinicalEncoder",
     "ComBat",
     "ComBatSeq",
+    "FeatureScreen",
     "HistogramMatching",
     "IntensityZScore",
     "LogCPM",
     "MedianOfRatios",
     "ScaleMapping",
+    "ZScore",
     "default_preprocessor",
     "fit_transform_block",
     "residual_batch_signal",

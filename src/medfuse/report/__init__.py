@@ -3,6 +3,7 @@
 from medfuse.report import batch as _batch  # noqa: F401  (registers it)
 from medfuse.report import conformal as _conformal  # noqa: F401  (registers it)
 from medfuse.report import interpretation as _interpretation  # noqa: F401  (registers it)
+from medfuse.report import screening as _screening  # noqa: F401  (registers it)
 from medfuse.report.html import (
     ReportContext,
     Section,

@@ -65,6 +65,10 @@ class Kind:
     constant_features : str
         What the default preprocessing does with a zero-variance feature (shown in the data
         summary).
+    screening_scale : str or None
+        The values a study's ``screening:`` section ranks this kind's features on
+        (:class:`~medfuse.preprocess.screening.FeatureScreen` ``scale``: ``"raw"``, or
+        ``"log-cpm"`` for counts); None: the kind is not screened.
     """
 
     name: ClassVar[str] = ""
@@ -76,6 +80,7 @@ class Kind:
     suffixes: ClassVar[tuple[str, ...]] = TABLE_SUFFIXES
     harmonizers: ClassVar[tuple[str, ...]] = ()
     constant_features: ClassVar[str] = "kept as they are"
+    screening_scale: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ files
     def claims(self, path: Path) -> bool:

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 class ContinuousKind(Kind):
     """A numeric table; no NaN in a present row unless allowed, never inf. Default
-    preprocessing: z-score (``StandardScaler``)."""
+    preprocessing: z-score (:class:`~medfuse.preprocess.scaling.ZScore`, scikit-learn's
+    ``StandardScaler`` reading a table as one array)."""
 
     name = "continuous"
     harmonizers: ClassVar[tuple[str, ...]] = ("ComBat",)
+    screening_scale: ClassVar[str | None] = "raw"
     constant_features: ClassVar[str] = ("kept; the default z-score maps them to 0, so they "
                                         "carry no weight")
 
@@ -31,6 +33,6 @@ class ContinuousKind(Kind):
             check_no_nan(name, measured)
 
     def default_preprocessor(self, spec: Modality):
-        from sklearn.preprocessing import StandardScaler
+        from medfuse.preprocess.scaling import ZScore
 
-        return StandardScaler().set_output(transform="pandas")
+        return ZScore().set_output(transform="pandas")

@@ -19,6 +19,7 @@ class CountsKind(ContinuousKind):
 
     name = "counts"
     harmonizers: ClassVar[tuple[str, ...]] = ("ComBat-seq",)
+    screening_scale: ClassVar[str | None] = "log-cpm"
     constant_features: ClassVar[str] = (
         "kept; log-CPM then z-score map a gene counted 0 in every subject to 0 (a constant "
         "non-zero count varies with library size after log-CPM)")
@@ -29,8 +30,8 @@ class CountsKind(ContinuousKind):
 
     def default_preprocessor(self, spec: Modality):
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         from medfuse.preprocess.counts import LogCPM
+        from medfuse.preprocess.scaling import ZScore
 
-        return make_pipeline(LogCPM(), StandardScaler()).set_output(transform="pandas")
+        return make_pipeline(LogCPM(), ZScore()).set_output(transform="pandas")
