@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from rosmap import default_data_dir
 from threadpoolctl import threadpool_limits
 
 from medfuse.data import load_mogonet, make_cohort
@@ -68,15 +69,6 @@ SIM_SUBJECTS = 200_000
 SIM_MODEL, SIM_TEST = 2000, 3000
 #: ROSMAP: share of the subjects that tests in each split
 ROSMAP_TEST = 0.25
-
-
-def default_data_dir() -> Path:
-    repo = Path(__file__).resolve().parents[1]
-    for cand in (repo / ".." / "shared" / "data" / "rosmap",
-                 repo / ".." / ".." / "shared" / "data" / "rosmap"):
-        if cand.exists():
-            return cand.resolve()
-    return (repo / ".." / "shared" / "data" / "rosmap").resolve()
 
 
 def cohort_data(name: str, path: str) -> MultiModalData:

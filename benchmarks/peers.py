@@ -41,6 +41,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rosmap import default_data_dir
 
 #: Tools in the order they run (cheap first, so that a stopped run has the most rows).
 TOOLS = ("sklearn", "mvlearn", "mixomics", "medfuse", "selected", "fusilli")
@@ -100,16 +101,6 @@ def gse7390_dataset() -> PeerDataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return make_dataset("GSE7390", load_gse7390())
-
-
-def default_rosmap_dir() -> Path:
-    """``../shared/data/rosmap`` next to the repository (or one level higher)."""
-    repo = Path(__file__).resolve().parents[1]
-    for cand in (repo / ".." / "shared" / "data" / "rosmap",
-                 repo / ".." / ".." / "shared" / "data" / "rosmap"):
-        if cand.exists():
-            return cand.resolve()
-    return (repo / ".." / "shared" / "data" / "rosmap").resolve()
 
 
 # ---------------------------------------------------------------------------- splits
@@ -389,7 +380,7 @@ def main(argv=None) -> pd.DataFrame:
     wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
     datasets, splits = [], []
     if "ROSMAP" in wanted:
-        path = args.rosmap or default_rosmap_dir()
+        path = args.rosmap or default_data_dir()
         if path.exists():
             ros, test = rosmap_dataset(path)
             datasets.append(ros)
