@@ -21,13 +21,13 @@ from medfuse.evaluate.coverage import (
     risk_coverage,
 )
 from medfuse.evaluate.metrics import ECE_BINS
+from medfuse.report.figures import reliability_points
 from medfuse.report.html import DASH, ReportContext, Section, register_section
 
 #: strategies shown (best first)
 MAX_STRATEGIES = 4
 #: patterns drawn as reliability diagrams (largest first)
 MAX_PATTERNS = 6
-MIN_PER_BIN = 5
 
 CAVEAT = (
     "Coverage is the share of held-out subjects whose prediction set holds their class; "
@@ -115,22 +115,6 @@ def _img(b64: str, caption: str) -> str:
             "</figcaption></figure>")
 
 
-def _curve(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS):
-    if proba.shape[1] == 2:
-        conf, hit = proba[:, 1], (y == 1).astype(float)
-    else:
-        conf, hit = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float)
-    edges = np.linspace(0, 1, n_bins + 1)
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
-    xs, ys = [], []
-    for b in range(n_bins):
-        sel = which == b
-        if sel.sum() >= MIN_PER_BIN:
-            xs.append(conf[sel].mean())
-            ys.append(hit[sel].mean())
-    return xs, ys
-
-
 def _reliability_figure(pooled: pd.DataFrame, n_classes: int) -> str:
     import matplotlib.pyplot as plt
 
@@ -148,10 +132,10 @@ def _reliability_figure(pooled: pd.DataFrame, n_classes: int) -> str:
     for ax, (name, sel) in zip(axes.ravel(), groups, strict=False):
         part = pooled[sel]
         y = part["y"].to_numpy()
-        xs, ys = _curve(y, np.vstack(part["proba"]))
+        xs, ys = reliability_points(y, np.vstack(part["proba"]))
         ax.plot(xs, ys, marker="o", ms=3, lw=1.4, color="#4c72b0", label="reported")
         if raw_known:
-            xs, ys = _curve(y, np.vstack(part["uncalibrated"]))
+            xs, ys = reliability_points(y, np.vstack(part["uncalibrated"]))
             ax.plot(xs, ys, marker="o", ms=3, lw=1.2, ls="--", color="#dd8452",
                     label="before recalibration")
         ax.plot([0, 1], [0, 1], ls=":", color="0.6", lw=1)

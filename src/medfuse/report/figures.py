@@ -80,25 +80,48 @@ def roc_figure(result, strategies: list[str]) -> str:
     return to_base64(fig)
 
 
+def reliability_points(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+                       ) -> tuple[list[float], list[float]]:
+    """Points of a reliability diagram in equal-width bins of confidence.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n_subjects,)
+        Class indices (0 .. n_classes - 1).
+    proba : ndarray, shape (n_subjects, n_classes)
+        Predicted probabilities.
+    n_bins : int
+        Bins over [0, 1]; a bin with fewer than ``MIN_PER_BIN`` subjects is left out.
+
+    Returns
+    -------
+    xs, ys : list of float
+        Mean confidence (binary: P(class 1); else the top probability) and observed frequency
+        (binary: of class 1; else of a correct top class) per bin drawn.
+    """
+    if proba.shape[1] == 2:
+        conf, hit = proba[:, 1], (y == 1).astype(float)
+    else:
+        conf, hit = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    xs, ys = [], []
+    for b in range(n_bins):
+        sel = which == b
+        if sel.sum() >= MIN_PER_BIN:
+            xs.append(float(conf[sel].mean()))
+            ys.append(float(hit[sel].mean()))
+    return xs, ys
+
+
 def calibration_figure(result, strategies: list[str], n_bins: int = ECE_BINS) -> str:
     """Reliability diagram (equal-width bins) of out-of-fold probabilities."""
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    edges = np.linspace(0, 1, n_bins + 1)
     for name, color in zip(strategies, _colors(len(strategies)), strict=True):
         y, p = pooled_predictions(result, name)
         if len(y) == 0:
             continue
-        if p.shape[1] == 2:
-            conf, hit = p[:, 1], (y == 1).astype(float)
-        else:
-            conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
-        which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
-        xs, ys = [], []
-        for b in range(n_bins):
-            sel = which == b
-            if sel.sum() >= MIN_PER_BIN:
-                xs.append(conf[sel].mean())
-                ys.append(hit[sel].mean())
+        xs, ys = reliability_points(y, p, n_bins)
         ax.plot(xs, ys, marker="o", ms=3.5, lw=1.4, color=color, label=name)
     ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
     binary = len(result.classes) == 2
