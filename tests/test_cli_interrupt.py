@@ -113,7 +113,7 @@ def _stop_after(proc: subprocess.Popen, out: Path, fits: int, signal_number: int
 
 
 def _no_survivors(children: set) -> bool:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # returns as soon as they are gone
     while _alive(children) and time.monotonic() < deadline:
         time.sleep(0.1)
     return not _alive(children)

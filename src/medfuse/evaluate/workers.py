@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from medfuse.evaluate.interrupt import deferred_stop
 from medfuse.evaluate.registries import restore, snapshot
 
 #: Environment of every worker process: one thread per BLAS/OpenMP pool.
@@ -37,6 +38,8 @@ THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 #: Seconds between two checks, in a worker process, that its parent is still alive.
 PARENT_CHECK_SECONDS = 0.5
+#: Longest wait, in the parent, before it looks for a signal recorded meanwhile (seconds).
+SIGNAL_CHECK_SECONDS = 0.2
 
 _SHARED: tuple = ()  # in a worker process: the arguments every task shares
 _PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
@@ -155,18 +158,32 @@ class FitPool:
                     yield Outcome(queue.popleft(), skipped=True)
                 if not queue:
                     break
-                if lane is None:  # started when there is work for it
-                    self._lanes[i] = self._start_lane()
-                else:
-                    lane.item = queue.popleft()
-                    lane.started = time.monotonic()
-                    lane.future = lane.executor.submit(_call, self.fn, lane.item)
+                with deferred_stop():  # never interrupted inside the executor
+                    if lane is None:  # started when there is work for it
+                        self._lanes[i] = self._start_lane()
+                    else:
+                        lane.item = queue.popleft()
+                        lane.started = time.monotonic()
+                        lane.future = lane.executor.submit(_call, self.fn, lane.item)
             busy = [lane.future for lane in self._lanes
                     if lane is not None and lane.future is not None]
             if not busy:
                 return
-            _wait_first(busy, self._time_left())
+            self._wait(busy)
             yield from self._collect()
+
+    def _wait(self, busy: list) -> None:
+        """Until a task ends or reaches the budget, in slices short enough that a signal
+        recorded meanwhile stops the run at once (raised between two slices)."""
+        left = self._time_left()
+        end = None if left is None else time.monotonic() + left
+        while True:
+            step = SIGNAL_CHECK_SECONDS if end is None else min(
+                SIGNAL_CHECK_SECONDS, max(0.0, end - time.monotonic()))
+            with deferred_stop():
+                _wait_first(busy, step)
+            if any(f.done() for f in busy) or (end is not None and time.monotonic() >= end):
+                return
 
     def _time_left(self) -> float | None:
         """Seconds until the first running task reaches the budget (None: no deadline)."""
@@ -196,13 +213,15 @@ class FitPool:
                     outcome.value = future.result()
                 except _broken_pool() as err:
                     outcome.crashed = str(err).strip() or type(err).__name__
-                    _kill(lane)
+                    with deferred_stop():
+                        _kill(lane)
                     self._lanes[i] = None
                 yield outcome
             elif (lane.item is not None and self.budget is not None
                   and now - lane.started >= self.budget):
                 item, seconds = lane.item, now - lane.started
-                _kill(lane)
+                with deferred_stop():
+                    _kill(lane)
                 self._lanes[i] = None
                 yield Outcome(item, seconds=seconds, over_budget=True)
 
