@@ -91,6 +91,13 @@ def _env() -> dict[str, str]:
             "MEDFUSE_PLUGINS": "tests.slow_plugin", "COLUMNS": "200"}
 
 
+def _default_sigint() -> None:
+    """``preexec_fn``: the command starts with SIGINT at its default disposition. A process
+    started in the background by a non-interactive shell ignores SIGINT, its children
+    inherit that, and Python then leaves SIGINT ignored (so would the command)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop_after(proc: subprocess.Popen, out: Path, fits: int, signal_number: int,
                 group: bool = False) -> tuple[str, set, set, set]:
     """Wait for ``fits`` cached fits, note the command's processes, send the signal (to its
@@ -181,7 +188,7 @@ def test_ctrl_c_during_a_long_fit_with_one_job_leaves_no_process(stuck_study, tm
     out = tmp_path / "out"
     proc = subprocess.Popen(_command(stuck_study, out, "--jobs", "1"), cwd=REPO, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     output, children, workers, left = _stop_after(proc, out, 6, signal.SIGINT, group=True)
     assert proc.returncode == 130, output
     assert STOPPED.format(n=6, total=12) in output

@@ -16,6 +16,19 @@ main_thread_only = pytest.mark.skipif(
     reason="signal handlers can only be set in the main thread")
 
 
+@pytest.fixture(autouse=True)
+def default_handlers():
+    """SIGINT and SIGTERM at their defaults, as in a command started from a terminal (a
+    test run started in the background by a shell inherits SIGINT ignored, and
+    ``signals_stop`` leaves ignored signals alone)."""
+    previous = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
 @main_thread_only
 def test_a_signal_in_a_deferred_block_is_raised_when_the_block_ends():
     reached = []
