@@ -12,6 +12,7 @@ from bs4 import BeautifulSoup
 from medfuse.config import ScreeningSpec, Study, StudyError, parse_study
 from medfuse.data import MultiModalData
 from medfuse.evaluate import run_benchmark
+from medfuse.predictor import fitted_parts
 from medfuse.preprocess.screening import FeatureScreen
 from medfuse.study import run_study, strategy_estimators
 
@@ -32,27 +33,7 @@ def noise_cohort(n=60, p=1000, seed=0) -> MultiModalData:
 
 def screens(obj) -> list[FeatureScreen]:
     """Every fitted FeatureScreen reachable through a fitted model's attributes."""
-    found, seen = [], set()
-
-    def visit(o):
-        if id(o) in seen:
-            return
-        seen.add(id(o))
-        if isinstance(o, FeatureScreen) and hasattr(o, "support_"):
-            found.append(o)
-        elif isinstance(o, dict):
-            for v in o.values():
-                visit(v)
-        elif isinstance(o, list | tuple):
-            for v in o:
-                visit(v)
-        elif hasattr(o, "get_params"):
-            for k, v in vars(o).items():
-                if k.endswith("_"):
-                    visit(v)
-
-    visit(obj)
-    return found
+    return fitted_parts(obj, FeatureScreen, "support_")
 
 
 def test_off_by_default():

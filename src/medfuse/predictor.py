@@ -241,13 +241,26 @@ class Predictor:
         return table
 
 
-def fitted_harmonizers(obj) -> list:
-    """Every fitted ComBat / ComBat-seq reachable from ``obj``: through the attributes of
+def fitted_parts(obj, types, fitted_attribute: str) -> list:
+    """Every fitted instance of ``types`` reachable from ``obj``: through the attributes of
     scikit-learn-style estimators (fitted strategies, chains, pipelines), dicts, lists and
-    tuples."""
-    from sklearn.base import BaseEstimator
+    tuples; each object once.
 
-    from medfuse.preprocess import ComBat, ComBatSeq
+    Parameters
+    ----------
+    obj : object
+        A fitted model, or any part of one.
+    types : type or tuple of types
+        The classes to find.
+    fitted_attribute : str
+        An attribute that only a fitted instance has (e.g. ``"batches_"``).
+
+    Returns
+    -------
+    list
+        The instances found, in the order they are reached.
+    """
+    from sklearn.base import BaseEstimator
 
     found, seen = [], set()
 
@@ -255,8 +268,8 @@ def fitted_harmonizers(obj) -> list:
         if id(o) in seen:
             return
         seen.add(id(o))
-        if isinstance(o, ComBat | ComBatSeq):
-            if hasattr(o, "batches_"):
+        if isinstance(o, types):
+            if hasattr(o, fitted_attribute):
                 found.append(o)
         elif isinstance(o, dict):
             for v in o.values():
@@ -270,6 +283,13 @@ def fitted_harmonizers(obj) -> list:
 
     visit(obj)
     return found
+
+
+def fitted_harmonizers(obj) -> list:
+    """Every fitted ComBat / ComBat-seq reachable from ``obj`` (see :func:`fitted_parts`)."""
+    from medfuse.preprocess import ComBat, ComBatSeq
+
+    return fitted_parts(obj, (ComBat, ComBatSeq), "batches_")
 
 
 def set_unseen_batch(model, policy: str) -> int:
