@@ -140,6 +140,25 @@ def cpu_limit(seconds: float):
     return limit
 
 
+def run_limited(cmd: list[str], env: dict, time_limit: float, tail_chars: int = 120) -> dict:
+    """Run a worker command within ``time_limit`` CPU seconds (``WALL_FACTOR`` times that of
+    wall time as a backstop); its last stdout line is a JSON record. Returns the record with
+    ``status: ok``, or the status of a timeout or a failure (the last line of its output, cut
+    to ``tail_chars``)."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=WALL_FACTOR * time_limit,
+                              preexec_fn=cpu_limit(time_limit))
+    except subprocess.TimeoutExpired:
+        return {"status": f"timeout>{WALL_FACTOR * time_limit:g}s wall"}
+    if done.returncode == -signal.SIGXCPU:
+        return {"status": f"timeout>{time_limit:g} CPU-s"}
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"status": f"failed ({done.returncode}): {tail[0][:tail_chars]}"}
+    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
 def run_one(spec: str, n: int, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", spec, str(n), "--seed", str(args.seed)]
     if args.tracemalloc:
@@ -147,18 +166,7 @@ def run_one(spec: str, n: int, args) -> dict:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                              timeout=WALL_FACTOR * args.time_limit,
-                              preexec_fn=cpu_limit(args.time_limit))
-    except subprocess.TimeoutExpired:
-        return {"status": f"timeout>{WALL_FACTOR * args.time_limit:g}s wall"}
-    if done.returncode == -signal.SIGXCPU:
-        return {"status": f"timeout>{args.time_limit:g} CPU-s"}
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
-        return {"status": f"failed ({done.returncode}): {tail[0][:120]}"}
-    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+    return run_limited(cmd, env, args.time_limit)
 
 
 def slope(a: float, b: float, na: int, nb: int) -> float:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scale import run_limited  # a sibling script
 from sklearn.cross_decomposition import CCA, PLSCanonical
 from threadpoolctl import threadpool_limits
 
@@ -192,41 +192,13 @@ def fit_worker(name: str, widths: list[int], n: int, seed: int) -> dict:
     return {"cpu": cpu, "wall": wall}
 
 
-#: The wall-clock backstop of a fit, in multiples of its CPU-time limit (a shared machine
-#: may give a one-thread fit a fraction of a core).
-WALL_FACTOR = 6
-
-
-def cpu_limit(seconds: float):
-    """A ``preexec_fn`` that stops the child after ``seconds`` of CPU time (SIGXCPU), so the
-    limit holds whatever else the machine runs."""
-    import resource
-
-    def limit() -> None:
-        soft = max(int(seconds), 1)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
-
-    return limit
-
-
 def run_fit(name: str, widths: list[int], args) -> dict:
     cmd = [sys.executable, __file__, "--fit-worker", name, ",".join(map(str, widths)),
            "--n", str(args.n)]
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                              timeout=WALL_FACTOR * args.time_limit,
-                              preexec_fn=cpu_limit(args.time_limit))
-    except subprocess.TimeoutExpired:
-        return {"status": f"timeout>{WALL_FACTOR * args.time_limit:g}s wall"}
-    if done.returncode == -signal.SIGXCPU:
-        return {"status": f"timeout>{args.time_limit:g} CPU-s"}
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
-        return {"status": f"failed ({done.returncode}): {tail[0][:100]}"}
-    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+    return run_limited(cmd, env, args.time_limit, tail_chars=100)
 
 
 def all_main(args) -> None:
