@@ -44,9 +44,9 @@ def held_patterns(data: MultiModalData) -> list[str]:
     list of str
         The modalities each subject has, ``"+"``-joined in the data's modality order.
     """
-    names = data.modality_names
-    return [subset_key([m for m, has in zip(names, row, strict=True) if has])
-            for row in data.available.to_numpy()]
+    from medfuse.fusion.conformal import availability_patterns
+
+    return availability_patterns(data, data.modality_names).tolist()
 
 
 def pattern_metric(metric: str, pattern: str) -> str:
