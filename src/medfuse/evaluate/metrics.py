@@ -97,6 +97,39 @@ CLASSIFICATION_METRICS = metric_names("classification")
 SURVIVAL_METRICS = metric_names("survival")
 
 
+def confidence_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence, hit and equal-width bin of every subject (the binning of the ECE and of
+    reliability diagrams).
+
+    Parameters
+    ----------
+    y_true : ndarray of int, shape (n,)
+        Class indices ``0 .. n_classes - 1``.
+    proba : ndarray, shape (n, n_classes)
+        Predicted class probabilities.
+    n_bins : int
+        Equal-width bins on [0, 1], right-closed (the first also holds 0).
+
+    Returns
+    -------
+    conf, hit, which : ndarray, shape (n,)
+        Binary: P(class 1) and whether the class is 1; more classes: the top probability
+        and whether the top class is right; and the bin index ``0 .. n_bins - 1``.
+    """
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=float)
+    if proba.shape[1] == 2:
+        conf = proba[:, 1]
+        hit = (y_true == 1).astype(float)
+    else:
+        conf = proba.max(axis=1)
+        hit = (proba.argmax(axis=1) == y_true).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    return conf, hit, which
+
+
 def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray,
                                n_bins: int = ECE_BINS) -> float:
     """ECE of class probabilities (see the module docstring for the binning).
@@ -115,17 +148,7 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray,
     float
         ``sum_b n_b / n * |acc_b - conf_b|``.
     """
-    y_true = np.asarray(y_true)
-    proba = np.asarray(proba, dtype=float)
-    if proba.shape[1] == 2:
-        conf = proba[:, 1]
-        hit = (y_true == 1).astype(float)
-    else:
-        conf = proba.max(axis=1)
-        hit = (proba.argmax(axis=1) == y_true).astype(float)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # right-closed bins, the first one also holds 0
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    conf, hit, which = confidence_bins(y_true, proba, n_bins)
     ece = 0.0
     for b in range(n_bins):
         sel = which == b

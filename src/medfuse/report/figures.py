@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from medfuse.evaluate.metrics import ECE_BINS, greater_is_better
+from medfuse.evaluate.metrics import ECE_BINS, confidence_bins, greater_is_better
 
 DPI = 110
 MIN_PER_BIN = 5  # calibration bins with fewer subjects are not drawn
@@ -99,12 +99,7 @@ def reliability_points(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS
         Mean confidence (binary: P(class 1); else the top probability) and observed frequency
         (binary: of class 1; else of a correct top class) per bin drawn.
     """
-    if proba.shape[1] == 2:
-        conf, hit = proba[:, 1], (y == 1).astype(float)
-    else:
-        conf, hit = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float)
-    edges = np.linspace(0, 1, n_bins + 1)
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    conf, hit, which = confidence_bins(y, proba, n_bins)
     xs, ys = [], []
     for b in range(n_bins):
         sel = which == b
