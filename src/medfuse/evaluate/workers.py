@@ -230,7 +230,7 @@ class FitPool:
         from joblib.externals.loky import ProcessPoolExecutor
 
         executor = ProcessPoolExecutor(max_workers=1, initializer=_start_worker,
-                                       initargs=(snapshot(), self.shared),
+                                       initargs=(snapshot(), self.shared, os.getpid()),
                                        env=dict(THREAD_ENV))
         return _Lane(executor, executor.submit(os.getpid))
 
@@ -284,15 +284,18 @@ def _kill(lane: _Lane) -> None:
 
 
 # ---------------------------------------------------------------------- in the worker
-def _start_worker(registrations: dict, shared: tuple) -> None:
+def _start_worker(registrations: dict, shared: tuple, parent: int) -> None:
     """Initializer of a worker process: register the parent's plugins, keep the shared
-    arguments, leave SIGINT to the parent, and exit when the parent is gone."""
+    arguments, leave SIGINT to the parent, and exit when the parent (process ID ``parent``,
+    given by the parent itself, so that a parent that died while this process started is
+    noticed too) is gone."""
     global _SHARED
+    _kill_me_with_parent()
+    if os.getppid() != parent:  # gone before the kernel could be asked to tell us
+        os._exit(1)
     restore(registrations)
     _SHARED = shared
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-    _kill_me_with_parent()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="medfuse-parent-watch").start()
 
