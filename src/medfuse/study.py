@@ -82,7 +82,7 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
         Modality -> unfitted chain.
     """
     from medfuse.config import StudyError
-    from medfuse.preprocess import ComBat, ComBatSeq
+    from medfuse.preprocess import ComBat, ComBatSeq, default_preprocessor
     from medfuse.preprocess.chain import ObsChain
 
     chosen = spec.modalities
@@ -120,7 +120,7 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
             harmonizer = ComBatSeq(ref_batch=spec.reference_batch, batch_col=batch_column,
                                    covariate_cols=covariates or None,
                                    unseen_batch=spec.unseen_batch)
-        out[m] = ObsChain([harmonizer, kind.default_preprocessor(modality)])
+        out[m] = ObsChain([harmonizer, default_preprocessor(modality)])
     return out
 
 
@@ -157,6 +157,7 @@ def screening_chains(spec, data, chains: dict | None = None,
         than ``keep`` features, or when no modality is wider than ``keep``.
     """
     from medfuse.config import StudyError
+    from medfuse.preprocess import default_preprocessor
     from medfuse.preprocess.chain import ObsChain
     from medfuse.preprocess.screening import FeatureScreen
 
@@ -203,7 +204,7 @@ def screening_chains(spec, data, chains: dict | None = None,
             harmonizer, *rest = out[m].steps
             out[m] = ObsChain([harmonizer, screen, *rest])
         else:
-            out[m] = ObsChain([screen, kind.default_preprocessor(data.modalities[m])])
+            out[m] = ObsChain([screen, default_preprocessor(data.modalities[m])])
     return out
 
 

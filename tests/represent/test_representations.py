@@ -119,8 +119,23 @@ def test_registry_and_errors():
     data = _series_cohort(20)
     with pytest.raises(ValueError, match="different shapes"):
         make("unimodal:ecg", random_state=0).fit(data)
-    with pytest.raises(ValueError, match="representation"):
-        make("intermediate", max_epochs=1, n_ensemble=1).fit(data)
+
+
+def test_neural_strategies_read_ragged_series_through_the_kinds_neural_input():
+    """The timeseries kind's neural input resamples ragged series to the median training
+    length, so a neural strategy learns from them without a representation."""
+    from sklearn.metrics import roc_auc_score
+
+    data = _series_cohort(160, seed=3)
+    model = make("intermediate", max_epochs=60, n_ensemble=1, n_threads=1, random_state=0,
+                 patience=60)
+    model.fit(data[:120])
+    resampler = model.preprocessors_["ecg"].steps[0][1]
+    lengths = [a.shape[-1] for a in data[:120].block("ecg").values]
+    assert resampler.length_ == int(np.median(lengths))
+    assert model.input_shapes_["ecg"] == (1, resampler.length_)
+    auc = roc_auc_score(data[120:].y, model.predict_proba(data[120:])[:, 1])
+    assert auc > 0.85
 
 
 def test_a_study_file_represents_ragged_streams_inside_the_benchmark(tmp_path):

@@ -32,6 +32,7 @@ from medfuse.preprocess import (
     ComBatSeq,
     MedianOfRatios,
     ZScore,
+    default_preprocessor,
 )
 from medfuse.preprocess.chain import ObsChain
 from medfuse.preprocess.screening import FeatureScreen
@@ -116,7 +117,7 @@ PREPROCESSORS = {
     "screening": lambda d: {
         "rna": ObsChain([FeatureScreen("univariate", keep=4, outcome=d.outcome,
                                        scale="log-cpm"),
-                         d.modalities["rna"].kind_object.default_preprocessor(d.modalities["rna"])]),
+                         default_preprocessor(d.modalities["rna"])]),
         "imaging": ObsChain([FeatureScreen("variance", keep=3), ZScore()])},
 }
 
@@ -184,7 +185,7 @@ CONFIGURED = {
     "representations": lambda d: ("late-mean", {"representations": {
         "image": "image-statistics", "timeseries": {"name": "series-summary"}}}),
     "harmonize-chain": lambda d: ("late-mean", {"preprocessors": {"rna": ObsChain(
-        [ComBatSeq(), d.modalities["rna"].kind_object.default_preprocessor(d.modalities["rna"])])
+        [ComBatSeq(), default_preprocessor(d.modalities["rna"])])
     }}),
     "objectives-and-encoders": lambda d: ("attention", {
         **NEURAL, "objectives": default_objectives(1.0, 0.5),

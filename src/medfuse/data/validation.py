@@ -24,6 +24,14 @@ def preview(items: Iterable[Any], limit: int = 5) -> str:
     return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
 
 
+def listing(items: Iterable[str], limit: int = 5) -> str:
+    """The first ``limit`` items as written (already quoted where needed), and how many
+    there are in all."""
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
 def as_id_index(ids) -> pd.Index:
     """Subject IDs as strings, so that IDs read from different files (``7`` and ``"7"``)
     match."""

@@ -15,6 +15,7 @@ from medfuse.preprocess.blocks import (
     resolve_preprocessor,
     transform_block,
 )
+from medfuse.represent.registry import make_representation
 
 
 def block_preprocessor(preprocessors, name: str, spec):
@@ -22,7 +23,10 @@ def block_preprocessor(preprocessors, name: str, spec):
     user's or the kind's default preprocessor (``resolve_preprocessor``), else the kind's
     featurizer (k-mer spectrum for sequences, flattened z-scored values for arrays)."""
     t = resolve_preprocessor(preprocessors, name, spec)
-    return t if t is not None else spec.kind_object.featurizer(spec)
+    if t is not None:
+        return t
+    featurizer = spec.kind_object.featurizer(spec)
+    return None if featurizer is None else make_representation(featurizer)
 
 
 class BlockPreprocessing:

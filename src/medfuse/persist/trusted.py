@@ -61,6 +61,8 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.preprocess.counts.TPM",
     "medfuse.preprocess.counts.VST",
     "medfuse.preprocess.harmonize.ComBat",
+    "medfuse.preprocess.resample.ImageResampler",
+    "medfuse.preprocess.resample.SeriesResampler",
     "medfuse.preprocess.scaling.ZScore",
     "medfuse.preprocess.screening.FeatureScreen",
     # scikit-learn parts of the default models and preprocessing

@@ -9,13 +9,15 @@ import pandas as pd
 from sklearn.base import clone
 
 from medfuse.data.modality import Modality
+from medfuse.preprocess.registry import make_transform
 
 
 def default_preprocessor(spec: Modality):
     """The default transformer of a modality, as its kind declares it
-    (:meth:`medfuse.data.kinds.Kind.default_preprocessor`): z-score for ``continuous``,
-    log-CPM then z-score for ``counts``, :class:`ClinicalEncoder` with the declared scales
-    for ``clinical``, None for array and sequence kinds.
+    (:meth:`medfuse.data.kinds.Kind.default_preprocessor`, a registered name or a
+    transformer): z-score for ``continuous``, log-CPM then z-score for ``counts``,
+    :class:`ClinicalEncoder` with the declared scales for ``clinical``, None for array and
+    sequence kinds.
 
     Parameters
     ----------
@@ -27,7 +29,26 @@ def default_preprocessor(spec: Modality):
     transformer or None
         Unfitted.
     """
-    return spec.kind_object.default_preprocessor(spec)
+    return make_transform(spec.kind_object.default_preprocessor(spec), spec)
+
+
+def neural_input(spec: Modality, preprocessor):
+    """The transformer that prepares a modality for a neural encoder, as its kind declares
+    it (:meth:`medfuse.data.kinds.Kind.neural_input`, a registered name or a transformer).
+
+    Parameters
+    ----------
+    spec : Modality
+        The modality's specification.
+    preprocessor : transformer or None
+        The modality's resolved preprocessor (:func:`resolve_preprocessor`).
+
+    Returns
+    -------
+    transformer or None
+        Unfitted.
+    """
+    return make_transform(spec.kind_object.neural_input(spec, preprocessor), spec)
 
 
 def resolve_preprocessor(preprocessors, name: str, spec: Modality):

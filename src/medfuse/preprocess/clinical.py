@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,9 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
     feature_names_out_ : list of str
     vectorizers_ : dict column -> fitted text vectorizer
     """
+
+    #: the ``mkl`` kernel its output needs: RBF on numbers times matching on categories
+    mkl_kernel: ClassVar[str] = "clinical"
 
     def __init__(self, scales: Mapping[str, str] | None = None,
                  missing_indicators: bool = True, text_vectorizer=None) -> None:

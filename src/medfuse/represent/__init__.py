@@ -13,16 +13,17 @@ from medfuse.represent.registry import (
     make_representation,
     register_representation,
     representation_names,
+    representations_for,
 )
 from medfuse.represent.sequence import KmerSpectrum
 from medfuse.represent.series import SeriesSummary
 from medfuse.represent.step import RepresentationStep
 
-register_representation("flatten", Flatten)
-register_representation("kmer", KmerSpectrum)
-register_representation("series-summary", SeriesSummary)
-register_representation("image-statistics", ImageStatistics)
+register_representation("image-statistics", ImageStatistics, kinds=("image",))
+register_representation("series-summary", SeriesSummary, kinds=("timeseries",))
+register_representation("kmer", KmerSpectrum, kinds=("sequence",))
+register_representation("flatten", Flatten, kinds=("image", "timeseries"))
 
 __all__ = ["Flatten", "ImageStatistics", "KmerSpectrum", "Representation",
            "RepresentationStep", "SeriesSummary", "make_representation",
-           "register_representation", "representation_names"]
+           "register_representation", "representation_names", "representations_for"]

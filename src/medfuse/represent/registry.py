@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from sklearn.base import clone
 
 _REPRESENTATIONS: dict[str, Callable] = {}
+#: name -> the modality kinds it reads (empty: not said)
+_KINDS: dict[str, tuple[str, ...]] = {}
 
 
-def register_representation(name: str, factory: Callable | None = None):
+def register_representation(name: str, factory: Callable | None = None, *,
+                            kinds: Sequence[str] = ()):
     """Register a representation class (or factory) under ``name``; usable as a decorator.
 
     Parameters
@@ -19,6 +22,9 @@ def register_representation(name: str, factory: Callable | None = None):
     factory : callable, optional
         Called with the study file's ``params`` to build an unfitted transformer.
         Omitted, a decorator is returned.
+    kinds : sequence of str
+        The modality kinds it reads (suggested in messages about those kinds, see
+        :func:`representations_for`).
 
     Returns
     -------
@@ -28,9 +34,26 @@ def register_representation(name: str, factory: Callable | None = None):
 
     def wrap(f: Callable) -> Callable:
         _REPRESENTATIONS[str(name)] = f
+        _KINDS[str(name)] = tuple(str(k) for k in kinds)
         return f
 
     return wrap(factory) if factory is not None else wrap
+
+
+def representations_for(kind: str) -> list[str]:
+    """Registered representations that read modalities of ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        A modality kind name.
+
+    Returns
+    -------
+    list of str
+        In registration order.
+    """
+    return [name for name, kinds in _KINDS.items() if str(kind) in kinds]
 
 
 def representation_names() -> list[str]:

@@ -11,12 +11,18 @@ Capabilities say which strategies can use a kind (a strategy declares what it ``
 - ``"features"``: the kind becomes a feature matrix (:meth:`Kind.featurizer`);
 - ``"tabular"``: a numeric table of named columns that linear models use directly;
 - ``"encoder"``: a neural encoder exists for it (:attr:`Kind.encoder`).
+
+A kind names its modelling defaults by registered name (the preprocessing and neural input
+of :mod:`medfuse.preprocess.registry`, the features of :mod:`medfuse.represent`, the
+encoder of :mod:`medfuse.fusion.neural.encoders`, the kernel of ``mkl``), so this layer
+imports none of them; a third-party kind may return transformers of its own instead.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -32,10 +38,17 @@ from medfuse.data.validation import (
     preview,
 )
 
-if TYPE_CHECKING:
-    from medfuse.data.modality import Modality
-
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+
+class ModalitySpec(Protocol):
+    """What a kind reads of a modality's specification (:class:`medfuse.data.Modality`)."""
+
+    kind: str
+    scales: Mapping[str, Any]
+
+    @property
+    def nan_allowed(self) -> bool: ...
 
 
 class Kind:
@@ -57,8 +70,20 @@ class Kind:
         Default kernel of the ``mkl`` strategy: ``"auto"`` (linear or RBF, chosen by inner
         CV), ``"clinical"`` or ``"spectrum"``.
     suffixes : tuple of str
-        File endings this kind reads; a folder without a manifest is read by the first
-        registered kind that claims a file.
+        File endings this kind reads; a file of a folder without a manifest is read by the
+        kind of highest ``priority`` that claims it (the first registered among equals).
+    priority : int
+        Rank among the kinds that claim the same file (default 0, the built-in kinds'); a
+        plugin kind that reads ``.csv`` files of its own layout sets a higher one and checks
+        the header in :meth:`claims`.
+    preprocessing : str or None
+        Registered transform name of the default preprocessing (:meth:`default_preprocessor`).
+    features : str or None
+        Registered representation name of the features when no preprocessor makes a
+        matrix (:meth:`featurizer`).
+    neural_preprocessing : str or None
+        Registered transform name of what the neural encoder sees when the modality has no
+        preprocessor (:meth:`neural_input`).
     harmonizers : tuple of str
         Batch harmonization methods of a study file's ``harmonize:`` section that apply to
         this kind (``"ComBat"``, ``"ComBat-seq"``); empty: the kind is not harmonized.
@@ -78,13 +103,19 @@ class Kind:
     encoder: ClassVar[str | None] = "mlp"
     kernel: ClassVar[str] = "auto"
     suffixes: ClassVar[tuple[str, ...]] = TABLE_SUFFIXES
+    priority: ClassVar[int] = 0
+    preprocessing: ClassVar[str | None] = None
+    features: ClassVar[str | None] = None
+    neural_preprocessing: ClassVar[str | None] = None
     harmonizers: ClassVar[tuple[str, ...]] = ()
     constant_features: ClassVar[str] = "kept as they are"
     screening_scale: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ files
     def claims(self, path: Path) -> bool:
-        """Whether a file of a folder without manifest is a modality of this kind."""
+        """Whether a file of a folder without manifest is a modality of this kind (default:
+        its ending is one of :attr:`suffixes`; a kind may also read the header, see
+        :func:`medfuse.data.tables.read_header`)."""
         return path.suffix in self.suffixes
 
     def read(self, path: Path) -> Any:
@@ -112,7 +143,7 @@ class Kind:
         check_unique_ids(name, ids)
         return ids, block.set_axis(ids, axis=0)
 
-    def align(self, name: str, spec: Modality, ids: pd.Index, values: Any,
+    def align(self, name: str, spec: ModalitySpec, ids: pd.Index, values: Any,
               subjects: pd.Index) -> tuple[Block, np.ndarray]:
         """Validate a block and reindex it to all ``subjects``; returns (block, present)."""
         import warnings
@@ -137,7 +168,7 @@ class Kind:
         """Convert a table's cells to what the kind stores (default: as given)."""
         return frame
 
-    def check(self, name: str, spec: Modality, measured: pd.DataFrame) -> None:
+    def check(self, name: str, spec: ModalitySpec, measured: pd.DataFrame) -> None:
         """Validate the rows of subjects who have the modality (default: no NaN unless
         allowed)."""
         from medfuse.data.validation import check_no_nan
@@ -146,19 +177,23 @@ class Kind:
             check_no_nan(name, measured)
 
     # ------------------------------------------------------------------ modelling
-    def default_preprocessor(self, spec: Modality):
-        """The unfitted default transformer of the kind's blocks (None: none)."""
-        return None
+    def default_preprocessor(self, spec: ModalitySpec):
+        """The default preprocessing of the kind's blocks: a registered transform name
+        (:mod:`medfuse.preprocess.registry`), an unfitted transformer, or None (default:
+        :attr:`preprocessing`)."""
+        return self.preprocessing
 
-    def featurizer(self, spec: Modality):
-        """The unfitted transformer that turns a (preprocessed) block into a float feature
-        matrix when no preprocessor is given; None when the block already is one."""
-        return None
+    def featurizer(self, spec: ModalitySpec):
+        """What turns a block into a float feature matrix when no preprocessor is given: a
+        registered representation name (:mod:`medfuse.represent`), an unfitted transformer,
+        or None when the block already is one (default: :attr:`features`)."""
+        return self.features
 
-    def neural_input(self, spec: Modality, preprocessor):
-        """The transformer that prepares a block for the neural encoder: by default the
-        modality's preprocessor (whose output is a float matrix)."""
-        return preprocessor
+    def neural_input(self, spec: ModalitySpec, preprocessor):
+        """What prepares a block for the neural encoder: the modality's resolved
+        ``preprocessor`` (whose output is a float matrix), else :attr:`neural_preprocessing`
+        (a registered transform name), else None."""
+        return preprocessor if preprocessor is not None else self.neural_preprocessing
 
     def encoder_for(self, settings) -> str | None:
         """The neural encoder name for this kind under a strategy's settings (default:
@@ -166,8 +201,9 @@ class Kind:
         return self.encoder
 
     def default_kernel(self, preprocessor) -> str:
-        """The ``mkl`` kernel of this kind given its fitted preprocessor."""
-        return self.kernel
+        """The ``mkl`` kernel of this kind given its fitted preprocessor (a preprocessor
+        may declare the kernel its output needs as ``mkl_kernel``)."""
+        return getattr(preprocessor, "mkl_kernel", self.kernel)
 
     def infer(self, block: Any) -> bool:
         """Whether a block given without a kind looks like this kind (used to choose a
@@ -188,6 +224,8 @@ class ArrayKind(Kind):
     storage: ClassVar[str] = "array"
     capabilities: ClassVar[frozenset[str]] = frozenset({"features", "encoder"})
     suffixes: ClassVar[tuple[str, ...]] = (".npz",)
+    features: ClassVar[str | None] = "flatten"
+    neural_preprocessing: ClassVar[str | None] = "channel-standardizer"
     value_ndims: ClassVar[tuple[int, ...]] = ()
 
     def read(self, path: Path) -> Any:
@@ -231,46 +269,32 @@ class ArrayKind(Kind):
         check_unique_ids(name, ids)
         return ids, values
 
-    def align(self, name: str, spec: Modality, ids: pd.Index, values: Any,
+    def align(self, name: str, spec: ModalitySpec, ids: pd.Index, values: Any,
               subjects: pd.Index) -> tuple[Block, np.ndarray]:
         present = subjects.isin(ids)
         if isinstance(values, RaggedBlock):
-            arrays = values.values
-            wrong = [i for i, a in zip(ids, arrays, strict=True)
-                     if a is not None and a.ndim not in self.value_ndims]
-            if wrong:
-                dims = " or ".join(map(str, self.value_ndims))
-                raise DataValidationError(
-                    f"Modality {name!r} ({self.name}): each subject's array must have {dims} "
-                    f"dimensions; subject(s) {preview(wrong)} do not.")
-            given = [a is not None for a in arrays]
-            check_finite_array(name, ids[given], [a for a in arrays if a is not None],
-                               spec.nan_allowed)
+            given = np.array([a is not None for a in values.values], dtype=bool)
+            self.check(name, spec, values.take(given))
             present &= subjects.isin(ids[given])
             return values.reindex(subjects), present
         arr = values.astype(np.float32 if values.dtype == np.float32 else np.float64)
-        flat = arr.reshape(len(arr), -1)
-        bad = ~np.isfinite(flat)
-        if spec.nan_allowed:
-            bad &= ~np.isnan(flat)
-        rows = np.flatnonzero(bad.any(axis=1))
-        if len(rows):
-            raise DataValidationError(
-                f"Modality {name!r} has non-finite values (NaN/inf) for subject(s) "
-                f"{preview(ids[rows])}.")
+        self.check(name, spec, RaggedBlock(ids, list(arr)))
         full = np.full((len(subjects), *arr.shape[1:]), np.nan, dtype=arr.dtype)
         full[subjects.get_indexer(ids[ids.isin(subjects)])] = arr[ids.isin(subjects)]
         return full, present
 
-    def featurizer(self, spec: Modality):
-        from medfuse.represent.arrays import Flatten
-
-        return Flatten()
-
-    def neural_input(self, spec: Modality, preprocessor):
-        from medfuse.preprocess.arrays import ChannelStandardizer
-
-        return ChannelStandardizer() if preprocessor is None else preprocessor
+    def check(self, name: str, spec: ModalitySpec, measured: RaggedBlock) -> None:
+        """Validate the subjects who have the modality, as a ragged block (a dense block is
+        viewed as one, without copying): each array has one of :attr:`value_ndims`
+        dimensions and no NaN (unless allowed) or inf. Kinds add checks of their fields."""
+        wrong = [i for i, a in zip(measured.ids, measured.values, strict=True)
+                 if a.ndim not in self.value_ndims]
+        if wrong:
+            dims = " or ".join(map(str, self.value_ndims))
+            raise DataValidationError(
+                f"Modality {name!r} ({self.name}): each subject's array must have {dims} "
+                f"dimensions; subject(s) {preview(wrong)} do not.")
+        check_finite_array(name, measured.ids, measured.values, spec.nan_allowed)
 
 
 def _is_ragged_npz(path: Path) -> bool:

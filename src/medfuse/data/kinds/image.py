@@ -4,16 +4,40 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from medfuse.data.kinds.base import ArrayKind
+import numpy as np
+
+from medfuse.data.kinds.base import ArrayKind, ModalitySpec
+from medfuse.data.ragged import RaggedBlock
+from medfuse.data.validation import DataValidationError, listing
 
 
 class ImageKind(ArrayKind):
     """Images with channels first: a dense ``N x C x H x W [x D]`` array with subject IDs,
     or a :class:`~medfuse.data.RaggedBlock` of per-subject ``C x H x W [x D]`` arrays with
-    their own sizes (fields such as ``mask``, metadata such as ``spacing``, ``origin``,
-    ``direction``). Encoder: a small CNN that adapts to the size; features: flattened,
-    z-scored voxels (use a representation such as radiomics for ragged images)."""
+    their own sizes (fields such as ``mask``, of the image's spatial shape; metadata such as
+    ``spacing``, ``origin``, ``direction``). Encoder: a small CNN that adapts to the size,
+    fed ``image-input`` (ragged images resampled to the median training size, then
+    standardised per channel); features: flattened, z-scored voxels (use a representation
+    such as ``image-statistics`` for ragged images)."""
 
     name = "image"
     encoder: ClassVar[str | None] = "cnn"
     value_ndims: ClassVar[tuple[int, ...]] = (3, 4)
+    neural_preprocessing: ClassVar[str | None] = "image-input"
+
+    def check(self, name: str, spec: ModalitySpec, measured: RaggedBlock) -> None:
+        """Also: a ``mask`` field has the spatial shape of its image and finite values."""
+        super().check(name, spec, measured)
+        if "mask" not in measured.field_names:
+            return
+        wrong = []
+        for subject, image, mask in zip(measured.ids, measured.values, measured.field("mask"),
+                                        strict=True):
+            if mask is not None and (mask.shape != image.shape[1:]
+                                     or not np.isfinite(np.asarray(mask, float)).all()):
+                wrong.append(f"{subject!r} (mask {mask.shape}, image {image.shape})")
+        if wrong:
+            raise DataValidationError(
+                f"Modality {name!r} (image): a mask must have the spatial shape of its image "
+                f"(the image's shape without the channel axis) and finite values; subject(s) "
+                f"{listing(wrong)} do not.")

@@ -55,11 +55,25 @@ from medfuse.fusion.neural.train import TrainHistory, pretrain_module, train_mod
 from medfuse.preprocess.blocks import (
     as_matrix,
     fit_transform_block,
+    neural_input,
     resolve_preprocessor,
     transform_block,
 )
 
 _PREDICT_BATCH = 256
+
+
+def _one_shape_message(modality: str, kind: str, got: str) -> str:
+    """Why a modality cannot reach a neural encoder, with a representation that fits its
+    kind."""
+    from medfuse.represent import representations_for
+
+    fitting = representations_for(kind)
+    hint = (f"give it a representation that fits the {kind} kind (e.g. representations="
+            f"{{{modality!r}: {fitting[0]!r}}}) or a preprocessor that resamples it"
+            if fitting else "give it a preprocessor that makes one array per subject")
+    return (f"Modality {modality!r} ({kind}) reaches the neural strategies as a {got}, not one "
+            f"array of one shape per subject, which an encoder needs: {hint}.")
 
 
 class NeuralFusion(FusionClassifier):
@@ -256,16 +270,11 @@ class NeuralFusion(FusionClassifier):
         self.preprocessors_, self.input_shapes_ = {}, {}
         for m in self.modalities_:
             spec = data.modalities[m]
-            tf = spec.kind_object.neural_input(
-                spec, resolve_preprocessor(self.preprocessors, m, spec))
-            given = isinstance(self.preprocessors, dict) and m in self.preprocessors
-            if data.storage(m) == "ragged" and not given:
-                raise DataValidationError(
-                    f"Modality {m!r} holds arrays of different shapes per subject; the neural "
-                    "strategies need one shape. Give it a representation (e.g. "
-                    "representations={'%s': 'image-statistics'}) or resample it first." % m)
+            tf = neural_input(spec, resolve_preprocessor(self.preprocessors, m, spec))
             rows = data.available[m].to_numpy()
             out = fit_transform_block(tf, data.block(m), obs=data.obs.loc[rows])
+            if not isinstance(out, np.ndarray | pd.DataFrame):
+                raise DataValidationError(_one_shape_message(m, spec.kind, type(out).__name__))
             self.preprocessors_[m] = tf
             self.input_shapes_[m] = tuple(int(s) for s in as_matrix(out).shape[1:])
 
