@@ -17,8 +17,6 @@ from medfuse.preprocess.clinical import ClinicalEncoder
 from medfuse.preprocess.combat_seq import ComBatSeq
 from medfuse.preprocess.counts import TPM, VST, LogCPM, MedianOfRatios
 from medfuse.preprocess.harmonize import ComBat
-from medfuse.preprocess.registry import make_transform, register_transform, transform_names
-from medfuse.preprocess.resample import ImageResampler, SeriesResampler
 from medfuse.preprocess.intensity import (
     PETSUV,
     CTWindow,
@@ -26,6 +24,8 @@ from medfuse.preprocess.intensity import (
     IntensityZScore,
     ScaleMapping,
 )
+from medfuse.preprocess.registry import make_transform, register_transform, transform_names
+from medfuse.preprocess.resample import ImageResampler, SeriesResampler
 from medfuse.preprocess.scaling import ZScore
 from medfuse.preprocess.screening import FeatureScreen
 

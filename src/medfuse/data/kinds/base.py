@@ -20,8 +20,8 @@ imports none of them; a third-party kind may return transformers of its own inst
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
