@@ -293,7 +293,7 @@ def test_the_wrapper_is_a_scikit_learn_estimator(complete):
     copy = clone(model).fit(complete)
     assert copy.predict(complete).shape == (len(complete),)
     np.testing.assert_allclose(copy.predict_proba(complete).sum(axis=1), 1.0)
-    assert isinstance(copy.modality_weights_, pd.Series)  # read from the fitted strategy
+    assert isinstance(copy.estimator_.modality_weights_, pd.Series)  # the fitted strategy's
     with pytest.raises(AttributeError):
         copy.module_  # noqa: B018  (not a neural strategy)
     assert not hasattr(copy, "_build_module")

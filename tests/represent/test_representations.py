@@ -89,7 +89,7 @@ def test_a_strategy_sees_represented_ragged_series_and_is_refitted_per_fold():
     assert auc > 0.95
     # the representation saw only the training subjects
     assert model.step_.representations_["ecg"].n_channels_ == 1
-    assert list(model.modality_weights_.index) == ["ecg", "noise"]  # the inner strategy's
+    assert list(model.estimator_.modality_weights_.index) == ["ecg", "noise"]
     only_noise = model.predict_proba(test.hide("ecg"))
     assert np.allclose(only_noise, only_noise[0], atol=0.2)
     twin = clone(model)

@@ -83,7 +83,8 @@ def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
     dict of str to estimator
         Name -> unfitted strategy, in the order chosen.
     """
-    from medfuse.fusion.registry import info, make, strategy_names
+    from medfuse.fusion.factory import make
+    from medfuse.fusion.registry import info, strategy_names
     from medfuse.represent import make_representation
 
     params = dict(params or {})
@@ -125,7 +126,11 @@ def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
 # ---------------------------------------------------------------------- one task
 def extract_weights(model) -> dict[str, dict[str, float]]:
     """Per-modality weights a fitted strategy exposes (``modality_weights_``,
-    ``kernel_weights_``, ``attention_weights_``/``attention_`` averaged over subjects)."""
+    ``kernel_weights_``, ``attention_weights_``/``attention_`` averaged over subjects); a
+    wrapped strategy's are those of the strategy it wraps."""
+    from medfuse.fusion.wrappers import final_estimator
+
+    model = final_estimator(model)
     out = {}
     mods = list(getattr(model, "modalities_", []))
     for attr in ("modality_weights_", "kernel_weights_", "attention_weights_", "attention_"):

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from medfuse.data.multimodal import MultiModalData
+from medfuse.fusion.wrappers import final_estimator
 
 
 def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]:
@@ -45,8 +46,14 @@ def native(model, data: MultiModalData | None = None) -> dict[str, pd.DataFrame]
     -------
     dict name -> DataFrame
         Only the entries the strategy provides (see the module docstring); empty for a
-        strategy without native explanations.
+        strategy without native explanations. A wrapped strategy (representations,
+        conformal) is explained by the strategy it wraps, on what that strategy sees of
+        ``data``.
     """
+    if data is None:
+        model = final_estimator(model)
+    else:
+        model, data = final_estimator(model, data)
     modalities = list(getattr(model, "modalities_", []))
     out: dict[str, pd.DataFrame] = {}
     for key, attr, value_name in (("modality_weights", "modality_weights_", "weight"),

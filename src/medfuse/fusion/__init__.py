@@ -18,7 +18,8 @@ from medfuse.fusion import (  # noqa: F401  (importing a strategy module registe
     unimodal,
 )
 from medfuse.fusion.base import FusionClassifier, check_data, check_target
-from medfuse.fusion.registry import available, make, register, strategy_names
+from medfuse.fusion.factory import make
+from medfuse.fusion.registry import available, register, strategy_names
 from medfuse.fusion.represented import with_representations
 
 __all__ = ["FusionClassifier", "available", "check_data", "check_target", "make", "register",

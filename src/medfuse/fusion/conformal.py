@@ -61,14 +61,12 @@ Recalibration (``calibration``)
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -76,6 +74,7 @@ from sklearn.utils.validation import check_is_fitted
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion.base import FusionClassifier, is_survival
 from medfuse.fusion.calibration import CALIBRATIONS, make_calibrator
+from medfuse.fusion.wrappers import StrategyWrapper
 
 METHODS = ("split", "cross")
 MONDRIAN = ("pattern", "class", None)
@@ -161,7 +160,7 @@ def availability_patterns(data: MultiModalData, modalities) -> np.ndarray:
                      for row in mask], dtype=str)
 
 
-class ConformalClassifier(FusionClassifier):
+class ConformalClassifier(StrategyWrapper, FusionClassifier):
     """A strategy with conformal prediction sets and (optionally) recalibrated probabilities.
 
     Parameters
@@ -191,13 +190,13 @@ class ConformalClassifier(FusionClassifier):
         Calibration subjects (augmented ones included) a pattern needs for its own map.
     random_state : int, RandomState or None
         Seeds the calibration split (or folds); when set, the strategy's own
-        ``random_state`` too.
+        ``random_state`` too (:meth:`_inner_seed`).
 
     Attributes
     ----------
     estimators_ : list of fitted strategies (one for ``split``, one per fold for ``cross``).
-    estimator_ : the first of them (fitted attributes the wrapper lacks, such as
-        ``modality_weights_``, are read from it).
+    estimator_ : the first of them (its fitted attributes, such as
+        ``estimator_.modality_weights_``, explain the strategy).
     calibration_proba_ : ndarray (n_rows, n_classes), the strategy's probabilities of every
         calibration row (what the recalibration maps are fitted on).
     calibration_scores_ : ndarray (n_rows,), the nonconformity score ``1 - p`` of the true
@@ -228,55 +227,6 @@ class ConformalClassifier(FusionClassifier):
         self.per_pattern_calibration = per_pattern_calibration
         self.min_pattern_calibration = min_pattern_calibration
         self.random_state = random_state
-
-    # ------------------------------------------------------------------ delegation
-    def __getattr__(self, name: str):
-        if name.endswith("_") and not name.startswith("__") and "estimator_" in self.__dict__:
-            return getattr(self.__dict__["estimator_"], name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    @property
-    def module_(self):
-        """The torch modules of neural fold models, as one ``nn.ModuleList`` (how a model
-        folder saves their weights); AttributeError for other strategies."""
-        models = self.__dict__.get("estimators_") or []
-        modules = [m.__dict__.get("module_") for m in models]
-        if not modules or any(m is None for m in modules):
-            raise AttributeError("module_")
-        from torch import nn
-
-        return nn.ModuleList(modules)
-
-    @module_.setter
-    def module_(self, value) -> None:
-        for model, module in zip(self.estimators_, value, strict=True):
-            model.module_ = module
-        self.estimator_ = self.estimators_[0]
-
-    @module_.deleter
-    def module_(self) -> None:
-        self.estimators_ = [copy.copy(m) for m in self.estimators_]
-        for m in self.estimators_:
-            del m.module_
-        self.estimator_ = self.estimators_[0]
-
-    @property
-    def _build_module(self):
-        """The untrained architecture of :attr:`module_` (neural fold models only)."""
-        models = self.__dict__.get("estimators_") or []
-        builders = [getattr(m, "_build_module", None) for m in models]
-        if not builders or any(b is None for b in builders):
-            raise AttributeError("_build_module")
-
-        def build():
-            from torch import nn
-
-            return nn.ModuleList([b() for b in builders])
-
-        return build
-
-    def _uses_unlabelled(self) -> bool:
-        return bool(getattr(self.estimator, "_uses_unlabelled", lambda: False)())
 
     # ------------------------------------------------------------------ fit
     def _check_params(self) -> None:
@@ -387,11 +337,13 @@ class ConformalClassifier(FusionClassifier):
                 "strategy on two classes.")
         return [(train, cal)]
 
+    def _inner_seed(self) -> int:
+        """The strategy's seed: the first draw of a generator seeded by ``random_state``
+        (the same for every fold model)."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
     def _fit_inner(self, data: MultiModalData, y: np.ndarray):
-        model = clone(self.estimator)
-        if self.random_state is not None and "random_state" in model.get_params(deep=False):
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            model.set_params(random_state=int(seed))
+        model = self._clone_inner()
         target = np.full(len(y), None, dtype=object)
         target[y >= 0] = self.classes_[y[y >= 0]]
         with warnings.catch_warnings():

@@ -155,38 +155,6 @@ def _path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def make(name: str, **params):
-    """Build a strategy by name, e.g. ``make("late-weighted", random_state=0)`` or
-    ``make("unimodal:mrna")``.
-
-    Parameters
-    ----------
-    name : str
-        A registered name; per-modality strategies as ``"<name>:<modality>"``.
-    **params
-        Constructor arguments; unknown ones are refused with the valid ones listed.
-        ``representations={modality: representation}`` wraps the strategy so that those raw
-        modalities are first turned into feature blocks (see
-        :func:`medfuse.fusion.represented.with_representations`).
-
-    Returns
-    -------
-    estimator
-        The unfitted strategy.
-    """
-    representations = params.pop("representations", None)
-    info_ = check_name(name)
-    if info_.per_modality:
-        params = {"modality": name.partition(":")[2], **params}
-    check_params(name, params)
-    estimator = info_.cls(**{**info_.params, **params})
-    if representations:
-        from medfuse.fusion.represented import with_representations
-
-        return with_representations(estimator, representations)
-    return estimator
-
-
 def check_name(name: str) -> StrategyInfo:
     """The tags of a strategy name a user gave; a ValueError lists the valid names when it
     is unknown, and asks for the modality of a per-modality strategy given without one."""
@@ -198,12 +166,23 @@ def check_name(name: str) -> StrategyInfo:
 
 def check_params(name: str, params) -> None:
     """Refuse constructor arguments the strategy ``name`` does not have, listing the ones
-    it has."""
-    accepted = set(info(name).cls().get_params(deep=False))
+    it has, and values it cannot train with (a strategy checks its own in
+    ``_check_settings()``, e.g. loss terms given by a name nobody registered)."""
+    cls = info(name).cls
+    accepted = set(cls().get_params(deep=False))
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ValueError(f"Strategy {name!r} has no parameter(s) {', '.join(unknown)}; its "
                          f"parameters are: {', '.join(sorted(accepted))}.")
+    check = getattr(cls, "_check_settings", None)
+    if check is not None:
+        values = dict(params)
+        if info(name).per_modality:
+            values.setdefault("modality", name.partition(":")[2])
+        try:
+            cls(**{**info(name).params, **values})._check_settings()
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"Strategy {name!r}: {err}") from None
 
 
 def available() -> pd.DataFrame:

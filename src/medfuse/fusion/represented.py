@@ -4,9 +4,9 @@
 modalities (images, streams, sequences) are first turned into feature blocks by their
 representations (:mod:`medfuse.represent`), fitted on the training subjects only; at
 prediction the fitted representations are applied to the new subjects. The inner strategy
-sees feature blocks and does not know where they came from; the wrapper is saved, explained
-and benchmarked like the strategy itself (its fitted attributes, e.g. ``modality_weights_``,
-are the inner strategy's).
+sees feature blocks and does not know where they came from. The wrapper is a composite
+(:mod:`medfuse.fusion.wrappers`): nested ``estimator__`` parameters, its ``random_state``
+forwarded to the strategy, the fitted strategy in ``estimator_``.
 """
 
 from __future__ import annotations
@@ -14,28 +14,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn.base import clone
 
 from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.base import FusionClassifier, is_survival
 from medfuse.fusion.survival import FusionSurvival
+from medfuse.fusion.wrappers import StrategyWrapper
 from medfuse.represent.step import RepresentationStep
 
 
-class _Delegate:
-    """Fitted attributes the wrapper lacks are read from the inner fitted strategy."""
-
-    def __getattr__(self, name: str):
-        if name.endswith("_") and not name.startswith("__") and "estimator_" in self.__dict__:
-            return getattr(self.__dict__["estimator_"], name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+class _Represented(StrategyWrapper):
+    """What both tasks share: the representation step, fitted first."""
 
     def _fit_step(self, data: MultiModalData) -> MultiModalData:
         self.step_ = RepresentationStep(self.representations).fit(data)
         return self.step_.transform(data)
 
+    def _inner_view(self, data: MultiModalData) -> tuple[object, MultiModalData]:
+        return self.estimator_, self.step_.transform(self.align(data))
 
-class RepresentedClassifier(_Delegate, FusionClassifier):
+
+class RepresentedClassifier(_Represented, FusionClassifier):
     """A classification strategy fitted on represented modalities.
 
     Parameters
@@ -44,26 +42,29 @@ class RepresentedClassifier(_Delegate, FusionClassifier):
         The unfitted strategy.
     representations : mapping of modality -> representation
         See :class:`~medfuse.represent.RepresentationStep`.
+    random_state : int, RandomState or None
+        When set, given to the strategy (as its own ``random_state``), so that the wrapped
+        strategy is seeded like the bare one.
 
     Attributes
     ----------
     step_ : fitted RepresentationStep
-    estimator_ : the fitted strategy (on the feature blocks)
+    estimator_ : the fitted strategy (on the feature blocks); its own fitted attributes,
+        e.g. ``estimator_.modality_weights_``, explain it.
     """
 
-    def __init__(self, estimator=None, representations: Mapping | None = None) -> None:
+    def __init__(self, estimator=None, representations: Mapping | None = None,
+                 random_state=None) -> None:
         self.estimator = estimator
         self.representations = representations
+        self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         features = self._fit_step(data)
         labelled = y >= 0
         target = np.full(len(y), None, dtype=object)
         target[labelled] = self.classes_[y[labelled]]
-        self.estimator_ = clone(self.estimator).fit(features, target)
-
-    def _uses_unlabelled(self) -> bool:
-        return bool(getattr(self.estimator, "_uses_unlabelled", lambda: False)())
+        self.estimator_ = self._clone_inner().fit(features, target)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
         proba = self.estimator_.predict_proba(self.step_.transform(data))
@@ -72,22 +73,24 @@ class RepresentedClassifier(_Delegate, FusionClassifier):
         return out
 
 
-class RepresentedSurvival(_Delegate, FusionSurvival):
+class RepresentedSurvival(_Represented, FusionSurvival):
     """A survival strategy fitted on represented modalities (parameters as
     :class:`RepresentedClassifier`)."""
 
-    def __init__(self, estimator=None, representations: Mapping | None = None) -> None:
+    def __init__(self, estimator=None, representations: Mapping | None = None,
+                 random_state=None) -> None:
         self.estimator = estimator
         self.representations = representations
+        self.random_state = random_state
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
-        self.estimator_ = clone(self.estimator).fit(self._fit_step(data), y)
+        self.estimator_ = self._clone_inner().fit(self._fit_step(data), y)
 
     def _predict(self, data: MultiModalData) -> np.ndarray:
         return self.estimator_.predict(self.step_.transform(data))
 
 
-def with_representations(estimator, representations: Mapping):
+def with_representations(estimator, representations: Mapping, random_state=None):
     """Wrap ``estimator`` so that the named modalities are represented first (see the module
     docstring).
 
@@ -98,6 +101,8 @@ def with_representations(estimator, representations: Mapping):
     representations : mapping
         Modality -> representation (a registered name, ``{"name": ..., "params": ...}`` or
         an unfitted transformer).
+    random_state : int, RandomState or None
+        The wrapper's seed, forwarded to the strategy when set.
 
     Returns
     -------
@@ -107,4 +112,5 @@ def with_representations(estimator, representations: Mapping):
     if not representations:
         return estimator
     cls = RepresentedSurvival if is_survival(estimator) else RepresentedClassifier
-    return cls(estimator=estimator, representations=dict(representations))
+    return cls(estimator=estimator, representations=dict(representations),
+               random_state=random_state)

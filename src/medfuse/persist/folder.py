@@ -5,7 +5,6 @@ See :mod:`medfuse.persist` for the folder layout and the rules a folder must pas
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import medfuse
-from medfuse.persist import tensors
+from medfuse.persist import modules, tensors
 from medfuse.persist.errors import UntrustedModelError
 from medfuse.persist.pandas_codec import decode, encode
 from medfuse.persist.skops_audit import audit_skops_file, check_trust
@@ -66,17 +65,11 @@ def save_model(model, path: str | Path, strategy: str | None = None,
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    module = getattr(model, "module_", None)
-    to_dump = model
-    if module is not None:
+    to_dump, found = modules.detach(model)
+    if found:
         from safetensors.torch import save_model as save_torch
 
-        if not hasattr(model, "_build_module"):
-            raise TypeError(f"{type(model).__name__} has a torch module_ but no "
-                            "_build_module(); it cannot be saved without pickle.")
-        to_dump = copy.copy(model)
-        del to_dump.module_
-        save_torch(module, str(path / MODULE_FILE))
+        save_torch(modules.bundle(found), str(path / MODULE_FILE))
     elif (path / MODULE_FILE).exists():
         (path / MODULE_FILE).unlink()
     sio.dump(encode(to_dump, {}), path / ESTIMATOR_FILE)
@@ -91,7 +84,8 @@ def save_model(model, path: str | Path, strategy: str | None = None,
         "block_shapes": {m: None if s is None else list(s)
                          for m, s in getattr(model, "block_shapes_", {}).items()},
         "classes": [_jsonable(c) for c in getattr(model, "classes_", [])],
-        "torch_module": module is not None,
+        "torch_module": bool(found),
+        "torch_modules": list(found),
         "files": {name: _sha256(path / name) for name in MODEL_FILES
                   if (path / name).exists()},
     }
@@ -131,7 +125,8 @@ def read_manifest(path: str | Path) -> dict:
     -------
     dict
         ``medfuse_version``, ``strategy``, ``estimator``, ``modalities``, ``kinds``,
-        ``feature_names``, ``block_shapes``, ``classes``, ``torch_module``, ``files``
+        ``feature_names``, ``block_shapes``, ``classes``, ``torch_module``,
+        ``torch_modules`` (where in the model the torch modules were), ``files``
         (file name -> SHA-256) and any ``extra`` entries.
 
     Raises
@@ -245,13 +240,21 @@ def load_model(path: str | Path, trust=()):
     except Exception as err:  # any failure to rebuild is a refusal
         raise UntrustedModelError(f"{estimator_file} passed the audit but could not be "
                                   f"rebuilt ({type(err).__name__}: {err}).") from err
-    builds_module = hasattr(model, "_build_module")
+    targets = modules.rebuild_targets(model)
     if module_file is not None:
-        if not builds_module:
+        if not targets:
             raise UntrustedModelError(f"{module_file} is refused: {type(model).__name__} has no "
                                       "torch module.")
-        model.module_ = tensors.load_weights(module_file, model._build_module(), module_bytes)
-    elif builds_module or manifest.get("torch_module"):
+        try:
+            holder = modules.bundle({k: est._build_module() for k, est in targets.items()})
+        except Exception as err:  # a rebuild that fails is a refusal
+            raise UntrustedModelError(f"{estimator_file}: the torch architecture could not be "
+                                      f"rebuilt ({type(err).__name__}: {err}).") from err
+        loaded = modules.unbundle(tensors.load_weights(module_file, holder, module_bytes),
+                                  targets)
+        for key, est in targets.items():
+            est.module_ = loaded[key]
+    elif targets or manifest.get("torch_module"):
         raise FileNotFoundError(f"{folder} has no {MODULE_FILE}, the weights of its "
                                 f"{type(model).__name__}.")
     return model

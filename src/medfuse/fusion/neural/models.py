@@ -49,7 +49,14 @@ from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.neural.encoders import build_encoder, check_encoder
 from medfuse.fusion.neural.layers import EnsembleNetwork, FusionNetwork
-from medfuse.fusion.neural.objectives import Reconstruction, default_objectives, network_parts
+from medfuse.fusion.neural.objectives import (
+    Reconstruction,
+    default_objectives,
+    loss_term_spec,
+    make_objectives,
+    network_parts,
+    term_labels,
+)
 from medfuse.fusion.neural.settings import NeuralSettings, settings_init
 from medfuse.fusion.neural.train import TrainHistory, pretrain_module, train_module
 from medfuse.preprocess.blocks import (
@@ -124,16 +131,17 @@ class NeuralFusion(FusionClassifier):
         :class:`~medfuse.fusion.neural.encoders.EncoderSpec` (pretrained weights, optionally
         frozen) or a pre-built module mapping ``(n, *shape)`` to ``(n, latent_dim)`` (copied
         for every network; a model holding a module cannot be saved: register it instead).
-    objectives : list of LossTerm, optional
-        The training loss terms (:mod:`medfuse.fusion.neural.objectives`); by default
-        cross-entropy plus the ``reconstruction`` and ``auxiliary`` terms below. Given
-        explicitly, they replace those two weights.
+    objectives : list, optional
+        The training loss terms (:mod:`medfuse.fusion.neural.objectives`): registered names
+        (``"cross-entropy"``), ``{"name": ..., "params": {...}}`` or LossTerm objects; by
+        default cross-entropy plus the ``reconstruction`` and ``auxiliary`` terms below.
+        Given explicitly, they replace those two weights.
     pretrain_epochs : int
         Epochs of an unsupervised stage before supervised training, on every subject,
         subjects without an outcome included (their outcome may be missing in ``fit`` only
         when this is positive).
-    pretrain_objectives : list of LossTerm, optional
-        Label-free terms of that stage (default: reconstruction).
+    pretrain_objectives : list, optional
+        Label-free terms of that stage, given as ``objectives`` (default: reconstruction).
     device : str
         Torch device, e.g. "cpu" or "cuda".
     reconstruction : float
@@ -177,7 +185,11 @@ class NeuralFusion(FusionClassifier):
     pretrain_loss_ : list (one per ensemble member) of per-epoch losses of the
         unsupervised stage (empty lists without one).
     history_ : list (one per ensemble member) of dicts with ``train_loss`` and ``val_loss``
-        lists (one value per epoch).
+        lists (one value per epoch) and ``term_loss``: term label -> per-epoch mean of that
+        term, unweighted (labels from
+        :func:`~medfuse.fusion.neural.objectives.term_labels`).
+    network_parts_ : list of str, the network parts the loss terms needed (decoders,
+        auxiliary heads), so the architecture is rebuilt without the terms.
     best_epoch_, n_epochs_ : ndarray (n_ensemble,) of int, the epoch kept and the epochs run
         by each member before any refit.
     seed_ : int, the seed actually used.
@@ -227,13 +239,39 @@ class NeuralFusion(FusionClassifier):
         """The supervised loss terms (``objectives``, or those made from the
         ``reconstruction`` and ``auxiliary`` weights)."""
         if self.objectives is not None:
-            return list(self.objectives)
+            return make_objectives(self.objectives, "objectives")
         return default_objectives(self.reconstruction, self.auxiliary)
 
     def _pretrain_objectives(self) -> list:
         if int(self.pretrain_epochs) <= 0:
             return []
-        return list(self.pretrain_objectives or [Reconstruction(1.0)])
+        return (make_objectives(self.pretrain_objectives, "pretrain_objectives")
+                or [Reconstruction(1.0)])
+
+    def _check_settings(self) -> None:
+        """Refuse settings that cannot train, before any fit: loss terms that are not
+        registered names, ``{name, params}`` or LossTerm objects, and supervised terms in
+        the unsupervised stage (a ValueError naming the parameter)."""
+        if self.objectives is not None and not make_objectives(self.objectives):
+            raise ValueError("objectives: give at least one loss term, or None for the "
+                             "default (cross-entropy with reconstruction).")
+        supervised = [t for t in make_objectives(self.pretrain_objectives,
+                                                 "pretrain_objectives") if t.supervised]
+        if supervised:
+            raise ValueError(f"pretrain_objectives: the unsupervised stage uses no labels; "
+                             f"{', '.join(term_labels(supervised))} need them (use label-free "
+                             "terms such as reconstruction).")
+
+    def _persisted_params(self) -> dict:
+        """Parameters as a saved model keeps them: registered loss terms by name, so that
+        loading the model for prediction needs none of their classes (only training reads
+        them; the network parts they needed are in ``network_parts_``)."""
+        out = {}
+        for name in ("objectives", "pretrain_objectives"):
+            value = getattr(self, name)
+            if isinstance(value, list | tuple):
+                out[name] = [loss_term_spec(t) for t in value]
+        return out
 
     def _build_module(self) -> nn.Module:
         """An untrained network with the fitted architecture (on ``self.device``)."""
@@ -253,7 +291,9 @@ class NeuralFusion(FusionClassifier):
             if (settings.encoders or {}).get(m) is not None:
                 check_encoder(enc, m, self.input_shapes_[m], self.latent_dim)
             encoders.append(enc)
-        parts = network_parts(self._objectives() + self._pretrain_objectives())
+        parts = getattr(self, "network_parts_", None)
+        if parts is None:  # a model saved before network_parts_ was recorded
+            parts = network_parts(self._objectives() + self._pretrain_objectives())
         reconstruct = [self.input_shapes_[m][0] if "decoders" in parts
                        and "tabular" in get_kind(self.modality_kinds_[m]).capabilities else 0
                        for m in self.modalities_]
@@ -306,7 +346,10 @@ class NeuralFusion(FusionClassifier):
 
     # ------------------------------------------------------------------ fit / predict
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
+        self._check_settings()
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.network_parts_ = sorted(network_parts(self._objectives()
+                                                   + self._pretrain_objectives()))
         self._fit_preprocessing(data)
         arrays, mask = self._arrays(data)
         inputs, mask_t = self._tensors(arrays, mask)
@@ -320,7 +363,8 @@ class NeuralFusion(FusionClassifier):
             if self.refit and hist.val_loss:
                 net, _, _ = self._train(inputs, mask_t, y, hist.best_epoch + 1, 0.0, seed)
             members.append(net)
-            self.history_.append({"train_loss": hist.train_loss, "val_loss": hist.val_loss})
+            self.history_.append({"train_loss": hist.train_loss, "val_loss": hist.val_loss,
+                                  "term_loss": hist.term_loss})
             self.pretrain_loss_.append(pre)
             best.append(hist.best_epoch)
             ran.append(len(hist.train_loss))

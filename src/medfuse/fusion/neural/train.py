@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medfuse.fusion._class_weight import class_weights
-from medfuse.fusion.neural.objectives import Batch, LossTerm
+from medfuse.fusion.neural.objectives import Batch, LossTerm, term_labels
 
 
 @dataclass
@@ -29,6 +29,7 @@ class TrainHistory:
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    term_loss: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = -1
 
 
@@ -70,24 +71,36 @@ def _subset(inputs: Sequence[torch.Tensor], rows: torch.Tensor) -> list[torch.Te
 
 def _epoch(module: nn.Module, terms: Sequence[LossTerm], extras: list, opt, inputs, mask,
            y_t: torch.Tensor, order: torch.Tensor, batch_size: int, modality_dropout: float,
-           weight: torch.Tensor | None, gen: torch.Generator) -> float:
-    """One pass over ``order`` in mini-batches; returns the mean total loss per subject."""
+           weight: torch.Tensor | None, gen: torch.Generator
+           ) -> tuple[float, list[float]]:
+    """One pass over ``order`` in mini-batches; returns the mean total loss per subject and
+    each term's mean (unweighted) loss per subject."""
     module.train()
     total = 0.0
+    per_term = np.zeros(len(terms))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         mb = drop_modalities(mask.index_select(0, rows), modality_dropout, gen)
         batch = Batch(_subset(inputs, rows), mb, y_t.index_select(0, rows), weight)
         out = module.outputs(batch.inputs, mb)
         loss = None
-        for term, extra in zip(terms, extras, strict=True):
-            value = term.weight * term(out, batch, extra)
+        for k, (term, extra) in enumerate(zip(terms, extras, strict=True)):
+            raw = term(out, batch, extra)
+            per_term[k] += float(raw.detach()) * len(rows)
+            value = term.weight * raw
             loss = value if loss is None else loss + value
         opt.zero_grad()
         loss.backward()
         opt.step()
         total += float(loss.detach()) * len(rows)
-    return total / max(len(order), 1)
+    n = max(len(order), 1)
+    return total / n, (per_term / n).tolist()
+
+
+def _record_terms(history: dict[str, list[float]], labels: Sequence[str],
+                  values: Sequence[float]) -> None:
+    for label, value in zip(labels, values, strict=True):
+        history.setdefault(label, []).append(float(value))
 
 
 def _optimizer(module: nn.Module, extras: list, lr: float, weight_decay: float):
@@ -115,7 +128,7 @@ def pretrain_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: tor
     for _ in range(epochs):
         order = torch.randperm(len(mask), generator=gen).to(device)
         losses.append(_epoch(module, terms, extras, opt, inputs, mask, y_t, order, batch_size,
-                             modality_dropout, None, gen))
+                             modality_dropout, None, gen)[0])
     module.eval()
     return losses
 
@@ -167,6 +180,7 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
     tr_t = torch.as_tensor(tr, device=device)
     va_t = torch.as_tensor(va, device=device)
     history = TrainHistory()
+    labels = term_labels(terms)
     best, best_state, waited = np.inf, None, 0
 
     progress = None
@@ -179,8 +193,10 @@ def train_module(module: nn.Module, inputs: Sequence[torch.Tensor], mask: torch.
     try:
         for epoch in range(max_epochs):
             order = tr_t[torch.randperm(len(tr), generator=gen).to(device)]
-            history.train_loss.append(_epoch(module, terms, extras, opt, inputs, mask, y_t,
-                                             order, batch_size, modality_dropout, weight, gen))
+            total, per_term = _epoch(module, terms, extras, opt, inputs, mask, y_t, order,
+                                     batch_size, modality_dropout, weight, gen)
+            history.train_loss.append(total)
+            _record_terms(history.term_loss, labels, per_term)
             if len(va):
                 module.eval()
                 with torch.no_grad():
