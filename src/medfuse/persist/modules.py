@@ -70,7 +70,7 @@ def detach(model) -> tuple[object, dict[str, object]]:
             if callable(saved):
                 changes.update({k: v for k, v in saved().items() if attrs.get(k) is not v})
             for name, value in attrs.items():
-                if name == "module_" and drop or name in changes:
+                if (name == "module_" and drop) or name in changes:
                     continue
                 new = visit(value, (*path, name))
                 if new is not value:
