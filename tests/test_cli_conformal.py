@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from medfuse.cli import app
-from medfuse.config import StudyError, parse_study
+from medfuse.config import StudyError, parse_study, read_study_data
 from medfuse.data import make_cohort
 from medfuse.fusion import make
 from medfuse.fusion.conformal import ConformalFallbackWarning
@@ -68,8 +68,7 @@ def test_predict_writes_prediction_sets_and_abstentions(run, tmp_path):
     np.testing.assert_array_equal(table["set_size"], sets.sum(axis=1))
     np.testing.assert_array_equal(table["abstain"], sets.sum(axis=1) != 1)
     model = load_model(root / "out" / "model", trust=tuple(TRUST[1::2]))
-    predictor = Predictor(model)
-    data = predictor.read(study)
+    data = read_study_data(study)
     np.testing.assert_array_equal(sets, model.predict_set(data, alpha=0.2))
 
 
@@ -103,7 +102,7 @@ def test_a_model_without_calibration_or_a_survival_model_has_no_sets(tmp_path):
 def test_predictor_sets_and_the_fallback_warning(run):
     root, study, _ = run
     predictor = Predictor.load(root / "out" / "model", trust=TRUST[1::2])
-    data = predictor.read(study)
+    data = read_study_data(study)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = predictor.predict(data, alpha=0.01)  # needs 99 scores per pattern

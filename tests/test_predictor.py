@@ -45,7 +45,7 @@ def test_a_folder_without_manifest_is_read_with_the_model_kinds(saved, tmp_path)
     test.block("clinical").to_csv(tmp_path / "clinical.csv")  # ordinal stage as text
     test.block("rna").to_csv(tmp_path / "rna.csv")
     test.block("imaging").to_csv(tmp_path / "radiomics.csv")  # renamed: matches nothing
-    with pytest.warns(UserWarning, match="'radiomics' match no modality"):
+    with pytest.warns(UserWarning, match="'radiomics.csv' match no modality"):
         data = predictor.read(tmp_path)
     assert data.kinds["clinical"] == "clinical" and data.kinds["rna"] == "counts"
     table = predictor.predict(data)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medfuse.data.multimodal import MultiModalData
+from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion.base import is_survival
 
 
@@ -77,40 +77,80 @@ class Predictor:
         return str(self.manifest.get("strategy", type(self.model).__name__))
 
     # -------------------------------------------------------------- reading new subjects
+    @property
+    def set_aside_columns(self) -> dict[str, dict[str, str]]:
+        """Modality -> {column: role}: the columns of the training files that the study
+        used as outcome, batch, groups or covariate rather than as features (recorded in the
+        manifest); :meth:`read` sets them aside in new subjects' files the same way."""
+        value = self.manifest.get("set_aside") or {}
+        if not isinstance(value, dict):
+            return {}
+        return {str(m): {str(c): str(r) for c, r in cols.items()}
+                for m, cols in value.items() if isinstance(cols, dict)}
+
     def read(self, path: str | Path) -> MultiModalData:
-        """New subjects from a study YAML file, a folder of modality files (first column =
-        subject ID), a MOGONET folder or a ``.h5mu`` file.
+        """New subjects from a folder of modality files (first column = subject ID), a
+        MOGONET folder or a ``.h5mu`` file.
 
         A folder without a ``medfuse.json`` manifest is read with the kinds recorded in the
-        model (a clinical file is read as clinical, not as numbers). Files that match no
-        trained modality are reported in a warning (a renamed file would otherwise be
-        ignored silently).
+        model (a clinical file is read as clinical, not as numbers). Columns the study used
+        as batch, groups, outcome or covariate are set aside as at training (the batch and
+        covariates become obs columns, which a harmonizer reads). Every problem of the
+        folder is named in one error: modalities whose features differ from the training
+        ones, and files that match no trained modality (a renamed file); the latter alone
+        are a warning, since a subject may lack a modality. A study file is read by
+        :func:`medfuse.config.read_study_data` (``medfuse predict`` does so).
         """
         from medfuse.data.io import MANIFEST, read_data, read_folder
 
         path = Path(path)
         if path.suffix in (".yaml", ".yml"):
-            from medfuse.config import load_study
-
-            train, test = load_study(path, strategies=False).load()
-            data = train if test is None else MultiModalData.concat([train, test])
-        elif path.is_dir() and not (path / MANIFEST).exists() and not (
-                path / "labels_tr.csv").exists():
-            data = read_folder(path, modalities={m: k for m, k in self.kinds.items()
-                                                 if _has_file(path, m)})
-        else:
-            data = read_data(path)
+            raise ValueError(f"{path} is a study file: read its subjects with "
+                             "medfuse.config.read_study_data and pass them to predict.")
+        unmatched = self._unmatched_files(path)
+        try:
+            if path.is_dir() and not (path / MANIFEST).exists() and not (
+                    path / "labels_tr.csv").exists():
+                stems = {p.stem for p in path.iterdir()}
+                data = read_folder(path, modalities={m: k for m, k in self.kinds.items()
+                                                     if m in stems})
+            else:
+                data = read_data(path)
+        except DataValidationError as err:
+            raise DataValidationError("; ".join([str(err).rstrip("."), *unmatched]) + ".") \
+                from None
+        data = set_aside(data, self.set_aside_columns)
         unused = [m for m in data.modality_names if m not in self.modalities]
-        if unused:
-            warnings.warn(
-                f"{path}: modality file(s) {', '.join(map(repr, unused))} match no modality "
-                f"of the model ({', '.join(self.modalities)}) and are not used; rename them "
-                "to a trained modality if they hold one.", stacklevel=2)
+        if unused and not unmatched:
+            unmatched = [self._unmatched_message(path, unused)]
+        problems = feature_problems(self.model, data)
+        if problems:
+            raise DataValidationError(f"{path}: " + "; ".join(problems + unmatched) + ".")
+        if unmatched:
+            warnings.warn("; ".join(unmatched) + ".", stacklevel=2)
         if not set(self.modalities) & set(data.modality_names):
             raise FileNotFoundError(
                 f"{path} holds none of the model's modalities ({', '.join(self.modalities)}); "
                 f"found {', '.join(data.modality_names)}.")
         return data
+
+    def _unmatched_message(self, path: Path, names) -> str:
+        return (f"{path}: modality file(s) {', '.join(map(repr, names))} match no modality "
+                f"of the model ({', '.join(self.modalities)}) and are not used; rename them "
+                "to a trained modality if they hold one")
+
+    def _unmatched_files(self, path: Path) -> list[str]:
+        """The message about files of a folder that no trained modality is named after
+        (empty when there are none, or ``path`` is not such a folder)."""
+        from medfuse.data.io import MANIFEST
+        from medfuse.data.kinds import all_kinds
+
+        if not path.is_dir() or (path / MANIFEST).exists():
+            return []
+        files = [p for p in sorted(path.iterdir()) if p.is_file()
+                 and p.stem not in ("obs", "labels_tr", "labels_te")
+                 and p.stem not in self.modalities and any(k.claims(p) for k in all_kinds())]
+        return [self._unmatched_message(path, [p.name for p in files])] if files else []
 
     # -------------------------------------------------------------- predictions
     def predict(self, data: MultiModalData, alpha: float | None = None,
@@ -319,8 +359,81 @@ def set_unseen_batch(model, policy: str) -> int:
     return len(found)
 
 
-def _has_file(folder: Path, modality: str) -> bool:
-    return any(p.stem == modality for p in folder.iterdir())
+def set_aside(data: MultiModalData, columns: dict[str, dict[str, str]]) -> MultiModalData:
+    """``data`` with the columns a study used as outcome, batch, groups or covariate taken
+    out of the modality tables, as at training.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        New subjects as read from their files.
+    columns : dict of str to dict of str to str
+        Modality -> {column: role} (``batch``, ``groups``, ``covariate``, ``outcome``).
+
+    Returns
+    -------
+    MultiModalData
+        Without those columns; a batch column becomes obs ``batch`` and a groups column obs
+        ``group`` (each also under its own name), a covariate an obs column of its name, and
+        an outcome column is dropped. ``data`` itself when no such column is present.
+    """
+    moved: dict[str, pd.Series] = {}
+    blocks = {}
+    for m, roles in columns.items():
+        if m not in data.modality_names or data.storage(m) != "table":
+            continue
+        block = data.block(m)
+        present = [c for c in roles if c in block.columns]
+        if not present:
+            continue
+        for c in present:
+            role = roles[c]
+            if role != "outcome":
+                moved.setdefault(c, block[c])
+                alias = {"batch": "batch", "groups": "group"}.get(role)
+                if alias:
+                    moved.setdefault(alias, block[c])
+        blocks[m] = block.drop(columns=present)
+    if not blocks:
+        return data
+    obs = data.obs.copy()
+    for name, values in moved.items():
+        if name not in obs.columns:
+            obs[name] = values.reindex(obs.index)
+        else:
+            obs[name] = obs[name].fillna(values.reindex(obs.index))
+    return data.with_blocks(blocks, {m: data.modalities[m] for m in blocks}).with_obs(obs)
+
+
+def feature_problems(model, data: MultiModalData) -> list[str]:
+    """Every modality of ``data`` whose feature columns differ from the model's training
+    ones, as messages naming the missing and extra columns (empty when all match).
+
+    Parameters
+    ----------
+    model : fitted strategy
+    data : MultiModalData
+
+    Returns
+    -------
+    list of str
+    """
+    from medfuse.data.validation import preview
+
+    out = []
+    for m in model.modalities_:
+        expected = model.feature_names_.get(m)
+        if m not in data.modality_names or expected is None or data.storage(m) != "table":
+            continue
+        got = [str(c) for c in data.block(m).columns]
+        missing = [c for c in expected if c not in set(got)]
+        extra = [c for c in got if c not in set(expected)]
+        if missing or extra:
+            parts = [f"{label} {preview(cols)}" for label, cols in
+                     (("missing", missing), ("extra", extra)) if cols]
+            out.append(f"modality {m!r} does not have the training features: "
+                       f"{', '.join(parts)}")
+    return out
 
 
 def predict_table(model, data: MultiModalData) -> pd.DataFrame:

@@ -501,6 +501,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                  "study": (study or {}).get("name")}
         if screening_settings is not None:
             extra["screening"] = screening_settings
+        if train.uns.get("set_aside"):
+            extra["set_aside"] = train.uns["set_aside"]
         model_dir = save(model, out / "model", strategy=best, extra=extra)
     report = write_report(out / "report.html", result, train, test=test, model=model,
                           study=study, title=title, explain=explain)

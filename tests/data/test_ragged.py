@@ -107,3 +107,48 @@ def test_folder_and_mudata_round_trips(tmp_path):
     again = from_mudata(md.read_h5mu(file))
     assert again.block("ct").equals(data.block("ct"))
     assert again.block("ct").meta.loc["P3", "spacing"] == (2.5, 1.0, 2.0)
+
+
+# ---------------------------------------------------------------------- validation by kind
+def _stream(n=4, bad=None):
+    ids = [f"s{i}" for i in range(n)]
+    values = [np.zeros((2, 10)) for _ in ids]
+    stamps = [np.arange(10.0) for _ in ids]
+    if bad is not None:
+        stamps[2] = bad
+    return RaggedBlock(ids, values, {"timestamps": stamps})
+
+
+@pytest.mark.parametrize("bad, problem", [
+    (np.arange(7.0), "'s2' (7 timestamps for 10 samples)"),
+    (np.r_[np.arange(5.0), np.arange(5.0)], "'s2' (timestamp 5 (0.0) is not after timestamp 4"),
+    (np.r_[np.arange(9.0), np.nan], "'s2' (non-finite timestamps)"),
+    (np.zeros((2, 5)), "'s2' (timestamps of shape (2, 5)"),
+])
+def test_a_series_kind_validates_its_timestamps(bad, problem):
+    """Bug 5: a ragged block's fields were never validated by its kind, so 7 timestamps for
+    a 10-sample series failed later in a representation, naming neither modality nor
+    subject."""
+    block = _stream(bad=bad)  # the block alone cannot know what its fields mean
+    with pytest.raises(DataValidationError) as err:
+        MultiModalData({"watch": block}, modalities={"watch": "timeseries"})
+    assert "Modality 'watch' (timeseries)" in str(err.value) and problem in str(err.value)
+
+
+def test_an_image_kind_validates_its_masks():
+    ids = ["a", "b", "c"]
+    images = [np.zeros((1, 6, 6, 4)) for _ in ids]
+    masks = [np.ones((6, 6, 4)), np.ones((6, 6)), np.ones((6, 6, 4))]
+    with pytest.raises(DataValidationError, match="'b' \\(mask \\(6, 6\\), image "
+                                                  "\\(1, 6, 6, 4\\)\\)"):
+        MultiModalData({"ct": RaggedBlock(ids, images, {"mask": masks})},
+                       modalities={"ct": "image"})
+
+
+def test_dense_arrays_go_through_the_same_kind_check():
+    ids = ["a", "b"]
+    values = np.zeros((2, 1, 4, 4))
+    values[1, 0, 0, 0] = np.inf
+    with pytest.raises(DataValidationError, match="non-finite values .* 'b'"):
+        MultiModalData({"ct": (ids, values)}, modalities={"ct": "image"})
+    assert len(MultiModalData({"watch": _stream()}, modalities={"watch": "timeseries"})) == 4

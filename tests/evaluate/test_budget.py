@@ -136,7 +136,7 @@ def test_budget_must_be_positive(cohort):
 
 
 def test_workers_get_the_registrations_made_outside_medfuse():
-    from medfuse.evaluate.registries import restore, snapshot
+    from medfuse.plugins import restore, snapshot
     from tests.slow_strategies import registered
 
     with registered():

@@ -1,23 +1,25 @@
 """The ``medfuse`` command line: thin typer commands over the library.
 
 ``info`` (:mod:`medfuse.cli.info`), ``benchmark`` and ``demo`` (:mod:`medfuse.cli.study`),
-``predict`` (:mod:`medfuse.cli.predict`). Commands import what they need when they run, so
-``medfuse --help`` stays fast. Third-party modality kinds, representations and strategies
-are loaded before a command runs from the ``medfuse.plugins`` entry point group and from
-the modules named in the ``MEDFUSE_PLUGINS`` environment variable (comma-separated).
+``predict`` (:mod:`medfuse.cli.predict`), ``plugins`` (:mod:`medfuse.cli.plugins`).
+Commands import what they need when they run, so ``medfuse --help`` stays fast.
+Third-party modality kinds, representations and strategies are loaded before a command runs
+from the ``medfuse.plugins`` entry point group and from the modules named in the
+``MEDFUSE_PLUGINS`` environment variable (comma-separated); ``medfuse plugins`` lists what
+each registered.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
 from medfuse.cli import info as _info
+from medfuse.cli import plugins as _plugins
 from medfuse.cli import predict as _predict
 from medfuse.cli import study as _study
-from medfuse.cli._common import console
+from medfuse.cli._common import console, fail
 from medfuse.cli._flag_help import FlagHelpGroup
 
 app = typer.Typer(
@@ -39,34 +41,36 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def load_plugins() -> list[str]:
-    """Import the plugin modules (entry points ``medfuse.plugins`` and ``MEDFUSE_PLUGINS``).
+def load_plugins() -> list:
+    """Import the plugin modules (see :func:`medfuse.plugins.load_plugins`); a module that
+    cannot be imported ends the command with one ``error:`` line naming it (exit 2).
 
     Returns
     -------
-    list of str
-        The modules imported (entry point values, then the environment variable's names).
+    list of medfuse.plugins.Plugin
+        The modules imported and what each registered.
     """
-    import importlib
-    from importlib.metadata import entry_points
+    from medfuse.plugins import PluginError
+    from medfuse.plugins import load_plugins as load
 
-    names = [ep.value for ep in entry_points(group="medfuse.plugins")]
-    names += [n.strip() for n in os.environ.get("MEDFUSE_PLUGINS", "").split(",") if n.strip()]
-    for name in names:
-        importlib.import_module(name.split(":")[0])
-    return names
+    try:
+        return load()
+    except PluginError as err:
+        fail(err)
 
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """medfuse: multi-modal biomedical data fusion."""
-    load_plugins()
+    ctx.obj = load_plugins()
 
 
 app.command("info")(_info.info)
 app.command("benchmark")(_study.benchmark)
 app.command("demo")(_study.demo)
 app.command("predict")(_predict.predict)
+app.command("plugins")(_plugins.plugins)

@@ -17,5 +17,5 @@ def fail(err: Exception | str, code: int = 2) -> NoReturn:
     exit with status ``code`` (2: bad input)."""
     from rich.markup import escape
 
-    console.print(f"[red]error:[/red] {escape(str(err))}")
+    console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)
     raise typer.Exit(code=code)

@@ -11,15 +11,23 @@ from medfuse.cli._common import console, fail
 
 
 def info(
-    data: Annotated[Path, typer.Argument(help="A MOGONET folder, a folder of modality files "
-                                              "(first column = subject ID) or a .h5mu file.")],
+    data: Annotated[Path, typer.Argument(help="A study YAML file, a MOGONET folder, a folder "
+                                              "of modality files (first column = subject ID) "
+                                              "or a .h5mu file.")],
     outcome: Annotated[str | None, typer.Option(help="obs column to use as outcome.")] = None,
 ) -> None:
     """Summarise a dataset: modalities, kinds, features, subjects and missingness."""
     from medfuse.data import DataValidationError, read_data
 
     try:
-        loaded = read_data(data, outcome=outcome)
+        if data.suffix in (".yaml", ".yml"):
+            from medfuse.config import read_study_data
+
+            loaded = read_study_data(data)
+            if outcome is not None:
+                loaded = loaded.with_outcome(outcome)
+        else:
+            loaded = read_data(data, outcome=outcome)
     except (DataValidationError, FileNotFoundError, ValueError) as err:
         fail(err)
     console.print(loaded.summary())

@@ -66,7 +66,7 @@ def predict(
                 fail(f"--alpha: {err}" if alpha is not None else f"--abstain: {err}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            new = predictor.read(data)
+            new = read_subjects(predictor, data)
             table = predictor.predict(new, alpha=alpha, abstain=abstain)
         for w in caught:
             console.print(f"[yellow]warning:[/yellow] {w.message}")
@@ -82,6 +82,16 @@ def predict(
     console.print(f"wrote {len(table) - n_none} predictions to {out}"
                   + (f"; {n_none} subject(s) have none of the model's modalities"
                      if n_none else ""))
+
+
+def read_subjects(predictor, path: Path):
+    """New subjects: a study file's (read as the study reads its cohorts), else what
+    :meth:`medfuse.predictor.Predictor.read` reads."""
+    if path.suffix in (".yaml", ".yml"):
+        from medfuse.config import read_study_data
+
+        return read_study_data(path)
+    return predictor.read(path)
 
 
 def _unseen_message(err, predictor) -> str:

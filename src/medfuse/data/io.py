@@ -88,10 +88,11 @@ def read_folder(path: str | Path, outcome: str | None = None,
     """Read a folder written by :func:`write_folder`, or any folder of modality files.
 
     Without a ``medfuse.json`` manifest, every file except ``obs.*`` is a modality named
-    after the file: its kind is the one ``modalities`` gives, else the first registered kind
-    that claims the file ending (``.csv``/``.tsv``/``.parquet``: ``continuous``;
-    ``.npz``: an array kind chosen from the array's dimensions; a third-party kind may claim
-    its own endings). Files no kind claims are ignored.
+    after the file: its kind is the one ``modalities`` gives, else the kind of highest
+    ``priority`` that claims the file (the first registered among equals:
+    ``.csv``/``.tsv``/``.parquet``: ``continuous``; ``.npz``: an array kind chosen from the
+    array's dimensions; a third-party kind may claim its own endings, or with a higher
+    priority ``.csv`` files whose header it recognises). Files no kind claims are ignored.
 
     Parameters
     ----------
@@ -153,9 +154,10 @@ def _spec_for(given, file: Path) -> Modality | None:
     """The modality spec of a file in a folder without manifest (None: not a modality)."""
     if given is not None:
         return given if isinstance(given, Modality) else Modality(kind=given)
-    claimants = [k for k in all_kinds() if k.claims(file)]
+    claimants = sorted((k for k in all_kinds() if k.claims(file)), key=lambda k: -k.priority)
     if not claimants:
         return None
+    claimants = [k for k in claimants if k.priority == claimants[0].priority]
     if len(claimants) > 1 and file.suffix == ".npz":
         block = claimants[0].read(file)
         for kind in claimants:

@@ -333,6 +333,24 @@ class MultiModalData:
             avail[:, j] &= present
         return self._replace(blocks=new_blocks, specs=specs, available=avail)
 
+    def with_obs(self, obs: pd.DataFrame) -> MultiModalData:
+        """The same subjects and blocks with ``obs`` replaced (rows aligned by subject ID;
+        subjects without a row get NaN). The outcome column, if any, must stay.
+
+        Parameters
+        ----------
+        obs : DataFrame
+            Indexed by subject ID.
+
+        Returns
+        -------
+        MultiModalData
+        """
+        aligned = _check_obs(obs).reindex(self._subjects)
+        if self._outcome is not None:
+            _check_outcome(aligned, self._outcome)
+        return self._replace(obs=aligned)
+
     def _drop_empty_subjects(self, context: str) -> MultiModalData:
         keep = self._available.any(axis=1)
         if keep.all():

@@ -8,7 +8,7 @@ out of an interrupted or failed run. Killing a lane stops that task only; the ot
 go on, and the next queued task goes to a fresh lane, so nothing waits behind a stuck fit.
 
 Worker processes see the kinds, strategies, representations and encoders registered in
-this process (:mod:`medfuse.evaluate.registries`), run with one BLAS/OpenMP thread (the
+this process (:mod:`medfuse.plugins`), run with one BLAS/OpenMP thread (the
 environment is set before numpy loads), ignore SIGINT (a Ctrl-C in a terminal reaches the
 whole process group; the parent decides what stops) and exit by themselves when their
 parent process is gone (killed with SIGKILL, say), so none outlives the run.
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from medfuse.evaluate.interrupt import deferred_stop
-from medfuse.evaluate.registries import restore, snapshot
+from medfuse.plugins import restore, snapshot
 
 #: Environment of every worker process: one thread per BLAS/OpenMP pool.
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sklearn.base import clone
 
-_REPRESENTATIONS: dict[str, Callable] = {}
-#: name -> the modality kinds it reads (empty: not said)
-_KINDS: dict[str, tuple[str, ...]] = {}
+
+@dataclass(frozen=True)
+class RepresentationInfo:
+    """One registered representation: its factory and the modality kinds it reads."""
+
+    target: Callable
+    kinds: tuple[str, ...] = ()
+
+
+_REPRESENTATIONS: dict[str, RepresentationInfo] = {}
 
 
 def register_representation(name: str, factory: Callable | None = None, *,
@@ -33,8 +41,7 @@ def register_representation(name: str, factory: Callable | None = None, *,
     """
 
     def wrap(f: Callable) -> Callable:
-        _REPRESENTATIONS[str(name)] = f
-        _KINDS[str(name)] = tuple(str(k) for k in kinds)
+        _REPRESENTATIONS[str(name)] = RepresentationInfo(f, tuple(str(k) for k in kinds))
         return f
 
     return wrap(factory) if factory is not None else wrap
@@ -53,7 +60,7 @@ def representations_for(kind: str) -> list[str]:
     list of str
         In registration order.
     """
-    return [name for name, kinds in _KINDS.items() if str(kind) in kinds]
+    return [name for name, entry in _REPRESENTATIONS.items() if str(kind) in entry.kinds]
 
 
 def representation_names() -> list[str]:
@@ -91,7 +98,7 @@ def make_representation(spec):
         if name not in _REPRESENTATIONS:
             raise ValueError(f"Unknown representation {name!r}; registered: "
                              f"{', '.join(representation_names())}.")
-        return _REPRESENTATIONS[name](**dict(spec.get("params") or {}))
+        return _REPRESENTATIONS[name].target(**dict(spec.get("params") or {}))
     if hasattr(spec, "fit") and hasattr(spec, "transform"):
         return clone(spec)
     raise TypeError(f"A representation is a name, a {{name, params}} mapping or a transformer "

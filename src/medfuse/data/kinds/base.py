@@ -115,7 +115,7 @@ class Kind:
     def claims(self, path: Path) -> bool:
         """Whether a file of a folder without manifest is a modality of this kind (default:
         its ending is one of :attr:`suffixes`; a kind may also read the header, see
-        :func:`medfuse.data.tables.read_header`)."""
+        :func:`medfuse.data.tables.header_names`)."""
         return path.suffix in self.suffixes
 
     def read(self, path: Path) -> Any:

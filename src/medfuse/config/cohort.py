@@ -8,35 +8,56 @@ are refused with the subjects named and their near matches (:mod:`medfuse.data.i
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from medfuse.config import ColumnRef, StudyError, SurvivalRef
+from medfuse.config.errors import StudyError
+from medfuse.config.refs import ColumnRef, ModalitySpec, SurvivalRef
 from medfuse.data.ids import id_mismatch_message
 from medfuse.data.kinds import get_kind
 from medfuse.data.kinds.base import TABLE_SUFFIXES
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 
-if TYPE_CHECKING:
-    from medfuse.config import ModalitySpec, Study
 
+def read_cohort(resolve: Callable[[str], Path], obs_columns: list[tuple[str, ColumnRef, str,
+                                                                         str]],
+                outcome: ColumnRef | SurvivalRef, modalities: dict[str, ModalitySpec],
+                prefix: str) -> MultiModalData:
+    """One cohort of a study file.
 
-def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
-                modalities: dict[str, ModalitySpec], prefix: str) -> MultiModalData:
-    """One cohort. For the test cohort (``prefix == "test."``) the batch, group and
-    covariate columns are looked up by name in the test files (outcome file first), and
-    left out when no test file has them (the harmonization's batch and covariates are
-    then an error). Columns used as outcome, batch, groups or covariates are dropped from
-    the modality tables of the same file (``uns["notes"]`` says which)."""
+    Parameters
+    ----------
+    resolve : callable
+        A path of the study file -> the file (relative to the study's folder).
+    obs_columns : list of (obs name, ColumnRef, field, role)
+        The columns the study adds to obs (``Study._obs_columns()``).
+    outcome : ColumnRef or SurvivalRef
+        The cohort's outcome.
+    modalities : dict of str to ModalitySpec
+        The cohort's modality files.
+    prefix : str
+        ``""`` for the training cohort, ``"test."`` for the test cohort: its batch, group and
+        covariate columns are looked up by name in the test files (outcome file first), and
+        left out when no test file has them (the harmonization's batch and covariates are
+        then an error).
+
+    Returns
+    -------
+    MultiModalData
+        Columns used as outcome, batch, groups or covariates are dropped from the modality
+        tables of the same file: ``uns["notes"]`` says which, and ``uns["set_aside"]``
+        holds them as modality -> {column: role} (saved with the model, so that new
+        subjects' files are read the same way).
+    """
     from medfuse.data.tables import read_table
 
     tables: dict[Path, pd.DataFrame] = {}
     roles: dict[Path, dict[str, str]] = {}      # file -> column -> what it is used as
 
     def table(file: str, field: str) -> pd.DataFrame:
-        p = study.resolve(file)
+        p = resolve(file)
         if p not in tables:
             try:
                 tables[p] = read_table(p)
@@ -49,7 +70,7 @@ def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
         if name not in t.columns:
             raise StudyError(f"{field}: column {name!r} is not in {ref.file} (columns: "
                              f"{', '.join(map(str, t.columns[:20]))})")
-        roles.setdefault(study.resolve(ref.file), {}).setdefault(name, role)
+        roles.setdefault(resolve(ref.file), {}).setdefault(name, role)
         return t[name]
 
     blocks, specs, files = {}, {}, {}
@@ -57,9 +78,9 @@ def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
         kind = get_kind(spec.kind)
         if kind.storage == "table" and Path(spec.file).suffix in TABLE_SUFFIXES:
             blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
-            files[name] = study.resolve(spec.file)
+            files[name] = resolve(spec.file)
         else:
-            path = study.resolve(spec.file)
+            path = resolve(spec.file)
             if not path.exists():
                 raise StudyError(f"{prefix}modalities.{name}.file: no such file {path}")
             blocks[name] = kind.read(path)
@@ -73,7 +94,7 @@ def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
         obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
                                                    outcome.column, "outcome")})
     outcome_ids = [str(i) for i in obs.index]
-    for key, ref, field, role in study._obs_columns():
+    for key, ref, field, role in obs_columns:
         if prefix:
             files_ = [outcome.file] + [m.file for m in modalities.values()]
             found = [(f, table(f, f"{prefix}outcome")) for f in files_]
@@ -85,14 +106,14 @@ def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
                                      "for every test subject.")
                 continue
             file, values = found[0]
-            roles.setdefault(study.resolve(file), {}).setdefault(ref.column, role)
+            roles.setdefault(resolve(file), {}).setdefault(ref.column, role)
         else:
             values = column(ref, f"{field}.column", ref.column, role)
         if key not in obs.columns:
             obs = obs.join(values.rename(key), how="outer")
         if ref.column not in obs.columns:
             obs[ref.column] = obs[key]
-    notes = []
+    notes, set_aside = [], {}
     for name, path in files.items():
         used = {c: r for c, r in roles.get(path, {}).items() if c in blocks[name].columns}
         if not used:
@@ -102,6 +123,7 @@ def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
                              f"{modalities[name].file} is used as outcome, batch, groups "
                              "or covariate; no feature is left.")
         blocks[name] = blocks[name].drop(columns=list(used))
+        set_aside[name] = dict(used)
         listed = ", ".join(f"{c!r} ({r})" for c, r in used.items())
         notes.append(f"modality {name!r}: {listed} of {modalities[name].file} "
                      f"{'are not features' if len(used) > 1 else 'is not a feature'}")
@@ -121,7 +143,7 @@ def read_cohort(study: Study, outcome: ColumnRef | SurvivalRef,
     try:
         return MultiModalData(blocks, obs=obs, modalities=specs,
                               outcome=getattr(outcome, "column", None),
-                              uns={"notes": notes} if notes else None)
+                              uns={"notes": notes, "set_aside": set_aside} if notes else None)
     except DataValidationError as err:
         raise StudyError(f"data: {err}") from None
 

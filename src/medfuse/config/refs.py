@@ -1,0 +1,98 @@
+"""Sections that point at files: columns, outcomes, modality files, an external test set."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medfuse.data.modality import Modality
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnRef(_Strict):
+    """One column of a table file (first column = subject ID).
+
+    Parameters
+    ----------
+    file : str
+        The table file, relative to the study file.
+    column : str
+        The column's name in its header row.
+    """
+
+    file: str
+    column: str
+
+
+class SurvivalRef(_Strict):
+    """Time and event columns of one table file, for ``task: survival``.
+
+    Parameters
+    ----------
+    file : str
+        The table file, relative to the study file.
+    time : str
+        Column of the event or censoring time (a non-negative number).
+    event : str
+        Column of the event indicator: 0/1, true/false or yes/no.
+    """
+
+    file: str
+    time: str
+    event: str
+
+
+class ModalitySpec(_Strict):
+    """One modality file and its kind (any registered kind, see
+    :mod:`medfuse.data.kinds`).
+
+    Parameters
+    ----------
+    file : str
+        The modality's file, relative to the study file; tables are ``.csv``, ``.tsv`` or
+        ``.parquet`` with the subject ID in the first column, other files are read by the
+        kind.
+    kind : str
+        A registered kind name (default ``continuous``).
+    scales : dict of str to str
+        For ``clinical`` modalities, column -> measurement scale (``nominal``,
+        ``ordinal``, ``interval``, ``ratio``, ``text``); other columns are inferred.
+    allow_nan : bool, optional
+        Whether NaN cells may occur in a measured row (default: the kind's rule, yes for
+        ``clinical`` only).
+    """
+
+    file: str
+    kind: str = "continuous"
+    scales: dict[str, str] = Field(default_factory=dict,
+                                   description="clinical: column -> measurement scale")
+    allow_nan: bool | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from medfuse.data.kinds import kind_names
+
+        if v not in kind_names():
+            raise ValueError(f"unknown kind {v!r}; registered kinds: {', '.join(kind_names())}")
+        return v
+
+    def to_modality(self) -> Modality:
+        return Modality(self.kind, scales=self.scales, allow_nan=self.allow_nan)
+
+
+class TestSpec(_Strict):
+    """An external test set with the same modalities as the training files.
+
+    Parameters
+    ----------
+    outcome : ColumnRef or SurvivalRef
+        The test subjects' outcome.
+    modalities : dict of str to ModalitySpec
+        The test subjects' modality files, under the training modalities' names.
+    """
+
+    outcome: ColumnRef | SurvivalRef
+    modalities: dict[str, ModalitySpec]
