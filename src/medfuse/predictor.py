@@ -113,7 +113,7 @@ class Predictor:
                     path / "labels_tr.csv").exists():
                 stems = {p.stem for p in path.iterdir()}
                 data = read_folder(path, modalities={m: k for m, k in self.kinds.items()
-                                                     if m in stems})
+                                                     if m in stems}, only=self.modalities)
             else:
                 data = read_data(path)
         except DataValidationError as err:

@@ -149,6 +149,6 @@ def test_dense_arrays_go_through_the_same_kind_check():
     ids = ["a", "b"]
     values = np.zeros((2, 1, 4, 4))
     values[1, 0, 0, 0] = np.inf
-    with pytest.raises(DataValidationError, match="non-finite values .* 'b'"):
+    with pytest.raises(DataValidationError, match=r"non-finite values .* 'b'"):
         MultiModalData({"ct": (ids, values)}, modalities={"ct": "image"})
     assert len(MultiModalData({"watch": _stream()}, modalities={"watch": "timeseries"})) == 4

@@ -17,7 +17,7 @@ from medfuse.fusion import make
 from medfuse.fusion.conformal import ConformalClassifier
 from medfuse.fusion.represented import RepresentedClassifier
 from medfuse.fusion.wrappers import final_estimator
-from medfuse.persist import load_model, read_manifest, save_model
+from medfuse.persist import read_manifest, save_model
 from medfuse.predictor import Predictor
 
 

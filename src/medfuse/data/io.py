@@ -84,7 +84,8 @@ def _restore_categories(frame: pd.DataFrame, cats: Mapping) -> pd.DataFrame:
 
 
 def read_folder(path: str | Path, outcome: str | None = None,
-                modalities: Mapping[str, Modality | str] | None = None) -> MultiModalData:
+                modalities: Mapping[str, Modality | str] | None = None,
+                only: Sequence[str] | None = None) -> MultiModalData:
     """Read a folder written by :func:`write_folder`, or any folder of modality files.
 
     Without a ``medfuse.json`` manifest, every file except ``obs.*`` is a modality named
@@ -102,6 +103,9 @@ def read_folder(path: str | Path, outcome: str | None = None,
         The obs column to use as outcome (default: the manifest's, if any).
     modalities : mapping of str to Modality or str, optional
         Kinds of the modality files of a folder without manifest, by modality (file) name.
+    only : sequence of str, optional
+        Read only these modalities (file names without their ending) of a folder without
+        manifest; other files are left unread.
 
     Returns
     -------
@@ -129,6 +133,8 @@ def read_folder(path: str | Path, outcome: str | None = None,
         for file in sorted(path.iterdir()):
             if file.stem == "obs" and file.suffix in TABLE_SUFFIXES:
                 obs = read_table(file)
+                continue
+            if only is not None and file.stem not in only:
                 continue
             spec = _spec_for(specs.get(file.stem), file)
             if spec is not None:
