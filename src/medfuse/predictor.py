@@ -300,29 +300,10 @@ def fitted_parts(obj, types, fitted_attribute: str) -> list:
     list
         The instances found, in the order they are reached.
     """
-    from sklearn.base import BaseEstimator
+    from medfuse.persist.modules import iter_parts
 
-    found, seen = [], set()
-
-    def visit(o) -> None:
-        if id(o) in seen:
-            return
-        seen.add(id(o))
-        if isinstance(o, types):
-            if hasattr(o, fitted_attribute):
-                found.append(o)
-        elif isinstance(o, dict):
-            for v in o.values():
-                visit(v)
-        elif isinstance(o, list | tuple):
-            for v in o:
-                visit(v)
-        elif isinstance(o, BaseEstimator):
-            for v in vars(o).values():
-                visit(v)
-
-    visit(obj)
-    return found
+    return [part for _, part in iter_parts(obj)
+            if isinstance(part, types) and hasattr(part, fitted_attribute)]
 
 
 def fitted_harmonizers(obj) -> list:

@@ -116,9 +116,19 @@ def test_registry_and_errors():
     assert make_representation({"name": "kmer", "params": {"k": 2}}).k == 2
     with pytest.raises(ValueError, match="Unknown representation 'nope'"):
         make_representation("nope")
-    data = _series_cohort(20)
     with pytest.raises(ValueError, match="different shapes"):
-        make("unimodal:ecg", random_state=0).fit(data)
+        make_representation("flatten").fit(_series_cohort(20).block("ecg"))
+
+
+def test_the_default_features_of_ragged_series_are_their_resampled_values():
+    """A ragged series becomes features by the timeseries kind's ``series-values``: each
+    series resampled to the median training length, flattened and z-scored."""
+    data = _series_cohort(60, seed=2)
+    model = make("unimodal:ecg", random_state=0).fit(data)
+    steps = model.preprocessors_["ecg"].named_steps
+    lengths = [a.shape[-1] for a in data.block("ecg").values]
+    assert steps["seriesresampler"].length_ == int(np.median(lengths))
+    assert model.n_block_features_["ecg"] == int(np.median(lengths))
 
 
 def test_neural_strategies_read_ragged_series_through_the_kinds_neural_input():

@@ -97,6 +97,24 @@ def detach(model) -> tuple[object, dict[str, object]]:
     return visit(model, ()), modules
 
 
+def iter_parts(obj) -> Iterator[tuple[tuple[str, ...], object]]:
+    """Every estimator reachable from ``obj`` (itself included) through the attributes of
+    estimators, dicts, lists and tuples, each once, with its path.
+
+    Parameters
+    ----------
+    obj : object
+        A model or any part of one.
+
+    Yields
+    ------
+    path : tuple of str
+        Attribute names, keys and positions from ``obj``.
+    estimator : BaseEstimator
+    """
+    yield from _walk(obj, (), set())
+
+
 def _walk(obj, path: tuple[str, ...], seen: set[int]) -> Iterator[tuple[tuple[str, ...],
                                                                          object]]:
     if id(obj) in seen:
@@ -130,7 +148,7 @@ def rebuild_targets(model) -> dict[str, object]:
         in ``_``), in the order they are reached.
     """
     out = {}
-    for path, obj in _walk(model, (), set()):
+    for path, obj in iter_parts(model):
         if callable(getattr(obj, "_build_module", None)) and _fitted(obj):
             out[_key(path)] = obj
     return out

@@ -45,3 +45,24 @@ def _flat(X) -> np.ndarray:
                 "'series-summary') in the strategy's representations or the study file.")
         X = np.stack([np.asarray(v, dtype=float) for v in X.values])
     return np.asarray(X, dtype=float).reshape(len(X), -1)
+
+
+def series_values(length: int | None = None):
+    """Series resampled to one length (the median training length by default) at evenly
+    spaced times, then flattened and z-scored: the default features of a ``timeseries``
+    modality, ragged or dense (a dense block passes the resampling unchanged)."""
+    from sklearn.pipeline import make_pipeline
+
+    from medfuse.preprocess.resample import SeriesResampler
+
+    return make_pipeline(SeriesResampler(length), Flatten())
+
+
+def image_values(shape: tuple[int, ...] | None = None):
+    """Images resampled to one size (the median training size by default), then flattened
+    and z-scored: the default features of an ``image`` modality, ragged or dense."""
+    from sklearn.pipeline import make_pipeline
+
+    from medfuse.preprocess.resample import ImageResampler
+
+    return make_pipeline(ImageResampler(shape), Flatten())

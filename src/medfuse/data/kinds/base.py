@@ -210,6 +210,28 @@ class Kind:
         default kind for arrays)."""
         return False
 
+    def example(self, ids: pd.Index, y: np.ndarray, rng: np.random.Generator) -> Any:
+        """A small block of this kind whose values carry the binary outcome ``y`` (what the
+        conformance checks of :mod:`medfuse.testing` fit on; the known answer is that a
+        strategy reading it does better than chance).
+
+        Parameters
+        ----------
+        ids : Index of str, length n
+            Subject IDs.
+        y : ndarray of int (n,)
+            Outcome, 0 or 1.
+        rng : numpy Generator
+
+        Returns
+        -------
+        block
+            What :class:`~medfuse.data.MultiModalData` takes for this kind. The base class
+            has none: a third-party kind implements it, or its checks are given a block.
+        """
+        raise NotImplementedError(f"The modality kind {self.name!r} gives no example block; "
+                                  "implement Kind.example or pass block= to the check.")
+
     def __repr__(self) -> str:
         return f"<modality kind {self.name!r} ({self.storage})>"
 

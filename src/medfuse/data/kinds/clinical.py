@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+import pandas as pd
+
 from medfuse.data.kinds.base import Kind
 
 
@@ -23,3 +26,17 @@ class ClinicalKind(Kind):
 
     def default_kernel(self, preprocessor) -> str:
         return getattr(preprocessor, "mkl_kernel", "auto")
+
+    def example(self, ids: pd.Index, y: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Age (ratio, older when ``y`` is 1, a tenth missing), sex (nominal) and stage
+        (ordinal, later when ``y`` is 1)."""
+        n = len(ids)
+        age = rng.normal(55 + 10 * y, 6).round()
+        age[rng.random(n) < 0.1] = np.nan
+        stage = np.clip(rng.integers(0, 3, n) + y, 0, 3)
+        return pd.DataFrame({
+            "age": age,
+            "sex": rng.choice(["F", "M"], n),
+            "stage": pd.Categorical(np.array(["I", "II", "III", "IV"])[stage],
+                                    categories=["I", "II", "III", "IV"], ordered=True),
+        }, index=ids)

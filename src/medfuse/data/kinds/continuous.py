@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from medfuse.data.kinds.base import Kind, ModalitySpec
@@ -29,3 +30,9 @@ class ContinuousKind(Kind):
         check_no_inf(name, measured)
         if not spec.nan_allowed:
             check_no_nan(name, measured)
+
+    def example(self, ids: pd.Index, y: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Six standard normal features; the first two shifted by ``y``."""
+        values = rng.normal(size=(len(ids), 6))
+        values[:, :2] += 1.5 * y[:, None]
+        return pd.DataFrame(values, index=ids, columns=[f"x{k}" for k in range(6)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from medfuse.data.kinds.base import ModalitySpec
@@ -26,3 +27,10 @@ class CountsKind(ContinuousKind):
     def check(self, name: str, spec: ModalitySpec, measured: pd.DataFrame) -> None:
         super().check(name, spec, measured)
         check_counts(name, measured)
+
+    def example(self, ids: pd.Index, y: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Poisson counts of eight genes at library sizes that differ; the first two genes
+        four times as expressed when ``y`` is 1."""
+        depth = rng.uniform(0.5, 2.0, len(ids))[:, None]
+        rate = 50.0 * depth * np.where(np.arange(8) < 2, 1.0 + 3.0 * y[:, None], 1.0)
+        return pd.DataFrame(rng.poisson(rate), index=ids, columns=[f"gene{k}" for k in range(8)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from medfuse.data.kinds.base import Kind, ModalitySpec
@@ -26,3 +27,14 @@ class SequenceKind(Kind):
                 f"Modality {name!r} (sequence) must have exactly one column of strings.")
         if not spec.nan_allowed:
             check_no_nan(name, measured)
+
+    def example(self, ids: pd.Index, y: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Random DNA of 40 bases; the motif ``GATTACA`` three times in when ``y`` is 1."""
+        rows = []
+        for label in y:
+            bases = list(rng.choice(list("ACGT"), 40))
+            if label:
+                for start in (2, 15, 28):
+                    bases[start:start + 7] = list("GATTACA")
+            rows.append("".join(bases))
+        return pd.DataFrame({"sequence": rows}, index=ids)

@@ -17,12 +17,14 @@ class TimeseriesKind(ArrayKind):
     ``timestamps`` for irregular sampling: one finite, strictly increasing time per sample).
     Encoder: 1-D convolutions with global pooling (``series_encoder="gru"``: a
     bidirectional GRU), fed ``series-input`` (ragged series resampled to the median training
-    length, then standardised per channel)."""
+    length, then standardised per channel); features: ``series-values`` (the same resampling,
+    flattened and z-scored)."""
 
     name = "timeseries"
     encoder: ClassVar[str | None] = "conv1d"
     value_ndims: ClassVar[tuple[int, ...]] = (2,)
     neural_preprocessing: ClassVar[str | None] = "series-input"
+    features: ClassVar[str | None] = "series-values"
 
     def encoder_for(self, settings) -> str | None:
         return "gru" if getattr(settings, "series_encoder", "conv") == "gru" else self.encoder
@@ -43,6 +45,18 @@ class TimeseriesKind(ArrayKind):
             raise DataValidationError(
                 f"Modality {name!r} (timeseries): field 'timestamps' must hold one finite "
                 f"time per sample, strictly increasing; subject(s) {listing(problems)}.")
+
+    def example(self, ids, y: np.ndarray, rng: np.random.Generator) -> RaggedBlock:
+        """Two-channel series of 12 to 30 samples at irregular times; the first channel's
+        slope is positive when ``y`` is 1, negative otherwise."""
+        series, stamps = [], []
+        for label in y:
+            t = np.cumsum(rng.uniform(0.5, 1.5, int(rng.integers(12, 31))))
+            slope = 0.3 if label else -0.3
+            series.append(np.vstack([slope * t + rng.normal(0, 0.5, len(t)),
+                                     rng.normal(size=len(t))]))
+            stamps.append(t)
+        return RaggedBlock(ids, series, {"timestamps": stamps})
 
 
 def _timestamp_problem(series: np.ndarray, times) -> str:
