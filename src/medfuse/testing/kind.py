@@ -189,7 +189,12 @@ def _check_round_trip(k: Kind, data: MultiModalData) -> None:
 
 def _same_block(a, b, how: str) -> None:
     if isinstance(a, RaggedBlock):
-        same = isinstance(b, RaggedBlock) and a.equals(b)
+        same = (isinstance(b, RaggedBlock) and list(a.ids) == list(b.ids)
+                and a.field_names == b.field_names
+                and all(_close(x, z) for name in ("values", *a.field_names)
+                        for x, z in zip(a.values if name == "values" else a.field(name),
+                                        b.values if name == "values" else b.field(name),
+                                        strict=True)))
     elif isinstance(a, pd.DataFrame):
         try:
             pd.testing.assert_frame_equal(a, b.loc[a.index, a.columns], check_dtype=False,
@@ -201,6 +206,14 @@ def _same_block(a, b, how: str) -> None:
         same = np.allclose(np.asarray(a, float), np.asarray(b, float), equal_nan=True)
     if not same:
         raise AssertionError(f"the block read back {how} differs from the one written")
+
+
+def _close(x, z) -> bool:
+    """Equal arrays up to the rounding of a text file (or both absent)."""
+    if x is None or z is None:
+        return x is None and z is None
+    return x.shape == z.shape and np.allclose(np.asarray(x, float), np.asarray(z, float),
+                                              rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
 def _check_features(k: Kind, data: MultiModalData) -> None:
