@@ -22,6 +22,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+__all__ = ["Plugin", "PluginError", "load_plugins", "plugin_modules", "restore", "snapshot"]
+
 #: (module, registry dict) of every registry. Only registries already loaded are taken:
 #: the encoders' module imports torch.
 REGISTRIES = (("medfuse.data.kinds.registry", "_KINDS"),
@@ -43,7 +45,13 @@ def _origin(entry) -> str:
 
 
 def snapshot() -> dict[tuple[str, str], dict]:
-    """Registrations of objects from outside medfuse, per loaded registry."""
+    """Registrations of objects from outside medfuse, per loaded registry.
+
+    Returns
+    -------
+    dict
+        (registry module, registry name) -> {name: registered object}.
+    """
     out = {}
     for module, name in REGISTRIES:
         if module not in sys.modules:
@@ -57,7 +65,13 @@ def snapshot() -> dict[tuple[str, str], dict]:
 
 
 def restore(registrations: dict[tuple[str, str], dict]) -> None:
-    """Put the registrations of :func:`snapshot` in place (in a worker process)."""
+    """Put the registrations of :func:`snapshot` in place (in a worker process).
+
+    Parameters
+    ----------
+    registrations : dict
+        What :func:`snapshot` returned in the parent process.
+    """
     for (module, name), extra in registrations.items():
         getattr(importlib.import_module(module), name).update(extra)
 
@@ -122,9 +136,14 @@ def _added(before: dict[str, dict], after: dict[str, dict]) -> dict[str, list[st
 
 
 def plugin_modules() -> list[tuple[str, str]]:
-    """The plugin modules to import, as (module, where it was listed): the ``medfuse.plugins``
-    entry points, then the names in the ``MEDFUSE_PLUGINS`` environment variable
-    (comma-separated)."""
+    """The plugin modules to import.
+
+    Returns
+    -------
+    list of (str, str)
+        (module, where it was listed): the ``medfuse.plugins`` entry points, then the names
+        in the ``MEDFUSE_PLUGINS`` environment variable (comma-separated).
+    """
     from importlib.metadata import entry_points
 
     out = []

@@ -12,7 +12,8 @@ API_DIR = Path(__file__).resolve().parents[2] / "docs" / "api"
 #: Packages whose ``__all__`` is the public API.
 PUBLIC_PACKAGES = ("medfuse", "medfuse.data", "medfuse.data.kinds", "medfuse.preprocess",
                    "medfuse.represent", "medfuse.fusion", "medfuse.fusion.neural",
-                   "medfuse.evaluate", "medfuse.explain", "medfuse.report", "medfuse.persist")
+                   "medfuse.evaluate", "medfuse.explain", "medfuse.report", "medfuse.persist",
+                   "medfuse.testing", "medfuse.plugins", "medfuse.config", "medfuse.study")
 
 
 def documented_names() -> list[str]:

@@ -23,230 +23,32 @@ is refitted with seeds ``0 .. seeds - 1`` and its metrics averaged over seeds.
 from __future__ import annotations
 
 import contextlib
-import json
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.base import clone
 
-import medfuse
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.evaluate.budget import DEFAULT_BUDGET
 from medfuse.evaluate.cache import (
-    CACHE_FORMAT,
     data_fingerprint,
-    digest,
-    params_repr,
-    write_cached,
 )
-from medfuse.evaluate.coverage import conformal_outputs, held_patterns
 from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
 from medfuse.evaluate.outcomes import from_cache, record
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
-from medfuse.evaluate.robustness import modality_subsets, predict_subsets, subset_key
+from medfuse.evaluate.robustness import modality_subsets
 from medfuse.evaluate.splits import Split, make_splits
+from medfuse.evaluate.strategies import resolve_strategies
+from medfuse.evaluate.tasks import (
+    cache_expectations,
+    extract_weights,
+    make_tasks,
+    run_task_safely,
+    seeded,
+    torch_threads,
+)
 from medfuse.evaluate.workers import FitPool, InProcess, n_workers
-
-
-# ---------------------------------------------------------------------- strategies
-def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
-                       exclude: Sequence[str] = (), params: Mapping[str, dict] | None = None,
-                       task: str = "classification",
-                       representations: Mapping | None = None) -> dict[str, object]:
-    """Unfitted estimators by name from the registry.
-
-    Parameters
-    ----------
-    data : MultiModalData
-        The study's data (its kinds decide which strategies ``"all"`` holds).
-    names : str or sequence of str
-        ``"all"`` (every registered strategy of the ``task`` that accepts every modality's
-        kind, per-modality names such as ``unimodal:<m>`` expanded for each modality) or a
-        list of names.
-    exclude : sequence of str
-        Names to leave out.
-    params : mapping of str to dict, optional
-        Strategy name -> constructor arguments.
-    task : {"classification", "survival"}
-    representations : mapping, optional
-        Modality -> representation; every strategy is wrapped so that these
-        modalities are turned into feature blocks inside its fit (their kind is then the
-        representation's output kind when choosing strategies).
-
-    Returns
-    -------
-    dict of str to estimator
-        Name -> unfitted strategy, in the order chosen.
-    """
-    from medfuse.fusion.factory import make
-    from medfuse.fusion.registry import info, strategy_names
-    from medfuse.represent import make_representation
-
-    params = dict(params or {})
-    representations = dict(representations or {})
-    kinds = dict(data.kinds)
-    for m, spec in representations.items():
-        kinds[m] = str(getattr(make_representation(spec), "output_kind", "continuous"))
-    if names == "all":
-        chosen = []
-        for n in strategy_names(data.modality_names, task=task):
-            tags = info(n)
-            if tags.per_modality:
-                ok = tags.accepts(kinds[n.split(":", 1)[1]])
-            else:
-                ok = all(tags.accepts(k) for k in kinds.values())
-            if ok:
-                chosen.append(n)
-    else:
-        chosen = list(names)
-    chosen = [n for n in chosen if n not in set(exclude)]
-    if not chosen:
-        raise DataValidationError(
-            "No fusion strategy to run: none is registered for these modality kinds "
-            f"({', '.join(sorted(set(kinds.values())))}), or all were excluded.")
-    out = {}
-    for n in chosen:
-        if ":" in n and n.split(":", 1)[1] not in data.modality_names:
-            raise DataValidationError(f"strategies: {n!r} names a modality the data does not "
-                                      f"have ({', '.join(data.modality_names)}).")
-        est = make(n, **params.get(n, {}), representations=representations)
-        if info(n).task != task:
-            raise DataValidationError(f"strategies: {n!r} is a {info(n).task} strategy; this "
-                                      f"is a {task} study.")
-        out[n] = est
-    return out
-
-
-
-# ---------------------------------------------------------------------- one task
-def extract_weights(model) -> dict[str, dict[str, float]]:
-    """Per-modality weights a fitted strategy exposes (``modality_weights_``,
-    ``kernel_weights_``, ``attention_weights_``/``attention_`` averaged over subjects); a
-    wrapped strategy's are those of the strategy it wraps."""
-    from medfuse.fusion.wrappers import final_estimator
-
-    model = final_estimator(model)
-    out = {}
-    mods = list(getattr(model, "modalities_", []))
-    for attr in ("modality_weights_", "kernel_weights_", "attention_weights_", "attention_"):
-        w = getattr(model, attr, None)
-        if w is None:
-            continue
-        try:
-            if isinstance(w, pd.Series):
-                vals = {str(k): float(v) for k, v in w.items()}
-            elif isinstance(w, pd.DataFrame):
-                vals = {str(k): float(v) for k, v in w.mean(axis=0).items()}
-            elif isinstance(w, Mapping):
-                vals = {str(k): float(np.mean(v)) for k, v in w.items()}
-            else:
-                arr = np.asarray(w, dtype=float)
-                if arr.ndim == 0 or arr.shape[-1] != len(mods):
-                    continue
-                arr = arr.reshape(-1, len(mods)).mean(axis=0)
-                vals = dict(zip(mods, map(float, arr), strict=True))
-        except (TypeError, ValueError):
-            continue
-        if vals and all(np.isfinite(list(vals.values()))):
-            out[attr.rstrip("_")] = vals
-    return out
-
-
-def _has_seed(est) -> bool:
-    return "random_state" in est.get_params(deep=False)
-
-
-def _seeded(est, seed: int | None):
-    est = clone(est)
-    if seed is not None and _has_seed(est):
-        est.set_params(random_state=seed)
-    return est
-
-
-@dataclass
-class _Task:
-    strategy: str
-    estimator: object
-    kind: str
-    split: Split | None
-    seed: int | None
-    key: str
-
-
-def _class_index(model, classes: np.ndarray) -> np.ndarray:
-    return np.searchsorted(classes, model.classes_)
-
-
-def _run_task(task: _Task, data: MultiModalData, y: np.ndarray, classes: np.ndarray,
-              subsets: list[tuple[str, ...]], test_data: MultiModalData | None,
-              cache_dir: Path | None) -> FoldResult:
-    from medfuse.fusion.survival import survival_target
-
-    survival = classes is None  # y is then the structured (event, time) array
-    if task.kind == "cv":
-        train, held = data[task.split.train], data[task.split.test]
-        y_train, y_held = y[task.split.train], y[task.split.test]
-    else:
-        train, held = data, test_data
-        y_train = y
-        y_held = (survival_target(test_data) if survival
-                  else np.searchsorted(classes, np.asarray(test_data.y)))
-    model = clone(task.estimator)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(train, y_train if survival else classes[y_train])
-    seconds = time.perf_counter() - t0
-    names = held.modality_names
-    use = subsets if task.kind == "cv" else [tuple(names)]
-    conformal = {}
-    if survival:
-        proba = predict_subsets(model, held, use, 1, np.array([0]))
-        times = [float(t) for t in y_held["time"]]
-        y_held = y_held["event"]
-    else:
-        proba = predict_subsets(model, held, use, len(classes), _class_index(model, classes))
-        conformal = conformal_outputs(model, held, use, len(classes),
-                                      _class_index(model, classes))
-        times = []
-    result = FoldResult(
-        strategy=task.strategy,
-        split=task.split.label if task.split is not None else f"seed{task.seed}",
-        kind=task.kind, repeat=task.split.repeat if task.split is not None else 0,
-        fold=task.split.fold if task.split is not None else int(task.seed or 0),
-        seed=task.seed, subjects=[str(s) for s in held.subjects],
-        y=[int(v) for v in y_held], full_key=subset_key(names),
-        proba={k: v.tolist() for k, v in proba.items()}, n_train=len(train),
-        fit_seconds=seconds, weights=extract_weights(model), time=times,
-        patterns=held_patterns(held), **conformal)
-    if cache_dir is not None:
-        write_cached(cache_dir, task.key, result)
-    return result
-
-
-def _cache_expectations(task: _Task, data: MultiModalData, test: MultiModalData | None,
-                        classes: np.ndarray | None,
-                        subsets: list[tuple[str, ...]]) -> dict:
-    """What the cached result of ``task`` must hold (see
-    :func:`medfuse.evaluate.cache.cache_problem`)."""
-    held = data.subjects[task.split.test] if task.kind == "cv" else test.subjects
-    full = subset_key(data.modality_names)
-    return {
-        "strategy": task.strategy, "kind": task.kind,
-        "split": task.split.label if task.split is not None else f"seed{task.seed}",
-        "repeat": int(task.split.repeat) if task.split is not None else 0,
-        "fold": int(task.split.fold) if task.split is not None else int(task.seed or 0),
-        "seed": None if task.seed is None else int(task.seed), "full_key": full,
-        "n_train": len(task.split.train) if task.kind == "cv" else len(data),
-        "subjects": [str(s) for s in held],
-        "keys": {subset_key(s) for s in subsets} if task.kind == "cv" else {full},
-        "n_cols": 1 if classes is None else len(classes), "survival": classes is None,
-    }
 
 
 # ---------------------------------------------------------------------- the benchmark
@@ -386,7 +188,7 @@ def run_benchmark(
     subsets = (modality_subsets(data.modality_names) if robustness
                else [tuple(data.modality_names)])
 
-    tasks = _tasks(strategies, data, test, splits, subsets, seed, seeds, survival)
+    tasks = make_tasks(strategies, data, test, splits, subsets, seed, seeds, survival)
     cache_dir = None
     if out is not None:
         cache_dir = Path(out) / "cache"
@@ -396,14 +198,14 @@ def run_benchmark(
     if resume and cache_dir is not None:
         done, errors = from_cache(
             tasks, cache_dir, budget, retry_failed,
-            expected=lambda t: _cache_expectations(t, data, test, classes, subsets))
+            expected=lambda t: cache_expectations(t, data, test, classes, subsets))
     reused = len(done)
     todo = [t for t in tasks if t.key not in done and t.strategy not in errors]
     shared = (data, y, classes, subsets, test, cache_dir)
     if budget is None and n_workers(jobs) == 1:
-        pool = InProcess(_safe_run, shared)
+        pool = InProcess(run_task_safely, shared)
     else:
-        pool = FitPool(_safe_run, shared, min(n_workers(jobs), len(todo)), budget)
+        pool = FitPool(run_task_safely, shared, min(n_workers(jobs), len(todo)), budget)
     left_out = len(tasks) - reused - len(todo)  # strategies failed in an earlier run
     with signals_stop(), _progress(progress, len(tasks), reused, left_out) as advance:
         try:
@@ -429,60 +231,6 @@ def run_benchmark(
         classes=["risk"] if survival else list(classes),
         modalities=list(data.modality_names), splits=splits, folds=folds_out,
         primary_metric=primary_metric, settings=settings, errors=errors, task=task)
-
-
-def _safe_run(task: _Task, *args):
-    """Run one task with one BLAS/OpenMP/torch thread (as the ROSMAP script does): parallelism
-    comes from ``jobs``, numbers do not depend on it, and a busy machine is not
-    oversubscribed."""
-    from threadpoolctl import threadpool_limits
-
-    torch_threads = _torch_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            return task.key, _run_task(task, *args), None
-    except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
-        return task.key, None, f"{type(err).__name__}: {err}"
-    finally:
-        _torch_threads(torch_threads)
-
-
-def _torch_threads(n: int | None) -> int | None:
-    """Set torch's intra-op threads (if torch is loaded); returns the previous number."""
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is None or n is None:
-        return None
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    return previous
-
-
-def _tasks(strategies: Mapping[str, object], data: MultiModalData,
-           test: MultiModalData | None, splits: Sequence[Split],
-           subsets: list[tuple[str, ...]], seed: int, seeds: int, survival: bool
-           ) -> list[_Task]:
-    """One task per (strategy, CV split) and per (strategy, test seed), each with the cache
-    key of everything that determines its result."""
-    fingerprint = data_fingerprint(data)
-    test_fp = data_fingerprint(test) if test is not None else ""
-    subsets_repr = json.dumps([list(s) for s in subsets])
-    tasks: list[_Task] = []
-    for name, est in strategies.items():
-        base = [CACHE_FORMAT, medfuse.__version__, fingerprint, name, type(est).__name__,
-                params_repr(est)] + (["survival"] if survival else [])
-        stochastic = _has_seed(est)
-        for sp in splits:
-            s = seed + sp.repeat
-            key = digest([*base, "cv", sp.digest(), s if stochastic else None, subsets_repr])
-            tasks.append(_Task(name, _seeded(est, s), "cv", sp, s if stochastic else None,
-                               key))
-        if test is not None:
-            for s in (range(seeds) if stochastic else [None]):
-                key = digest([*base, "test", test_fp, s])
-                tasks.append(_Task(name, _seeded(est, s), "test", None, s, key))
-    return tasks
 
 
 @contextlib.contextmanager
@@ -523,14 +271,14 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
     """
     from threadpoolctl import threadpool_limits
 
-    model = _seeded(estimator, seed)
-    previous = _torch_threads(1)
+    model = seeded(estimator, seed)
+    previous = torch_threads(1)
     try:
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore", category=UserWarning)
             return model.fit(data)
     finally:
-        _torch_threads(previous)
+        torch_threads(previous)
 
 
 __all__ = ["DEFAULT_BUDGET", "BenchmarkInterrupted", "BenchmarkResult", "FoldResult",

@@ -21,7 +21,24 @@ from medfuse.represent.registry import make_representation
 def block_preprocessor(preprocessors, name: str, spec):
     """The unfitted transformer that turns modality ``name`` into a feature matrix: the
     user's or the kind's default preprocessor (``resolve_preprocessor``), else the kind's
-    featurizer (k-mer spectrum for sequences, flattened z-scored values for arrays)."""
+    featurizer (k-mer spectrum for sequences, resampled, flattened, z-scored values for
+    arrays).
+
+    Parameters
+    ----------
+    preprocessors : None, dict or transformer
+        A strategy's ``preprocessors`` parameter (see
+        :func:`medfuse.preprocess.resolve_preprocessor`).
+    name : str
+        The modality.
+    spec : Modality
+        Its specification.
+
+    Returns
+    -------
+    transformer or None
+        Unfitted; None when the block already is a feature matrix.
+    """
     t = resolve_preprocessor(preprocessors, name, spec)
     if t is not None:
         return t

@@ -156,8 +156,23 @@ def _path(cls: type) -> str:
 
 
 def check_name(name: str) -> StrategyInfo:
-    """The tags of a strategy name a user gave; a ValueError lists the valid names when it
-    is unknown, and asks for the modality of a per-modality strategy given without one."""
+    """The tags of a strategy name a user gave.
+
+    Parameters
+    ----------
+    name : str
+        A strategy name (``unimodal:<modality>`` for a per-modality one).
+
+    Returns
+    -------
+    StrategyInfo
+
+    Raises
+    ------
+    ValueError
+        Listing the valid names when it is unknown, or asking for the modality of a
+        per-modality strategy given without one.
+    """
     info_ = info(name)
     if info_.per_modality and not name.partition(":")[2]:
         raise ValueError(f"Name the modality: '{info_.name}:<modality>'.")
@@ -167,7 +182,20 @@ def check_name(name: str) -> StrategyInfo:
 def check_params(name: str, params) -> None:
     """Refuse constructor arguments the strategy ``name`` does not have, listing the ones
     it has, and values it cannot train with (a strategy checks its own in
-    ``_check_settings()``, e.g. loss terms given by a name nobody registered)."""
+    ``_check_settings()``, e.g. loss terms given by a name nobody registered).
+
+    Parameters
+    ----------
+    name : str
+        A strategy name.
+    params : mapping
+        Constructor arguments.
+
+    Raises
+    ------
+    ValueError
+        Naming the strategy and what is wrong.
+    """
     cls = info(name).cls
     accepted = set(cls().get_params(deep=False))
     unknown = sorted(set(params) - accepted)

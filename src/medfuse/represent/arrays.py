@@ -50,7 +50,18 @@ def _flat(X) -> np.ndarray:
 def series_values(length: int | None = None):
     """Series resampled to one length (the median training length by default) at evenly
     spaced times, then flattened and z-scored: the default features of a ``timeseries``
-    modality, ragged or dense (a dense block passes the resampling unchanged)."""
+    modality, ragged or dense (a dense block passes the resampling unchanged).
+
+    Parameters
+    ----------
+    length : int, optional
+        Samples per series after resampling.
+
+    Returns
+    -------
+    Pipeline
+        Unfitted ``SeriesResampler`` then :class:`Flatten`.
+    """
     from sklearn.pipeline import make_pipeline
 
     from medfuse.preprocess.resample import SeriesResampler
@@ -60,7 +71,18 @@ def series_values(length: int | None = None):
 
 def image_values(shape: tuple[int, ...] | None = None):
     """Images resampled to one size (the median training size by default), then flattened
-    and z-scored: the default features of an ``image`` modality, ragged or dense."""
+    and z-scored: the default features of an ``image`` modality, ragged or dense.
+
+    Parameters
+    ----------
+    shape : tuple of int, optional
+        Spatial shape after resampling.
+
+    Returns
+    -------
+    Pipeline
+        Unfitted ``ImageResampler`` then :class:`Flatten`.
+    """
     from sklearn.pipeline import make_pipeline
 
     from medfuse.preprocess.resample import ImageResampler

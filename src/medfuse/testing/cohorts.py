@@ -75,6 +75,7 @@ def example_ids(n_subjects: int) -> pd.Index:
     Parameters
     ----------
     n_subjects : int
+        Number of subjects.
 
     Returns
     -------
@@ -90,7 +91,9 @@ def example_outcome(n_subjects: int, random_state: int = 0) -> np.ndarray:
     Parameters
     ----------
     n_subjects : int
+        Number of subjects.
     random_state : int
+        The cohort's seed.
 
     Returns
     -------

@@ -222,8 +222,18 @@ def loss_term_spec(term: LossTerm):
 
 
 def term_labels(terms: Sequence[LossTerm]) -> list[str]:
-    """One label per term for the per-term losses of ``history_``: its registered name (or
-    class name), with ``#2``, ``#3`` ... for repeats."""
+    """One label per term for the per-term losses of ``history_``.
+
+    Parameters
+    ----------
+    terms : sequence of LossTerm
+        The terms of one training stage.
+
+    Returns
+    -------
+    list of str
+        Each term's registered name (or class name), with ``#2``, ``#3`` ... for repeats.
+    """
     labels, seen = [], {}
     for t in terms:
         spec = loss_term_spec(t)

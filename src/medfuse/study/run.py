@@ -15,8 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from medfuse.study.chains import (
+    _harmonize_spec,
+    _screening_spec,
+    _with_step,
+    harmonization_chains,
+    screening_chains,
+)
+from medfuse.study.design import check_design, study_splits
 
 
 @dataclass
@@ -44,168 +52,6 @@ class StudyOutputs:
     report: Path
     model: Path | None
     failures: Path | None = None
-
-
-def _harmonize_spec(harmonize):
-    if harmonize is None:
-        return None
-    from medfuse.config import HarmonizeSpec
-
-    return harmonize if isinstance(harmonize, HarmonizeSpec) else HarmonizeSpec(**harmonize)
-
-
-def _screening_spec(screening):
-    if screening is None:
-        return None
-    from medfuse.config import ScreeningSpec
-
-    return screening if isinstance(screening, ScreeningSpec) else ScreeningSpec(**screening)
-
-
-def harmonization_chains(spec, data, batch_column: str) -> dict:
-    """modality -> unfitted ``ObsChain([harmonizer, default preprocessing])`` for the
-    modalities of ``data`` that a study's ``harmonize:`` section harmonizes.
-
-    Parameters
-    ----------
-    spec : HarmonizeSpec
-        The study's ``harmonize:`` section (:class:`medfuse.config.HarmonizeSpec`).
-    data : MultiModalData
-        The training subjects (their kinds choose the default preprocessing and whether
-        the method applies).
-    batch_column : str
-        The obs column the harmonizer reads the batch from.
-
-    Returns
-    -------
-    dict of str to ObsChain
-        Modality -> unfitted chain.
-    """
-    from medfuse.config import StudyError
-    from medfuse.preprocess import ComBat, ComBatSeq, default_preprocessor
-    from medfuse.preprocess.chain import ObsChain
-
-    chosen = spec.modalities
-    if chosen is None:
-        chosen = [m for m in data.modality_names
-                  if spec.method in data.modalities[m].kind_object.harmonizers]
-        if not chosen:
-            raise StudyError(f"harmonize.modalities: no modality is of a kind {spec.method} "
-                             f"adjusts (modalities: {', '.join(data.modality_names)}).")
-    covariates = [c if isinstance(c, str) else c.column for c in spec.covariates]
-    for col in [batch_column, *covariates]:
-        if col not in data.obs.columns:
-            raise StudyError(f"harmonize: the data has no obs column {col!r} (obs "
-                             f"columns: {', '.join(map(str, data.obs.columns))}).")
-    out = {}
-    for m in chosen:
-        if m not in data.modality_names:
-            raise StudyError(f"harmonize.modalities: {m!r} is not a modality of the study "
-                             f"({', '.join(data.modality_names)}).")
-        modality = data.modalities[m]
-        kind = modality.kind_object
-        if spec.method not in kind.harmonizers:
-            use = (f"use method: {kind.harmonizers[0]}" if kind.harmonizers else
-                   f"{kind.name} modalities are not harmonized")
-            raise StudyError(f"harmonize.modalities: {spec.method} adjusts "
-                             f"{_ADJUSTS[spec.method]}; {m!r} is a {kind.name} modality "
-                             f"({use}).")
-        if spec.method == "ComBat":
-            harmonizer = ComBat(
-                parametric=True if spec.parametric is None else spec.parametric,
-                mean_only=bool(spec.mean_only), ref_batch=spec.reference_batch,
-                unseen_batch=spec.unseen_batch, batch_col=batch_column,
-                covariate_cols=covariates or None)
-        else:
-            harmonizer = ComBatSeq(ref_batch=spec.reference_batch, batch_col=batch_column,
-                                   covariate_cols=covariates or None,
-                                   unseen_batch=spec.unseen_batch)
-        out[m] = ObsChain([harmonizer, default_preprocessor(modality)])
-    return out
-
-
-_ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
-
-
-def screening_chains(spec, data, chains: dict | None = None,
-                     task: str = "classification") -> dict:
-    """modality -> unfitted ``ObsChain([harmonizer, FeatureScreen, default preprocessing])``
-    (no harmonizer where ``chains``, the harmonization chains, has none) for the modalities
-    a study's ``screening:`` section screens.
-
-    Parameters
-    ----------
-    spec : ScreeningSpec
-        The ``screening:`` section.
-    data : MultiModalData
-        The training subjects: their kinds say whether and on which scale a modality is
-        screened, and their ``outcome`` names the column a univariate screen reads.
-    chains : dict of str to ObsChain, optional
-        The harmonization chains (see :func:`harmonization_chains`).
-    task : {"classification", "survival"}
-        ``"survival"``: a univariate screen reads the obs columns ``time`` and ``event``.
-
-    Returns
-    -------
-    dict of str to ObsChain
-        Modality -> chain, the harmonization chains of unscreened modalities included.
-
-    Raises
-    ------
-    StudyError
-        When a named modality is not in the data, is not of a screened kind or has no more
-        than ``keep`` features, or when no modality is wider than ``keep``.
-    """
-    from medfuse.config import StudyError
-    from medfuse.preprocess import default_preprocessor
-    from medfuse.preprocess.chain import ObsChain
-    from medfuse.preprocess.screening import FeatureScreen
-
-    out = dict(chains or {})
-    if spec.method not in ("variance", "univariate"):
-        raise StudyError(f"screening.method: {spec.method!r} is not a screening method "
-                         "(variance, univariate).")
-    chosen = spec.modalities
-    if chosen is None:
-        # by default: the screenable modalities wider than ``keep`` (a narrow block, such
-        # as a few clinical measurements, is left as it is)
-        screenable = [m for m in data.modality_names
-                      if data.modalities[m].kind_object.screening_scale is not None]
-        chosen = [m for m in screenable if data.n_features(m) > spec.keep]
-        if not chosen:
-            widths = ", ".join(f"{m}: {data.n_features(m):,}" for m in screenable)
-            raise StudyError(
-                "screening: no modality has more features than screening.keep "
-                f"({spec.keep:,}) among those of a kind that is screened (continuous, "
-                f"counts){'; ' + widths if widths else ''}. Lower keep, or leave the "
-                "screening section out.")
-    outcome = None
-    if spec.method == "univariate":
-        outcome = ("time", "event") if task == "survival" else data.outcome
-        if outcome is None:
-            raise StudyError("screening.method: univariate needs the study's outcome.")
-    for m in chosen:
-        if m not in data.modality_names:
-            raise StudyError(f"screening.modalities: {m!r} is not a modality of the study "
-                             f"({', '.join(data.modality_names)}).")
-        kind = data.modalities[m].kind_object
-        if kind.screening_scale is None:
-            raise StudyError(f"screening.modalities: {m!r} is a {kind.name} modality; "
-                             "screening applies to feature tables of numeric kinds "
-                             "(continuous, counts).")
-        if data.n_features(m) <= spec.keep:
-            raise StudyError(f"screening.keep: {spec.keep:,} features is not fewer than the "
-                             f"{data.n_features(m):,} of modality {m!r}, so screening would "
-                             f"keep all of them; lower keep or leave {m!r} out of "
-                             "screening.modalities.")
-        screen = FeatureScreen(method=spec.method, keep=spec.keep, outcome=outcome,
-                               scale=kind.screening_scale)
-        if m in out:
-            harmonizer, *rest = out[m].steps
-            out[m] = ObsChain([harmonizer, screen, *rest])
-        else:
-            out[m] = ObsChain([screen, default_preprocessor(data.modalities[m])])
-    return out
 
 
 def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
@@ -273,100 +119,6 @@ def _strategy_estimators(train, strategies, exclude, params, representations, ta
                              f"representation; {section} applies to feature tables only.")
     params = {n: {"preprocessors": chains, **dict(params or {}).get(n, {})} for n in estimators}
     return resolve_strategies(train, list(estimators), params=params, **kw)
-
-
-def study_splits(train, *, folds: int, repeats: int, seed: int, scheme: str,
-                 task: str = "classification") -> list:
-    """The CV splits every strategy is scored on (as the runner would make them: the
-    ``group`` obs column for the grouped scheme, ``batch`` for leave-site-out)."""
-    from medfuse.evaluate.splits import make_splits
-
-    obs = train.obs
-    return make_splits(_target(train, task), folds=folds, repeats=repeats, seed=seed,
-                       scheme=scheme,
-                       groups=obs["group"].to_numpy() if scheme == "grouped" else None,
-                       sites=obs["batch"].to_numpy() if scheme == "leave-site-out" else None)
-
-
-def _target(train, task: str) -> np.ndarray:
-    if task == "survival":
-        from medfuse.fusion.survival import survival_target
-
-        return survival_target(train)["event"].astype(int)
-    return np.asarray(train.y)
-
-
-def check_design(train, splits, *, batch: str | None, harmonize=None,
-                 task: str = "classification") -> list[str]:
-    """Check the batch against the splits before anything is fitted; returns the warnings.
-
-    Raises
-    ------
-    ConfoundingError
-        Batch and outcome are perfectly confounded in some fold's training subjects and
-        harmonization without covariates is requested.
-    StudyError
-        With harmonization under the ``error`` policy: a batch has held-out subjects in a
-        fold whose training part has none of it.
-    """
-    from medfuse.config import StudyError
-    from medfuse.evaluate.confounding import (
-        ConfoundingError,
-        batch_outcome_association,
-        confounding_verdict,
-    )
-    from medfuse.evaluate.splits import missing_from_training
-
-    if batch is None or batch not in train.obs.columns:
-        return []
-    spec = _harmonize_spec(harmonize)
-    labels = train.obs[batch].to_numpy()
-    table = batch_outcome_association(labels, _target(train, task), splits)
-    outcome = train.outcome or "event"
-    level, message = confounding_verdict(
-        table, batch, outcome, harmonizer=spec.method if spec else None,
-        covariates=bool(spec and spec.covariates))
-    if level == "error":
-        raise ConfoundingError(message)
-    out = [message] if level == "warning" else []
-    if spec is not None and spec.reference_batch is not None:
-        _check_reference(labels, splits, spec.reference_batch)
-    if spec is not None and spec.unseen_batch == "error":
-        missing = missing_from_training(labels, splits)
-        if missing:
-            label, where = next(iter(missing.items()))
-            size = int((labels == label).sum())
-            others = (f" and {len(where) - 1} other fold(s)" if len(where) > 1 else "")
-            also = (f" (also batch(es) {', '.join(map(repr, list(missing)[1:]))})"
-                    if len(missing) > 1 else "")
-            raise StudyError(
-                f"harmonize: batch {label!r} ({size} subject{'s' if size != 1 else ''}) has "
-                f"no subject in the training part of fold {where[0]}{others}{also}, so the "
-                f"{spec.method} fitted there cannot adjust its test subjects. Merge the batch "
-                "into another one, set harmonize.unseen_batch to 'fit-new' (estimate it from "
-                "its own subjects) or 'reference' (leave it unadjusted; needs "
-                "harmonize.reference_batch), or evaluate unseen sites on purpose with "
-                "cv.scheme: leave-site-out and one of those policies.")
-    return out
-
-
-def _check_reference(labels: np.ndarray, splits, reference) -> None:
-    """Refuse a reference batch that is not a batch, or is absent from a fold's training
-    part (the fold's harmonizer could not map the others onto it)."""
-    from medfuse.config import StudyError
-
-    text = np.asarray([str(v) for v in labels], dtype=object)
-    batches = sorted({str(v) for v in labels if not pd.isna(v)})
-    if str(reference) not in batches:
-        raise StudyError(f"harmonize.reference_batch: {reference!r} is not a batch of the data "
-                         f"(batches: {', '.join(batches)}).")
-    lacking = [s.label for s in splits if str(reference) not in set(text[s.train])]
-    if lacking:
-        raise StudyError(
-            f"harmonize.reference_batch: {reference!r} has no subject in the training part of "
-            f"fold(s) {', '.join(lacking)} (leave-site-out holds it out once), so those folds "
-            "cannot map the other batches onto it. Harmonize without a reference batch, or "
-            "use a scheme that keeps it in every training part.")
 
 
 def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), params=None,
@@ -519,18 +271,6 @@ def _preprocessors(estimator) -> dict:
         params = params["estimator"].get_params(deep=False)
         pre = params.get("preprocessors")
     return pre if isinstance(pre, dict) else {}
-
-
-def _with_step(chains: dict, step: str) -> list[str]:
-    """The modalities whose chain holds a harmonizer (``step="harmonizer"``) or a feature
-    screen (``"screen"``)."""
-    from medfuse.preprocess import ComBat, ComBatSeq
-    from medfuse.preprocess.chain import ObsChain
-    from medfuse.preprocess.screening import FeatureScreen
-
-    types = (ComBat, ComBatSeq) if step == "harmonizer" else (FeatureScreen,)
-    return [m for m, t in chains.items()
-            if isinstance(t, ObsChain) and any(isinstance(s, types) for s in t.steps)]
 
 
 def _harmonized(estimator) -> list[str]:
