@@ -2,7 +2,7 @@
 
 The strategies are registered here by import path, so that listing or choosing strategies
 does not import torch; their classes (:mod:`medfuse.fusion.neural.models`) load on first use.
-See :mod:`medfuse.fusion.neural.models` for the shared design, persistence and explanation
+See :mod:`medfuse.fusion.neural.base` for the shared design, persistence and explanation
 hooks, :mod:`~medfuse.fusion.neural.objectives` for the loss terms and
 :mod:`~medfuse.fusion.neural.encoders` for the encoder registry.
 """

@@ -18,7 +18,7 @@ from typing import Any
 @dataclasses.dataclass(frozen=True)
 class NeuralSettings:
     """The parameters shared by the neural strategies (see
-    :class:`~medfuse.fusion.neural.models.NeuralFusion` for their meaning)."""
+    :class:`~medfuse.fusion.neural.base.NeuralFusion` for their meaning)."""
 
     latent_dim: int = 32
     hidden: tuple[int, ...] = ()
