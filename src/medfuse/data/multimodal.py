@@ -334,18 +334,8 @@ class MultiModalData:
         return self._replace(blocks=new_blocks, specs=specs, available=avail)
 
     def with_obs(self, obs: pd.DataFrame) -> MultiModalData:
-        """The same subjects and blocks with ``obs`` replaced (rows aligned by subject ID;
-        subjects without a row get NaN). The outcome column, if any, must stay.
-
-        Parameters
-        ----------
-        obs : DataFrame
-            Indexed by subject ID.
-
-        Returns
-        -------
-        MultiModalData
-        """
+        """The same subjects and blocks with ``obs`` (indexed by subject ID) in place of
+        theirs; subjects without a row get NaN, and the outcome column must stay."""
         aligned = _check_obs(obs).reindex(self._subjects)
         if self._outcome is not None:
             _check_outcome(aligned, self._outcome)
