@@ -9,13 +9,12 @@ use thread-local inference mode without touching process-wide torch settings).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.base import is_survival
 
 
@@ -87,72 +86,16 @@ class Predictor:
             return {}
         return {str(m): {str(c): str(r) for c, r in cols.items()}
                 for m, cols in value.items() if isinstance(cols, dict)}
-
     def read(self, path: str | Path) -> MultiModalData:
         """New subjects from a folder of modality files (first column = subject ID), a
-        MOGONET folder or a ``.h5mu`` file.
+        MOGONET folder or a ``.h5mu`` file, read as the study read its own (see
+        :func:`medfuse.intake.read_new_subjects`: the model's kinds, the columns the study
+        set aside, every problem of the folder in one error). A study file is read by
+        :func:`medfuse.config.read_study_data` (``medfuse predict`` does so)."""
+        from medfuse.intake import read_new_subjects
 
-        A folder without a ``medfuse.json`` manifest is read with the kinds recorded in the
-        model (a clinical file is read as clinical, not as numbers). Columns the study used
-        as batch, groups, outcome or covariate are set aside as at training (the batch and
-        covariates become obs columns, which a harmonizer reads). Every problem of the
-        folder is named in one error: modalities whose features differ from the training
-        ones, and files that match no trained modality (a renamed file); the latter alone
-        are a warning, since a subject may lack a modality. A study file is read by
-        :func:`medfuse.config.read_study_data` (``medfuse predict`` does so).
-        """
-        from medfuse.data.io import MANIFEST, read_data, read_folder
+        return read_new_subjects(path, self.model, self.set_aside_columns)
 
-        path = Path(path)
-        if path.suffix in (".yaml", ".yml"):
-            raise ValueError(f"{path} is a study file: read its subjects with "
-                             "medfuse.config.read_study_data and pass them to predict.")
-        unmatched = self._unmatched_files(path)
-        try:
-            if path.is_dir() and not (path / MANIFEST).exists() and not (
-                    path / "labels_tr.csv").exists():
-                stems = {p.stem for p in path.iterdir()}
-                data = read_folder(path, modalities={m: k for m, k in self.kinds.items()
-                                                     if m in stems}, only=self.modalities)
-            else:
-                data = read_data(path)
-        except DataValidationError as err:
-            raise DataValidationError("; ".join([str(err).rstrip("."), *unmatched]) + ".") \
-                from None
-        data = set_aside(data, self.set_aside_columns)
-        unused = [m for m in data.modality_names if m not in self.modalities]
-        if unused and not unmatched:
-            unmatched = [self._unmatched_message(path, unused)]
-        problems = feature_problems(self.model, data)
-        if problems:
-            raise DataValidationError(f"{path}: " + "; ".join(problems + unmatched) + ".")
-        if unmatched:
-            warnings.warn("; ".join(unmatched) + ".", stacklevel=2)
-        if not set(self.modalities) & set(data.modality_names):
-            raise FileNotFoundError(
-                f"{path} holds none of the model's modalities ({', '.join(self.modalities)}); "
-                f"found {', '.join(data.modality_names)}.")
-        return data
-
-    def _unmatched_message(self, path: Path, names) -> str:
-        return (f"{path}: modality file(s) {', '.join(map(repr, names))} match no modality "
-                f"of the model ({', '.join(self.modalities)}) and are not used; rename them "
-                "to a trained modality if they hold one")
-
-    def _unmatched_files(self, path: Path) -> list[str]:
-        """The message about files of a folder that no trained modality is named after
-        (empty when there are none, or ``path`` is not such a folder)."""
-        from medfuse.data.io import MANIFEST
-        from medfuse.data.kinds import all_kinds
-
-        if not path.is_dir() or (path / MANIFEST).exists():
-            return []
-        files = [p for p in sorted(path.iterdir()) if p.is_file()
-                 and p.stem not in ("obs", "labels_tr", "labels_te")
-                 and p.stem not in self.modalities and any(k.claims(p) for k in all_kinds())]
-        return [self._unmatched_message(path, [p.name for p in files])] if files else []
-
-    # -------------------------------------------------------------- predictions
     def predict(self, data: MultiModalData, alpha: float | None = None,
                 abstain: bool = False) -> pd.DataFrame:
         """Predictions per subject: predicted class, class probabilities (``proba_<class>``)
@@ -338,85 +281,6 @@ def set_unseen_batch(model, policy: str) -> int:
     for h in found:
         h.set_params(unseen_batch=policy)
     return len(found)
-
-
-def set_aside(data: MultiModalData, columns: dict[str, dict[str, str]]) -> MultiModalData:
-    """``data`` with the columns a study used as outcome, batch, groups or covariate taken
-    out of the modality tables, as at training.
-
-    Parameters
-    ----------
-    data : MultiModalData
-        New subjects as read from their files.
-    columns : dict of str to dict of str to str
-        Modality -> {column: role} (``batch``, ``groups``, ``covariate``, ``outcome``).
-
-    Returns
-    -------
-    MultiModalData
-        Without those columns; a batch column becomes obs ``batch`` and a groups column obs
-        ``group`` (each also under its own name), a covariate an obs column of its name, and
-        an outcome column is dropped. ``data`` itself when no such column is present.
-    """
-    moved: dict[str, pd.Series] = {}
-    blocks = {}
-    for m, roles in columns.items():
-        if m not in data.modality_names or data.storage(m) != "table":
-            continue
-        block = data.block(m)
-        present = [c for c in roles if c in block.columns]
-        if not present:
-            continue
-        for c in present:
-            role = roles[c]
-            if role != "outcome":
-                moved.setdefault(c, block[c])
-                alias = {"batch": "batch", "groups": "group"}.get(role)
-                if alias:
-                    moved.setdefault(alias, block[c])
-        blocks[m] = block.drop(columns=present)
-    if not blocks:
-        return data
-    obs = data.obs.copy()
-    for name, values in moved.items():
-        if name not in obs.columns:
-            obs[name] = values.reindex(obs.index)
-        else:
-            obs[name] = obs[name].fillna(values.reindex(obs.index))
-    return data.with_blocks(blocks, {m: data.modalities[m] for m in blocks}).with_obs(obs)
-
-
-def feature_problems(model, data: MultiModalData) -> list[str]:
-    """Every modality of ``data`` whose feature columns differ from the model's training
-    ones, as messages naming the missing and extra columns (empty when all match).
-
-    Parameters
-    ----------
-    model : fitted strategy
-    data : MultiModalData
-
-    Returns
-    -------
-    list of str
-    """
-    from medfuse.data.validation import preview
-
-    out = []
-    for m in model.modalities_:
-        expected = model.feature_names_.get(m)
-        if m not in data.modality_names or expected is None or data.storage(m) != "table":
-            continue
-        got = [str(c) for c in data.block(m).columns]
-        missing = [c for c in expected if c not in set(got)]
-        extra = [c for c in got if c not in set(expected)]
-        if missing or extra:
-            parts = [f"{label} {preview(cols)}" for label, cols in
-                     (("missing", missing), ("extra", extra)) if cols]
-            out.append(f"modality {m!r} does not have the training features: "
-                       f"{', '.join(parts)}")
-    return out
-
-
 def predict_table(model, data: MultiModalData) -> pd.DataFrame:
     """:meth:`Predictor.predict` for a fitted model.
 
