@@ -166,7 +166,9 @@ def feature_problems(model, data: MultiModalData) -> list[str]:
     Parameters
     ----------
     model : fitted strategy
+        Its ``feature_names_`` are the training features.
     data : MultiModalData
+        New subjects.
 
     Returns
     -------
