@@ -29,12 +29,13 @@ def clean_registries():
     strategies, representations and encoders are removed afterwards."""
     from medfuse.data.kinds import registry as kinds
     from medfuse.fusion import registry as strategies
-    from medfuse.fusion.neural import encoders
+    from medfuse.fusion.neural import encoders, objectives
+    from medfuse.preprocess import registry as transforms
     from medfuse.report import html
     from medfuse.represent import registry as representations
 
     registries = [kinds._KINDS, strategies._REGISTRY, representations._REPRESENTATIONS,
-                  encoders._ENCODERS]
+                  encoders._ENCODERS, objectives._TERMS, transforms._TRANSFORMS]
     saved = [dict(registry) for registry in registries]
     providers = list(html.SECTION_PROVIDERS)
     for registry, content in zip(registries, saved, strict=True):
