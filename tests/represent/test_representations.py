@@ -183,3 +183,20 @@ def test_a_study_file_represents_ragged_streams_inside_the_benchmark(tmp_path):
         from medfuse.config import parse_study
 
         parse_study({**study, "representations": {"ecg": "spline"}}, tmp_path)
+
+
+def test_a_neural_input_left_ragged_is_refused_with_a_representation_of_its_kind():
+    """Where a modality still reaches an encoder as a ragged block (here a preprocessor
+    that passes it through), the refusal suggests a representation registered for its kind,
+    not one for images."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    data = _series_cohort(30)
+    model = make("intermediate", max_epochs=1, n_ensemble=1, n_threads=1,
+                 preprocessors={"ecg": FunctionTransformer()})
+    with pytest.raises(ValueError) as err:
+        model.fit(data)
+    message = str(err.value)
+    assert "Modality 'ecg' (timeseries) reaches the neural strategies as a RaggedBlock" in message
+    assert "representations={'ecg': 'series-summary'}" in message
+    assert "image-statistics" not in message
