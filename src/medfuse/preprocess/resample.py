@@ -130,7 +130,7 @@ class ImageResampler(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        """(N, C, *shape) float array."""
+        """``(N, C, *shape)`` float array."""
         from scipy.ndimage import zoom
 
         check_is_fitted(self, "shape_")
