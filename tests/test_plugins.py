@@ -5,7 +5,7 @@ by their header, and ``medfuse info`` on a study file."""
 from __future__ import annotations
 
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,70 +17,28 @@ from medfuse.cli import app
 from medfuse.data import read_folder
 from medfuse.data.kinds import unregister_kind
 from medfuse.fusion.neural.objectives import _TERMS
+from medfuse.fusion.registry import _REGISTRY
 from medfuse.represent.registry import _REPRESENTATIONS
 
 runner = CliRunner()
 
-PLUGIN = '''
-import numpy as np
-import pandas as pd
-
-from medfuse.data import RaggedBlock
-from medfuse.data.kinds import register_kind
-from medfuse.data.kinds.timeseries import TimeseriesKind
-from medfuse.data.tables import header_names
-from medfuse.fusion.neural.objectives import LossTerm, register_loss_term
-from medfuse.represent import register_representation
-from medfuse.represent.series import SeriesSummary
-
-LONG = ["subject", "time", "channel", "value"]
-
-
-class WearableKind(TimeseriesKind):
-    """Long tables (subject, time, channel, value) read into one series per subject."""
-
-    name = "wearable"
-    suffixes = (".csv",)
-    priority = 10
-
-    def claims(self, path):
-        return path.suffix == ".csv" and header_names(path)[:4] == LONG
-
-    def read(self, path):
-        table = pd.read_csv(path, dtype={"subject": str})
-        ids, values, stamps = [], [], []
-        for subject, rows in table.groupby("subject", sort=True):
-            wide = rows.pivot(index="time", columns="channel", values="value").sort_index()
-            ids.append(subject)
-            values.append(wide.to_numpy().T)
-            stamps.append(wide.index.to_numpy(dtype=float))
-        return RaggedBlock(ids, values, {"timestamps": stamps})
-
-
-register_kind(WearableKind)
-register_representation("wearable-summary", SeriesSummary, kinds=("wearable",))
-
-
-@register_loss_term("wearable-norm")
-class LatentNorm(LossTerm):
-    supervised = False
-
-    def __call__(self, out, batch, extra=None):
-        return out["latents"].pow(2).mean()
-'''
+#: the extending guide's plugin package (a long-format wearable kind claimed by its header,
+#: a representation, a loss term, a strategy)
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "plugin_example"
 
 
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
-    (tmp_path / "wearable_plugin.py").write_text(textwrap.dedent(PLUGIN))
     (tmp_path / "broken_plugin.py").write_text("import numpy\nraise RuntimeError('no key')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(EXAMPLE))
     yield tmp_path
-    for module in ("wearable_plugin", "broken_plugin"):
+    for module in ("medfuse_wearable", "broken_plugin"):
         sys.modules.pop(module, None)
     unregister_kind("wearable")
     _REPRESENTATIONS.pop("wearable-summary", None)
-    _TERMS.pop("wearable-norm", None)
+    _TERMS.pop("info-nce", None)
+    _REGISTRY.pop("late-median", None)
 
 
 def test_a_plugin_that_cannot_be_imported_is_one_error_line(plugin_dir):
@@ -89,7 +47,7 @@ def test_a_plugin_that_cannot_be_imported_is_one_error_line(plugin_dir):
     for module, cause in (("no_such_plugin", "ModuleNotFoundError"),
                           ("broken_plugin", "RuntimeError: no key")):
         result = runner.invoke(app, ["info", str(plugin_dir)],
-                               env={"MEDFUSE_PLUGINS": f"wearable_plugin, {module}"})
+                               env={"MEDFUSE_PLUGINS": f"medfuse_wearable, {module}"})
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: plugin module")
@@ -98,12 +56,13 @@ def test_a_plugin_that_cannot_be_imported_is_one_error_line(plugin_dir):
 
 
 def test_medfuse_plugins_lists_what_each_plugin_registered(plugin_dir):
-    result = runner.invoke(app, ["plugins"], env={"MEDFUSE_PLUGINS": "wearable_plugin"})
+    result = runner.invoke(app, ["plugins"], env={"MEDFUSE_PLUGINS": "medfuse_wearable"})
     assert result.exit_code == 0, result.output
-    assert "wearable_plugin (MEDFUSE_PLUGINS)" in result.output
+    assert "medfuse_wearable (MEDFUSE_PLUGINS)" in result.output
     assert "kinds: wearable" in result.output
+    assert "strategies: late-median" in result.output
     assert "representations: wearable-summary" in result.output
-    assert "loss terms: wearable-norm" in result.output
+    assert "loss terms: info-nce" in result.output
     empty = runner.invoke(app, ["plugins"], env={"MEDFUSE_PLUGINS": ""})
     assert empty.exit_code == 0 and "no plugin modules" in empty.output
 
@@ -117,7 +76,7 @@ def _long_table(path, n=6, seed=0):
 
 
 def test_a_plugin_kind_of_higher_priority_claims_csv_files_by_their_header(plugin_dir):
-    import wearable_plugin  # noqa: F401  (registers the kind)
+    import medfuse_wearable  # noqa: F401  (registers the kind)
 
     folder = plugin_dir / "cohort"
     folder.mkdir()
