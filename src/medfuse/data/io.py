@@ -19,6 +19,13 @@ from medfuse.data.mudata import from_mudata
 from medfuse.data.multimodal import MultiModalData
 from medfuse.data.tables import read_table, write_table
 from medfuse.data.validation import DataValidationError
+from medfuse.files import (
+    UnsafePathError,
+    confined_folder,
+    open_regular,
+    read_json,
+    write_file,
+)
 
 MANIFEST = "medfuse.json"
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -49,8 +56,7 @@ def write_folder(data: MultiModalData, path: str | Path, fmt: str = "csv") -> Pa
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path = confined_folder(path)
     manifest: dict = {"modalities": {}, "outcome": data.outcome, "obs": None}
     for name, spec in data.modalities.items():
         entry = spec.to_dict()
@@ -64,7 +70,7 @@ def write_folder(data: MultiModalData, path: str | Path, fmt: str = "csv") -> Pa
         manifest["obs"] = f"obs.{fmt}"
         write_table(data.obs, path / manifest["obs"])
         manifest["obs_categories"] = _categories(data.obs)
-    (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_file(path / MANIFEST, json.dumps(manifest, indent=2))
     return path
 
 
@@ -85,7 +91,8 @@ def _restore_categories(frame: pd.DataFrame, cats: Mapping) -> pd.DataFrame:
 
 def read_folder(path: str | Path, outcome: str | None = None,
                 modalities: Mapping[str, Modality | str] | None = None,
-                only: Sequence[str] | None = None) -> MultiModalData:
+                only: Sequence[str] | None = None,
+                follow_links: bool = False) -> MultiModalData:
     """Read a folder written by :func:`write_folder`, or any folder of modality files.
 
     Without a ``medfuse.json`` manifest, every file except ``obs.*`` is a modality named
@@ -106,6 +113,9 @@ def read_folder(path: str | Path, outcome: str | None = None,
     only : sequence of str, optional
         Read only these modalities (file names without their ending) of a folder without
         manifest; other files are left unread.
+    follow_links : bool
+        Read files that are links to places outside the folder (refused by default: a
+        folder of data should hold its files; a link inside it is always followed).
 
     Returns
     -------
@@ -118,28 +128,31 @@ def read_folder(path: str | Path, outcome: str | None = None,
     blocks: dict = {}
     specs: dict = dict(modalities or {})
     obs = None
-    if manifest_file.exists():
-        manifest = json.loads(manifest_file.read_text())
+    if manifest_file.exists() or manifest_file.is_symlink():
+        manifest = _read_manifest(path, follow_links)
         for name, entry in manifest["modalities"].items():
             spec = specs.setdefault(name, Modality.from_dict(entry))
             spec = spec if isinstance(spec, Modality) else Modality(kind=spec)
-            blocks[name] = _read_block(spec, _inside(path, entry["file"]),
+            blocks[name] = _read_block(spec, _inside(path, entry["file"], follow_links),
                                        entry.get("categories"))
         if manifest.get("obs"):
-            obs = _restore_categories(read_table(_inside(path, manifest["obs"])),
+            obs = _restore_categories(read_table(_inside(path, manifest["obs"], follow_links)),
                                       manifest.get("obs_categories"))
         outcome = outcome or manifest.get("outcome")
     else:
         for file in sorted(path.iterdir()):
+            if only is not None and file.stem not in only and file.stem != "obs":
+                continue
+            if file.is_dir() and not file.is_symlink():
+                continue
             if file.stem == "obs" and file.suffix in TABLE_SUFFIXES:
-                obs = read_table(file)
+                obs = read_table(_inside(path, file.name, follow_links))
                 continue
-            if only is not None and file.stem not in only:
-                continue
-            spec = _spec_for(specs.get(file.stem), file)
+            spec = _spec_for(specs.get(file.stem), _inside(path, file.name, follow_links))
             if spec is not None:
                 specs[file.stem] = spec
-                blocks[file.stem] = _read_block(spec, file, None)
+                blocks[file.stem] = _read_block(spec, _inside(path, file.name, follow_links),
+                                                None)
         if not blocks:
             endings = sorted({s for k in all_kinds() for s in k.suffixes})
             raise DataValidationError(f"{path} holds no modality files "
@@ -147,13 +160,42 @@ def read_folder(path: str | Path, outcome: str | None = None,
     return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome)
 
 
-def _inside(folder: Path, name: str) -> Path:
-    """``folder / name``, refusing a manifest entry that points outside the folder."""
-    file = (folder / str(name)).resolve()
-    if not file.is_relative_to(folder.resolve()):
+def _inside(folder: Path, name, follow_links: bool = False) -> Path:
+    """``folder / name``: a plain file name whose file (after links) lies in the folder,
+    unless ``follow_links``; a name that is a path out of the folder is always refused."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name \
+            or "\x00" in name:
         raise DataValidationError(f"{folder / MANIFEST} names the file {name!r}, which is "
-                                  "outside the folder; manifests may only name files inside it.")
+                                  "not a plain file name in the folder; manifests may only "
+                                  "name files inside it.")
+    file = folder / name
+    target = file.resolve()
+    if not follow_links and not target.is_relative_to(folder.resolve()):
+        raise UnsafePathError(f"{file} is a link to {target}, outside the folder {folder}; "
+                              "copy the file in, or pass --follow-links (follow_links=True) "
+                              "if you mean to read it.")
     return file
+
+
+def _read_manifest(folder: Path, follow_links: bool) -> dict:
+    """The ``medfuse.json`` of a data folder, checked: a JSON object whose ``modalities``
+    maps names to entries with a ``file`` (every problem names the file)."""
+    file = _inside(folder, MANIFEST, follow_links)
+    try:
+        manifest = read_json(file)
+    except (OSError, ValueError) as err:
+        raise DataValidationError(str(err)) from None
+    modalities = manifest.get("modalities") if isinstance(manifest, dict) else None
+    if not isinstance(modalities, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("file"), str)
+            for k, v in modalities.items()):
+        raise DataValidationError(f"{file} is not a medfuse data manifest: 'modalities' must "
+                                  "map each modality name to an entry with its 'file'.")
+    for key in ("outcome", "obs"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], str):
+            raise DataValidationError(f"{file}: {key!r} must be a name, got "
+                                      f"{type(manifest[key]).__name__}.")
+    return manifest
 
 
 def _spec_for(given, file: Path) -> Modality | None:
@@ -218,17 +260,17 @@ def load_mogonet(path: str | Path, names: Sequence[str] | None = None,
         raise ValueError(f"{len(views)} views found but {len(names)} names given.")
     out = []
     for split, prefix in (("tr", "tr"), ("te", "te")):
-        labels = np.loadtxt(path / f"labels_{split}.csv", delimiter=",", ndmin=1)
+        labels = _load_text(path / f"labels_{split}.csv", ndmin=1)
         ids = [f"{prefix}{i:04d}" for i in range(len(labels))]
         blocks, specs = {}, {}
         for view, name in zip(views, names, strict=True):
-            values = np.loadtxt(path / f"{view}_{split}.csv", delimiter=",", ndmin=2)
+            values = _load_text(path / f"{view}_{split}.csv", ndmin=2)
             if values.shape[0] != len(labels):
                 raise DataValidationError(
                     f"{view}_{split}.csv has {values.shape[0]} rows but labels_{split}.csv has "
                     f"{len(labels)}.")
             featfile = path / f"{view}_featname.csv"
-            feats = (pd.read_csv(featfile, header=None).iloc[:, 0].astype(str).tolist()
+            feats = (_read_names(featfile)
                      if featfile.exists() else [f"{name}_{k}" for k in range(values.shape[1])])
             blocks[name] = pd.DataFrame(values, index=ids, columns=_dedupe(feats))
             specs[name] = Modality("continuous")
@@ -236,6 +278,20 @@ def load_mogonet(path: str | Path, names: Sequence[str] | None = None,
                             else "test"}, index=ids)
         out.append(MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome))
     return out[0], out[1]
+
+
+def _load_text(path: Path, ndmin: int) -> np.ndarray:
+    """Numbers of a MOGONET file (a regular file inside its folder)."""
+    with open_regular(_inside(path.parent, path.name)) as handle:
+        try:
+            return np.loadtxt(handle, delimiter=",", ndmin=ndmin)
+        except ValueError as err:
+            raise DataValidationError(f"{path}: {err}") from None
+
+
+def _read_names(path: Path) -> list[str]:
+    with open_regular(_inside(path.parent, path.name)) as handle:
+        return pd.read_csv(handle, header=None).iloc[:, 0].astype(str).tolist()
 
 
 def _dedupe(names: list[str]) -> list[str]:
@@ -248,7 +304,8 @@ def _dedupe(names: list[str]) -> list[str]:
     return result
 
 
-def read_data(path: str | Path, outcome: str | None = None) -> MultiModalData:
+def read_data(path: str | Path, outcome: str | None = None,
+              follow_links: bool = False) -> MultiModalData:
     """Open whatever ``path`` is: a MOGONET folder (train and test joined, obs column
     ``split``), a medfuse/modality-file folder, or a ``.h5mu`` MuData file.
 
@@ -258,6 +315,8 @@ def read_data(path: str | Path, outcome: str | None = None) -> MultiModalData:
         The folder or file.
     outcome : str, optional
         The obs column to use as outcome.
+    follow_links : bool
+        Read files of a folder that are links out of it (see :func:`read_folder`).
 
     Returns
     -------
@@ -267,8 +326,11 @@ def read_data(path: str | Path, outcome: str | None = None) -> MultiModalData:
     if path.suffix == ".h5mu":
         import mudata as md
 
+        from medfuse.data.hdf5 import check_h5
+
+        check_h5(path)
         return from_mudata(md.read_h5mu(path), outcome=outcome)
     if path.is_dir() and (path / "labels_tr.csv").exists():
         train, test = load_mogonet(path)
         return MultiModalData.concat([train, test])
-    return read_folder(path, outcome=outcome)
+    return read_folder(path, outcome=outcome, follow_links=follow_links)

@@ -215,22 +215,52 @@ class RaggedBlock:
             for i, a in enumerate(arrays):
                 if a is not None:
                     members[f"{name}{_SEP}{i}"] = a
+        from medfuse.files import to_bytes, write_file
+
         path = Path(path)
-        np.savez_compressed(path, **members)
+        write_file(path, to_bytes(lambda f: np.savez_compressed(f, **members)))
         return path
 
     @classmethod
     def from_npz(cls, path: str | Path) -> RaggedBlock:
-        """Read a block written by :meth:`to_npz`."""
-        with np.load(path, allow_pickle=False) as z:
-            ids = [str(i) for i in z["ids"]]
-            names = json.loads(str(z["fields"]))
+        """Read a block written by :meth:`to_npz` (every member's declared size checked
+        before it is loaded, see :func:`medfuse.archives.load_npz`)."""
+        from medfuse.archives import load_npz
+
+        return cls.from_arrays(load_npz(path), str(path))
+
+    @classmethod
+    def from_arrays(cls, members: Mapping[str, np.ndarray], name: str = "the archive"
+                    ) -> RaggedBlock:
+        """A block from the members of a :meth:`to_npz` archive, already loaded.
+
+        Parameters
+        ----------
+        members : mapping of str to ndarray
+            ``ids``, ``meta``, ``fields`` and ``<field>/<position>``.
+        name : str
+            The file, as messages name it.
+
+        Returns
+        -------
+        RaggedBlock
+        """
+        try:
+            ids = [str(i) for i in members["ids"]]
+            names = json.loads(str(members["fields"]))
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise ValueError("'fields' is not a list of names")
             arrays = {n: [None] * len(ids) for n in ["values", *names]}
-            for key in z.files:
+            for key, value in members.items():
                 field, sep, pos = key.rpartition(_SEP)
                 if sep and field in arrays:
-                    arrays[field][int(pos)] = z[key]
-            meta = meta_from_json(str(z["meta"]), ids)
+                    if not pos.isdigit() or int(pos) >= len(ids):
+                        raise ValueError(f"member {key!r} names no subject position")
+                    arrays[field][int(pos)] = value
+            meta = meta_from_json(str(members["meta"]), ids)
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as err:
+            raise DataValidationError(f"{name} is not a ragged block written by medfuse "
+                                      f"({err}).") from None
         return cls(ids, arrays.pop("values"), arrays, meta)
 
 

@@ -3,57 +3,97 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
+from medfuse import limits
 from medfuse.data.validation import DataValidationError, preview
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, max_columns: int | None = None) -> pd.DataFrame:
     """Read one modality or obs file: first column = subject ID, header row = names.
 
-    CSV, TSV and Parquet are supported. IDs are read as strings. A header row that names
-    a column twice is refused (pandas would silently rename the second one ``name.1``).
+    CSV, TSV and Parquet are supported. IDs are read as strings. Only a regular file is
+    read (not a device or FIFO). The header row is read first: one that names a column twice
+    is refused (pandas would silently rename the second one ``name.1``), and so is one with
+    more columns than the cap (``max_columns``, else ``MEDFUSE_MAX_COLUMNS``), before the
+    table is read into memory.
 
     Parameters
     ----------
     path : str or Path
         A ``.csv``, ``.tsv`` or ``.parquet`` file.
+    max_columns : int, optional
+        The most columns a modality of this kind may have (a kind that is wide by nature
+        gives its own); default: :data:`medfuse.limits.COLUMNS`.
 
     Returns
     -------
     DataFrame
         Indexed by subject ID (index name ``subject``).
     """
+    from medfuse.files import open_regular
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No such file: {path}")
-    check_header(path, header_names(path))
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        if frame.index.name is None or isinstance(frame.index, pd.RangeIndex):
-            frame = frame.set_index(frame.columns[0])
-    else:
-        sep = "\t" if path.suffix == ".tsv" else ","
-        frame = pd.read_csv(path, sep=sep, index_col=0, dtype={0: str})
-        frame.index = frame.index.astype(str)
+    with open_regular(path) as handle:
+        names = header_names(path, handle)
+        check_header(path, names)
+        if max_columns is not None:
+            if len(names) - 1 > max_columns:
+                raise DataValidationError(f"{path} has {len(names) - 1:,} columns, more than "
+                                          f"the {max_columns:,} its modality kind reads.")
+        else:
+            limits.COLUMNS.check(len(names) - 1, f"{path} (header row)")
+        handle.seek(0)
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(handle)
+            if frame.index.name is None or isinstance(frame.index, pd.RangeIndex):
+                frame = frame.set_index(frame.columns[0])
+        else:
+            sep = "\t" if path.suffix == ".tsv" else ","
+            frame = pd.read_csv(handle, sep=sep, index_col=0, dtype={0: str})
+            frame.index = frame.index.astype(str)
     frame.index.name = "subject"
     if frame.shape[1] == 0:
         raise DataValidationError(f"{path} has an ID column but no feature columns.")
     return frame
 
 
-def header_names(path: Path) -> list[str]:
+def header_names(path: Path, handle=None) -> list[str]:
     """The column names of a table file as written in it (the ID column first), read
-    without pandas, which renames repeated names."""
+    without pandas, which renames repeated names, and without reading past the header.
+
+    Parameters
+    ----------
+    path : Path
+        The file (its ending says the format).
+    handle : binary file object, optional
+        The file, already opened (read from its start).
+
+    Returns
+    -------
+    list of str
+    """
+    from medfuse.files import open_regular
+
+    if handle is None:
+        with open_regular(path) as own:
+            return header_names(path, own)
+    handle.seek(0)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return [str(n) for n in pq.read_schema(path).names if not n.startswith("__index")]
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        row = next(csv.reader(handle, delimiter="\t" if path.suffix == ".tsv" else ","), [])
+        return [str(n) for n in pq.read_schema(handle).names if not n.startswith("__index")]
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        row = next(csv.reader(text, delimiter="\t" if path.suffix == ".tsv" else ","), [])
+    except csv.Error as err:
+        raise DataValidationError(f"{path}: the header row cannot be read ({err}).") from None
+    finally:
+        text.detach()
     return [name.strip() for name in row]
 
 
@@ -77,10 +117,12 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     path : str or Path
         A ``.csv``, ``.tsv`` or ``.parquet`` file.
     """
+    from medfuse.files import to_bytes, write_file
+
     path = Path(path)
     frame = frame.copy()
     frame.index.name = "subject"
     if path.suffix == ".parquet":
-        frame.to_parquet(path)
+        write_file(path, to_bytes(frame.to_parquet))
     else:
-        frame.to_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+        write_file(path, frame.to_csv(sep="\t" if path.suffix == ".tsv" else ","))

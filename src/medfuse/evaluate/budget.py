@@ -16,6 +16,8 @@ import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from medfuse.files import read_json, remove_file, write_file
+
 #: Seconds one (strategy, split) fit may take, with its held-out predictions, by default.
 DEFAULT_BUDGET = 1800.0
 
@@ -50,21 +52,17 @@ def over_budget(strategy: str, where: str, budget: float) -> OverBudget:
 
 def write_over_budget(folder: Path, key: str, record: OverBudget) -> Path:
     """Store the marker of the fit with cache key ``key`` atomically (write, then rename)."""
-    path = folder / f"{key}{_SUFFIX}"
-    tmp = folder / f"{key}.failed.tmp"
-    tmp.write_text(json.dumps(asdict(record)))
-    tmp.replace(path)
-    return path
+    return write_file(folder / f"{key}{_SUFFIX}", json.dumps(asdict(record)))
 
 
 def read_over_budget(folder: Path, key: str) -> OverBudget | None:
     """The marker of the fit with cache key ``key``, or None when there is none or it is not
     a valid marker (a warning names the file; the fit is then retried)."""
     path = folder / f"{key}{_SUFFIX}"
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return None
     try:
-        raw = json.loads(path.read_text())
+        raw = read_json(path, follow_links=False)
         names = {f.name for f in fields(OverBudget)}
         if not isinstance(raw, dict) or set(raw) != names:
             raise ValueError("unexpected fields")
@@ -83,7 +81,7 @@ def read_over_budget(folder: Path, key: str) -> OverBudget | None:
 
 def clear_over_budget(folder: Path, key: str) -> None:
     """Remove the marker of the fit with cache key ``key`` (after it succeeded)."""
-    (folder / f"{key}{_SUFFIX}").unlink(missing_ok=True)
+    remove_file(folder / f"{key}{_SUFFIX}")
 
 
 def should_retry(record: OverBudget, budget: float | None, retry_failed: bool) -> bool:

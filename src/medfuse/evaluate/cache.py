@@ -23,6 +23,7 @@ import pandas as pd
 from medfuse.data import blocks as _blocks
 from medfuse.data.multimodal import MultiModalData
 from medfuse.evaluate.records import FoldResult
+from medfuse.files import UnsafePathError, read_json, write_file
 
 #: Bumped when the cached records or keys change meaning.
 CACHE_FORMAT = 3
@@ -56,12 +57,9 @@ def digest(parts) -> str:
 
 
 def write_cached(folder: Path, key: str, result: FoldResult) -> Path:
-    """Store a finished fit atomically (write, then rename)."""
-    path = folder / f"{key}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(result)))
-    tmp.replace(path)
-    return path
+    """Store a finished fit atomically (a fresh file renamed over the entry, never written
+    through a link; see :func:`medfuse.files.write_file`)."""
+    return write_file(folder / f"{key}.json", json.dumps(asdict(result)))
 
 
 def read_cached(folder: Path, key: str, expected: dict) -> FoldResult | None:
@@ -77,22 +75,39 @@ def read_cached(folder: Path, key: str, expected: dict) -> FoldResult | None:
         classes, availability subsets; built by the runner).
     """
     path = folder / f"{key}.json"
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return None
     entry = None
     try:
-        if path.resolve().parent != path.parent.resolve():
-            problem = "it links outside the cache folder"
-        else:
-            entry = json.loads(path.read_text())
-            problem = cache_problem(entry, expected)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        entry = read_json(path, follow_links=False)
+        problem = cache_problem(entry, expected)
+    except (OSError, ValueError) as err:
         problem = f"it cannot be read ({err})"
     if problem is not None:
         warnings.warn(f"Ignoring the cached result {path}: {problem}; it is recomputed.",
                       UserWarning, stacklevel=2)
         return None
     return FoldResult(**entry)
+
+
+def check_cache_folder(folder: Path) -> None:
+    """Refuse a cache folder holding links (a link named like an entry would make the
+    benchmark write, or ``--resume`` read, where it points).
+
+    Parameters
+    ----------
+    folder : Path
+        ``<out>/cache``.
+
+    Raises
+    ------
+    UnsafePathError
+        Naming the first link.
+    """
+    for entry in sorted(folder.iterdir()):
+        if entry.is_symlink():
+            raise UnsafePathError(f"{entry} is a link; the benchmark cache holds only its own "
+                                  "files. Remove the link (or the cache folder).")
 
 
 def _numbers(values, allow_nan: bool = False) -> bool:

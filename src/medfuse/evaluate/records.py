@@ -285,13 +285,16 @@ class BenchmarkResult:
         g = df.groupby(["strategy", "source", "modality"], sort=False)["value"]
         return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
 
-    def write(self, out: str | Path) -> dict[str, Path]:
-        """Write ``results.csv``, ``robustness.csv`` and ``comparison.csv`` under ``out``."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"results": out / "results.csv", "robustness": out / "robustness.csv",
-                 "comparison": out / "comparison.csv"}
-        self.results().to_csv(paths["results"], index=False)
-        self.robustness().to_csv(paths["robustness"], index=False)
-        self.comparison().to_csv(paths["comparison"], index=False)
+    def write(self, out: str | Path, raw: bool = False) -> dict[str, Path]:
+        """Write ``results.csv``, ``robustness.csv`` and ``comparison.csv`` under ``out``
+        (never through a link; text cells escaped for spreadsheets unless ``raw``, see
+        :func:`medfuse.files.csv_text`)."""
+        from medfuse.files import confined_folder, csv_text, write_file
+
+        out = confined_folder(out)
+        tables = {"results": self.results(), "robustness": self.robustness(),
+                  "comparison": self.comparison()}
+        paths = {}
+        for name, table in tables.items():
+            paths[name] = write_file(out / f"{name}.csv", csv_text(table, raw, index=False))
         return paths

@@ -31,9 +31,7 @@ import numpy as np
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.evaluate.budget import DEFAULT_BUDGET
-from medfuse.evaluate.cache import (
-    data_fingerprint,
-)
+from medfuse.evaluate.cache import check_cache_folder, data_fingerprint
 from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
 from medfuse.evaluate.outcomes import from_cache, record
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
@@ -49,6 +47,7 @@ from medfuse.evaluate.tasks import (
     torch_threads,
 )
 from medfuse.evaluate.workers import FitPool, InProcess, n_workers
+from medfuse.files import confined_folder
 
 
 # ---------------------------------------------------------------------- the benchmark
@@ -191,8 +190,8 @@ def run_benchmark(
     tasks = make_tasks(strategies, data, test, splits, subsets, seed, seeds, survival)
     cache_dir = None
     if out is not None:
-        cache_dir = Path(out) / "cache"
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_dir = confined_folder(out, "cache")
+        check_cache_folder(cache_dir)
     done: dict[str, FoldResult] = {}
     errors: dict[str, str] = {}
     if resume and cache_dir is not None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 import medfuse
+from medfuse import limits
+from medfuse.files import confined_folder, read_bytes, read_json, remove_file, write_file
 from medfuse.persist import modules, tensors
 from medfuse.persist.errors import UntrustedModelError
 from medfuse.persist.pandas_codec import decode, encode
@@ -30,14 +32,6 @@ def _jsonable(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     return v
-
-
-def _sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with file.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_model(model, path: str | Path, strategy: str | None = None,
@@ -63,16 +57,15 @@ def save_model(model, path: str | Path, strategy: str | None = None,
     """
     import skops.io as sio
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path = confined_folder(path)
     to_dump, found = modules.detach(model)
+    digests = {}
     if found:
-        from safetensors.torch import save_model as save_torch
-
-        save_torch(modules.bundle(found), str(path / MODULE_FILE))
-    elif (path / MODULE_FILE).exists():
-        (path / MODULE_FILE).unlink()
-    sio.dump(encode(to_dump, {}), path / ESTIMATOR_FILE)
+        digests[MODULE_FILE] = _write(path / MODULE_FILE, _safetensors_bytes(
+            modules.bundle(found)))
+    else:
+        remove_file(path / MODULE_FILE)
+    digests[ESTIMATOR_FILE] = _write(path / ESTIMATOR_FILE, sio.dumps(encode(to_dump, {})))
     manifest = {
         "medfuse_version": medfuse.__version__,
         "strategy": strategy or type(model).__name__,
@@ -86,12 +79,30 @@ def save_model(model, path: str | Path, strategy: str | None = None,
         "classes": [_jsonable(c) for c in getattr(model, "classes_", [])],
         "torch_module": bool(found),
         "torch_modules": list(found),
-        "files": {name: _sha256(path / name) for name in MODEL_FILES
-                  if (path / name).exists()},
+        "files": {name: digests[name] for name in MODEL_FILES if name in digests},
     }
     manifest.update(extra or {})
-    (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+    write_file(path / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str))
     return path
+
+
+def _write(file: Path, data: bytes) -> str:
+    """Write a model file (never through a link) and return its SHA-256."""
+    write_file(file, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _safetensors_bytes(module) -> bytes:
+    """The safetensors file of a module's weights (tensors sharing storage stored once),
+    written first into a private temporary folder."""
+    import tempfile
+
+    from safetensors.torch import save_model as save_torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / MODULE_FILE
+        save_torch(module, str(file))
+        return file.read_bytes()
 
 
 def _member(folder: Path, name) -> Path:
@@ -143,9 +154,9 @@ def read_manifest(path: str | Path) -> dict:
         raise FileNotFoundError(f"{path} is not a saved medfuse model (no {MANIFEST_FILE}).")
     _member(folder, MANIFEST_FILE)
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise UntrustedModelError(f"{file} is not valid JSON.") from None
+        manifest = read_json(file)
+    except (OSError, ValueError) as err:
+        raise UntrustedModelError(str(err)) from None
     if not isinstance(manifest, dict):
         raise UntrustedModelError(f"{file} does not hold a JSON object.")
     files = manifest.get("files", {})
@@ -172,8 +183,14 @@ def _read_checked(folder: Path, manifest: dict) -> dict[str, tuple[Path, bytes]]
             if name in digests:
                 raise FileNotFoundError(f"{folder} has no {name}, which its manifest lists.")
             continue
-        data = file.read_bytes()
-        if name in digests and hashlib.sha256(data).hexdigest() != digests[name]:
+        if name not in digests:
+            raise UntrustedModelError(f"{file} has no SHA-256 in {MANIFEST_FILE}; every file "
+                                      "of a model folder is listed there when it is saved.")
+        try:
+            data = read_bytes(file, limits.ARCHIVE)
+        except (OSError, ValueError) as err:
+            raise UntrustedModelError(str(err)) from None
+        if hashlib.sha256(data).hexdigest() != digests[name]:
             raise UntrustedModelError(f"{file} does not match the SHA-256 recorded in "
                                       f"{MANIFEST_FILE}: it was changed or damaged after "
                                       "saving.")

@@ -36,6 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from medfuse import limits
+from medfuse.archives import ObjectArrayError, check_zip, npy_header
+from medfuse.limits import SizeLimitError
 from medfuse.persist import trusted as pinned
 from medfuse.persist.errors import UntrustedModelError
 
@@ -72,7 +75,6 @@ _REFUSED_LOADERS: dict[str, str] = {
     "CachedNode": "a reference to another entry of the file ({name}; skops never writes these)",
 }
 _MAX_DEPTH = 200
-_MAX_SCHEMA_BYTES = 512 * 2**20
 _MAX_SHOWN = 12
 
 
@@ -251,23 +253,18 @@ class _Walk:
         if not isinstance(member, str) or member not in self.members:
             self.refuse(f"an array whose data member {member!r} is not in the archive", path)
             return
-        fmt = np.lib.format
         try:
             with self.archive.open(member) as f:
-                version = fmt.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = fmt.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, _, dtype = fmt.read_array_header_2_0(f)
-                else:
-                    raise ValueError(f"npy format version {version}")
-                offset = f.tell()
-        except (ValueError, OSError, EOFError, SyntaxError, TypeError):
-            self.refuse(f"an array whose member {member!r} is not a valid .npy file", path)
+                shape, dtype, offset = npy_header(f, f"member {member!r}")
+        except SizeLimitError as err:
+            self.refuse(f"an array too large to load: {err}", path)
             return
-        if dtype.hasobject:
-            self.refuse(f"an object-dtype numpy array (dtype {dtype}, loaded through pickle)",
+        except ObjectArrayError:
+            self.refuse("an object-dtype numpy array (dtype object, loaded through pickle)",
                         path)
+            return
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            self.refuse(f"an array whose member {member!r} is not a valid .npy file", path)
             return
         size = self.archive.getinfo(member).file_size - offset
         if size != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
@@ -354,6 +351,11 @@ def _open(file: Path, data: bytes) -> zipfile.ZipFile:
         raise UntrustedModelError(f"{file} is not a readable skops archive: it is truncated or "
                                   f"corrupt ({err}). Save the model again.") from None
     try:
+        check_zip(archive, str(file))
+    except ValueError as err:
+        archive.close()
+        raise UntrustedModelError(str(err)) from None
+    try:
         damaged = archive.testzip()
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
             NotImplementedError) as err:
@@ -372,9 +374,10 @@ def _schema(file: Path, archive: zipfile.ZipFile) -> dict:
         info = archive.getinfo("schema.json")
     except KeyError:
         raise UntrustedModelError(f"{file} is not a skops file (no schema.json).") from None
-    if info.file_size > _MAX_SCHEMA_BYTES:
-        raise UntrustedModelError(f"{file}: schema.json is {info.file_size} bytes, more than "
-                                  f"the {_MAX_SCHEMA_BYTES} medfuse reads.")
+    try:
+        limits.JSON.check(info.file_size, f"{file}, member 'schema.json',")
+    except ValueError as err:
+        raise UntrustedModelError(str(err)) from None
     try:
         schema = json.loads(archive.read(info).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

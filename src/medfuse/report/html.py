@@ -341,7 +341,8 @@ def write_report(path: str | Path, result, data: MultiModalData, **kwargs) -> Pa
     Parameters
     ----------
     path : str or Path
-        The HTML file (its folder is created).
+        The HTML file (its folder is created; a link at ``path`` is refused, never
+        written through).
     result : BenchmarkResult
         The benchmark.
     data : MultiModalData
@@ -354,7 +355,8 @@ def write_report(path: str | Path, result, data: MultiModalData, **kwargs) -> Pa
     Path
         ``path``.
     """
+    from medfuse.files import confined_folder, write_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(result, data, **kwargs), encoding="utf-8")
-    return path
+    confined_folder(path.parent)
+    return write_file(path, render_report(result, data, **kwargs))

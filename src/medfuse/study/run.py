@@ -17,6 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from medfuse.files import (
+    UnsafePathError,
+    confined_folder,
+    csv_text,
+    remove_file,
+    write_file,
+)
 from medfuse.study.chains import (
     _harmonize_spec,
     _screening_spec,
@@ -130,6 +137,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
               batch: str | None = None, screening=None, conformal=None,
+              raw_csv: bool = False,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -179,6 +187,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         Every strategy wrapped with conformal prediction sets and recalibration (see
         :func:`strategy_estimators`); ``results.csv`` then has coverage and set size per
         availability pattern and the saved model carries its calibration scores.
+    raw_csv : bool
+        Write the CSV tables' text exactly as it is; by default text cells that a
+        spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) get a
+        leading ``'`` (see :func:`medfuse.files.csv_text`).
     log : callable, optional
         Receives what to show (the data summary, the strategies, warnings).
 
@@ -225,7 +237,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                           task=task)
     for message in check_design(train, splits, batch=batch, harmonize=spec, task=task):
         show(f"[yellow]warning:[/yellow] {message}")
-    out.mkdir(parents=True, exist_ok=True)
+    out = confined_folder(out)
+    check_outputs(out)
     groups = "group" if scheme == "grouped" else None
     sites = "batch" if scheme == "leave-site-out" else None
     result = run_benchmark(
@@ -237,8 +250,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                   "harmonize": spec.model_dump(mode="json") if spec is not None else None,
                   "screening": screening_settings, "conformal": _settings(conformal)},
         task=task, budget=budget, retry_failed=retry_failed)
-    paths = result.write(out)
-    failures = _write_failures(out / "failures.csv", result.errors)
+    paths = result.write(out, raw=raw_csv)
+    failures = _write_failures(out / "failures.csv", result.errors, raw=raw_csv)
     for name, err in result.errors.items():
         show(f"[yellow]warning:[/yellow] strategy {name} failed and is left out: {err}")
     model_dir, model = None, None
@@ -255,7 +268,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             extra["screening"] = screening_settings
         if train.uns.get("set_aside"):
             extra["set_aside"] = train.uns["set_aside"]
-        model_dir = save(model, out / "model", strategy=best, extra=extra)
+        model_dir = save(model, confined_folder(out, "model"), strategy=best, extra=extra)
     report = write_report(out / "report.html", result, train, test=test, model=model,
                           study=study, title=title, explain=explain)
     return StudyOutputs(result, paths["results"], paths["robustness"], paths["comparison"],
@@ -290,12 +303,50 @@ def _settings(spec) -> dict | None:
     return spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
 
 
-def _write_failures(path: Path, errors: dict[str, str]) -> Path | None:
+def _write_failures(path: Path, errors: dict[str, str], raw: bool = False) -> Path | None:
     """``failures.csv`` (strategy, error) when some strategy failed; an older one is
-    removed otherwise."""
+    removed otherwise (never through a link)."""
     if not errors:
-        path.unlink(missing_ok=True)
+        remove_file(path)
         return None
-    pd.DataFrame({"strategy": list(errors), "error": list(errors.values())}).to_csv(
-        path, index=False)
-    return path
+    table = pd.DataFrame({"strategy": list(errors), "error": list(errors.values())})
+    return write_file(path, csv_text(table, raw, index=False))
+
+
+#: what run_study writes into its output folder
+OUTPUT_FILES = ("results.csv", "robustness.csv", "comparison.csv", "failures.csv",
+                "report.html")
+
+
+def check_outputs(out: Path) -> None:
+    """Refuse, before anything is fitted, an output folder where a file or folder that the
+    study writes is a link (or not a regular file / folder): medfuse never writes through
+    one.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder.
+
+    Raises
+    ------
+    UnsafePathError
+        Naming the first offending path.
+    """
+    import os
+    import stat
+
+    for name in OUTPUT_FILES:
+        path = out / name
+        if path.is_symlink() or (path.exists() and not stat.S_ISREG(os.lstat(path).st_mode)):
+            raise UnsafePathError(f"{path} is a link or not a regular file; medfuse never "
+                                  "writes through links. Remove it or choose another --out.")
+    for sub in ("model", "cache"):
+        folder = out / sub
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise UnsafePathError(f"{folder} is a link or not a folder; medfuse never writes "
+                                  "through links. Remove it or choose another --out.")
+        for entry in (folder.iterdir() if folder.exists() else ()):
+            if entry.is_symlink():
+                raise UnsafePathError(f"{entry} is a link; medfuse never writes through "
+                                      "links. Remove it or choose another --out.")

@@ -90,6 +90,9 @@ class Kind:
     constant_features : str
         What the default preprocessing does with a zero-variance feature (shown in the data
         summary).
+    max_columns : int or None
+        The most columns one table of this kind may have (None: ``MEDFUSE_MAX_COLUMNS``,
+        see :mod:`medfuse.limits`); a kind wide by nature (methylation arrays) sets more.
     screening_scale : str or None
         The values a study's ``screening:`` section ranks this kind's features on
         (:class:`~medfuse.preprocess.screening.FeatureScreen` ``scale``: ``"raw"``, or
@@ -110,6 +113,7 @@ class Kind:
     harmonizers: ClassVar[tuple[str, ...]] = ()
     constant_features: ClassVar[str] = "kept as they are"
     screening_scale: ClassVar[str | None] = None
+    max_columns: ClassVar[int | None] = None
 
     # ------------------------------------------------------------------ files
     def claims(self, path: Path) -> bool:
@@ -122,7 +126,7 @@ class Kind:
         """The block held by a file (what :class:`MultiModalData` takes for this kind)."""
         from medfuse.data.tables import read_table
 
-        return read_table(path)
+        return read_table(path, max_columns=self.max_columns)
 
     def write(self, block: Block, ids: pd.Index, folder: Path, name: str, fmt: str) -> str:
         """Write the rows of the subjects that have the modality; returns the file name."""
@@ -251,17 +255,26 @@ class ArrayKind(Kind):
     value_ndims: ClassVar[tuple[int, ...]] = ()
 
     def read(self, path: Path) -> Any:
-        if _is_ragged_npz(path):
-            return RaggedBlock.from_npz(path)
-        with np.load(path, allow_pickle=False) as z:
-            return ([str(i) for i in z["ids"]], z["values"])
+        from medfuse.archives import load_npz
+
+        arrays = load_npz(path)
+        if "fields" in arrays:
+            return RaggedBlock.from_arrays(arrays, str(path))
+        missing = {"ids", "values"} - set(arrays)
+        if missing:
+            raise DataValidationError(f"{path} has no member(s) {sorted(missing)}: an array "
+                                      "file holds 'ids' and 'values'.")
+        return ([str(i) for i in arrays["ids"]], arrays["values"])
 
     def write(self, block: Block, ids: pd.Index, folder: Path, name: str, fmt: str) -> str:
+        from medfuse.files import to_bytes, write_file
+
         file = f"{name}.npz"
         if isinstance(block, RaggedBlock):
             block.to_npz(folder / file)
         else:
-            np.savez_compressed(folder / file, ids=np.asarray(ids, dtype=str), values=block)
+            write_file(folder / file, to_bytes(lambda f: np.savez_compressed(
+                f, ids=np.asarray(ids, dtype=str), values=block)))
         return file
 
     def infer(self, block: Any) -> bool:
@@ -318,7 +331,3 @@ class ArrayKind(Kind):
                 f"dimensions; subject(s) {preview(wrong)} do not.")
         check_finite_array(name, measured.ids, measured.values, spec.nan_allowed)
 
-
-def _is_ragged_npz(path: Path) -> bool:
-    with np.load(path, allow_pickle=False) as z:
-        return "fields" in z.files
