@@ -9,6 +9,10 @@ import os
 # not be limited (oversubscribed workers ran some tests 10x slower).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# The test suite is itself a plugin package: its modules define strategies, kinds and parts
+# that saved models hold, and ``trust`` takes classes of plugin packages only (the tests of
+# that rule set the variable themselves). Importing this module registers nothing.
+os.environ.setdefault("MEDFUSE_PLUGINS", "tests.reference_strategies")
 
 from pathlib import Path  # noqa: E402
 

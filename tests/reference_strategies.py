@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 
 from medfuse.fusion import FusionClassifier
@@ -107,6 +107,22 @@ class OneModality(MeanLogistic):
             x = as_matrix(transform_block(self.transformers_[self.modality], block))
             proba[has] = self.models_[self.modality].predict_proba(x)
         return proba
+
+
+class NearestCentroid(ClassifierMixin, BaseEstimator):
+    """A classifier of this (plugin) package: each class's centroid, probabilities from the
+    softmax of minus the squared distances (a custom base estimator for the trust tests)."""
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y)
+        self.classes_ = np.unique(y)
+        self.centroids_ = np.stack([X[y == c].mean(axis=0) for c in self.classes_])
+        return self
+
+    def predict_proba(self, X):
+        d = ((np.asarray(X, float)[:, None, :] - self.centroids_[None]) ** 2).sum(axis=2)
+        e = np.exp(-(d - d.min(axis=1, keepdims=True)))
+        return e / e.sum(axis=1, keepdims=True)
 
 
 class RecordingScaler(TransformerMixin, BaseEstimator):

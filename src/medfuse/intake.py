@@ -16,8 +16,8 @@ import pandas as pd
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 
 
-def read_new_subjects(path: str | Path, model, set_aside_columns: dict | None = None
-                      ) -> MultiModalData:
+def read_new_subjects(path: str | Path, model, set_aside_columns: dict | None = None,
+                      follow_links: bool = False) -> MultiModalData:
     """New subjects from a folder of modality files (first column = subject ID), a MOGONET
     folder or a ``.h5mu`` file, read for ``model``.
 
@@ -30,6 +30,8 @@ def read_new_subjects(path: str | Path, model, set_aside_columns: dict | None = 
     set_aside_columns : dict, optional
         Modality -> {column: role}: the columns the study did not use as features (the
         model's manifest ``set_aside``); see :func:`set_aside`.
+    follow_links : bool
+        Read files of the folder that are links to places outside it (refused by default).
 
     Returns
     -------
@@ -59,9 +61,10 @@ def read_new_subjects(path: str | Path, model, set_aside_columns: dict | None = 
                 path / "labels_tr.csv").exists():
             stems = {p.stem for p in path.iterdir()}
             data = read_folder(path, modalities={m: k for m, k in model.modality_kinds_.items()
-                                                 if m in stems}, only=modalities)
+                                                 if m in stems}, only=modalities,
+                               follow_links=follow_links)
         else:
-            data = read_data(path)
+            data = read_data(path, follow_links=follow_links)
     except DataValidationError as err:
         raise DataValidationError("; ".join([str(err).rstrip("."), *unmatched]) + ".") \
             from None

@@ -22,7 +22,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-__all__ = ["Plugin", "PluginError", "load_plugins", "plugin_modules", "restore", "snapshot"]
+__all__ = ["Plugin", "PluginError", "load_plugins", "plugin_modules", "plugin_packages",
+           "registered_classes", "restore", "snapshot"]
 
 #: (module, registry dict) of every registry. Only registries already loaded are taken:
 #: the encoders' module imports torch.
@@ -193,3 +194,40 @@ def load_plugins() -> list[Plugin]:
             ) from None
         plugins.append(Plugin(module, source, _added(before, _names())))
     return plugins
+
+
+def plugin_packages() -> set[str]:
+    """The top-level packages of the plugin modules (:func:`plugin_modules`): a class
+    defined anywhere in one of them may be trusted by name.
+
+    Returns
+    -------
+    set of str
+    """
+    return {module.split(".")[0] for module, _ in plugin_modules()}
+
+
+def registered_classes() -> set[str]:
+    """The exact names (``module.Class``) of the classes that loaded registries hold:
+    kinds, strategies, representations, transforms, loss terms and encoders registered as
+    classes.
+
+    Returns
+    -------
+    set of str
+    """
+    out = set()
+    for module, name in REGISTRIES:
+        if module not in sys.modules:
+            continue
+        for entry in getattr(sys.modules[module], name).values():
+            target = getattr(entry, "target", entry)
+            if isinstance(target, str):
+                path, _, attr = target.partition(":")
+                out.add(f"{path}.{attr}")
+                continue
+            if not isinstance(target, type) and not callable(target):
+                target = type(target)  # a registered instance (kinds)
+            if isinstance(target, type):
+                out.add(f"{target.__module__}.{target.__qualname__}")
+    return out

@@ -86,15 +86,16 @@ class Predictor:
             return {}
         return {str(m): {str(c): str(r) for c, r in cols.items()}
                 for m, cols in value.items() if isinstance(cols, dict)}
-    def read(self, path: str | Path) -> MultiModalData:
+    def read(self, path: str | Path, follow_links: bool = False) -> MultiModalData:
         """New subjects from a folder of modality files (first column = subject ID), a
         MOGONET folder or a ``.h5mu`` file, read as the study read its own (see
         :func:`medfuse.intake.read_new_subjects`: the model's kinds, the columns the study
-        set aside, every problem of the folder in one error). A study file is read by
+        set aside, every problem of the folder in one error; a file that is a link out of
+        the folder is refused unless ``follow_links``). A study file is read by
         :func:`medfuse.config.read_study_data` (``medfuse predict`` does so)."""
         from medfuse.intake import read_new_subjects
 
-        return read_new_subjects(path, self.model, self.set_aside_columns)
+        return read_new_subjects(path, self.model, self.set_aside_columns, follow_links)
 
     def predict(self, data: MultiModalData, alpha: float | None = None,
                 abstain: bool = False) -> pd.DataFrame:

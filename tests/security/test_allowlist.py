@@ -9,6 +9,7 @@ fitted on small simulated cohorts, saved with ``save_model`` and loaded back wit
 from __future__ import annotations
 
 import importlib
+import re
 import inspect
 import warnings
 
@@ -150,22 +151,36 @@ def test_every_pinned_name_exists():
 
 
 def test_a_custom_estimator_needs_its_exact_names(cohorts, tmp_path):
+    """A base estimator of a plugin package is refused by name, and loads once exactly that
+    name is trusted."""
+    from tests.reference_strategies import NearestCentroid
+
+    data = cohorts["classification"].select(["imaging"])
+    model = make("unimodal:imaging", base_estimator=NearestCentroid()).fit(data)
+    folder = save_model(model, tmp_path / "custom")
+    name = "tests.reference_strategies.NearestCentroid"
+    with pytest.raises(UntrustedModelError, match=re.escape(name)):
+        load_model(folder)
+    loaded = load_model(folder, trust=[name])
+    np.testing.assert_array_equal(loaded.predict_proba(data), model.predict_proba(data))
+
+
+def test_trust_takes_no_library_class(cohorts, tmp_path):
     """A scikit-learn model outside the list (a random forest, stored with skops' tree
-    loader) is refused by name, and loads once exactly those names are trusted."""
+    loader) is refused by name, and trust cannot add a library's classes: only classes of
+    plugin packages or registered extensions."""
     data = cohorts["classification"].select(["imaging"])
     model = make("unimodal:imaging", base_estimator=RandomForestClassifier(
         n_estimators=3, max_depth=2, random_state=0)).fit(data)
     folder = save_model(model, tmp_path / "rf")
     with pytest.raises(UntrustedModelError) as refused:
         load_model(folder)
-    needed = ("sklearn.ensemble._forest.RandomForestClassifier",
-              "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree")
-    for name in needed:
+    for name in ("sklearn.ensemble._forest.RandomForestClassifier",
+                 "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree"):
         assert name in str(refused.value)
-    with pytest.raises(UntrustedModelError, match=r"sklearn\.tree\._tree\.Tree"):
-        load_model(folder, trust=needed[:2])
-    loaded = load_model(folder, trust=needed)
-    np.testing.assert_array_equal(loaded.predict_proba(data), model.predict_proba(data))
+    with pytest.raises(ValueError, match="trust takes only a class registered as a medfuse "
+                                         "extension"):
+        load_model(folder, trust=["sklearn.ensemble._forest.RandomForestClassifier"])
 
 
 def _ragged_cohort(data: MultiModalData) -> MultiModalData:

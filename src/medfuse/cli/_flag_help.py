@@ -28,7 +28,19 @@ def untag_flags(params: Iterable) -> None:
 
 class FlagHelpGroup(TyperGroup):
     """A typer command group whose help screens, and those of its commands, show no value
-    type next to flags (see the module docstring)."""
+    type next to flags (see the module docstring), and whose commands end in one ``error:``
+    line, never a traceback, whatever goes wrong (exit 2)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as err:  # the last line of defence: one message, no traceback
+            if type(err).__module__.split(".")[0] in ("typer", "click"):
+                raise  # usage errors, exits and aborts of the command line itself
+            from medfuse.cli._common import fail
+
+            command = ctx.invoked_subcommand or ctx.info_name
+            fail(f"medfuse {command} stopped on {type(err).__name__}: {err}")
 
     def get_params(self, ctx):
         params = super().get_params(ctx)

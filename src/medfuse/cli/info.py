@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medfuse.cli._common import console, fail
+from medfuse.cli._common import console, fail, shown
 
 
 def info(
@@ -15,6 +15,9 @@ def info(
                                               "of modality files (first column = subject ID) "
                                               "or a .h5mu file.")],
     outcome: Annotated[str | None, typer.Option(help="obs column to use as outcome.")] = None,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links", help="Read files of a data folder that are links to places outside "
+                               "it (refused by default).")] = False,
 ) -> None:
     """Summarise a dataset: modalities, kinds, features, subjects and missingness."""
     from medfuse.data import DataValidationError, read_data
@@ -27,7 +30,7 @@ def info(
             if outcome is not None:
                 loaded = loaded.with_outcome(outcome)
         else:
-            loaded = read_data(data, outcome=outcome)
+            loaded = read_data(data, outcome=outcome, follow_links=follow_links)
     except (DataValidationError, FileNotFoundError, ValueError) as err:
         fail(err)
     console.print(loaded.summary())
@@ -35,7 +38,7 @@ def info(
     console.print("availability patterns (subjects):")
     for combo, count in pattern.items():
         names = [m for m, has in zip(loaded.modality_names, combo, strict=True) if has]
-        console.print(f"  {' + '.join(names) or '(none)'}: {count}")
+        console.print(f"  {shown(' + '.join(names)) or '(none)'}: {count}")
     if "split" in loaded.obs.columns:
-        console.print("splits: " + ", ".join(f"{k}={v}" for k, v in
+        console.print("splits: " + ", ".join(f"{shown(k)}={v}" for k, v in
                                              loaded.obs["split"].value_counts().items()))

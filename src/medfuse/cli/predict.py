@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from medfuse.cli._common import console, fail
+from medfuse.cli._common import console, fail, shown
+from medfuse.files import csv_text, write_file
 
 
 def predict(
@@ -41,6 +42,13 @@ def predict(
     abstain: Annotated[bool, typer.Option(
         "--abstain", help="Add a column abstain, True where the prediction set is not a "
                           "single class (at --alpha, or the model's own alpha).")] = False,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links", help="Read files of the new subjects' folder that are links to "
+                               "places outside it (refused by default).")] = False,
+    raw_csv: Annotated[bool, typer.Option(
+        "--raw-csv", help="Write text cells exactly as they are; by default a cell starting "
+                          "with =, +, - or @ gets a leading ' so that a spreadsheet shows it "
+                          "instead of running it.")] = False,
 ) -> None:
     """Predict new subjects with a saved model; each may have any subset of the modalities."""
     from medfuse.data import DataValidationError
@@ -66,32 +74,37 @@ def predict(
                 fail(f"--alpha: {err}" if alpha is not None else f"--abstain: {err}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            new = read_subjects(predictor, data)
+            new = read_subjects(predictor, data, follow_links)
             table = predictor.predict(new, alpha=alpha, abstain=abstain)
         for w in caught:
-            console.print(f"[yellow]warning:[/yellow] {w.message}")
+            console.print(f"[yellow]warning:[/yellow] {shown(w.message)}")
         if explain:
             table = predictor.explain(new, table)
     except UnseenBatchError as err:
         fail(_unseen_message(err, predictor))
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
         fail(err)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out)
+    except (OSError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as err:
+        fail(f"{model_dir} or {data} could not be used ({type(err).__name__}: {err}).")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_file(out, csv_text(table, raw_csv))
+    except (OSError, ValueError) as err:
+        fail(f"--out {out}: {err}")
     n_none = int(table.iloc[:, 0].isna().sum())
     console.print(f"wrote {len(table) - n_none} predictions to {out}"
                   + (f"; {n_none} subject(s) have none of the model's modalities"
                      if n_none else ""))
 
 
-def read_subjects(predictor, path: Path):
+def read_subjects(predictor, path: Path, follow_links: bool = False):
     """New subjects: a study file's (read as the study reads its cohorts), else what
     :meth:`medfuse.predictor.Predictor.read` reads."""
     if path.suffix in (".yaml", ".yml"):
         from medfuse.config import read_study_data
 
         return read_study_data(path)
-    return predictor.read(path)
+    return predictor.read(path, follow_links=follow_links)
 
 
 def _unseen_message(err, predictor) -> str:

@@ -9,12 +9,25 @@ from typing import Annotated
 
 import typer
 
-from medfuse.cli._common import DASH, console, fail
+from medfuse.cli._common import DASH, console, fail, shown
 
 DEMO_FOLDS, DEMO_REPEATS = 5, 2
 QUICK_FOLDS, QUICK_REPEATS = 3, 1
 #: strategies of the quick demo (those registered are used; all when none is)
 QUICK_STRATEGIES = ("unimodal", "early", "late-mean", "late-weighted")
+
+
+WARNING = "[yellow]warning:[/yellow] "
+
+
+def _log(message) -> None:
+    """What the study shows: text (with names from the study's files) escaped, a warning's
+    prefix kept; tables as they are."""
+    if isinstance(message, str):
+        prefix = WARNING if message.startswith(WARNING) else ""
+        console.print(prefix + shown(message.removeprefix(prefix)))
+    else:
+        console.print(message)
 
 
 def _run(train, test, out: Path, **kwargs):
@@ -23,7 +36,7 @@ def _run(train, test, out: Path, **kwargs):
     from medfuse.study import run_study
 
     try:
-        outputs = run_study(train, test, out, progress=True, log=console.print, **kwargs)
+        outputs = run_study(train, test, out, progress=True, log=_log, **kwargs)
     except BenchmarkInterrupted as stop:
         console.print(f"interrupted: {stop}; rerun the same command with --resume to continue")
         raise typer.Exit(code=stop.exit_code) from None
@@ -48,6 +61,7 @@ def summary_table(result):
     """A rich table: strategies ranked by the primary metric, CV (and test) mean ± sd."""
     import numpy as np
     from rich.table import Table
+    from rich.text import Text
 
     from medfuse.evaluate.metrics import metric_label
 
@@ -83,7 +97,7 @@ def summary_table(result):
             else:
                 spread = f" ± {sd:.2f}"
             cells.append(f"{r['mean'].iloc[0]:.3f}{spread}")
-        table.add_row(s, *cells, style="bold" if s == result.best else None)
+        table.add_row(Text(s), *cells, style="bold" if s == result.best else None)
     if deterministic:
         table.caption = ("test columns of " + ", ".join(sorted(deterministic))
                          + ": deterministic (the same result for every seed)")
@@ -111,6 +125,10 @@ def benchmark(
                     "limit).")] = None,
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="With --resume, try again fits that went over budget.")] = False,
+    raw_csv: Annotated[bool, typer.Option(
+        "--raw-csv", help="Write the tables' text exactly as it is; by default a cell starting "
+                          "with =, +, - or @ gets a leading ' so that a spreadsheet shows it "
+                          "instead of running it.")] = False,
 ) -> None:
     """Run a study: leakage-free CV (and test-set) benchmark, tables, best model, report."""
     from medfuse.config import check_strategy_names, load_study
@@ -135,7 +153,7 @@ def benchmark(
             explain=explain, task=study.task, retry_failed=retry_failed,
             budget=study.budget if budget is None else (budget or None),
             harmonize=study.harmonize, batch=study.batch_column, screening=study.screening,
-            conformal=study.conformal,
+            conformal=study.conformal, raw_csv=raw_csv,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (ValueError, FileNotFoundError) as err:
         # StudyError, DataValidationError, ConfoundingError and the registry's unknown

@@ -8,9 +8,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from medfuse import limits
 from medfuse.config.errors import StudyError, _At
 from medfuse.config.study import Study
 from medfuse.data.multimodal import MultiModalData
+from medfuse.files import read_bytes
 
 _MOVED = {key: "batch harmonization is requested in the harmonize: section (method: ComBat or "
                "ComBat-seq)" for key in ("preprocessors", "preprocessing", "combat")}
@@ -83,16 +85,77 @@ def load_study(path: str | Path, strategies: bool = True) -> Study:
     Raises
     ------
     StudyError
-        When the file is missing, is not valid YAML or has an invalid field.
+        When the file is missing, is not a regular file, is larger than its cap, is not
+        valid YAML, expands (through YAML aliases) beyond its cap of nodes, or has an
+        invalid field.
     """
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise StudyError(f"No such study file: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise StudyError(f"{path} is not valid YAML: {err}") from None
+        text = read_bytes(path, limits.STUDY_BYTES).decode("utf-8")
+        raw = safe_yaml(text, str(path))
+    except UnicodeDecodeError as err:
+        raise StudyError(f"{path} is not UTF-8 text (byte {err.start}).") from None
+    except (OSError, ValueError) as err:
+        raise StudyError(str(err)) from None
     return parse_study(raw, base_dir=path.parent, strategies=strategies)
+
+
+def safe_yaml(text: str, name: str):
+    """A YAML document read safely: plain data only (``yaml.SafeLoader``), and refused before
+    it is built when its nodes, counted with every alias expanded (a "billion laughs" study
+    builds millions from a few lines), exceed ``MEDFUSE_MAX_STUDY_NODES``.
+
+    Parameters
+    ----------
+    text : str
+        The document.
+    name : str
+        The file, as messages name it.
+
+    Returns
+    -------
+    object
+        The document's data.
+
+    Raises
+    ------
+    StudyError
+        When it is not valid YAML or nests too deeply.
+    SizeLimitError
+        When it expands beyond the cap.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        limits.STUDY_NODES.check(_expanded_nodes(node, {}), name)
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise StudyError(f"{name} is not valid YAML: {err}") from None
+    except RecursionError:
+        raise StudyError(f"{name} nests too deeply to read.") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node, memo: dict[int, int]) -> int:
+    """Nodes of ``node`` with every alias expanded (aliases share node objects, so the count
+    is memoised per object: fast even when it is astronomically large)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a node that contains itself counts once (the loader refuses it)
+    if isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo)
+                        for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_nodes(v, memo) for v in node.value)
+    else:
+        total = 1
+    memo[id(node)] = total
+    return total
 
 
 def read_study_data(path: str | Path) -> MultiModalData:

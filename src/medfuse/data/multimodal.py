@@ -417,6 +417,7 @@ class MultiModalData:
         repeats the notes of ``uns["notes"]`` (e.g. columns of a modality file that a study
         uses as outcome or batch and not as features)."""
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=f"MultiModalData: {len(self)} subjects x "
                             f"{len(self.modality_names)} modalities")
@@ -424,8 +425,8 @@ class MultiModalData:
             table.add_column(col, justify="left" if col in ("modality", "kind") else "right")
         frame = self.summary_frame()
         for name, row in frame.iterrows():
-            table.add_row(str(name), row["kind"], str(row["features"]), str(row["subjects"]),
-                          f"{row['missing']:.1%}")
+            table.add_row(Text(str(name)), Text(str(row["kind"])), str(row["features"]),
+                          str(row["subjects"]), f"{row['missing']:.1%}")
         lines = []
         if self._outcome is not None:
             counts = self.y.value_counts(dropna=False).sort_index()
@@ -439,7 +440,7 @@ class MultiModalData:
                 for m, n in constant.items()))
         lines += [str(note) for note in self.uns.get("notes", ())]
         if lines:
-            table.caption = "\n".join(lines)
+            table.caption = Text("\n".join(lines))  # names from files: never markup
         return table
 
     def __repr__(self) -> str:

@@ -86,6 +86,33 @@ def save_model(model, path: str | Path, strategy: str | None = None,
     return path
 
 
+def _rebuild(estimator_file: Path, module_file: Path, module_bytes: bytes, targets: dict):
+    """The untrained torch modules of a loaded model, built only after their declared sizes
+    passed the caps and, built on the ``meta`` device (no memory), matched the shapes of the
+    weights file."""
+    import torch
+
+    header = tensors.read_header(module_file, module_bytes)
+    try:
+        for est in targets.values():
+            check = getattr(est, "_check_architecture", None)
+            if callable(check):
+                check()
+        with torch.device("meta"):
+            meta = modules.bundle({k: est._build_module() for k, est in targets.items()})
+    except UntrustedModelError:
+        raise
+    except Exception as err:  # settings that cannot be built are a refusal
+        raise UntrustedModelError(f"{estimator_file}: the torch architecture cannot be "
+                                  f"rebuilt ({type(err).__name__}: {err}).") from err
+    tensors.check_architecture(module_file, header, meta, missing=False)
+    try:
+        return modules.bundle({k: est._build_module() for k, est in targets.items()})
+    except Exception as err:  # a rebuild that fails is a refusal
+        raise UntrustedModelError(f"{estimator_file}: the torch architecture could not be "
+                                  f"rebuilt ({type(err).__name__}: {err}).") from err
+
+
 def _write(file: Path, data: bytes) -> str:
     """Write a model file (never through a link) and return its SHA-256."""
     write_file(file, data)
@@ -262,11 +289,7 @@ def load_model(path: str | Path, trust=()):
         if not targets:
             raise UntrustedModelError(f"{module_file} is refused: {type(model).__name__} has no "
                                       "torch module.")
-        try:
-            holder = modules.bundle({k: est._build_module() for k, est in targets.items()})
-        except Exception as err:  # a rebuild that fails is a refusal
-            raise UntrustedModelError(f"{estimator_file}: the torch architecture could not be "
-                                      f"rebuilt ({type(err).__name__}: {err}).") from err
+        holder = _rebuild(estimator_file, module_file, module_bytes, targets)
         loaded = modules.unbundle(tensors.load_weights(module_file, holder, module_bytes),
                                   targets)
         for key, est in targets.items():

@@ -100,6 +100,18 @@ def _plain(state, leaf=(str, int, float, type(None)), depth: int = 0) -> bool:
     return False
 
 
+def _json_value(state) -> tuple[object, bool]:
+    """The plain value of a JSON entry (text, number, bool or None) and whether it is one."""
+    if not (isinstance(state, dict) and state.get("__loader__") == "JsonNode"
+            and isinstance(state.get("content"), str)):
+        return None, False
+    try:
+        value = json.loads(state["content"])
+    except (ValueError, RecursionError):
+        return None, False
+    return value, isinstance(value, str | int | float | bool | type(None))
+
+
 class _Walk:
     """One walk over the entries of ``schema.json``."""
 
@@ -169,10 +181,27 @@ class _Walk:
         else:
             self.refuse(f"the type {name}, which is not trusted", path)
         content = state.get("content")
+        if name in pinned.PARAMETER_VALUES and isinstance(content, dict):
+            self._parameter_values(name, content.get("content"), path)
         if isinstance(content, dict) and content.get("__loader__") == "DictNode":
             self.entry(content, path, ancestors, attributes=True)
         elif content is not None:
             self.entry(content, f"{path}.<state>", ancestors)
+
+    def _parameter_values(self, name, attributes, path) -> None:
+        """Refuse a text parameter of an allowlisted class set to a value the library itself
+        would not use (see ``PARAMETER_VALUES``)."""
+        if not isinstance(attributes, dict):
+            return
+        for key, allowed in pinned.PARAMETER_VALUES[name].items():
+            if key not in attributes:
+                continue
+            value, ok = _json_value(attributes[key])
+            if not ok or value not in allowed:
+                shown = repr(value) if ok else "a stored object"
+                self.refuse(f"{name} with {key}={shown[:80]}: a value the library itself "
+                            f"never uses there (allowed: "
+                            f"{', '.join(sorted(map(repr, allowed)))})", f"{path}.{key}")
 
     def _DictNode(self, state, name, path, ancestors, attributes=False) -> None:
         if name != "builtins.dict":
@@ -435,8 +464,11 @@ def audit_skops_file(file: str | Path, trust: frozenset[str] = frozenset(),
 
 
 def check_trust(trust) -> frozenset[str]:
-    """Validate ``trust=`` names: exact dotted names (``package.module.Class``), no prefixes,
-    wildcards or names from modules that run code.
+    """Validate ``trust=`` names: exact dotted names (``package.module.Class``) of classes
+    (never functions) that are registered medfuse extensions (a strategy, kind,
+    representation, loss term ... of yours) or defined in an installed plugin package (the
+    ``medfuse.plugins`` entry points, ``MEDFUSE_PLUGINS``); no prefixes, wildcards, aliases
+    or names from modules that run code.
 
     Parameters
     ----------
@@ -465,5 +497,45 @@ def check_trust(trust) -> frozenset[str]:
         if _denied(name):
             raise ValueError(f"{name!r} cannot be trusted: {parts[0]} holds functions that run "
                              "code or reach the operating system.")
+        problem = _trust_problem(name)
+        if problem:
+            raise ValueError(f"{name!r} cannot be trusted: {problem}.")
         out.add(name)
     return frozenset(out)
+
+
+def _trust_problem(name: str) -> str | None:
+    """Why ``name`` may not be trusted (None when it may): trust takes the classes of
+    registered extensions, and classes defined in installed plugin packages."""
+    import importlib
+
+    from medfuse.plugins import plugin_packages, registered_classes
+
+    if name in registered_classes():
+        return None
+    if name.split(".")[0] not in plugin_packages():
+        return ("trust takes only a class registered as a medfuse extension (a strategy, "
+                "kind, representation, loss term ...) or a class of an installed plugin "
+                "package (the medfuse.plugins entry points, MEDFUSE_PLUGINS)")
+    parts = name.split(".")
+    obj = None
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            obj = None
+        break
+    if obj is None:
+        return "it names no class of the plugin package"
+    if not isinstance(obj, type):
+        return (f"it is a {type(obj).__name__}, not a class; a stored function runs when "
+                "the model is used, so only classes can be trusted")
+    real = f"{obj.__module__}.{obj.__qualname__}"
+    if real != name:
+        return f"it is another name for {real}; trust the class by the name it is defined under"
+    return None

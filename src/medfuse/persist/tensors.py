@@ -127,14 +127,29 @@ def _shared_groups(state: dict) -> dict[str, set[str]]:
     """name -> the names sharing its storage (safetensors keeps one of each group)."""
     by_storage: dict[tuple, set[str]] = {}
     for name, t in state.items():
-        if t.numel():
+        if t.numel() and not t.is_meta:
             by_storage.setdefault((t.device.type, t.untyped_storage().data_ptr()),
                                   set()).add(name)
     return {n: group for group in by_storage.values() for n in group}
 
 
-def check_architecture(file: str | Path, header: dict[str, TensorEntry], module) -> None:
+def check_architecture(file: str | Path, header: dict[str, TensorEntry], module,
+                       missing: bool = True) -> None:
     """Refuse a header whose tensors differ from those of the rebuilt ``module``.
+
+    Parameters
+    ----------
+    file : str or Path
+        The safetensors file (named in messages).
+    header : dict of str to TensorEntry
+        Its header (:func:`read_header`).
+    module : nn.Module
+        The rebuilt architecture; its tensors may be on the ``meta`` device (built without
+        memory, to compare shapes before anything is allocated).
+    missing : bool
+        Refuse tensors of the architecture that the file lacks even when nothing else is
+        wrong (False for a ``meta`` module, whose tensors share no storage to tell tied
+        weights apart: they are then named only beside other problems).
 
     Raises
     ------
@@ -144,8 +159,8 @@ def check_architecture(file: str | Path, header: dict[str, TensorEntry], module)
     file = Path(file)
     state = module.state_dict()
     shared = _shared_groups(state)
-    missing = [n for n in state if n not in header
-               and not (shared.get(n, set()) & set(header))]
+    absent = [n for n in state if n not in header
+              and not (shared.get(n, set()) & set(header))]
     unexpected = [n for n in header if n not in state]
     mismatched = [
         f"{n} (file: {header[n].dtype} {list(header[n].shape)}, architecture: "
@@ -153,8 +168,8 @@ def check_architecture(file: str | Path, header: dict[str, TensorEntry], module)
         for n, t in state.items() if n in header
         and (header[n].shape != tuple(t.shape) or header[n].dtype != _dtype_code(t.dtype))]
     problems = []
-    if missing:
-        problems.append(f"missing tensors: {', '.join(sorted(missing))}")
+    if absent and (missing or unexpected or mismatched):
+        problems.append(f"missing tensors: {', '.join(sorted(absent))}")
     if unexpected:
         problems.append(f"unexpected tensors: {', '.join(sorted(unexpected))}")
     if mismatched:

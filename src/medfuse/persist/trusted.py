@@ -76,6 +76,31 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "sklearn.preprocessing._data.StandardScaler",
 })
 
+#: Text-valued parameters of allowlisted classes whose value decides what the class does with
+#: the data at prediction time, and the values the library itself uses. A saved model holding
+#: another value is refused by the audit: ``TfidfVectorizer(input="filename")`` would read the
+#: files named by the new subjects' text, a crafted ``token_pattern`` can take forever to
+#: match, a callable ``preprocessor``/``tokenizer`` runs code, and a ``Pipeline`` with
+#: ``memory`` writes cache files.
+PARAMETER_VALUES: dict[str, dict[str, frozenset]] = {
+    "sklearn.feature_extraction.text.TfidfVectorizer": {
+        "input": frozenset({"content"}),
+        "encoding": frozenset({"utf-8"}),
+        "decode_error": frozenset({"strict", "ignore", "replace"}),
+        "strip_accents": frozenset({None, "ascii", "unicode"}),
+        "analyzer": frozenset({"word", "char", "char_wb"}),
+        "preprocessor": frozenset({None}),
+        "tokenizer": frozenset({None}),
+        "token_pattern": frozenset({r"(?u)\b\w\w+\b", None}),
+        "stop_words": frozenset({None, "english"}),
+        "norm": frozenset({"l1", "l2", None}),
+    },
+    "sklearn.feature_extraction.text.TfidfTransformer": {
+        "norm": frozenset({"l1", "l2", None}),
+    },
+    "sklearn.pipeline.Pipeline": {"memory": frozenset({None})},
+}
+
 #: Functions stored as attribute values. The default classifier's inner cross-validation
 #: scores with medfuse's own log-likelihood (``LogisticRegressionCV(scoring=...)``); no other
 #: function is loaded, whatever its module.

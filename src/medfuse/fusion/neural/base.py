@@ -43,6 +43,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from medfuse import limits
 from medfuse.data.kinds import get_kind
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion.base import FusionClassifier
@@ -67,6 +68,13 @@ from medfuse.preprocess.blocks import (
 )
 
 _PREDICT_BATCH = 256
+
+
+def _whole(value, name: str) -> int:
+    """A non-negative whole number of a network's settings (bool refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"{name} is {value!r}, not a non-negative whole number")
+    return int(value)
 
 
 def _one_shape_message(modality: str, kind: str, got: str) -> str:
@@ -272,6 +280,22 @@ class NeuralFusion(FusionClassifier):
                 out[name] = [loss_term_spec(t) for t in value]
         return out
 
+    def _check_architecture(self) -> None:
+        """Refuse fitted settings that would build an oversized network, before any layer is
+        built (a saved model is rebuilt from them): the seed ensemble's size and every width
+        and input dimension against the caps of :mod:`medfuse.limits`."""
+        limits.ENSEMBLE.check(_whole(self.n_ensemble, "n_ensemble"), "n_ensemble")
+        widths = {"latent_dim": self.latent_dim, "head_hidden": self.head_hidden,
+                  "conv_width": self.conv_width}
+        widths.update({f"hidden[{i}]": h for i, h in enumerate(tuple(self.hidden or ()))})
+        widths.update({k: getattr(self, k) for k in ("attn_dim", "n_heads") if hasattr(self, k)})
+        for name, value in widths.items():
+            limits.NETWORK_WIDTH.check(_whole(value, name), name)
+        for m, shape in dict(self.input_shapes_).items():
+            for axis, size in enumerate(tuple(shape)):
+                limits.NETWORK_WIDTH.check(_whole(size, f"input_shapes_[{m!r}]"),
+                                           f"input_shapes_[{m!r}][{axis}]")
+
     def _build_module(self) -> nn.Module:
         """An untrained network with the fitted architecture (on ``self.device``)."""
         check_is_fitted(self, "input_shapes_")
@@ -300,6 +324,8 @@ class NeuralFusion(FusionClassifier):
                             head_hidden=self.head_hidden, dropout=self.dropout,
                             reconstruct=reconstruct, aux_heads="aux_heads" in parts,
                             **self._network_kwargs())
+        if any(p.is_meta for p in net.parameters()):  # shapes only (a saved model's check)
+            return net
         return net.to(self.device)
 
     # ------------------------------------------------------------------ preprocessing
