@@ -211,7 +211,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     from medfuse.report import write_report
 
     show = log or (lambda _: None)
-    out = Path(out)
+    out = confined_folder(out)
+    check_outputs(out)
     if isinstance(strategies, str) and strategies != "all":
         strategies = [s.strip() for s in strategies.split(",") if s.strip()]
     spec, screen = _harmonize_spec(harmonize), _screening_spec(screening)
@@ -237,8 +238,6 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                           task=task)
     for message in check_design(train, splits, batch=batch, harmonize=spec, task=task):
         show(f"[yellow]warning:[/yellow] {message}")
-    out = confined_folder(out)
-    check_outputs(out)
     groups = "group" if scheme == "grouped" else None
     sites = "batch" if scheme == "leave-site-out" else None
     result = run_benchmark(
