@@ -30,13 +30,27 @@ def _log(message) -> None:
         console.print(message)
 
 
+def _show_warnings(caught) -> None:
+    """medfuse's own warnings of a run (a damaged cache entry recomputed, subjects left
+    out, ...), each once; other libraries' warnings are not shown."""
+    seen = set()
+    for w in caught:
+        if "medfuse" not in Path(w.filename).parts or str(w.message) in seen:
+            continue
+        seen.add(str(w.message))
+        console.print(WARNING + shown(w.message))
+
+
 def _run(train, test, out: Path, **kwargs):
     """Run a study with the data summary, progress bar and ranked results on the console."""
     from medfuse.evaluate.interrupt import BenchmarkInterrupted
     from medfuse.study import run_study
 
     try:
-        outputs = run_study(train, test, out, progress=True, log=_log, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outputs = run_study(train, test, out, progress=True, log=_log, **kwargs)
+        _show_warnings(caught)
     except BenchmarkInterrupted as stop:
         console.print(f"interrupted: {stop}; rerun the same command with --resume to continue")
         raise typer.Exit(code=stop.exit_code) from None
