@@ -4,6 +4,7 @@ tampered or damaged entry is not taken as cached but recomputed, with a warning 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -123,10 +124,11 @@ def test_a_link_out_of_the_cache_is_not_followed(cohort, tmp_path):
     outside.write_text(target.read_text())
     target.unlink()
     target.symlink_to(outside)
-    _, notes, fits = run(cohort, tmp_path / "out")
-    assert fits == 1
-    assert notes == [f"{IGNORED} {target}: it links outside the cache folder; it is "
-                     "recomputed."]
+    before = outside.read_text()
+    with pytest.raises(ValueError, match=re.escape(f"{target} is a link; the benchmark "
+                                                   "cache holds only its own files")):
+        run(cohort, tmp_path / "out")
+    assert outside.read_text() == before  # never read as a result, never written
 
 
 def test_survival_entries(tmp_path):

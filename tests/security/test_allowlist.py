@@ -9,8 +9,8 @@ fitted on small simulated cohorts, saved with ``save_model`` and loaded back wit
 from __future__ import annotations
 
 import importlib
-import re
 import inspect
+import re
 import warnings
 
 import numpy as np

@@ -37,7 +37,8 @@ from medfuse.persist.folder import (
     read_manifest,
     save_model,
 )
-from medfuse.persist.skops_audit import audit_skops_file, check_trust
+from medfuse.persist.skops_audit import audit_skops_file
+from medfuse.persist.trust import check_trust
 
 __all__ = [
     "ESTIMATOR_FILE",

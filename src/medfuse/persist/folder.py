@@ -17,7 +17,8 @@ from medfuse.files import confined_folder, read_bytes, read_json, remove_file, w
 from medfuse.persist import modules, tensors
 from medfuse.persist.errors import UntrustedModelError
 from medfuse.persist.pandas_codec import decode, encode
-from medfuse.persist.skops_audit import audit_skops_file, check_trust
+from medfuse.persist.skops_audit import audit_skops_file
+from medfuse.persist.trust import check_trust
 
 ESTIMATOR_FILE = "estimator.skops"
 MODULE_FILE = "module.safetensors"
