@@ -16,6 +16,77 @@ import pandas as pd
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 
 
+def manifest_layout(manifest: dict):
+    """What a saved model's manifest says of its training layout, as the attributes
+    :func:`read_new_subjects` reads (``modalities_``, ``modality_kinds_``,
+    ``feature_names_``), so that new subjects can be read (and bad input refused) before
+    the model itself is loaded.
+
+    Parameters
+    ----------
+    manifest : dict
+        :func:`medfuse.persist.read_manifest`.
+
+    Returns
+    -------
+    SimpleNamespace
+
+    Raises
+    ------
+    DataValidationError
+        When the manifest does not describe a layout.
+    """
+    from types import SimpleNamespace
+
+    modalities, kinds = manifest.get("modalities"), manifest.get("kinds")
+    names = manifest.get("feature_names") or {}
+    if not (isinstance(modalities, list) and all(isinstance(m, str) for m in modalities)
+            and isinstance(kinds, dict) and set(kinds) == set(modalities)
+            and isinstance(names, dict)):
+        raise DataValidationError("the model's manifest.json does not describe its modalities, "
+                                  "kinds and features.")
+    return SimpleNamespace(modalities_=modalities, modality_kinds_=dict(kinds),
+                           feature_names_={m: names.get(m) for m in modalities})
+
+
+def set_aside_columns(manifest: dict) -> dict[str, dict[str, str]]:
+    """Modality -> {column: role}: the columns of the training files that the study used as
+    outcome, batch, groups or covariate rather than as features (a manifest's ``set_aside``;
+    malformed entries are ignored).
+
+    Parameters
+    ----------
+    manifest : dict
+
+    Returns
+    -------
+    dict
+    """
+    value = manifest.get("set_aside") or {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(m): {str(c): str(r) for c, r in cols.items()}
+            for m, cols in value.items() if isinstance(cols, dict)}
+
+
+def same_layout(layout, model) -> bool:
+    """Whether a manifest's layout (:func:`manifest_layout`) is the loaded model's.
+
+    Parameters
+    ----------
+    layout : SimpleNamespace
+    model : fitted strategy
+
+    Returns
+    -------
+    bool
+    """
+    return (list(layout.modalities_) == list(model.modalities_)
+            and dict(layout.modality_kinds_) == dict(model.modality_kinds_)
+            and {m: None if v is None else list(v) for m, v in layout.feature_names_.items()}
+            == {m: None if v is None else list(v) for m, v in model.feature_names_.items()})
+
+
 def read_new_subjects(path: str | Path, model, set_aside_columns: dict | None = None,
                       follow_links: bool = False) -> MultiModalData:
     """New subjects from a folder of modality files (first column = subject ID), a MOGONET
@@ -25,8 +96,9 @@ def read_new_subjects(path: str | Path, model, set_aside_columns: dict | None = 
     ----------
     path : str or Path
         The folder or file.
-    model : fitted strategy
-        Its ``modalities_``, ``modality_kinds_`` and ``feature_names_`` say what to read.
+    model : fitted strategy or layout
+        Its ``modalities_``, ``modality_kinds_`` and ``feature_names_`` say what to read
+        (a manifest's, :func:`manifest_layout`, before the model is loaded).
     set_aside_columns : dict, optional
         Modality -> {column: role}: the columns the study did not use as features (the
         model's manifest ``set_aside``); see :func:`set_aside`.

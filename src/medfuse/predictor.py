@@ -81,11 +81,9 @@ class Predictor:
         """Modality -> {column: role}: the columns of the training files that the study
         used as outcome, batch, groups or covariate rather than as features (recorded in the
         manifest); :meth:`read` sets them aside in new subjects' files the same way."""
-        value = self.manifest.get("set_aside") or {}
-        if not isinstance(value, dict):
-            return {}
-        return {str(m): {str(c): str(r) for c, r in cols.items()}
-                for m, cols in value.items() if isinstance(cols, dict)}
+        from medfuse.intake import set_aside_columns
+
+        return set_aside_columns(self.manifest)
     def read(self, path: str | Path, follow_links: bool = False) -> MultiModalData:
         """New subjects from a folder of modality files (first column = subject ID), a
         MOGONET folder or a ``.h5mu`` file, read as the study read its own (see

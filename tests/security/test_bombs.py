@@ -59,17 +59,25 @@ def test_a_subjects_archive_bomb_is_refused(image_model, tmp_path, craft, declar
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_a_model_member_declaring_a_gibibyte_is_refused(saved):
+@pytest.fixture
+def subjects(cohort, tmp_path):
+    """New subjects for the model bombs (the model is read after them)."""
+    from medfuse.data import write_folder
+
+    return write_folder(cohort[:5], tmp_path / "subjects")
+
+
+def test_a_model_member_declaring_a_gibibyte_is_refused(saved, subjects):
     bombs.craft_skops_member_bomb(saved)
-    result, _, _ = bombs.run_limited(["predict", str(saved), str(saved.parent), "--out",
+    result, _, _ = bombs.run_limited(["predict", str(saved), str(subjects), "--out",
                                       str(saved.parent / "p.csv")])
     line = one_error_line(result)
     assert "estimator.skops" in line and "1,024.0 MiB" in line
 
 
-def test_a_hundred_mebibyte_schema_is_refused(saved):
+def test_a_hundred_mebibyte_schema_is_refused(saved, subjects):
     bombs.craft_big_schema(saved)
-    result, _, _ = bombs.run_limited(["predict", str(saved), str(saved.parent), "--out",
+    result, _, _ = bombs.run_limited(["predict", str(saved), str(subjects), "--out",
                                       str(saved.parent / "p.csv")])
     line = one_error_line(result)
     assert "member 'schema.json'" in line and "MEDFUSE_MAX_JSON_MB" in line
@@ -77,14 +85,15 @@ def test_a_hundred_mebibyte_schema_is_refused(saved):
 
 @pytest.mark.parametrize("settings, named", [
     ({"n_ensemble": 10**9}, "n_ensemble declares 1,000,000,000 networks"),
-    ({"input_shapes_": {"rna": (10**8,)}}, "input_shapes_['rna'][0] declares 100,000,000"),
+    ({"input_shapes_": {"rna": (10**8,)}}, "IntermediateFusion.input_shapes_ declares "
+                                           "100,000,000"),
     ({"input_shapes_": {"rna": (10**6,)}}, "architecture: F32 [32, 1000000]"),
 ])
-def test_a_network_rebuilt_from_lying_settings_is_refused(neural, settings, named):
+def test_a_network_rebuilt_from_lying_settings_is_refused(neural, subjects, settings, named):
     """The settings are capped before any layer is built, and the architecture (built on
     the meta device) must match the weights' shapes."""
     bombs.craft_network_settings(neural, **settings)
-    result, _, _ = bombs.run_limited(["predict", str(neural), str(neural.parent), "--out",
+    result, _, _ = bombs.run_limited(["predict", str(neural), str(subjects), "--out",
                                       str(neural.parent / "p.csv")])
     line = one_error_line(result)
     assert named in line

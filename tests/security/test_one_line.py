@@ -95,7 +95,7 @@ def test_the_console_keeps_its_own_colours_only():
     assert console.file is not None
 
 
-def test_escape_codes_in_a_weights_header_are_not_printed(neural, tmp_path):
+def test_escape_codes_in_a_weights_header_are_not_printed(neural, cohort, tmp_path):
     from safetensors.torch import load_file, save_file
 
     weights = load_file(neural / "module.safetensors")
@@ -105,7 +105,10 @@ def test_escape_codes_in_a_weights_header_are_not_printed(neural, tmp_path):
     from tests.security.crafting import refresh_digests
 
     refresh_digests(neural)
-    result = runner.invoke(app, ["predict", str(neural), str(neural), "--out",
+    from medfuse.data import write_folder
+
+    subjects = write_folder(cohort[:4].select(["rna", "imaging"]), tmp_path / "subjects")
+    result = runner.invoke(app, ["predict", str(neural), str(subjects), "--out",
                                  str(tmp_path / "p.csv")])
     line = error_line(result)
     assert ESC not in result.output and "unexpected tensors" in line
@@ -157,9 +160,16 @@ def test_a_deeply_nested_failure_marker_is_retried_with_a_warning(tmp_path):
     assert "Ignoring the failure marker" in result.output and "Traceback" not in result.output
 
 
-def test_model_attributes_of_the_wrong_type_are_one_error_line(saved, tmp_path):
-    rewrite_archive(saved, lambda s: attribute(s, "modalities_").update(json_value(5)))
-    result = runner.invoke(app, ["predict", str(saved), str(saved), "--out",
+@pytest.mark.parametrize("attribute_name, value", [("modalities_", 5),
+                                                   ("classes_", "not classes"),
+                                                   ("feature_names_", [1, 2])])
+def test_model_attributes_of_the_wrong_type_are_one_error_line(saved, cohort, tmp_path,
+                                                               attribute_name, value):
+    from medfuse.data import write_folder
+
+    rewrite_archive(saved, lambda s: attribute(s, attribute_name).update(json_value(value)))
+    subjects = write_folder(cohort[:4], tmp_path / "subjects")
+    result = runner.invoke(app, ["predict", str(saved), str(subjects), "--out",
                                  str(tmp_path / "p.csv")])
     line = error_line(result)
     assert str(saved) in line

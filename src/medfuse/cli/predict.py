@@ -10,6 +10,7 @@ import typer
 
 from medfuse.cli._common import console, fail, shown
 from medfuse.files import csv_text, write_file
+from medfuse.intake import read_new_subjects
 
 
 def predict(
@@ -52,12 +53,25 @@ def predict(
 ) -> None:
     """Predict new subjects with a saved model; each may have any subset of the modalities."""
     from medfuse.data import DataValidationError
-    from medfuse.persist import UntrustedModelError
-    from medfuse.predictor import Predictor
-    from medfuse.preprocess._design import UnseenBatchError
+    from medfuse.intake import manifest_layout, same_layout, set_aside_columns
+    from medfuse.persist import UntrustedModelError, check_trust, read_manifest
 
     try:
+        # new subjects are read (and bad input refused) as the manifest describes the model,
+        # before the model itself is loaded; the loaded model must then match the manifest
+        check_trust(tuple(trust or ()))
+        manifest = read_manifest(model_dir)
+        layout = manifest_layout(manifest)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            new = read_subjects(layout, set_aside_columns(manifest), data, follow_links)
+        from medfuse.predictor import Predictor
+
         predictor = Predictor.load(model_dir, trust=tuple(trust or ()))
+        if not same_layout(layout, predictor.model):
+            raise UntrustedModelError(f"{model_dir}/manifest.json does not describe the model "
+                                      "in estimator.skops (modalities, kinds or features "
+                                      "differ); save the model again.")
         if unseen_batch is not None:
             try:
                 n = predictor.set_unseen_batch(unseen_batch)
@@ -72,18 +86,16 @@ def predict(
                 predictor.check_sets(alpha)
             except ValueError as err:
                 fail(f"--alpha: {err}" if alpha is not None else f"--abstain: {err}")
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as more:
             warnings.simplefilter("always")
-            new = read_subjects(predictor, data, follow_links)
             table = predictor.predict(new, alpha=alpha, abstain=abstain)
-        for w in caught:
+        for w in [*caught, *more]:
             console.print(f"[yellow]warning:[/yellow] {shown(w.message)}")
         if explain:
             table = predictor.explain(new, table)
-    except UnseenBatchError as err:
-        fail(_unseen_message(err, predictor))
     except (DataValidationError, FileNotFoundError, UntrustedModelError, ValueError) as err:
-        fail(err)
+        fail(_unseen_message(err, predictor) if type(err).__name__ == "UnseenBatchError"
+             else err)
     except (OSError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as err:
         fail(f"{model_dir} or {data} could not be used ({type(err).__name__}: {err}).")
     try:
@@ -97,14 +109,14 @@ def predict(
                      if n_none else ""))
 
 
-def read_subjects(predictor, path: Path, follow_links: bool = False):
-    """New subjects: a study file's (read as the study reads its cohorts), else what
-    :meth:`medfuse.predictor.Predictor.read` reads."""
+def read_subjects(layout, set_aside: dict, path: Path, follow_links: bool = False):
+    """New subjects: a study file's (read as the study reads its cohorts), else a folder or
+    file read for the model's layout (:func:`medfuse.intake.read_new_subjects`)."""
     if path.suffix in (".yaml", ".yml"):
         from medfuse.config import read_study_data
 
         return read_study_data(path)
-    return predictor.read(path, follow_links=follow_links)
+    return read_new_subjects(path, layout, set_aside, follow_links)
 
 
 def _unseen_message(err, predictor) -> str:

@@ -261,7 +261,6 @@ def load_model(path: str | Path, trust=()):
     ValueError
         If ``trust`` holds something other than exact names.
     """
-    import skops.io as sio
 
     extra = check_trust(trust)
     folder = Path(path)
@@ -272,6 +271,8 @@ def load_model(path: str | Path, trust=()):
     if module_file is not None:
         tensors.read_header(module_file, module_bytes)
     approved = audit_skops_file(estimator_file, extra, estimator_bytes)
+    import skops.io as sio  # imported once the archive passed the audit (it loads torch)
+
     try:
         unexpected = set(sio.get_untrusted_types(data=estimator_bytes)) - set(approved)
     except Exception as err:  # skops refusing the archive is a refusal

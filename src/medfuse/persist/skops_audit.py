@@ -107,6 +107,23 @@ def _json_value(state) -> tuple[object, bool]:
     return value, isinstance(value, str | int | float | bool | type(None))
 
 
+def _whole_numbers(state, depth: int = 0):
+    """The whole numbers of a JSON entry and of the lists, tuples and dicts under it."""
+    if not isinstance(state, dict) or depth > 8:
+        return
+    loader = state.get("__loader__")
+    if loader == "JsonNode":
+        value, ok = _json_value(state)
+        if ok and isinstance(value, int) and not isinstance(value, bool):
+            yield value
+    elif loader in ("ListNode", "TupleNode") and isinstance(state.get("content"), list):
+        for item in state["content"]:
+            yield from _whole_numbers(item, depth + 1)
+    elif loader == "DictNode" and isinstance(state.get("content"), dict):
+        for item in state["content"].values():
+            yield from _whole_numbers(item, depth + 1)
+
+
 class _Walk:
     """One walk over the entries of ``schema.json``."""
 
@@ -178,6 +195,8 @@ class _Walk:
         content = state.get("content")
         if name in pinned.PARAMETER_VALUES and isinstance(content, dict):
             self._parameter_values(name, content.get("content"), path)
+        if name in pinned.SIZE_PARAMETERS and isinstance(content, dict):
+            self._sizes(name, content.get("content"), path)
         if isinstance(content, dict) and content.get("__loader__") == "DictNode":
             self.entry(content, path, ancestors, attributes=True)
         elif content is not None:
@@ -197,6 +216,20 @@ class _Walk:
                 self.refuse(f"{name} with {key}={shown[:80]}: a value the library itself "
                             f"never uses there (allowed: "
                             f"{', '.join(sorted(map(repr, allowed)))})", f"{path}.{key}")
+
+    def _sizes(self, name, attributes, path) -> None:
+        """Refuse a network size above its cap (see ``SIZE_PARAMETERS``): every whole number
+        under the attribute (a width, a tuple of widths, a dict of input shapes)."""
+        if not isinstance(attributes, dict):
+            return
+        for key, cap_name in pinned.SIZE_PARAMETERS[name].items():
+            cap = getattr(limits, cap_name)
+            for value in _whole_numbers(attributes.get(key)):
+                try:
+                    cap.check(value, f"{name}.{key}")
+                except SizeLimitError as err:
+                    self.refuse(str(err).rstrip("."), f"{path}.{key}")
+                    break
 
     def _DictNode(self, state, name, path, ancestors, attributes=False) -> None:
         if name != "builtins.dict":

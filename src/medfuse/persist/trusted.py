@@ -101,6 +101,18 @@ PARAMETER_VALUES: dict[str, dict[str, frozenset]] = {
     "sklearn.pipeline.Pipeline": {"memory": frozenset({None})},
 }
 
+#: Whole numbers a saved network is rebuilt from, and the cap of :mod:`medfuse.limits` each
+#: is held to before skops builds anything (a model asking for a billion networks, or for
+#: layers millions wide, is refused while it is still JSON). The architecture is compared with
+#: the weights' shapes later, before any layer is allocated.
+_NETWORK_SIZES = {"n_ensemble": "ENSEMBLE", "latent_dim": "NETWORK_WIDTH",
+                  "head_hidden": "NETWORK_WIDTH", "conv_width": "NETWORK_WIDTH",
+                  "hidden": "NETWORK_WIDTH", "attn_dim": "NETWORK_WIDTH",
+                  "n_heads": "NETWORK_WIDTH", "input_shapes_": "NETWORK_WIDTH"}
+SIZE_PARAMETERS: dict[str, dict[str, str]] = {
+    f"medfuse.fusion.neural.models.{name}": _NETWORK_SIZES
+    for name in ("IntermediateFusion", "AttentionFusion", "CrossAttentionFusion")}
+
 #: Functions stored as attribute values. The default classifier's inner cross-validation
 #: scores with medfuse's own log-likelihood (``LogisticRegressionCV(scoring=...)``); no other
 #: function is loaded, whatever its module.
