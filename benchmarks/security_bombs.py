@@ -8,7 +8,7 @@ it printed. The target of the security issue: each is refused (exit 2, one ``err
 in under 2 s. The first row is a control: a genuine neural model predicting five subjects
 (what loading a network costs by itself: torch and the libraries).
 
-    python benchmarks/security_bombs.py [--source DIR]
+    python benchmarks/security_bombs.py [--source DIR] [--data-command info]
 
 ``--source DIR`` runs the commands with another checkout's ``DIR/src`` first on the path
 (e.g. the code before the confinement work, to show what each bomb did there).
@@ -29,10 +29,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medfuse.data import MultiModalData, make_cohort, write_folder  # noqa: E402
-from medfuse.fusion import make  # noqa: E402
-from medfuse.persist import save_model  # noqa: E402
-from tests.security import bombs  # noqa: E402
+from medfuse.data import MultiModalData, make_cohort, write_folder
+from medfuse.fusion import make
+from medfuse.persist import save_model
+from tests.security import bombs
 
 
 def models(root: Path) -> dict[str, Path]:
@@ -58,8 +58,11 @@ def models(root: Path) -> dict[str, Path]:
         }
 
 
-def cases(root: Path, saved: dict[str, Path]) -> list[tuple[str, list[str]]]:
-    """(bomb, command line) for every bomb, each in a fresh copy of its model."""
+def cases(root: Path, saved: dict[str, Path], data_command: str = "predict"
+          ) -> list[tuple[str, list[str]]]:
+    """(bomb, command line) for every bomb, each in a fresh copy of its model; the data
+    bombs go to ``predict`` with the image model, or to ``info`` (no model: for code that
+    cannot load a model saved by this one)."""
 
     def copy(name: str, label: str) -> Path:
         return Path(shutil.copytree(saved[name], root / label / "model"))
@@ -78,7 +81,8 @@ def cases(root: Path, saved: dict[str, Path]) -> list[tuple[str, list[str]]]:
         new = folder(label)
         craft(new / "scan.npz")
         out.append((label, ["predict", str(saved["image"]), str(new), "--out",
-                            str(root / label / "p.csv")]))
+                            str(root / label / "p.csv")] if data_command == "predict"
+                    else ["info", str(new)]))
     subjects = str(saved["subjects"])
     model = bombs.craft_skops_member_bomb(copy("classical", "member"))
     out.append(("skops member of 1 GiB", ["predict", str(model), subjects, "--out",
@@ -94,7 +98,8 @@ def cases(root: Path, saved: dict[str, Path]) -> list[tuple[str, list[str]]]:
     new = folder("wide")
     bombs.craft_wide_csv(new / "rna.csv")
     out.append(("CSV of a million columns", ["predict", str(saved["classical"]), str(new),
-                                             "--out", str(root / "wide" / "p.csv")]))
+                                             "--out", str(root / "wide" / "p.csv")]
+                if data_command == "predict" else ["info", str(new)]))
     study = bombs.craft_laughs(folder("laughs") / "study.yaml")
     out.append(("study file, billion laughs", ["benchmark", str(study), "--out",
                                                str(root / "laughs" / "out")]))
@@ -104,6 +109,8 @@ def cases(root: Path, saved: dict[str, Path]) -> list[tuple[str, list[str]]]:
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, help="a checkout whose src/ to run instead")
+    parser.add_argument("--data-command", choices=("predict", "info"), default="predict",
+                        help="what reads the data bombs (info: no model is loaded)")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.source is not None:
@@ -112,7 +119,7 @@ def main(argv=None) -> pd.DataFrame:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for label, command in cases(root, models(root / "models")):
+        for label, command in cases(root, models(root / "models"), args.data_command):
             try:
                 result, seconds, peak = bombs.run_limited(command, timeout=300, env=env)
                 said = (result.stdout.strip().splitlines() or [""])[-1]

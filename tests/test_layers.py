@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "medfuse"
 
 #: lowest first; a module may import its own layer and the ones below
 LAYERS = (
-    ("medfuse", "medfuse.plugins"),
+    ("medfuse", "medfuse.plugins", "medfuse.limits", "medfuse.files", "medfuse.archives"),
     ("medfuse.data",),
     ("medfuse.preprocess",),
     ("medfuse.represent", "medfuse.persist"),

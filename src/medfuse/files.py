@@ -152,6 +152,7 @@ def remove_file(path: str | Path) -> bool:
     Parameters
     ----------
     path : str or Path
+        The file.
 
     Returns
     -------
@@ -178,6 +179,7 @@ def open_regular(path: str | Path, follow_links: bool = True):
     Parameters
     ----------
     path : str or Path
+        The file.
     follow_links : bool
         False refuses a link (model folders, the cache).
 
@@ -221,6 +223,7 @@ def read_bytes(path: str | Path, cap: limits.Cap | None = None,
     Parameters
     ----------
     path : str or Path
+        The file.
     cap : Cap, optional
         The size cap (default: none).
     follow_links : bool
@@ -242,6 +245,7 @@ def read_json(path: str | Path, follow_links: bool = True):
     Parameters
     ----------
     path : str or Path
+        The file.
     follow_links : bool
         False refuses a link.
 
@@ -278,9 +282,19 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_text(value):
-    """A text cell as a spreadsheet shows it and never runs: text starting with ``=``,
-    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``; anything else (and
-    numbers) is returned as it is."""
+    """A text cell as a spreadsheet shows it and never runs.
+
+    Parameters
+    ----------
+    value : object
+        A cell.
+
+    Returns
+    -------
+    object
+        Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a
+        leading ``'``; anything else (and numbers) as it is.
+    """
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value

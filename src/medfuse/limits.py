@@ -31,7 +31,21 @@ MiB = 2**20
 
 @dataclass(frozen=True)
 class Cap:
-    """One cap: its environment variable, default, unit and what it caps (for messages)."""
+    """One cap.
+
+    Parameters
+    ----------
+    variable : str
+        The environment variable that sets it.
+    default : int
+        Its value when the variable is not set (in ``unit``).
+    scale : int
+        Bytes (or items) per ``unit``.
+    unit : str
+        The unit shown in messages.
+    what : str
+        What it caps, as messages say.
+    """
 
     variable: str
     default: int

@@ -75,15 +75,17 @@ def _zip_member(name: str, header: bytes, n_zero_bytes: int) -> tuple[bytes, byt
 
 def _central(entries: list[tuple[bytes, int, int, int, bytes, int]]) -> bytes:
     """A central directory (with zip64 end records) for ``(name, crc, csize, size, extra,
-    offset)`` entries, for an archive whose members end where it starts."""
+    offset)`` entries, for an archive whose members end where it starts (a member whose
+    compressed and uncompressed sizes are equal is stored, the others deflated)."""
     records = []
     for name, crc, csize, size, _extra, offset in entries:
         zip64 = size >= 2**32
         ext = struct.pack("<HHQQQ", 1, 24, size, csize, offset) if zip64 else b""
         sizes = (0xFFFFFFFF, 0xFFFFFFFF) if zip64 else (csize, size)
+        method = 0 if csize == size else 8
         records.append(struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 45, 45 if zip64 else 20, 0,
-                                   8, 0, 0, crc, *sizes, len(name), len(ext), 0, 0, 0, 0,
-                                   0xFFFFFFFF if zip64 else offset) + name + ext)
+                                   method, 0, 0, crc, *sizes, len(name), len(ext), 0, 0, 0,
+                                   0, 0xFFFFFFFF if zip64 else offset) + name + ext)
     return b"".join(records)
 
 
