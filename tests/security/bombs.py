@@ -214,14 +214,25 @@ def craft_wide_csv(path: Path, n_columns: int = 10**6, n_rows: int = 2) -> Path:
 
 
 def craft_laughs(path: Path, levels: int = 9) -> Path:
-    """A study file whose ``params`` use YAML aliases to build 9**levels leaves."""
-    lines = ["name: laughs", "outcome: {file: labels.csv, column: label}",
-             "modalities: {rna: {file: rna.csv}}",
-             'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    """A valid-looking study file whose ``params`` use YAML aliases to build 9**levels
+    leaves (each level's anchor defined inline, at its first use)."""
+    node = '&l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
     for k in range(1, levels):
-        lines.append(f"l{k}: &l{k} [" + ",".join([f"*l{k - 1}"] * 9) + "]")
-    lines.append(f"params: {{late-mean: {{cv: *l{levels - 1}}}}}")
+        node = f"&l{k} [" + ",".join([node] + [f"*l{k - 1}"] * 8) + "]"
+    lines = ["name: laughs", "outcome: {file: labels.csv, column: label}",
+             "modalities: {rna: {file: rna.csv}, more: {file: more.csv}}",
+             "strategies: [late-mean]", "cv: {folds: 2, repeats: 1}",
+             f"params: {{late-mean: {{cv: {node}}}}}"]
     path.write_text("\n".join(lines) + "\n")
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(20)]
+    import pandas as pd
+
+    pd.DataFrame({"label": np.arange(20) % 2}, index=pd.Index(ids, name="id")).to_csv(
+        path.parent / "labels.csv")
+    for name in ("rna", "more"):
+        pd.DataFrame(rng.normal(size=(20, 3)), index=pd.Index(ids, name="id"),
+                     columns=["a", "b", "c"]).to_csv(path.parent / f"{name}.csv")
     return path
 
 
