@@ -10,7 +10,6 @@ import typer
 
 from medfuse.cli._common import console, fail, shown
 from medfuse.files import csv_text, write_file
-from medfuse.intake import read_new_subjects
 
 
 def predict(
@@ -116,6 +115,8 @@ def read_subjects(layout, set_aside: dict, path: Path, follow_links: bool = Fals
         from medfuse.config import read_study_data
 
         return read_study_data(path)
+    from medfuse.intake import read_new_subjects
+
     return read_new_subjects(path, layout, set_aside, follow_links)
 
 
