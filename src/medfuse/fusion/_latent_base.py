@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion._multiblock import BlockInput, BlockResult, solve
 from medfuse.fusion.blocks import BlockFusion
 from medfuse.fusion.classifiers import class_prior, default_classifier, predict_full
+from medfuse.fusion.inner_cv import inner_folds
 
 #: Block-to-block connection weights searched when ``design`` is None.
 DESIGN_GRID = (0.0, 0.1, 0.5)
@@ -256,9 +256,7 @@ class LatentBlockClassifier(BlockFusion):
             return {j: _weighted_lda(T[have[j]][:, :n_comp], y[have[j]], weights)
                     for j, T in enumerate(scores)}
         T = [np.where(h[:, None], t, np.nan) for t, h in zip(scores, have, strict=True)]
-        counts = np.bincount(y)
-        model = default_classifier(self.random_state, cv=int(min(5, counts[counts > 0].min())),
-                                   weights=weights, y=y)
+        model = default_classifier(self.random_state, cv=5, weights=weights, y=y)
         return model.fit(self._stacked(T, n_comp), y)
 
     def _predict_from(self, predictor, scores, n_comp: int) -> np.ndarray:
@@ -298,12 +296,11 @@ class LatentBlockClassifier(BlockFusion):
         each is solved once with ``h_max`` components (the first ``h`` components do not
         depend on later ones).
         """
-        counts = np.bincount(y)
-        n_splits = int(min(self.cv, counts[counts > 0].min()))
         loss = np.zeros((len(settings), h_max))
-        if n_splits < 2:
+        folds = inner_folds(y, self.cv, self.random_state,
+                            fixed="the first setting with one component")
+        if folds is None:
             return loss
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
         Y = self._outcome(y, n_classes)
         for tr, te in folds.split(y.reshape(-1, 1), y):
             parts = [_fold_parts(X, K, hv, tr, te) for X, K, hv in

@@ -26,13 +26,13 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.kinds import get_kind
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.fusion._class_weight import class_weights, sklearn_class_weight
 from medfuse.fusion.base import FusionClassifier
+from medfuse.fusion.inner_cv import inner_folds
 from medfuse.fusion.registry import register
 from medfuse.preprocess.blocks import (
     as_matrix,
@@ -184,9 +184,12 @@ class AdditiveFusion(FusionClassifier):
         avail = data.available.to_numpy()
         n, n_mod = avail.shape
         class_w = class_weights(self.class_weight, np.asarray(self.classes_), y)
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        folds = inner_folds(y, self.cv, self.random_state,
+                            fixed="in-sample modality scores for the combiner")
+        splits = (folds.split(np.zeros(n), y) if folds is not None
+                  else [(np.arange(n), np.arange(n))])
         oof = np.zeros((n, n_mod, n_scores))
-        for train_idx, test_idx in folds.split(np.zeros(n), y):
+        for train_idx, test_idx in splits:
             for j, m in enumerate(self.modalities_):
                 tr = train_idx[avail[train_idx, j]]
                 te = test_idx[avail[test_idx, j]]

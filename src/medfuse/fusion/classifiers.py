@@ -9,13 +9,17 @@ import inspect
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
 from medfuse.fusion._class_weight import sklearn_class_weight
+from medfuse.fusion.inner_cv import inner_folds
 
 #: Inverse regularisation strengths searched by the default logistic regression.
 DEFAULT_CS = tuple(np.logspace(-4, 2, 13))
+#: Inverse regularisation strength of the default logistic regression when a class is too
+#: small for inner CV (scikit-learn's default).
+FIXED_C = 1.0
 #: The default logistic regression is solved in the span of its rows from this many features
 #: per row (below, the saving would not pay for the Gram matrix).
 ROW_SPACE_RATIO = 2
@@ -97,8 +101,8 @@ def neg_log_loss(estimator, X, y) -> float:
 
 def default_classifier(random_state=None, cv: int = 5, weights: np.ndarray | None = None,
                        y: np.ndarray | None = None):
-    """L2-penalised logistic regression (L-BFGS) whose strength is chosen by ``cv``-fold
-    inner cross-validation (log loss) over :data:`DEFAULT_CS` on the data it is fitted on
+    """L2-penalised logistic regression (L-BFGS) whose strength is chosen by inner
+    cross-validation (log loss) over :data:`DEFAULT_CS` on the data it is fitted on
     (a :class:`RowSpaceLogisticRegressionCV`: wide blocks are solved in the span of their
     rows, so the cost grows linearly in the number of features).
 
@@ -107,16 +111,25 @@ def default_classifier(random_state=None, cv: int = 5, weights: np.ndarray | Non
     random_state : int, optional
         Seed of the inner CV splits.
     cv : int
-        Inner folds.
+        Inner folds; with ``y``, no more than its smallest class has members. A class with
+        a single member leaves no inner CV: a ``LogisticRegression`` with ``C=``
+        :data:`FIXED_C` is returned, with a
+        :class:`~medfuse.fusion.inner_cv.SmallClassWarning`.
     weights : ndarray (K,), optional
         Per-class weights from :func:`~medfuse.fusion._class_weight.class_weights`.
     y : ndarray, optional
         The class indices it will be fitted on (weights of absent classes are dropped).
     """
-    params = dict(Cs=list(DEFAULT_CS), cv=StratifiedKFold(cv, shuffle=True,
-                                                           random_state=random_state),
-                  scoring=neg_log_loss, max_iter=2000, random_state=random_state,
-                  solver="lbfgs", class_weight=sklearn_class_weight(weights, y))
+    class_weight = sklearn_class_weight(weights, y)
+    if y is None:
+        folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    else:
+        folds = inner_folds(y, cv, random_state, fixed=f"logistic regression with C={FIXED_C}")
+        if folds is None:
+            return LogisticRegression(C=FIXED_C, max_iter=2000, random_state=random_state,
+                                      class_weight=class_weight)
+    params = dict(Cs=list(DEFAULT_CS), cv=folds, scoring=neg_log_loss, max_iter=2000,
+                  random_state=random_state, solver="lbfgs", class_weight=class_weight)
     accepted = inspect.signature(LogisticRegressionCV.__init__).parameters
     if "l1_ratios" in accepted:
         params["l1_ratios"] = (0.0,)
@@ -127,12 +140,20 @@ def default_classifier(random_state=None, cv: int = 5, weights: np.ndarray | Non
 
 def best_cv_score(search) -> float:
     """Mean inner-CV score at the best regularisation of a fitted ``LogisticRegressionCV``
-    (legacy or new attribute layout)."""
+    (legacy or new attribute layout); NaN for a model fitted without inner CV."""
+    if not hasattr(search, "scores_"):
+        return float("nan")
     scores = search.scores_
     if isinstance(scores, dict):
         scores = next(iter(scores.values()))
     scores = np.asarray(scores, dtype=float)
     return float(scores.mean(axis=0).max())
+
+
+def chosen_C(model) -> float:
+    """The inverse regularisation strength a fitted default classifier uses: the one inner CV
+    chose, or the fixed one where there was no inner CV."""
+    return float(np.ravel(model.C_)[0]) if hasattr(model, "C_") else float(model.C)
 
 
 def resolve_estimator(estimator, modality: str | None, random_state,

@@ -6,7 +6,7 @@ import numpy as np
 
 from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.blocks import BlockFusion
-from medfuse.fusion.classifiers import default_classifier, predict_full, resolve_estimator
+from medfuse.fusion.classifiers import chosen_C, default_classifier, predict_full, resolve_estimator
 from medfuse.fusion.registry import register
 
 
@@ -84,7 +84,7 @@ class EarlyFusion(BlockFusion):
             start += X.shape[1]
         design = self._design(blocks)
         self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state,
-                                            weights)
+                                            weights, y)
         self.estimator_.fit(design, y)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
@@ -110,7 +110,7 @@ class EarlyFusion(BlockFusion):
             return width
         search = default_classifier(self.random_state, weights=weights, y=y[rows])
         search.fit(X[rows], y[rows])
-        return float(1.0 / np.sqrt(np.ravel(search.C_)[0]))
+        return 1.0 / np.sqrt(chosen_C(search))
 
     def _design(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
         parts, flags = [], []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVC, LinearSVC
 
 from medfuse.data.multimodal import MultiModalData
@@ -15,7 +15,8 @@ from medfuse.fusion._class_weight import sklearn_class_weight
 from medfuse.fusion._lowrank import NystroemKernels
 from medfuse.fusion.base import modality_series
 from medfuse.fusion.blocks import BlockFusion
-from medfuse.fusion.classifiers import best_cv_score, default_classifier, predict_full
+from medfuse.fusion.classifiers import best_cv_score, chosen_C, default_classifier, predict_full
+from medfuse.fusion.inner_cv import inner_fold_count, inner_folds
 from medfuse.fusion.kernel_functions import (
     alignf_weights,
     alignment_pvalues,
@@ -186,9 +187,10 @@ class MKLFusion(NystroemKernels, BlockFusion):
         have = np.column_stack([~np.isnan(blocks[m]).any(axis=1) for m in self.modalities_])
         kinds = {m: data.modalities[m].kind_object for m in self.modalities_}
         families = ["linear", "rbf"] if self.kernels == "auto" else [None]
-        counts = np.bincount(y)
-        if int(min(self.cv, counts[counts > 0].min())) < 2:
-            raise ValueError("MKL needs at least 2 training subjects of every class.")
+        if self.classifier == "svm" and not inner_fold_count(y, self.cv):
+            raise ValueError("MKL with classifier='svm' needs at least 2 training subjects of "
+                             "every class (its probabilities are calibrated by inner CV); "
+                             "use classifier='logistic'.")
         if self.approximation_ == "exact":
             self.train_blocks_ = blocks
             self.train_available_ = have
@@ -222,7 +224,8 @@ class MKLFusion(NystroemKernels, BlockFusion):
         best = None
         candidates = [(f, b) for f in families
                       for b in ((1.0,) if f == "linear" else tuple(self.bandwidths))]
-        counts = np.bincount(y)
+        if not inner_fold_count(y, self.cv):
+            candidates = candidates[:1]   # nothing to choose by: the first, fixed
         for family, bandwidth in candidates:
             self.bandwidth_ = float(bandwidth)
             if samples is None:
@@ -231,9 +234,8 @@ class MKLFusion(NystroemKernels, BlockFusion):
                 features = K @ P
             else:
                 features, P = self._build_maps(blocks, kinds, have, y, family, samples), None
-            model = default_classifier(self.random_state,
-                                       cv=int(min(self.cv, counts[counts > 0].min())),
-                                       weights=self._class_weights(y))
+            model = default_classifier(self.random_state, cv=self.cv,
+                                       weights=self._class_weights(y), y=y)
             model.fit(features, y)
             del features  # one candidate's training features in memory at a time
             score = best_cv_score(model)
@@ -243,7 +245,7 @@ class MKLFusion(NystroemKernels, BlockFusion):
          state) = best
         for name, value in state.items():
             setattr(self, name, value)
-        self.C_ = float(np.ravel(self.estimator_.C_)[0])
+        self.C_ = chosen_C(self.estimator_)
 
     def _fit_svm(self, blocks, kinds, have, y, families, samples) -> None:
         """SVM with Platt scaling; the kernel family with the best inner-CV score. Exact:
@@ -265,12 +267,10 @@ class MKLFusion(NystroemKernels, BlockFusion):
              else self._combined_map(blocks, have))
         if self.C is not None:
             self.C_ = float(self.C)
-        counts = np.bincount(y)
-        n_splits = int(min(self.cv, counts[counts > 0].min()))
         self.feature_map_ = None
         self.estimator_ = CalibratedClassifierCV(
             self._svm(y, self.C_), method="sigmoid", ensemble=False,
-            cv=StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state),
+            cv=inner_folds(y, self.cv, self.random_state),
         ).fit(X, y)
 
     def _svm(self, y: np.ndarray, C: float = 1.0):
@@ -387,15 +387,10 @@ class MKLFusion(NystroemKernels, BlockFusion):
     def _choose_C(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(best C, its mean inner-CV score); ``X`` is the training kernel (exact) or the
         combined feature map (Nystroem)."""
-        counts = np.bincount(y)
-        n_splits = int(min(self.cv, counts[counts > 0].min()))
         grid = [self.C] if self.C is not None else list(self.C_grid)
-        if n_splits < 2:
-            return float(grid[0]), 0.0
+        folds = inner_folds(y, self.cv, self.random_state)
         scoring = "roc_auc" if len(self.classes_) == 2 else "balanced_accuracy"
-        search = GridSearchCV(self._svm(y), {"C": grid},
-                              scoring=scoring, cv=StratifiedKFold(
-                                  n_splits, shuffle=True, random_state=self.random_state))
+        search = GridSearchCV(self._svm(y), {"C": grid}, scoring=scoring, cv=folds)
         search.fit(X, y)
         return float(search.best_params_["C"]), float(search.best_score_)
 

@@ -4,11 +4,11 @@ learn their combination from)."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.blocks import block_preprocessor
 from medfuse.fusion.classifiers import class_prior, predict_full, resolve_estimator
+from medfuse.fusion.inner_cv import inner_folds
 from medfuse.preprocess.blocks import as_matrix, fit_transform_block, transform_block
 
 
@@ -45,14 +45,13 @@ def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, prepr
         idx = np.flatnonzero(avail[m].to_numpy())
         ym = y[idx]
         proba = np.full((len(y), n_classes), np.nan)
-        counts = np.bincount(ym, minlength=n_classes)
-        n_splits = int(min(cv, counts[counts > 0].min())) if (counts > 0).sum() > 1 else 0
-        if n_splits < 2:
+        seed = None if random_state is None else int(random_state) + j
+        folds = (inner_folds(ym, cv, seed, fixed=f"the class prior of {m!r} out of fold")
+                 if len(ym) else None)
+        if folds is None:
             proba[idx] = class_prior(ym, n_classes) if len(ym) else np.nan
             out[m] = proba
             continue
-        seed = None if random_state is None else int(random_state) + j
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
         for tr, te in folds.split(idx, ym):
             train, test = data[idx[tr]], data[idx[te]]
             t = block_preprocessor(preprocessors, m, data.modalities[m])
