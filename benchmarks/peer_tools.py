@@ -30,17 +30,29 @@ from sklearn.preprocessing import StandardScaler
 FUSILLI_VALIDATION = 0.2
 #: Epoch cap of fusilli in ``--quick`` runs (its default is 1000, with early stopping).
 FUSILLI_QUICK_EPOCHS = 20
+#: AutoGluon's preset (no stacking or bagging: one holdout split of the training subjects).
+AUTOGLUON_PRESET = "medium_quality"
+#: AutoGluon's time limit per fit, in seconds (``--autogluon-seconds`` in peers.py).
+AUTOGLUON_SECONDS = 120.0
+#: The same in ``--quick`` runs.
+AUTOGLUON_QUICK_SECONDS = 30.0
+#: AutoGluon model types left out: its fastai network (fastai is not in the bench extra;
+#: AutoGluon's own torch network still runs).
+AUTOGLUON_EXCLUDED = ("FASTAI",)
 
 
-def contenders(tool: str, datasets, *, quick: bool = False, select_folds: int = 3
+def contenders(tool: str, datasets, *, quick: bool = False, select_folds: int = 3,
+               autogluon_seconds: float | None = None
                ) -> tuple[list[Contender], list[str]]:
     """The contenders of ``tool`` for ``datasets`` and the notes to print."""
     builders = {"medfuse": medfuse_strategies, "selected": medfuse_selected,
                 "sklearn": sklearn_baselines, "mvlearn": mvlearn_models,
-                "fusilli": fusilli_models, "mixomics": mixomics_diablo}
+                "fusilli": fusilli_models, "mixomics": mixomics_diablo,
+                "autogluon": autogluon_models}
     if tool not in builders:
         raise SystemExit(f"unknown tool {tool!r}; choose from {', '.join(builders)}")
-    return builders[tool](datasets, quick=quick, select_folds=select_folds)
+    return builders[tool](datasets, quick=quick, select_folds=select_folds,
+                          autogluon_seconds=autogluon_seconds)
 
 
 def reorder(proba: np.ndarray, model_classes, classes: np.ndarray) -> np.ndarray:
@@ -297,11 +309,58 @@ def mixomics_available() -> str | None:
 
 
 def mixomics_diablo(datasets, **_):
-    """DIABLO needs R with mixOmics; this script does not drive it yet (see the README's
-    list of numbers measured elsewhere)."""
+    """DIABLO (mixOmics ``block.splsda``, tuned on the training subjects) through Rscript;
+    see ``peer_diablo.py`` for the settings."""
     why = mixomics_available()
     if why is not None:
-        return [], [f"skipped: {why}; DIABLO not run (the README lists the row measured "
-                    "elsewhere)"]
-    return [], ["skipped: R with mixOmics is installed, but this script does not drive "
-                "DIABLO yet (the README lists the row measured elsewhere)"]
+        return [], [f"skipped: {why}; DIABLO not run"]
+    import peer_diablo
+
+    return peer_diablo.contenders(datasets)
+
+
+# ------------------------------------------------------------------------- AutoGluon
+def _fit_autogluon(seconds: float, ds: PeerDataset, split: Split, seed: int
+                   ) -> tuple[np.ndarray, str]:
+    from autogluon.tabular import TabularPredictor
+
+    logging.getLogger("autogluon").setLevel(logging.ERROR)
+    binary = len(ds.classes) == 2
+    columns = [f"f{j}" for j in range(sum(v.shape[1] for v in ds.views.values()))]
+    train = pd.DataFrame(_concat(ds, split.train), columns=columns)
+    train["label"] = ds.y[split.train]
+    test = pd.DataFrame(_concat(ds, split.test), columns=columns)
+    with tempfile.TemporaryDirectory(prefix="autogluon-") as tmp:
+        predictor = TabularPredictor(
+            label="label", problem_type="binary" if binary else "multiclass",
+            eval_metric="roc_auc" if binary else "log_loss", path=tmp, verbosity=0,
+            learner_kwargs={"random_state": seed})
+        predictor.fit(train, presets=AUTOGLUON_PRESET, time_limit=seconds, num_cpus=1,
+                      num_gpus=0, ag_args_fit={"num_cpus": 1, "num_gpus": 0},
+                      excluded_model_types=list(AUTOGLUON_EXCLUDED),
+                      calibrate_decision_threshold=False)
+        proba = predictor.predict_proba(test)
+        note = f"best {predictor.model_best} of {', '.join(predictor.model_names())}"
+    return reorder(proba.to_numpy(), proba.columns, np.arange(len(ds.classes))), note
+
+
+def autogluon_models(datasets, *, quick: bool = False, autogluon_seconds: float | None = None,
+                     **_):
+    """AutoGluon's TabularPredictor on the concatenated blocks (as the scikit-learn
+    baselines see them), its ``medium_quality`` preset, one CPU, no GPU, a time limit per
+    fit; the seed is the learner's ``random_state`` (it draws AutoGluon's holdout split)."""
+    try:
+        import autogluon.tabular  # noqa: F401
+    except ImportError as exc:
+        return [], [f"skipped: autogluon is not importable ({exc}); "
+                    "pip install autogluon.tabular"]
+    seconds = autogluon_seconds
+    if seconds is None:
+        seconds = AUTOGLUON_QUICK_SECONDS if quick else AUTOGLUON_SECONDS
+    notes = [f"AutoGluon: presets={AUTOGLUON_PRESET!r}, time_limit {seconds:g} s per fit, "
+             "num_cpus=1, num_gpus=0, eval_metric roc_auc (binary) / log_loss (multiclass), "
+             f"model types {', '.join(AUTOGLUON_EXCLUDED)} left out; the seed sets the "
+             "holdout split (learner random_state), each model keeps AutoGluon's own seed; "
+             "each fit's note names the models it fitted"]
+    return [Contender("autogluon", f"TabularPredictor ({AUTOGLUON_PRESET})",
+                      functools.partial(_fit_autogluon, seconds))], notes

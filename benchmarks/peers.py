@@ -1,13 +1,17 @@
 """medfuse against its peers, side by side: the same splits, the same machine, the same run.
 
 Every contender (medfuse's strategies, the strategy medfuse's own benchmark selects by inner
-CV, plain scikit-learn baselines, mvlearn, fusilli, mixOmics DIABLO through R) is fitted on
-exactly the same training subjects and scored on exactly the same test subjects:
+CV, plain scikit-learn baselines, mvlearn, fusilli, mixOmics DIABLO through R, AutoGluon) is
+fitted on exactly the same training subjects and scored on exactly the same test subjects:
 
 - ROSMAP (MOGONET layout, 3 omics blocks): the fixed train/test split, once per seed (the
   seed changes inner-CV splits and any other randomness);
 - GSE7390 (shipped with medfuse: 76-probe expression + clinical): stratified k-fold CV, one
-  repetition per seed, the same folds for every tool.
+  repetition per seed, the same folds for every tool;
+- on request (``--datasets``), two cohorts nobody tuned on, with the same CV as GSE7390:
+  nutrimouse (40 mice, gene expression + hepatic fatty acids, 5 diets) and ALL (B-lineage
+  acute lymphoblastic leukaemia, expression + clinical, BCR/ABL vs NEG); see
+  ``peer_cohorts.py``.
 
 Printed: one markdown table of ACC, F1 and AUC (macro-F1 and one-vs-rest AUC if an outcome
 has more than two classes), mean ± sd over seeds (a seed's value is the mean over its
@@ -17,7 +21,8 @@ fit's result goes to ``runs.csv`` in ``--out``. A peer that is not installed is 
 a message, so the script runs wherever medfuse does.
 
     python benchmarks/peers.py [--seeds 3] [--folds 3] [--jobs 2] [--quick]
-                               [--tools medfuse,selected,sklearn,mvlearn,fusilli,mixomics]
+        [--tools sklearn,mvlearn,mixomics,autogluon,medfuse,selected,fusilli]
+        [--datasets ROSMAP,GSE7390,nutrimouse,ALL] [--autogluon-seconds 120]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_cohorts import COHORTS, CohortUnavailable
 from peer_data import (  # noqa: F401  (re-exported: the script's data and splits)
     Contender,
     PeerDataset,
@@ -59,7 +65,7 @@ from peer_scoring import (  # noqa: F401  (re-exported: scoring and the table)
 from rosmap import default_data_dir
 
 #: Tools in the order they run (cheap first, so that a stopped run has the most rows).
-TOOLS = ("sklearn", "mvlearn", "mixomics", "medfuse", "selected", "fusilli")
+TOOLS = ("sklearn", "mvlearn", "mixomics", "autogluon", "medfuse", "selected", "fusilli")
 def machine() -> str:
     """CPU model, logical cores and the load when the run starts."""
     cpu = platform.processor() or platform.machine()
@@ -79,7 +85,8 @@ def versions() -> str:
     import importlib.metadata as md
 
     out = []
-    for pkg in ("medfuse", "scikit-learn", "torch", "fusilli", "mvlearn"):
+    for pkg in ("medfuse", "scikit-learn", "torch", "fusilli", "mvlearn",
+                "autogluon.tabular"):
         try:
             out.append(f"{pkg} {md.version(pkg)}")
         except md.PackageNotFoundError:
@@ -102,9 +109,14 @@ def main(argv=None) -> pd.DataFrame:
                     help="inner CV folds of medfuse's strategy selection")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--tools", default=",".join(TOOLS))
-    ap.add_argument("--datasets", default="ROSMAP,GSE7390")
+    ap.add_argument("--datasets", default="ROSMAP,GSE7390",
+                    help="comma-separated, from ROSMAP, GSE7390, nutrimouse, ALL")
     ap.add_argument("--quick", action="store_true",
-                    help="1 seed, 2 folds, fusilli capped at 20 epochs (a smoke run)")
+                    help="1 seed, 2 folds, fusilli capped at 20 epochs, AutoGluon 30 s per "
+                         "fit (a smoke run)")
+    ap.add_argument("--autogluon-seconds", type=float, default=None,
+                    help="AutoGluon's time limit per fit, seconds (default 120, 30 with "
+                         "--quick)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default benchmarks/results/peers-<date>)")
     ap.add_argument("--from-runs", type=Path, nargs="+", default=None,
@@ -115,6 +127,9 @@ def main(argv=None) -> pd.DataFrame:
         return rebuild(args.from_runs)
     if args.quick:
         args.seeds, args.folds, args.select_folds = 1, 2, 2
+    if args.autogluon_seconds is None:
+        args.autogluon_seconds = (peer_tools.AUTOGLUON_QUICK_SECONDS if args.quick
+                                  else peer_tools.AUTOGLUON_SECONDS)
     np.seterr(all="ignore")
     started = datetime.datetime.now(datetime.UTC)
     out = args.out or (Path(__file__).resolve().parent / "results"
@@ -122,6 +137,10 @@ def main(argv=None) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = [n for n in wanted if n not in ("ROSMAP", "GSE7390", *COHORTS)]
+    if unknown:
+        raise SystemExit(f"unknown dataset(s) {', '.join(unknown)}; choose from ROSMAP, "
+                         f"GSE7390, {', '.join(COHORTS)}")
     datasets, splits = [], []
     if "ROSMAP" in wanted:
         path = args.rosmap or default_data_dir()
@@ -135,14 +154,27 @@ def main(argv=None) -> pd.DataFrame:
         gse = gse7390_dataset()
         datasets.append(gse)
         splits += cv_splits("GSE7390", gse.y, args.folds, seeds)
+    for name in (n for n in wanted if n in COHORTS):
+        try:
+            cohort = COHORTS[name]()
+        except CohortUnavailable as exc:
+            print(f"skip {name}: {exc}")
+            continue
+        datasets.append(cohort)
+        splits += cv_splits(name, cohort.y, args.folds, seeds)
     ros = [s for s in splits if s.dataset == "ROSMAP"][:1]
+    cv_names = [d.name for d in datasets if d.name != "ROSMAP"]
     settings = (f"seeds {seeds}"
                 + (f"; ROSMAP fixed split ({len(ros[0].train)} train / {len(ros[0].test)} "
                    "test subjects)" if ros else "")
-                + f"; GSE7390 stratified {args.folds}-fold CV per seed; medfuse selection: "
+                + (f"; {', '.join(cv_names)}: stratified {args.folds}-fold CV per seed"
+                   if cv_names else "")
+                + "; medfuse selection: "
                 f"run_benchmark over every strategy, {args.select_folds}-fold inner CV on the "
                 f"training subjects, ranked by ROC AUC; jobs {args.jobs}"
                 + ("; --quick (fusilli capped at 20 epochs)" if args.quick else ""))
+    if "autogluon" in args.tools:
+        settings += f"; AutoGluon time limit {args.autogluon_seconds:g} s per fit"
     print(f"Settings: {settings}")
     print(f"Machine: {machine()}")
     print(f"Versions: {versions()}\n")
@@ -151,7 +183,8 @@ def main(argv=None) -> pd.DataFrame:
     rows, walls = [], {}
     for tool in tools:
         contenders, notes = peer_tools.contenders(tool, datasets, quick=args.quick,
-                                                  select_folds=args.select_folds)
+                                                  select_folds=args.select_folds,
+                                                  autogluon_seconds=args.autogluon_seconds)
         for note in notes:
             print(f"[{tool}] {note}")
         if not contenders:
