@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier
 
 from medfuse.data import MultiModalData, make_cohort
 from medfuse.fusion import make, strategy_names
@@ -70,7 +70,7 @@ def _round_trip(model, data, tmp_path, strategy: str):
     folder = save_model(model, tmp_path / "model", strategy=strategy)
     approved = set(audit_skops_file(folder / "estimator.skops"))
     pinned_names = (pinned.ESTIMATOR_TYPES | pinned.FUNCTIONS | pinned.TYPE_VALUES
-                    | {"numpy.ndarray"})
+                    | pinned.RANDOM_GENERATORS | {"numpy.ndarray"})
     assert approved <= pinned_names
     loaded = load_model(folder)  # raises UntrustedModelError naming any missing type
     np.testing.assert_allclose(model_outputs(loaded, data), model_outputs(model, data),
@@ -166,21 +166,22 @@ def test_a_custom_estimator_needs_its_exact_names(cohorts, tmp_path):
 
 
 def test_trust_takes_no_library_class(cohorts, tmp_path):
-    """A scikit-learn model outside the list (a random forest, stored with skops' tree
-    loader) is refused by name, and trust cannot add a library's classes: only classes of
-    plugin packages or registered extensions."""
+    """A scikit-learn model outside the list (extremely randomised trees: the random forest
+    and gradient boosting that medfuse's tree learners build are pinned, this is not) is
+    refused by name, and trust cannot add a library's classes: only classes of plugin
+    packages or registered extensions."""
     data = cohorts["classification"].select(["imaging"])
-    model = make("unimodal:imaging", base_estimator=RandomForestClassifier(
+    model = make("unimodal:imaging", base_estimator=ExtraTreesClassifier(
         n_estimators=3, max_depth=2, random_state=0)).fit(data)
-    folder = save_model(model, tmp_path / "rf")
+    folder = save_model(model, tmp_path / "trees")
     with pytest.raises(UntrustedModelError) as refused:
         load_model(folder)
-    for name in ("sklearn.ensemble._forest.RandomForestClassifier",
-                 "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree"):
+    for name in ("sklearn.ensemble._forest.ExtraTreesClassifier",
+                 "sklearn.tree._classes.ExtraTreeClassifier"):
         assert name in str(refused.value)
     with pytest.raises(ValueError, match="trust takes only a class registered as a medfuse "
                                          "extension"):
-        load_model(folder, trust=["sklearn.ensemble._forest.RandomForestClassifier"])
+        load_model(folder, trust=["sklearn.ensemble._forest.ExtraTreesClassifier"])
 
 
 def _ragged_cohort(data: MultiModalData) -> MultiModalData:

@@ -13,15 +13,18 @@ import builtins
 import contextlib
 import functools
 import io
+import json
 import operator
 import os
+import zipfile
 
 import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from medfuse.persist import UntrustedModelError, load_model
+from medfuse.fusion import make
+from medfuse.persist import UntrustedModelError, load_model, save_model
 from tests.security.crafting import (
     ExecOnUnpickle,
     attribute,
@@ -296,7 +299,8 @@ REFUSED_CONSTRUCTS = {
     "DefaultDictNode": ("collections", "defaultdict",
                         "a defaultdict's default factory is a stored callable"),
     "RandomGeneratorNode": ("numpy.random._generator", "Generator",
-                            "with a bit generator named by a string (skops calls it)"),
+                            "a random generator entry naming numpy.random._generator.Generator "
+                            "or with unexpected parts"),
     "ReduceNode": ("builtins", "exec", "rebuilt by calling a constructor with stored arguments"),
     "RandomStateNode": ("numpy.random.mtrand", "RandomState",
                         "medfuse models store seeds, not random generators"),
@@ -321,3 +325,33 @@ def test_array_entry_naming_a_callable_as_its_type(saved):
         __module__="posix", __class__="system"))
     assert ("an array of type posix.system (skops calls that type on the array), at "
             "estimator.prior_") in refusal(saved)
+
+
+@pytest.fixture
+def boosted(cohort, tmp_path):
+    """A genuine saved gradient-boosting model: it holds a numpy Generator."""
+    return save_model(make("unimodal-gb:rna", random_state=0).fit(cohort), tmp_path / "gb")
+
+
+def _generators(schema: dict) -> list[dict]:
+    return [e for e in entries(schema) if e.get("__loader__") == "RandomGeneratorNode"]
+
+
+def test_a_genuine_generator_loads(boosted, cohort):
+    with zipfile.ZipFile(boosted / "estimator.skops") as archive:
+        assert _generators(json.loads(archive.read("schema.json")))
+    assert np.isfinite(load_model(boosted).predict_proba(cohort)).all()
+
+
+@pytest.mark.parametrize("named", ["set_bit_generator", "seed", "MT19937", 0])
+def test_a_generator_naming_another_bit_generator_is_refused(boosted, named):
+    """skops calls ``numpy.random.<name>()``: only numpy's default bit generator passes."""
+    def rename(schema):
+        for gen in _generators(schema):
+            gen["content"]["bit_generator"]["content"]["bit_generator"]["content"] = (
+                json.dumps(named))
+
+    rewrite_archive(boosted, rename)
+    message = refusal(boosted)
+    assert f"a random generator whose bit generator is {named!r}" in message
+    assert "_feature_subsample_rng" in message

@@ -5,20 +5,23 @@ inside every fold."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
 from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion._class_weight import class_weights
 from medfuse.fusion.base import FusionClassifier
+from medfuse.fusion.learners import default_is_tree
 from medfuse.preprocess.blocks import (
     as_matrix,
     fit_transform_block,
     resolve_preprocessor,
     transform_block,
 )
+from medfuse.preprocess.scaling import ZScore
 from medfuse.represent.registry import make_representation
 
 
-def block_preprocessor(preprocessors, name: str, spec):
+def block_preprocessor(preprocessors, name: str, spec, scaled: bool = True):
     """The unfitted transformer that turns modality ``name`` into a feature matrix: the
     user's or the kind's default preprocessor (``resolve_preprocessor``), else the kind's
     featurizer (k-mer spectrum for sequences, resampled, flattened, z-scored values for
@@ -33,6 +36,9 @@ def block_preprocessor(preprocessors, name: str, spec):
         The modality.
     spec : Modality
         Its specification.
+    scaled : bool
+        False for a learner that needs no scaling (trees): the z-scores of the kind's
+        default are left out (a preprocessor of the user's is kept as given).
 
     Returns
     -------
@@ -41,9 +47,24 @@ def block_preprocessor(preprocessors, name: str, spec):
     """
     t = resolve_preprocessor(preprocessors, name, spec)
     if t is not None:
-        return t
+        user = preprocessors is not None and (not isinstance(preprocessors, dict)
+                                              or name in preprocessors)
+        return t if scaled or user else without_zscore(t)
     featurizer = spec.kind_object.featurizer(spec)
     return None if featurizer is None else make_representation(featurizer)
+
+
+def without_zscore(transformer):
+    """``transformer`` without its z-score steps (None when nothing else is left)."""
+    if isinstance(transformer, ZScore):
+        return None
+    if isinstance(transformer, Pipeline):
+        steps = [(n, t) for n, t in transformer.steps if not isinstance(t, ZScore)]
+        if not steps:
+            return None
+        if len(steps) < len(transformer.steps):
+            return Pipeline(steps).set_output(transform="pandas")
+    return transformer
 
 
 class BlockPreprocessing:
@@ -65,13 +86,19 @@ class BlockPreprocessing:
         out = {}
         avail = data.available
         for m in (data.modality_names if names is None else names):
-            t = block_preprocessor(self.preprocessors, m, data.modalities[m])
+            t = block_preprocessor(self.preprocessors, m, data.modalities[m],
+                                   scaled=self._scaled(m))
             rows = avail[m].to_numpy()
             z = as_matrix(fit_transform_block(t, data.block(m), obs=data.obs.loc[rows]))
             self.preprocessors_[m] = t
             self.n_block_features_[m] = int(z.shape[1])
             out[m] = spread(z, rows)
         return out
+
+    def _scaled(self, modality: str) -> bool:
+        """Whether ``modality``'s block is scaled for its learner (False for trees)."""
+        return not default_is_tree(getattr(self, "base_estimator", None),
+                                   getattr(self, "learner", "logistic"), modality)
 
     def _transform_blocks(self, data: MultiModalData) -> dict[str, np.ndarray]:
         """Apply the fitted preprocessing (see :meth:`_fit_blocks`) to aligned data."""

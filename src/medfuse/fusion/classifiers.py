@@ -14,6 +14,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from medfuse.fusion._class_weight import sklearn_class_weight
 from medfuse.fusion.inner_cv import inner_folds
+from medfuse.fusion.learners import is_tree, learner_for, tree_estimator
 
 #: Inverse regularisation strengths searched by the default logistic regression.
 DEFAULT_CS = tuple(np.logspace(-4, 2, 13))
@@ -157,25 +158,32 @@ def chosen_C(model) -> float:
 
 
 def resolve_estimator(estimator, modality: str | None, random_state,
-                      weights: np.ndarray | None = None, y: np.ndarray | None = None) -> object:
+                      weights: np.ndarray | None = None, y: np.ndarray | None = None,
+                      learner="logistic") -> object:
     """An unfitted clone of the base estimator.
 
     Parameters
     ----------
     estimator : None, estimator or dict modality -> estimator
-        None (and modalities a dict leaves out) give :func:`default_classifier` with
-        ``weights`` restricted to the classes of ``y``; an estimator of the user's keeps its
-        own class weighting and gets ``random_state`` if it has one unset.
+        None (and modalities a dict leaves out) give the ``learner``'s estimator with
+        ``weights`` restricted to the classes of ``y`` (:func:`default_classifier` for
+        ``"logistic"``); an estimator of the user's keeps its own class weighting and gets
+        ``random_state`` if it has one unset.
     modality : str, optional
         The modality it is for (to look up a dict).
     random_state : int, optional
     weights : ndarray (K,), optional
     y : ndarray, optional
         The class indices it will be fitted on.
+    learner : str or dict modality -> str
+        A name of :data:`~medfuse.fusion.learners.LEARNERS`.
     """
     if isinstance(estimator, dict):
         estimator = estimator.get(modality)
     if estimator is None:
+        name = learner_for(learner, modality)
+        if is_tree(name):
+            return tree_estimator(name, random_state, weights, y)
         return default_classifier(random_state, weights=weights, y=y)
     est = clone(estimator)
     if random_state is not None and "random_state" in est.get_params(deep=False):

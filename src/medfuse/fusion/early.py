@@ -7,9 +7,16 @@ import numpy as np
 from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.blocks import BlockFusion
 from medfuse.fusion.classifiers import chosen_C, default_classifier, predict_full, resolve_estimator
+from medfuse.fusion.learners import check_learner, default_is_tree
 from medfuse.fusion.registry import register
 
 
+@register("early-rf", family="early", learner="random-forest",
+          description="Blocks concatenated, unscaled, into one random forest; an absent "
+                      "block is left missing")
+@register("early-gb", family="early", learner="gradient-boosting",
+          description="Blocks concatenated, unscaled, into gradient-boosted trees; an "
+                      "absent block is left missing")
 @register("early", family="early", interpretable=True)
 class EarlyFusion(BlockFusion):
     """Concatenate the preprocessed modalities and fit one classifier.
@@ -30,7 +37,9 @@ class EarlyFusion(BlockFusion):
     Missing-modality rule: a subject's missing block is imputed with the training mean of
     that (preprocessed, scaled) block, and one 0/1 availability indicator per modality is
     appended, so the model can learn an offset for "not measured". The same rule is used in
-    training and prediction; every subject with any modality gets a prediction.
+    training and prediction; every subject with any modality gets a prediction. A tree
+    learner gets the blocks unscaled and an absent block as missing values, which it routes
+    at every split (no imputation, no indicators).
 
     Parameters
     ----------
@@ -39,6 +48,9 @@ class EarlyFusion(BlockFusion):
     preprocessors : None, transformer or dict modality -> transformer
         Per-modality preprocessing, fitted on the training subjects that have the modality
         (see :func:`medfuse.preprocess.resolve_preprocessor`).
+    learner : {"logistic", "gradient-boosting", "random-forest"}
+        The classifier when ``base_estimator`` is not given (see
+        :mod:`medfuse.fusion.learners`); ``block_scaling`` applies to ``"logistic"`` only.
     block_scaling : {"cv", "width", True, False}
         How blocks are scaled before concatenation (see above). "cv" (default) needs
         the default classifier's inner CV per block; a block whose subjects have fewer
@@ -61,15 +73,24 @@ class EarlyFusion(BlockFusion):
     feature_slices_ : dict modality -> slice of the concatenated columns.
     """
 
-    def __init__(self, base_estimator=None, preprocessors=None, block_scaling="cv",
-                 class_weight="balanced", random_state=None) -> None:
+    def __init__(self, base_estimator=None, preprocessors=None, learner="logistic",
+                 block_scaling="cv", class_weight="balanced", random_state=None) -> None:
         self.base_estimator = base_estimator
         self.preprocessors = preprocessors
+        self.learner = learner
         self.block_scaling = block_scaling
         self.class_weight = class_weight
         self.random_state = random_state
 
+    def _check_settings(self) -> None:
+        """Refuse a learner that is not a name of
+        :data:`~medfuse.fusion.learners.LEARNERS`, or one given with ``base_estimator``,
+        before any fit."""
+        check_learner(self.learner, per_modality=False, base_estimator=self.base_estimator)
+
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
+        check_learner(self.learner, per_modality=False,
+                      base_estimator=self.base_estimator)
         blocks = self._fit_blocks(data)
         weights = self._class_weights(y)
         self.block_divisors_ = np.array([self._fit_divisor(m, blocks[m], y, weights)
@@ -84,7 +105,7 @@ class EarlyFusion(BlockFusion):
             start += X.shape[1]
         design = self._design(blocks)
         self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state,
-                                            weights, y)
+                                            weights, y, self.learner)
         self.estimator_.fit(design, y)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
@@ -97,7 +118,7 @@ class EarlyFusion(BlockFusion):
     def _fit_divisor(self, m: str, X: np.ndarray, y: np.ndarray, weights=None) -> float:
         """What block ``m`` is divided by (see ``block_scaling``)."""
         mode = self.block_scaling
-        if mode is False or mode is None:
+        if mode is False or mode is None or self._missing_as_nan():
             return 1.0
         if mode not in (True, "width", "cv"):
             raise ValueError(f"block_scaling must be 'cv', 'width', True or False, got {mode!r}.")
@@ -112,7 +133,13 @@ class EarlyFusion(BlockFusion):
         search.fit(X[rows], y[rows])
         return 1.0 / np.sqrt(chosen_C(search))
 
+    def _missing_as_nan(self) -> bool:
+        """Whether absent blocks stay missing values (a tree learner of the default's)."""
+        return default_is_tree(self.base_estimator, self.learner)
+
     def _design(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        if self._missing_as_nan():
+            return np.column_stack([blocks[m] for m in self.modalities_])
         parts, flags = [], []
         for m in self.modalities_:
             X = blocks[m] / self._divisor(m)

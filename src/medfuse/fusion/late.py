@@ -11,12 +11,19 @@ from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.base import modality_series
 from medfuse.fusion.blocks import BlockFusion
 from medfuse.fusion.classifiers import class_prior, predict_full, resolve_estimator
+from medfuse.fusion.learners import check_learner
 from medfuse.fusion.oof import oof_probabilities
 from medfuse.fusion.registry import register
 
 COMBINE = ("mean", "weighted", "vote")
 
 
+@register("late-mean-rf", family="late", combine="mean", learner="random-forest",
+          description="One random forest per modality; probabilities averaged over the "
+                      "available modalities")
+@register("late-mean-gb", family="late", combine="mean", learner="gradient-boosting",
+          description="Gradient-boosted trees per modality; probabilities averaged over the "
+                      "available modalities")
 @register("late-vote", family="late", interpretable=True, combine="vote",
           description="One model per modality; majority vote over the available modalities")
 @register("late-weighted", family="late", interpretable=True, combine="weighted",
@@ -56,6 +63,9 @@ class LateFusion(BlockFusion):
         (see :func:`medfuse.preprocess.resolve_preprocessor`).
     cv : int
         Folds of the out-of-fold predictions (``"weighted"`` only).
+    learner : {"logistic", "gradient-boosting", "random-forest"} or dict modality -> name
+        The default classifier when ``base_estimator`` is not given (see
+        :mod:`medfuse.fusion.learners`): tree learners see the blocks without z-scores.
     class_weight : "balanced" (default), None or dict class label -> weight
         Class weights in the losses of the default classifiers and of the log loss that the
         pool weights minimise. ``"balanced"`` weighs class k by ``n / (K * n_k)`` (as the
@@ -76,28 +86,38 @@ class LateFusion(BlockFusion):
     """
 
     def __init__(self, combine: str = "mean", base_estimator=None, preprocessors=None,
-                 cv: int = 5, class_weight="balanced", random_state=None) -> None:
+                 cv: int = 5, learner="logistic", class_weight="balanced",
+                 random_state=None) -> None:
         self.combine = combine
         self.base_estimator = base_estimator
         self.preprocessors = preprocessors
         self.cv = cv
+        self.learner = learner
         self.class_weight = class_weight
         self.random_state = random_state
+
+    def _check_settings(self) -> None:
+        """Refuse a learner that is not a name of
+        :data:`~medfuse.fusion.learners.LEARNERS` (or a dict modality -> name), or one
+        given with ``base_estimator``, before any fit."""
+        check_learner(self.learner, per_modality=True, base_estimator=self.base_estimator)
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         if self.combine not in COMBINE:
             raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}.")
+        check_learner(self.learner, data.modality_names,
+                      base_estimator=self.base_estimator)
         n_classes = len(self.classes_)
         blocks = self._fit_blocks(data)
         class_w = self._class_weights(y)
         self.estimators_ = fit_per_modality(blocks, y, n_classes, self.base_estimator,
-                                            self.random_state, class_w)
+                                            self.random_state, class_w, self.learner)
         weights = np.full(len(blocks), 1.0 / len(blocks))
         self.sharpness_ = 1.0
         if self.combine == "weighted":
             oof = oof_probabilities(data, y, n_classes, self.preprocessors,
                                     self.base_estimator, self.cv, self.random_state,
-                                    class_w)
+                                    class_w, self.learner)
             weights, self.sharpness_ = fit_pool_weights([oof[m] for m in self.modalities_], y,
                                                         class_w[y])
         self.modality_weight_values_ = np.asarray(weights, dtype=float)
@@ -118,10 +138,11 @@ class LateFusion(BlockFusion):
 
 
 def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
-                     base_estimator, random_state, weights=None) -> dict:
+                     base_estimator, random_state, weights=None, learner="logistic") -> dict:
     """One fitted classifier per modality on the subjects that have it (a modality seen
     with one class only is stored as that class's prior, a length-K array); ``weights``
-    (per-class, K) go to the default classifier."""
+    (per-class, K) go to the default classifier, ``learner`` (a name or dict modality ->
+    name) chooses it."""
     out = {}
     for m, X in blocks.items():
         rows = ~np.isnan(X).any(axis=1)
@@ -129,7 +150,7 @@ def fit_per_modality(blocks: dict[str, np.ndarray], y: np.ndarray, n_classes: in
             out[m] = class_prior(y[rows], n_classes)
             continue
         out[m] = resolve_estimator(base_estimator, m, random_state, weights,
-                                   y[rows]).fit(X[rows], y[rows])
+                                   y[rows], learner).fit(X[rows], y[rows])
     return out
 
 

@@ -9,12 +9,14 @@ from medfuse.data.multimodal import MultiModalData
 from medfuse.fusion.blocks import block_preprocessor
 from medfuse.fusion.classifiers import class_prior, predict_full, resolve_estimator
 from medfuse.fusion.inner_cv import inner_folds
+from medfuse.fusion.learners import default_is_tree
 from medfuse.preprocess.blocks import as_matrix, fit_transform_block, transform_block
 
 
 def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, preprocessors,
                       estimator, cv: int, random_state,
-                      weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      weights: np.ndarray | None = None,
+                      learner="logistic") -> dict[str, np.ndarray]:
     """Out-of-fold class probabilities of one model per modality.
 
     For each modality, the subjects that have it are split into ``cv`` stratified folds
@@ -34,6 +36,8 @@ def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, prepr
     random_state : int, optional
     weights : ndarray (K,), optional
         Per-class weights of the default classifier.
+    learner : str or dict modality -> str
+        The default classifier's learner (tree learners see unscaled blocks).
 
     Returns
     -------
@@ -54,9 +58,11 @@ def oof_probabilities(data: MultiModalData, y: np.ndarray, n_classes: int, prepr
             continue
         for tr, te in folds.split(idx, ym):
             train, test = data[idx[tr]], data[idx[te]]
-            t = block_preprocessor(preprocessors, m, data.modalities[m])
+            t = block_preprocessor(preprocessors, m, data.modalities[m],
+                                   scaled=not default_is_tree(estimator, learner, m))
             z = as_matrix(fit_transform_block(t, train.block(m), obs=train.obs))
-            model = resolve_estimator(estimator, m, random_state, weights, ym[tr]).fit(z, ym[tr])
+            model = resolve_estimator(estimator, m, random_state, weights, ym[tr],
+                                      learner).fit(z, ym[tr])
             zt = as_matrix(transform_block(t, test.block(m), obs=test.obs))
             proba[idx[te]] = predict_full(model, zt, n_classes)
         out[m] = proba

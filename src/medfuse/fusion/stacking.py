@@ -12,10 +12,17 @@ from medfuse.fusion._class_weight import sklearn_class_weight
 from medfuse.fusion.blocks import BlockFusion
 from medfuse.fusion.classifiers import predict_full
 from medfuse.fusion.late import fit_per_modality, predict_per_modality
+from medfuse.fusion.learners import check_learner
 from medfuse.fusion.oof import oof_probabilities
 from medfuse.fusion.registry import register
 
 
+@register("stacking-rf", family="late", learner="random-forest",
+          description="Random forests per modality; their out-of-fold probabilities train "
+                      "a logistic meta-classifier")
+@register("stacking-gb", family="late", learner="gradient-boosting",
+          description="Gradient-boosted trees per modality; their out-of-fold probabilities "
+                      "train a logistic meta-classifier")
 @register("stacking", family="late", interpretable=True)
 class StackingFusion(BlockFusion):
     """Per-modality classifiers whose out-of-fold probabilities train a meta-classifier.
@@ -46,6 +53,10 @@ class StackingFusion(BlockFusion):
         Folds of the out-of-fold predictions.
     n_augment : int
         Copies of the training subjects with randomly hidden modalities.
+    learner : {"logistic", "gradient-boosting", "random-forest"} or dict modality -> name
+        The default classifier when ``base_estimator`` is not given (see
+        :mod:`medfuse.fusion.learners`): tree learners see the blocks without z-scores.
+        The meta-classifier stays logistic.
     class_weight : "balanced" (default), None or dict class label -> weight
         Class weights in the losses of the default classifiers (per-modality and meta).
         ``"balanced"`` weighs class k by ``n / (K * n_k)`` (as the neural strategies do), so
@@ -64,22 +75,31 @@ class StackingFusion(BlockFusion):
     """
 
     def __init__(self, base_estimator=None, meta_estimator=None, preprocessors=None,
-                 cv: int = 5, n_augment: int = 3, class_weight="balanced",
-                 random_state=None) -> None:
+                 cv: int = 5, n_augment: int = 3, learner="logistic",
+                 class_weight="balanced", random_state=None) -> None:
         self.base_estimator = base_estimator
         self.meta_estimator = meta_estimator
         self.preprocessors = preprocessors
         self.cv = cv
         self.n_augment = n_augment
+        self.learner = learner
         self.class_weight = class_weight
         self.random_state = random_state
 
+    def _check_settings(self) -> None:
+        """Refuse a learner that is not a name of
+        :data:`~medfuse.fusion.learners.LEARNERS` (or a dict modality -> name), or one
+        given with ``base_estimator``, before any fit."""
+        check_learner(self.learner, per_modality=True, base_estimator=self.base_estimator)
+
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
+        check_learner(self.learner, data.modality_names,
+                      base_estimator=self.base_estimator)
         n_classes = len(self.classes_)
         rng = np.random.default_rng(self.random_state)
         weights = self._class_weights(y)
         oof = oof_probabilities(data, y, n_classes, self.preprocessors, self.base_estimator,
-                                self.cv, self.random_state, weights)
+                                self.cv, self.random_state, weights, self.learner)
         stack = np.stack([oof[m] for m in self.modalities_], axis=1)
         have = ~np.isnan(stack[:, :, 0])
         self.log_prior_ = np.log(np.bincount(y, minlength=n_classes) / len(y))
@@ -96,7 +116,8 @@ class StackingFusion(BlockFusion):
                 if self.meta_estimator is None else clone(self.meta_estimator))
         self.meta_estimator_ = meta.fit(np.vstack(feats), np.concatenate(targets))
         self.estimators_ = fit_per_modality(self._fit_blocks(data), y, n_classes,
-                                            self.base_estimator, self.random_state, weights)
+                                            self.base_estimator, self.random_state, weights,
+                                            self.learner)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
         probs = predict_per_modality(self, self._transform_blocks(data))

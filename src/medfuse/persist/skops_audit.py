@@ -18,7 +18,9 @@ attribute path where it sits, against the pinned allowlist of :mod:`medfuse.pers
   type, following the published skops advisories: bound methods (``MethodNode``: attribute
   access on a trusted object), ``operator.attrgetter``/``itemgetter``/``methodcaller``
   (``OperatorFuncNode``), ``functools.partial``, ``defaultdict`` factories, objects rebuilt by
-  calling their type, random generators named by string, references to other entries;
+  calling their type, references to other entries; a stored ``numpy.random.Generator``
+  (gradient boosting keeps one) only with numpy's default bit generator, ``PCG64``, since
+  skops calls the bit generator it names;
 - only the skops protocols the audit knows (an older protocol selects older, laxer loaders),
   only the keys each loader reads, and every referenced archive member must exist.
 
@@ -41,6 +43,7 @@ from medfuse.archives import ObjectArrayError, check_zip, npy_header
 from medfuse.limits import SizeLimitError
 from medfuse.persist import trusted as pinned
 from medfuse.persist.errors import UntrustedModelError
+from medfuse.persist.skops_values import json_value, plain, whole_numbers
 from medfuse.persist.trust import _denied
 
 _BASE_KEYS = frozenset({"__class__", "__module__", "__loader__", "__id__"})
@@ -59,7 +62,12 @@ _LAYOUT: dict[str, frozenset[str]] = {
     "TreeNode": frozenset({"__reduce__", "content"}),
     "LossNode": frozenset({"__reduce__", "content"}),
     "SparseMatrixNode": frozenset({"type", "file"}),
+    # a numpy Generator (gradient boosting keeps one): only numpy's default bit generator
+    "RandomGeneratorNode": frozenset({"content"}),
 }
+#: The bit generator a stored ``numpy.random.Generator`` may name (skops calls
+#: ``numpy.random.<name>()``): numpy's default, the one ``default_rng`` builds.
+_BIT_GENERATORS = frozenset({"PCG64"})
 #: skops loaders refused whatever the type they name, and why
 _REFUSED_LOADERS: dict[str, str] = {
     "MethodNode": "the bound method {name}: loading it looks up an arbitrary attribute of an "
@@ -71,57 +79,11 @@ _REFUSED_LOADERS: dict[str, str] = {
     "DefaultDictNode": "{name}: a defaultdict's default factory is a stored callable",
     "ConstructorFromReduceNode": "{name} rebuilt by calling it with stored arguments",
     "ReduceNode": "{name} rebuilt by calling a constructor with stored arguments",
-    "RandomGeneratorNode": "{name} with a bit generator named by a string (skops calls it)",
     "RandomStateNode": "{name}: medfuse models store seeds, not random generators",
     "CachedNode": "a reference to another entry of the file ({name}; skops never writes these)",
 }
 _MAX_DEPTH = 200
 _MAX_SHOWN = 12
-
-
-def _plain(state, leaf=(str, int, float, type(None)), depth: int = 0) -> bool:
-    """Whether an entry is a plain JSON value of the ``leaf`` types (or, for object arrays
-    of more dimensions, a list of such entries)."""
-    if not isinstance(state, dict) or depth > 32:
-        return False
-    if state.get("__loader__") == "JsonNode" and isinstance(state.get("content"), str):
-        try:
-            value = json.loads(state["content"])
-        except (ValueError, RecursionError):
-            return False
-        return isinstance(value, leaf) and not (leaf is int and isinstance(value, bool))
-    if state.get("__loader__") == "ListNode" and isinstance(state.get("content"), list):
-        return all(_plain(s, leaf, depth + 1) for s in state["content"])
-    return False
-
-
-def _json_value(state) -> tuple[object, bool]:
-    """The plain value of a JSON entry (text, number, bool or None) and whether it is one."""
-    if not (isinstance(state, dict) and state.get("__loader__") == "JsonNode"
-            and isinstance(state.get("content"), str)):
-        return None, False
-    try:
-        value = json.loads(state["content"])
-    except (ValueError, RecursionError):
-        return None, False
-    return value, isinstance(value, str | int | float | bool | type(None))
-
-
-def _whole_numbers(state, depth: int = 0):
-    """The whole numbers of a JSON entry and of the lists, tuples and dicts under it."""
-    if not isinstance(state, dict) or depth > 8:
-        return
-    loader = state.get("__loader__")
-    if loader == "JsonNode":
-        value, ok = _json_value(state)
-        if ok and isinstance(value, int) and not isinstance(value, bool):
-            yield value
-    elif loader in ("ListNode", "TupleNode") and isinstance(state.get("content"), list):
-        for item in state["content"]:
-            yield from _whole_numbers(item, depth + 1)
-    elif loader == "DictNode" and isinstance(state.get("content"), dict):
-        for item in state["content"].values():
-            yield from _whole_numbers(item, depth + 1)
 
 
 class _Walk:
@@ -210,7 +172,7 @@ class _Walk:
         for key, allowed in pinned.PARAMETER_VALUES[name].items():
             if key not in attributes:
                 continue
-            value, ok = _json_value(attributes[key])
+            value, ok = json_value(attributes[key])
             if not ok or value not in allowed:
                 shown = repr(value) if ok else "a stored object"
                 self.refuse(f"{name} with {key}={shown[:80]}: a value the library itself "
@@ -224,7 +186,7 @@ class _Walk:
             return
         for key, cap_name in pinned.SIZE_PARAMETERS[name].items():
             cap = getattr(limits, cap_name)
-            for value in _whole_numbers(attributes.get(key)):
+            for value in whole_numbers(attributes.get(key)):
                 try:
                     cap.check(value, f"{name}.{key}")
                 except SizeLimitError as err:
@@ -294,13 +256,13 @@ class _Walk:
         if name != "numpy.ndarray" or "file" in state or not isinstance(items, list):
             self.refuse("a malformed object array", path)
             return
-        if not all(_plain(item) for item in items):
+        if not all(plain(item) for item in items):
             self.refuse("an object-dtype numpy array holding objects other than plain strings "
                         "and numbers", path)
             return
         if not (isinstance(shape, dict) and shape.get("__loader__") == "TupleNode"
                 and isinstance(shape.get("content"), list)
-                and all(_plain(s, leaf=int) for s in shape["content"])):
+                and all(plain(s, leaf=int) for s in shape["content"])):
             self.refuse("an object array whose shape is not a tuple of integers", path)
             return
         self.entry(shape, f"{path}<shape>", ancestors)
@@ -374,6 +336,26 @@ class _Walk:
 
     def _LossNode(self, state, name, path, ancestors) -> None:
         self._reduced(state, name, path, ancestors)
+
+    def _RandomGeneratorNode(self, state, name, path, ancestors) -> None:
+        content = state.get("content")
+        if name not in pinned.RANDOM_GENERATORS or not isinstance(content, dict) or (
+                set(content) not in ({"bit_generator"}, {"bit_generator", "seed_seq"})):
+            self.refuse(f"a random generator entry naming {name} or with unexpected parts",
+                        path)
+            return
+        bit_state = content["bit_generator"]
+        try:
+            named = json.loads(bit_state["content"]["bit_generator"]["content"])
+        except (KeyError, TypeError, ValueError):
+            named = None
+        if named not in _BIT_GENERATORS:
+            self.refuse(f"a random generator whose bit generator is {named!r} (skops calls "
+                        f"numpy.random.<name>; only {', '.join(sorted(_BIT_GENERATORS))} "
+                        "is trusted)", path)
+            return
+        self.approve(name)
+        self._children(content.items(), lambda k: f"{path}.<{k}>", ancestors)
 
     def _SparseMatrixNode(self, state, name, path, ancestors) -> None:
         if self.trusted_class(name):

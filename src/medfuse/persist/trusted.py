@@ -67,6 +67,20 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.preprocess.screening.FeatureScreen",
     # scikit-learn parts of the default models and preprocessing
     "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.preprocessing._label.LabelEncoder",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.linear_model._logistic.LogisticRegression",
@@ -75,6 +89,10 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
 })
+
+#: The random generator a saved model may hold (gradient boosting keeps the one of its feature
+#: subsampling); the audit also requires numpy's default bit generator, ``PCG64``.
+RANDOM_GENERATORS: frozenset[str] = frozenset({"numpy.random._generator.Generator"})
 
 #: Text-valued parameters of allowlisted classes whose value decides what the class does with
 #: the data at prediction time, and the values the library itself uses. A saved model holding
