@@ -64,11 +64,16 @@ def _run(train, test, out: Path, **kwargs):
     console.print(summary_table(result))
     reused = result.settings.get("reused", 0)
     console.print(f"wrote {', '.join(map(str, written))}"
-                  + (f" and the {result.best} model in {outputs.model}" if outputs.model
-                     else "")
+                  + (f" and the {_handed_over(result)} model in {outputs.model}"
+                     if outputs.model else "")
                   + (f"; {reused} of {result.settings['fits']} fits reused from the cache"
                      if reused else ""))
     return outputs
+
+
+def _handed_over(result) -> str:
+    """The name of the model the study saved (``select:``)."""
+    return (result.settings.get("handover") or {}).get("name") or str(result.best)
 
 
 def summary_table(result):
@@ -167,7 +172,7 @@ def benchmark(
             explain=explain, task=study.task, retry_failed=retry_failed,
             budget=study.budget if budget is None else (budget or None),
             harmonize=study.harmonize, batch=study.batch_column, screening=study.screening,
-            conformal=study.conformal, raw_csv=raw_csv,
+            conformal=study.conformal, raw_csv=raw_csv, select=study.select,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (ValueError, FileNotFoundError) as err:
         # StudyError, DataValidationError, ConfoundingError and the registry's unknown

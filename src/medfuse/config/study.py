@@ -66,7 +66,12 @@ class Study(_Strict):
         Number of seeds over which the test-split score of a stochastic strategy is
         averaged (a strategy is stochastic when it has a ``random_state`` parameter).
     primary_metric : str
-        The metric that ranks strategies and picks the saved model.
+        The metric that ranks strategies and that the handed-over model is chosen by.
+    select : str
+        What the study hands over (``out/model``): ``ensemble`` (greedy ensemble selection
+        over the strategies' out-of-fold probabilities; the default), ``best`` (the simplest
+        strategy within one standard error of the best CV score) or a benchmarked
+        strategy's name (see :mod:`medfuse.study.handover`).
     robustness : bool
         Score every fold model with every subset of modalities available.
     budget : float or None
@@ -100,6 +105,7 @@ class Study(_Strict):
     cv: CVSpec = Field(default_factory=CVSpec)
     seeds: int = Field(5, ge=1)
     primary_metric: str = "roc_auc"
+    select: str = "ensemble"
     robustness: bool = True
     budget: float | None = Field(DEFAULT_BUDGET, gt=0, allow_inf_nan=False)
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -208,7 +214,32 @@ class Study(_Strict):
         if self.primary_metric not in task_metrics:
             raise _At("primary_metric", f"{self.primary_metric!r} is not a metric of a "
                       f"{self.task} study; choose one of {', '.join(task_metrics)}")
+        self._check_select()
         return self
+
+    def _check_select(self) -> None:
+        """``select`` names a rule or a strategy this study benchmarks."""
+        from medfuse.fusion.registry import check_name
+
+        rules = ("ensemble", "best")
+        if self.select in rules:
+            if self.task == "survival" and self.select == "ensemble":
+                self.select = "best"   # the default of a classification study
+            return
+        if isinstance(self.strategies, list):
+            named = [s for s in self.strategies if s not in self.exclude]
+            if self.select not in named:
+                raise _At("select", f"{self.select!r} is neither a rule ({', '.join(rules)}) "
+                          f"nor one of the study's strategies ({', '.join(named)})")
+            return
+        try:
+            check_name(self.select)
+        except ValueError:
+            raise _At("select", f"{self.select!r} is neither a rule ({', '.join(rules)}) nor "
+                      "a registered strategy name") from None
+        if self.select in self.exclude:
+            raise _At("select", f"{self.select!r} is excluded (exclude:), so it is not "
+                      "benchmarked")
 
     # ------------------------------------------------------------------ paths and data
     def resolve(self, path: str | Path) -> Path:

@@ -32,6 +32,7 @@ import numpy as np
 from medfuse.data.multimodal import DataValidationError, MultiModalData
 from medfuse.evaluate.budget import DEFAULT_BUDGET
 from medfuse.evaluate.cache import check_cache_folder, data_fingerprint
+from medfuse.evaluate.ensemble import DERIVED, derive, pair_splits
 from medfuse.evaluate.interrupt import BenchmarkInterrupted, signal_of, signals_stop
 from medfuse.evaluate.outcomes import from_cache, record
 from medfuse.evaluate.records import BenchmarkResult, FoldResult
@@ -48,6 +49,7 @@ from medfuse.evaluate.tasks import (
 )
 from medfuse.evaluate.workers import FitPool, InProcess, n_workers
 from medfuse.files import confined_folder
+from medfuse.fusion.ensemble_selection import DEFAULT_ROUNDS
 
 
 # ---------------------------------------------------------------------- the benchmark
@@ -74,6 +76,9 @@ def run_benchmark(
     task: str = "classification",
     budget: float | None = None,
     retry_failed: bool = False,
+    ensemble: bool = False,
+    inner_repeats: int = 1,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> BenchmarkResult:
     """Evaluate fusion strategies with a leakage-free protocol.
 
@@ -130,6 +135,18 @@ def run_benchmark(
         with ``jobs=1`` the fits run in this process.
     retry_failed : bool
         With ``resume``, try again fits recorded over budget.
+    ensemble : bool
+        Also measure what a study can hand over, as the strategies ``ensemble`` (greedy
+        ensemble selection over the others' out-of-fold probabilities) and ``select-best``
+        (the simplest strategy within one standard error of the best), both decided inside
+        every outer fold from inner predictions of its training subjects only (see
+        :mod:`medfuse.evaluate.ensemble`; classification with 3 or more folds). The
+        choices made on all CV predictions go to ``settings["handed_over"]``.
+    inner_repeats : int
+        CV repetitions that get inner predictions (``ensemble``): ``k(k - 1) / 2`` extra
+        fits per strategy each.
+    rounds : int
+        Rounds of greedy ensemble selection.
 
     Returns
     -------
@@ -187,7 +204,9 @@ def run_benchmark(
     subsets = (modality_subsets(data.modality_names) if robustness
                else [tuple(data.modality_names)])
 
-    tasks = make_tasks(strategies, data, test, splits, subsets, seed, seeds, survival)
+    inner = pair_splits(splits, inner_repeats) if ensemble and not survival else []
+    tasks = make_tasks(strategies, data, test, splits, subsets, seed, seeds, survival,
+                       inner=inner)
     cache_dir = None
     if out is not None:
         cache_dir = confined_folder(out, "cache")
@@ -220,13 +239,21 @@ def run_benchmark(
                                        cache_dir is not None) from None
     failed = set(errors)
     folds_out = [done[t.key] for t in tasks if t.key in done and t.strategy not in failed]
+    names = [s for s in strategies if s not in failed]
     settings = dict(settings or {})
+    if ensemble and not survival:
+        derived, chosen = derive(folds_out, splits, inner,
+                                 {s: strategies[s] for s in names}, list(data.subjects), y,
+                                 classes, primary_metric, rounds)
+        folds_out += derived
+        names += [d for d in DERIVED if any(fr.strategy == d for fr in derived)]
+        settings["handed_over"] = chosen
     settings.update({"folds": folds, "repeats": repeats, "seed": seed, "scheme": scheme,
                      "seeds": seeds, "primary_metric": primary_metric, "jobs": jobs,
                      "n_splits": len(splits), "robustness": robustness, "task": task,
                      "budget": budget, "fits": len(tasks), "reused": reused})
     return BenchmarkResult(
-        strategies=[s for s in strategies if s not in failed],
+        strategies=names,
         classes=["risk"] if survival else list(classes),
         modalities=list(data.modality_names), splits=splits, folds=folds_out,
         primary_metric=primary_metric, settings=settings, errors=errors, task=task)

@@ -50,6 +50,8 @@ def resolve_strategies(data: MultiModalData, names: str | Sequence[str] = "all",
         chosen = []
         for n in strategy_names(data.modality_names, task=task):
             tags = info(n)
+            if tags.family == "ensemble":   # measured from the others' predictions
+                continue
             if tags.per_modality:
                 ok = tags.accepts(kinds[n.split(":", 1)[1]])
             else:

@@ -88,7 +88,7 @@ def run_task(task: Task, data: MultiModalData, y: np.ndarray, classes: np.ndarra
     from medfuse.fusion.survival import survival_target
 
     survival = classes is None  # y is then the structured (event, time) array
-    if task.kind == "cv":
+    if task.kind in ("cv", "inner"):
         train, held = data[task.split.train], data[task.split.test]
         y_train, y_held = y[task.split.train], y[task.split.test]
     else:
@@ -134,7 +134,7 @@ def cache_expectations(task: Task, data: MultiModalData, test: MultiModalData | 
                         subsets: list[tuple[str, ...]]) -> dict:
     """What the cached result of ``task`` must hold (see
     :func:`medfuse.evaluate.cache.cache_problem`)."""
-    held = data.subjects[task.split.test] if task.kind == "cv" else test.subjects
+    held = data.subjects[task.split.test] if task.split is not None else test.subjects
     full = subset_key(data.modality_names)
     return {
         "strategy": task.strategy, "kind": task.kind,
@@ -142,7 +142,7 @@ def cache_expectations(task: Task, data: MultiModalData, test: MultiModalData | 
         "repeat": int(task.split.repeat) if task.split is not None else 0,
         "fold": int(task.split.fold) if task.split is not None else int(task.seed or 0),
         "seed": None if task.seed is None else int(task.seed), "full_key": full,
-        "n_train": len(task.split.train) if task.kind == "cv" else len(data),
+        "n_train": len(task.split.train) if task.split is not None else len(data),
         "subjects": [str(s) for s in held],
         "keys": {subset_key(s) for s in subsets} if task.kind == "cv" else {full},
         "n_cols": 1 if classes is None else len(classes), "survival": classes is None,
@@ -179,10 +179,12 @@ def torch_threads(n: int | None) -> int | None:
 
 def make_tasks(strategies: Mapping[str, object], data: MultiModalData,
            test: MultiModalData | None, splits: Sequence[Split],
-           subsets: list[tuple[str, ...]], seed: int, seeds: int, survival: bool
-           ) -> list[Task]:
-    """One task per (strategy, CV split) and per (strategy, test seed), each with the cache
-    key of everything that determines its result."""
+           subsets: list[tuple[str, ...]], seed: int, seeds: int, survival: bool,
+           inner: Sequence[Split] = ()) -> list[Task]:
+    """One task per (strategy, CV split), per (strategy, inner split) (``inner``: the pair
+    splits of :mod:`medfuse.evaluate.ensemble`, predicted with every modality only) and per
+    (strategy, test seed), each with the cache key of everything that determines its
+    result."""
     fingerprint = data_fingerprint(data)
     test_fp = data_fingerprint(test) if test is not None else ""
     subsets_repr = json.dumps([list(s) for s in subsets])
@@ -196,6 +198,11 @@ def make_tasks(strategies: Mapping[str, object], data: MultiModalData,
             key = digest([*base, "cv", sp.digest(), s if stochastic else None, subsets_repr])
             tasks.append(Task(name, seeded(est, s), "cv", sp, s if stochastic else None,
                                key))
+        for sp in inner:
+            s = seed + sp.repeat
+            key = digest([*base, "inner", sp.digest(), s if stochastic else None])
+            tasks.append(Task(name, seeded(est, s), "inner", sp, s if stochastic else None,
+                              key))
         if test is not None:
             for s in (range(seeds) if stochastic else [None]):
                 key = digest([*base, "test", test_fp, s])

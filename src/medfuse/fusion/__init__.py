@@ -9,6 +9,7 @@ from medfuse.fusion import (  # noqa: F401  (importing a strategy module registe
     additive,
     cca,
     early,
+    ensemble,
     kernel,
     late,
     latent,

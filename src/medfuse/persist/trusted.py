@@ -18,6 +18,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.additive.AdditiveFusion",
     "medfuse.fusion.cca.CCAClassifier",
     "medfuse.fusion.early.EarlyFusion",
+    "medfuse.fusion.ensemble.EnsembleSelection",
     "medfuse.fusion.kernel.MKLFusion",
     "medfuse.fusion.late.LateFusion",
     "medfuse.fusion.latent.BlockPLSClassifier",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from medfuse.evaluate.ensemble import DERIVED, ENSEMBLE
 from medfuse.files import (
     UnsafePathError,
     confined_folder,
@@ -32,6 +33,7 @@ from medfuse.study.chains import (
     screening_chains,
 )
 from medfuse.study.design import check_design, study_splits
+from medfuse.study.handover import RULES, check_select, choose
 
 
 @dataclass
@@ -137,7 +139,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
               batch: str | None = None, screening=None, conformal=None,
-              raw_csv: bool = False,
+              raw_csv: bool = False, select: str = "ensemble",
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
@@ -157,7 +159,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     folds, repeats, seed, scheme, seeds, primary_metric, robustness, jobs, resume
         The protocol; see :func:`medfuse.evaluate.run_benchmark`.
     save_model : bool
-        Refit the best strategy on all training subjects and save it in ``out/model``.
+        Refit what ``select`` hands over on all training subjects and save it in
+        ``out/model``.
     study : dict, optional
         The study settings, shown in the report and saved in the model's manifest.
     title : str
@@ -191,6 +194,13 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         Write the CSV tables' text exactly as it is; by default text cells that a
         spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) get a
         leading ``'`` (see :func:`medfuse.files.csv_text`).
+    select : str
+        What is handed over (see :mod:`medfuse.study.handover`): ``"ensemble"`` (greedy
+        ensemble selection over the strategies' out-of-fold probabilities), ``"best"`` (the
+        simplest strategy within one standard error of the best) or a strategy's name. With
+        a rule, classification benchmarks also measure ``ensemble`` and ``select-best``
+        as strategies (decided inside every outer fold; see
+        :mod:`medfuse.evaluate.ensemble`).
     log : callable, optional
         Receives what to show (the data summary, the strategies, warnings).
 
@@ -233,7 +243,12 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         screening_settings = {**screen.model_dump(mode="json"), "modalities": screened}
         show(f"screening: {screen.keep} features per modality by {screen.method} on "
              f"{', '.join(screened)}, chosen on the training subjects of every fold")
-    show(f"strategies ({len(estimators)}): {', '.join(estimators)}")
+    listed = ENSEMBLE in estimators          # measured from the others, not fitted itself
+    estimators.pop(ENSEMBLE, None)
+    check_select(select, list(estimators))
+    measure = task == "classification" and (select in RULES or listed)
+    show(f"strategies ({len(estimators)}): {', '.join(estimators)}"
+         + (f"; measured from their predictions: {', '.join(DERIVED)}" if measure else ""))
     splits = study_splits(train, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
                           task=task)
     for message in check_design(train, splits, batch=batch, harmonize=spec, task=task):
@@ -248,21 +263,26 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                   "representations": dict(representations or {}), "batch": batch,
                   "harmonize": spec.model_dump(mode="json") if spec is not None else None,
                   "screening": screening_settings, "conformal": _settings(conformal)},
-        task=task, budget=budget, retry_failed=retry_failed)
+        task=task, budget=budget, retry_failed=retry_failed, ensemble=measure)
+    handover = choose(select, result, estimators, seed, show) if save_model else None
+    if handover is not None:
+        result.settings["handover"] = {"select": select, "name": handover.name,
+                                       "notes": handover.notes}
     paths = result.write(out, raw=raw_csv)
     failures = _write_failures(out / "failures.csv", result.errors, raw=raw_csv)
     for name, err in result.errors.items():
         show(f"[yellow]warning:[/yellow] strategy {name} failed and is left out: {err}")
     model_dir, model = None, None
-    best = result.best
-    if save_model and best is not None:
+    if handover is not None:
+        best = handover.name
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = refit_best(train, estimators[best], seed=seed)
+            model = refit_best(train, handover.estimator, seed=seed)
         ranking = result.ranking("cv")
         extra = {"primary_metric": result.primary_metric,
                  "cv_score": float(ranking[best]) if best in ranking.index else None,
-                 "study": (study or {}).get("name")}
+                 "study": (study or {}).get("name"), "select": select,
+                 "handed_over": handover.details}
         if screening_settings is not None:
             extra["screening"] = screening_settings
         if train.uns.get("set_aside"):
