@@ -29,7 +29,8 @@ def test_the_study_file_budget_is_validated():
 def test_a_strategy_over_budget_is_left_out_and_a_larger_budget_retries_it(tmp_path):
     data = ref.tiny_cohort(45, seed=5, missing=0.2)
     study = write_study(tmp_path / "study", data, strategies=["sleepy", "late-mean-ref"],
-                        params={"sleepy": {"seconds": 300}}, budget=2, robustness=False)
+                        params={"sleepy": {"seconds": 300}}, budget=2, robustness=False,
+                        select="late-mean-ref")
     out = tmp_path / "out"
     args = ["benchmark", str(study), "--out", str(out), "--no-explain", "--jobs", "1"]
     with registered():

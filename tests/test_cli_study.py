@@ -62,14 +62,19 @@ def test_benchmark_writes_every_output(run):
     res = pd.read_csv(out / "results.csv")
     assert list(res.columns) == ["strategy", "metric", "split", "mean", "sd", "n"]
     assert set(res["split"]) == {"cv", "test"}
-    assert set(res["strategy"]) == {"late-mean-ref", "unimodal:rna", "unimodal:imaging"}
+    # the default select: ensemble also measures the ensemble and select-best, honestly
+    assert set(res["strategy"]) == {"late-mean-ref", "unimodal:rna", "unimodal:imaging",
+                                    "ensemble", "select-best"}
     rob = pd.read_csv(out / "robustness.csv")
     assert rob["available"].nunique() == 7
     comp = pd.read_csv(out / "comparison.csv")
     assert {"p_value", "reference"} <= set(comp.columns)
     manifest = read_manifest(out / "model")
-    best = res[(res["split"] == "cv") & (res["metric"] == "roc_auc")].sort_values("mean")
-    assert manifest["strategy"] == best["strategy"].iloc[-1]
+    assert manifest["select"] == "ensemble" and manifest["strategy"] == "ensemble"
+    weights = manifest["handed_over"]["weights"]
+    assert len(weights) >= 1 and set(weights) <= {"late-mean-ref", "unimodal:rna",
+                                                   "unimodal:imaging"}
+    assert sum(weights.values()) == pytest.approx(1.0)
     assert "ranked by CV roc_auc" in result.output
     page = BeautifulSoup((out / "report.html").read_text(), "html.parser")
     assert page.find(id="interpretation") is None  # --no-explain
@@ -78,7 +83,7 @@ def test_benchmark_writes_every_output(run):
 def test_predict_round_trip_matches_in_memory_model(run, tmp_path):
     root, study, _ = run
     model_dir = root / "out" / "model"
-    strategy = read_manifest(model_dir)["strategy"]
+    manifest = read_manifest(model_dir)
     result = runner.invoke(app, ["predict", str(model_dir), str(study), "--out",
                                  str(tmp_path / "p.csv"), *TRUST])
     assert result.exit_code == 0, result.output
@@ -91,8 +96,11 @@ def test_predict_round_trip_matches_in_memory_model(run, tmp_path):
     both = MultiModalData.concat([train, test])
     with ref.registered():
         from medfuse.fusion import make
+        from medfuse.study.handover import ensemble_estimator
 
-        model = make(strategy).fit(train)
+        weights = manifest["handed_over"]["weights"]
+        model = ensemble_estimator({n: make(n) for n in weights}, weights,
+                                   manifest["handed_over"]["prior"], seed=0).fit(train)
     assert len(preds) == len(both)
     np.testing.assert_allclose(preds[["proba_0", "proba_1"]].to_numpy(),
                                model.predict_proba(both), atol=1e-10)
@@ -151,8 +159,9 @@ def test_resume_from_the_cli_refits_nothing(run):
         result = runner.invoke(app, ["benchmark", str(study), "--out", str(root / "out"),
                                      "--resume", "--no-explain"])
     assert result.exit_code == 0, result.output
-    # only the final best-model refit
-    assert sum(ref.FIT_COUNTS.values()) == 1
+    # only the refit of what is handed over: each member of the ensemble once
+    members = read_manifest(root / "out" / "model")["handed_over"]["weights"]
+    assert sum(ref.FIT_COUNTS.values()) == len(members)
 
 
 def test_bad_study_file_names_the_field(tmp_path):
@@ -221,7 +230,7 @@ def test_demo_quick(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     res = pd.read_csv(tmp_path / "demo" / "results.csv")
     assert set(res["strategy"]) == {"unimodal:expression", "unimodal:clinical",
-                                    "late-mean-ref"}
+                                    "late-mean-ref", "ensemble", "select-best"}
     assert (tmp_path / "demo" / "report.html").exists()
     assert read_manifest(tmp_path / "demo" / "model")["modalities"] == ["expression",
                                                                           "clinical"]

@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from medfuse.cli import app
-from medfuse.persist import load_model
+from medfuse.persist import load_model, read_manifest
 
 runner = CliRunner()
 SITES = ("A", "B", "C")
@@ -216,11 +216,14 @@ def test_unseen_batch_fails_then_works_with_a_policy(harmonized, tmp_path):
             "subjects) or --unseen-batch reference (leave it unadjusted, as the reference "
             "batch).") in said(result)
     probas = {}
+    # one ComBat per strategy the handed-over ensemble holds
+    members = len(read_manifest(root / "out" / "model")["handed_over"]["weights"])
+    harmonizers = f"{members} harmonizer{'s' if members > 1 else ''}"
     for policy in ("reference", "fit-new"):
         result = runner.invoke(app, ["predict", model, str(new), "--out", out,
                                      "--unseen-batch", policy])
         assert_exit(result, 0)
-        assert f"unseen batches: {policy} (set on 1 harmonizer)" in said(result)
+        assert f"unseen batches: {policy} (set on {harmonizers})" in said(result)
         probas[policy] = pd.read_csv(out, index_col=0)["proba_1"].to_numpy()
         assert np.isfinite(probas[policy]).all()
     assert not np.allclose(probas["reference"], probas["fit-new"])
@@ -399,7 +402,7 @@ def test_subject_ids_that_differ_between_files(tmp_path, rename, modality_id, la
      "Invalid study file: params: Unknown strategy 'late-meen'; available: "),
     ({"params": {"late-mean": {"folds": 3}}},
      "Invalid study file: params.late-mean: Strategy 'late-mean' has no parameter(s) folds; "
-     "its parameters are: base_estimator, class_weight, combine, cv, preprocessors, "
+     "its parameters are: base_estimator, class_weight, combine, cv, learner, preprocessors, "
      "random_state."),
 ])
 def test_unknown_strategy_or_parameter_in_the_study_file(tmp_path, over, expected):

@@ -1,4 +1,5 @@
-"""Live comparison with R (sva, DESeq2) on freshly simulated data; skipped without Rscript."""
+"""Live comparison with R (sva, DESeq2) on freshly simulated data; skipped without Rscript
+or without those two Bioconductor packages."""
 
 import shutil
 import subprocess
@@ -9,8 +10,18 @@ import pytest
 
 from medfuse.preprocess import VST, ComBat, ComBatSeq
 
+
+def _r_has(*packages: str) -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    code = "; ".join(f"suppressPackageStartupMessages(library({p}))" for p in packages)
+    return subprocess.run(["Rscript", "-e", code], capture_output=True,
+                          timeout=120).returncode == 0
+
+
 pytestmark = [pytest.mark.r,
-              pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not found")]
+              pytest.mark.skipif(not _r_has("sva", "DESeq2"),
+                                 reason="Rscript with sva and DESeq2 not found")]
 
 R_CODE = r"""
 suppressPackageStartupMessages({library(sva); library(DESeq2)})

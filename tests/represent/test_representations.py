@@ -174,8 +174,9 @@ def test_a_study_file_represents_ragged_streams_inside_the_benchmark(tmp_path):
     auc = res[(res.metric == "roc_auc") & (res.split == "cv")].set_index("strategy")["mean"]
     assert auc["unimodal:ecg"] > 0.95 and auc["late-mean"] > 0.9
     predictor = Predictor.load(out / "model")
-    step = predictor.model.step_
-    assert step.feature_names_["ecg"] == ["c0_mean", "c0_slope"]
+    members = getattr(predictor.model, "members_", {"": predictor.model})   # an ensemble
+    for member in members.values():
+        assert member.step_.feature_names_["ecg"] == ["c0_mean", "c0_slope"]
     table = predictor.predict(data)
     np.testing.assert_allclose(table.filter(like="proba_").to_numpy(),
                                predictor.model.predict_proba(data))
