@@ -76,30 +76,67 @@ def medfuse_strategies(datasets, **_) -> tuple[list[Contender], list[str]]:
     where: dict[str, list[str]] = {}
     for ds in datasets:
         for name in strategy_names(ds.data.modality_names):
-            where.setdefault(name, []).append(ds.name)
+            if name != "ensemble":     # measured as what is handed over ("selected")
+                where.setdefault(name, []).append(ds.name)
     return [Contender("medfuse", n, functools.partial(_fit_strategy, n), tuple(d))
             for n, d in where.items()], []
 
 
-def _fit_selected(folds: int, ds: PeerDataset, split: Split, seed: int):
+#: Where the handed-over contenders share their benchmark fits (set by ``peers.py``), so
+#: that the three rules of one split cost one benchmark.
+SELECTION_CACHE: Path | None = None
+#: The rules of ``select:`` measured, and their contender names.
+RULES = {"ensemble": "handed over (select: ensemble)",
+         "best": "handed over (select: best)",
+         "rank": "top of the CV ranking"}
+
+
+def _fit_handed_over(rule: str, folds: int, ds: PeerDataset, split: Split, seed: int):
+    """What ``medfuse benchmark`` hands over under ``rule`` when its study is the training
+    subjects: every strategy benchmarked by ``folds``-fold CV (the fits cached and shared
+    between rules), then the handed-over model refitted on all of them. The note has the
+    choice, the benchmark's wall time and the extra time of the rule."""
+    import time
+
+    from medfuse.evaluate.ensemble import handed_over
     from medfuse.evaluate.runner import refit_best, resolve_strategies, run_benchmark
+    from medfuse.study.handover import ensemble_estimator
 
     train = ds.data[split.train]
     estimators = resolve_strategies(train, "all")
+    cache = (None if SELECTION_CACHE is None
+             else SELECTION_CACHE / f"{ds.name}-seed{seed}-fold{split.fold}")
+    t0 = time.perf_counter()
     result = run_benchmark(train, estimators, folds=folds, repeats=1, seed=seed,
-                           robustness=False, jobs=1)
-    best = result.best
-    if best is None:
+                           robustness=False, jobs=1, out=cache, resume=cache is not None)
+    bench = time.perf_counter() - t0
+    if not result.strategies:
         raise RuntimeError(f"no strategy could be ranked: {result.errors}")
-    model = refit_best(train, estimators[best], seed=seed)
-    return reorder(model.predict_proba(ds.data[split.test]), model.classes_, ds.classes), best
+    t1 = time.perf_counter()
+    y = np.searchsorted(np.asarray(result.classes), np.asarray(train.y))
+    chosen = handed_over(result.folds, result.splits, result.strategies, estimators, y,
+                         np.asarray(result.classes), result.primary_metric)
+    if rule == "ensemble" and chosen is not None:
+        model = ensemble_estimator(estimators, chosen["weights"], chosen["prior"], seed)
+        note = ("ensemble " + " ".join(f"{n}={w:.2f}" for n, w in sorted(
+            chosen["weights"].items(), key=lambda kv: -kv[1])) + f"; prior {chosen['prior']}")
+    else:
+        name = (chosen["select_best"] if rule == "best" and chosen is not None
+                else result.best)
+        model, note = estimators[name], name
+    model = refit_best(train, model, seed=seed)
+    extra = time.perf_counter() - t1
+    proba = reorder(model.predict_proba(ds.data[split.test]), model.classes_, ds.classes)
+    return proba, f"{note}; benchmark {bench:.1f} s, choice and refit {extra:.1f} s"
 
 
 def medfuse_selected(datasets, *, select_folds: int = 3, **_):
-    """What a user gets: ``run_benchmark`` over every strategy on the training subjects
-    (``select_folds``-fold CV, ranked by ROC AUC), the best refitted on all of them."""
-    return [Contender("selected", "by inner CV (run_benchmark)",
-                      functools.partial(_fit_selected, select_folds))], []
+    """What a user gets from ``medfuse benchmark`` on the training subjects: the ensemble
+    (the default ``select:``), the one-standard-error choice (``select: best``) and, for
+    reference, the top of the CV ranking; each refitted on all training subjects."""
+    return [Contender("selected", label, functools.partial(_fit_handed_over, rule,
+                                                           select_folds))
+            for rule, label in RULES.items()], []
 
 
 # --------------------------------------------------------------------------- sklearn

@@ -181,6 +181,7 @@ def main(argv=None) -> pd.DataFrame:
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     rows, walls = [], {}
+    peer_tools.SELECTION_CACHE = out / "selection-cache"
     for tool in tools:
         contenders, notes = peer_tools.contenders(tool, datasets, quick=args.quick,
                                                   select_folds=args.select_folds,
@@ -254,30 +255,66 @@ def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float]
                  + (f" ({'; '.join(const)})" if const else "") + ".")
     sel = runs[runs["tool"] == "selected"]
     if not sel.empty:
-        picks = sel.groupby("dataset")["note"].agg(lambda v: ", ".join(
-            f"{k} x{n}" for k, n in pd.Series(v).value_counts().items()))
-        lines.append("Strategies medfuse selected: "
-                     + "; ".join(f"{d}: {p}" for d, p in picks.items()) + ".")
-        peers = [t for t in walls if t not in ("medfuse", "selected")]
-        for name in datasets:
-            for metric, label in (("accuracy", "ACC"), ("f1", "F1"), ("roc_auc", "AUC")):
-                mine = best_row(runs, name, metric, ["selected"])
-                best = best_row(runs, name, metric, peers)
-                if not (mine and best):
-                    continue
-                verdict = "a peer wins" if best[1] > mine[1] else "medfuse's selection wins"
-                lines.append(
-                    f"{name} {label}: medfuse's selection {mine[1]:.3f} vs best non-constant "
-                    f"peer {best[0]} {best[1]:.3f}: ratio {mine[1] / best[1]:.3f} ({verdict}); "
-                    f"seconds per fit {mine[2]:.1f} vs {best[2]:.1f}: ratio "
-                    f"{mine[2] / best[2]:.1f}.")
-        if "selected" in walls:
-            mine = walls["selected"] / max(splits_done(runs, "selected"), 1)
-            for t in peers:
-                theirs = walls[t] / max(splits_done(runs, t), 1)
-                lines.append(f"Wall time per split, selected/{t}: {mine / theirs:.2f} "
-                             f"({mine:.1f} s vs {theirs:.1f} s).")
+        lines += handover_lines(runs, sel, walls, datasets)
     return "\n".join(lines)
+
+
+ENSEMBLE_MODEL = "handed over (select: ensemble)"
+
+
+def _seconds(note: str, label: str) -> float:
+    """The seconds a handed-over contender's note gives for ``label``."""
+    import re
+
+    found = re.search(rf"{label} ([0-9.]+) s", str(note))
+    return float(found.group(1)) if found else float("nan")
+
+
+def handover_lines(runs: pd.DataFrame, sel: pd.DataFrame, walls: dict[str, float],
+                   datasets: Sequence[str]) -> list[str]:
+    """What medfuse hands over against every peer and against its own best strategy in
+    hindsight, how stable the choices were, and what the ensemble cost."""
+    lines = []
+    peers = [t for t in walls if t not in ("medfuse", "selected")]
+    for model in sel["model"].unique():
+        if model == ENSEMBLE_MODEL:
+            continue
+        picks = sel[sel["model"] == model].groupby("dataset")["note"].agg(
+            lambda v: ", ".join(f"{k.split(';')[0]} x{n}"
+                                for k, n in pd.Series(v).value_counts().items()))
+        lines.append(f"{model}, chosen per split: "
+                     + "; ".join(f"{d}: {p}" for d, p in picks.items()) + ".")
+    for name in datasets:
+        for metric, label in (("accuracy", "ACC"), ("f1", "F1"), ("roc_auc", "AUC")):
+            mine = best_row(runs[runs["model"] == ENSEMBLE_MODEL], name, metric,
+                            ["selected"])
+            best = best_row(runs, name, metric, peers)
+            own = best_row(runs, name, metric, ["medfuse"])
+            if not mine:
+                continue
+            text = f"{name} {label}: handed over {mine[1]:.3f}"
+            if best:
+                gap = mine[1] - best[1]
+                text += (f"; best non-constant peer {best[0]} {best[1]:.3f} ("
+                         + ("at or above every peer" if gap >= 0 else
+                            f"a peer is ahead by {-gap:.3f}") + ")")
+            if own:
+                text += (f"; medfuse's best single strategy in hindsight {own[0]} "
+                         f"{own[1]:.3f} (gap {mine[1] - own[1]:+.3f})")
+            lines.append(text + ".")
+    ens = sel[sel["model"] == ENSEMBLE_MODEL]
+    rank = sel[sel["model"] == "top of the CV ranking"]
+    if not ens.empty:
+        bench = ens["note"].map(lambda n: _seconds(n, "benchmark"))
+        extra = ens["note"].map(lambda n: _seconds(n, "choice and refit"))
+        single = rank["note"].map(lambda n: _seconds(n, "choice and refit")).mean()
+        lines.append(
+            f"Cost of the ensemble: its weights and the refit of its members took "
+            f"{extra.mean():.1f} s per split on top of a {bench.mean():.1f} s benchmark "
+            f"({100 * extra.sum() / bench.sum():.1f} %; refitting the top-ranked strategy "
+            f"alone took {single:.1f} s, so the ensemble's own extra is "
+            f"{100 * (extra.mean() - single) / bench.mean():.1f} %).")
+    return lines
 
 
 if __name__ == "__main__":
