@@ -144,13 +144,16 @@ def _concat(ds: PeerDataset, index: np.ndarray) -> np.ndarray:
     return np.hstack([v[index] for v in ds.views.values()])
 
 
-def _logistic_cv(seed: int):
+def _logistic_cv(seed: int, y: np.ndarray):
+    """Standardised logistic regression with C chosen by 5-fold CV (fewer folds when the
+    smallest training class is smaller, as a user of a small cohort would have to)."""
+    folds = int(min(5, np.bincount(y).min()))
     return make_pipeline(StandardScaler(), LogisticRegressionCV(
-        cv=StratifiedKFold(5, shuffle=True, random_state=seed), max_iter=5000))
+        cv=StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed), max_iter=5000))
 
 
 def _fit_concat(kind: str, ds: PeerDataset, split: Split, seed: int) -> np.ndarray:
-    model = {"logistic": lambda: _logistic_cv(seed),
+    model = {"logistic": lambda: _logistic_cv(seed, ds.y[split.train]),
              "forest": lambda: RandomForestClassifier(random_state=seed),
              "boosting": lambda: HistGradientBoostingClassifier(random_state=seed)}[kind]()
     model.fit(_concat(ds, split.train), ds.y[split.train])
@@ -161,7 +164,8 @@ def _fit_concat(kind: str, ds: PeerDataset, split: Split, seed: int) -> np.ndarr
 def _fit_late_logistic(ds: PeerDataset, split: Split, seed: int) -> np.ndarray:
     probas = []
     for view in ds.views.values():
-        model = _logistic_cv(seed).fit(view[split.train], ds.y[split.train])
+        model = _logistic_cv(seed, ds.y[split.train]).fit(view[split.train],
+                                                           ds.y[split.train])
         probas.append(reorder(model.predict_proba(view[split.test]), model.classes_,
                               np.arange(len(ds.classes))))
     return np.mean(probas, axis=0)
@@ -196,7 +200,7 @@ def _fit_embedding(kind: str, ds: PeerDataset, split: Split, seed: int) -> np.nd
     train, test = _scaled_views(ds, split)
     emb = getattr(embed, kind)().fit(train)
     z_train, z_test = (np.hstack(list(emb.transform(v))) for v in (train, test))
-    model = _logistic_cv(seed).fit(z_train, ds.y[split.train])
+    model = _logistic_cv(seed, ds.y[split.train]).fit(z_train, ds.y[split.train])
     return reorder(model.predict_proba(z_test), model.classes_, np.arange(len(ds.classes)))
 
 

@@ -46,7 +46,21 @@ FAMILY_ORDER = ("unimodal", "late", "early", "interpretable", "latent", "kernel"
 def pair_splits(splits: Sequence[Split], repeats: int = 1) -> list[Split]:
     """The inner splits of the first ``repeats`` repetitions: for each pair of outer folds
     ``a < b``, train on the subjects outside both, predict both (label ``r0f1+f3``). A
-    repetition whose test folds overlap, or with fewer than 3 folds, has none."""
+    repetition whose test folds overlap, or with fewer than 3 folds, has none.
+
+    Parameters
+    ----------
+    splits : sequence of Split
+        The outer CV splits (positions into the training subjects).
+    repeats : int
+        How many repetitions get pair splits (the first ones, in ``repeat`` order).
+
+    Returns
+    -------
+    list of Split
+        ``k(k - 1) / 2`` per repetition of ``k`` folds, with ``fold`` -1: trained on the
+        subjects outside both folds, tested on the subjects of both.
+    """
     out = []
     by_repeat: dict[int, list[Split]] = {}
     for sp in splits:
@@ -85,7 +99,19 @@ def strategy_class_weights(estimator, classes: np.ndarray, y: np.ndarray) -> np.
 def complexity(name: str) -> tuple[int, int, int]:
     """Sort key of the one-standard-error rule: the family's place in
     :data:`FAMILY_ORDER`, then logistic before tree learners, then the order of
-    registration (``late-mean`` before ``late-weighted`` before ``stacking``)."""
+    registration (``late-mean`` before ``late-weighted`` before ``stacking``).
+
+    Parameters
+    ----------
+    name : str
+        A registered strategy name (``name:<modality>`` for per-modality strategies).
+
+    Returns
+    -------
+    (int, int, int)
+        The family's rank, 1 for a tree learner (``-gb``, ``-rf``) else 0, and the place in
+        registration order; smaller is simpler, unknown families and names sort last.
+    """
     from medfuse.fusion.registry import info, strategy_names
 
     family = info(name).family
@@ -172,7 +198,8 @@ def derive(folds: Sequence[FoldResult], splits: Sequence[Split], inner: Sequence
         The training subjects' IDs, in position order.
     y : ndarray (n,)
         Their class indices.
-    classes : ndarray
+    classes : ndarray (K,)
+        The class labels, in the order of the probability columns.
     metric : str
         The primary metric.
     rounds : int
@@ -260,7 +287,35 @@ def handed_over(folds: Sequence[FoldResult], splits: Sequence[Split], names: Seq
                 metric: str, rounds: int = DEFAULT_ROUNDS) -> dict | None:
     """The ensemble weights, its prior and the one-standard-error choice built from every
     CV out-of-fold prediction (each repetition's out-of-fold predictions stacked), as plain
-    values; None when fewer than two strategies have them."""
+    values; None when fewer than two strategies have them.
+
+    Parameters
+    ----------
+    folds : sequence of FoldResult
+        The benchmark's fits; those of kind ``cv`` are used.
+    splits : sequence of Split
+        The outer CV splits; a repetition whose test folds overlap is left out.
+    names : sequence of str
+        The candidate strategies, in the study's order; one that lacks the ``cv``
+        predictions of a split is dropped.
+    strategies : mapping of str to estimator
+        The benchmarked strategies, unfitted (for their class weights).
+    y : ndarray (n,)
+        The training subjects' class indices, in position order.
+    classes : ndarray (K,)
+        The class labels, in the order of the probability columns.
+    metric : str
+        The primary metric (greedy selection, prior and one-standard-error rule).
+    rounds : int
+        Rounds of greedy selection.
+
+    Returns
+    -------
+    dict or None
+        ``weights`` (strategy -> weight, nonzero only), ``prior`` (``"fitted"`` or
+        ``"training"``), ``prior_scores``, ``rounds`` (``picks``, ``scores``, ``kept``),
+        ``select_best`` and ``select_table`` (``strategy, mean, se, within`` per strategy).
+    """
     preds = _Predictions(folds)
     score = scorer(metric)
     repeats = sorted({sp.repeat for sp in splits})

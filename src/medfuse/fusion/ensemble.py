@@ -31,7 +31,19 @@ PRIORS = ("auto", "fitted", "training")
 
 def default_library(data: MultiModalData) -> list[str]:
     """Every registered classification strategy that takes the data's kinds, but the neural
-    ones (the default members of :class:`EnsembleSelection`)."""
+    ones (the default members of :class:`EnsembleSelection`).
+
+    Parameters
+    ----------
+    data : MultiModalData
+        Its modalities and their kinds decide which strategies apply.
+
+    Returns
+    -------
+    list of str
+        Strategy names in the order of :func:`~medfuse.fusion.registry.strategy_names`
+        (per-modality ones as ``name:<modality>``).
+    """
     from medfuse.fusion.registry import info, strategy_names
 
     names = []

@@ -40,7 +40,23 @@ def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
 def metric_scorer(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
     """``score(y, proba)`` (greater is better) for a metric name: ``roc_auc`` (binary, or
     one-vs-rest macro), ``accuracy``, ``balanced_accuracy``, ``log_loss`` and ``brier``
-    (negated)."""
+    (negated).
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "accuracy", "balanced_accuracy", "log_loss", "brier"}
+        The metric name.
+
+    Returns
+    -------
+    callable (y, proba) -> float
+        ``y`` (n,) class indices, ``proba`` (n, K) class probabilities.
+
+    Raises
+    ------
+    ValueError
+        For any other metric name.
+    """
     def auc(y, p):
         if p.shape[1] == 2:
             return _auc(y == 1, p[:, 1])
@@ -161,7 +177,19 @@ def greedy_selection(oof: Sequence[np.ndarray], y: np.ndarray,
 
 def combine(probas: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
     """Weighted average of members' (n, K) probabilities; per subject, over the members that
-    scored it (NaN rows left out, weights renormalised); NaN where none did."""
+    scored it (NaN rows left out, weights renormalised); NaN where none did.
+
+    Parameters
+    ----------
+    probas : sequence of M arrays (n, K)
+        The members' class probabilities; a NaN row is a subject the member did not score.
+    weights : ndarray (M,)
+        Non-negative member weights (need not sum to 1).
+
+    Returns
+    -------
+    ndarray (n, K)
+    """
     stack = np.stack([np.asarray(p, dtype=float) for p in probas])
     have = ~np.isnan(stack).any(axis=2)
     w = have * np.asarray(weights, dtype=float)[:, None]
@@ -176,7 +204,20 @@ def combine(probas: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
 def to_training_prior(proba: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
     """Probabilities of a model fitted with per-class weights ``w`` (K,) moved to the
     training prevalence: ``p_k / w_k``, renormalised (weighting class k by ``w_k`` multiplies
-    its prior odds by ``w_k``; ``balanced`` weights make the implied prior uniform)."""
+    its prior odds by ``w_k``; ``balanced`` weights make the implied prior uniform).
+
+    Parameters
+    ----------
+    proba : ndarray (n, K)
+        Class probabilities of the weighted model.
+    class_weights : ndarray (K,)
+        The positive per-class weights ``w`` it was fitted with.
+
+    Returns
+    -------
+    ndarray (n, K)
+        Rows sum to 1 (NaN rows stay NaN).
+    """
     shifted = np.asarray(proba, dtype=float) / np.asarray(class_weights, dtype=float)
     return shifted / shifted.sum(axis=1, keepdims=True)
 
@@ -188,7 +229,26 @@ def choose_prior(proba_fitted: np.ndarray, proba_training: np.ndarray, y: np.nda
     (moved to the training prevalence), chosen on out-of-fold predictions: by the primary
     metric, or by log loss when the metric ranks (``ranking``: the AUC barely moves when the
     prior moves, while the decision threshold, hence accuracy and F1, does); ties keep
-    ``"fitted"``. Also returns both candidates' score and log loss."""
+    ``"fitted"``. Also returns both candidates' score and log loss.
+
+    Parameters
+    ----------
+    proba_fitted : ndarray (n, K)
+        Out-of-fold probabilities as fitted; its NaN rows are left out of both scores.
+    proba_training : ndarray (n, K)
+        The same moved to the training prevalence (:func:`to_training_prior`).
+    y : ndarray (n,)
+        Class indices.
+    score : callable (y, proba) -> float
+        The primary metric, greater is better.
+    ranking : bool
+        Whether the metric only ranks (choose by log loss then).
+
+    Returns
+    -------
+    (str, dict)
+        ``"fitted"`` or ``"training"``, and per candidate ``{"score": ..., "log_loss": ...}``.
+    """
     rows = ~np.isnan(proba_fitted).any(axis=1)
     table = {name: {"score": score(y[rows], p[rows]), "log_loss": log_loss(y[rows], p[rows])}
              for name, p in (("fitted", proba_fitted), ("training", proba_training))}

@@ -20,7 +20,20 @@ class SmallClassWarning(UserWarning):
 
 def inner_fold_count(y: np.ndarray, cv: int) -> int:
     """Folds for inner CV on class indices ``y`` (n,): ``min(cv, smallest present class)``,
-    or 0 when that is below :data:`MIN_INNER_FOLDS` or fewer than two classes are present."""
+    or 0 when that is below :data:`MIN_INNER_FOLDS` or fewer than two classes are present.
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+        Class indices of the training subjects.
+    cv : int
+        Folds asked for.
+
+    Returns
+    -------
+    int
+        Inner folds; 0 for no inner CV.
+    """
     counts = np.bincount(np.asarray(y, dtype=int))
     present = counts[counts > 0]
     if len(present) < 2:
@@ -44,6 +57,11 @@ def inner_folds(y: np.ndarray, cv: int, random_state=None,
         Seed of the shuffle.
     fixed : str
         What the caller uses without inner CV (named in the warning).
+
+    Returns
+    -------
+    StratifiedKFold or None
+        Shuffled with ``random_state``; None when :func:`inner_fold_count` is 0.
     """
     k = inner_fold_count(y, cv)
     if k:

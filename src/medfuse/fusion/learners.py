@@ -45,7 +45,18 @@ BOOSTING_LEAF = 20
 def min_leaf(n_subjects: int) -> int:
     """Smallest leaf of gradient boosting for ``n_subjects`` training subjects:
     scikit-learn's 20 from 200 subjects, a tenth of them below (at least 2); with 20 per
-    leaf, a tree on 48 subjects could split once at most and learns next to nothing."""
+    leaf, a tree on 48 subjects could split once at most and learns next to nothing.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Training subjects.
+
+    Returns
+    -------
+    int
+        ``min_samples_leaf``: ``n_subjects // 10``, between 2 and :data:`BOOSTING_LEAF`.
+    """
     return int(min(BOOSTING_LEAF, max(2, n_subjects // 10)))
 
 
@@ -53,7 +64,25 @@ def check_learner(learner, modalities=None, per_modality: bool = True,
                   base_estimator=None) -> None:
     """Raise ``ValueError`` naming the problem if ``learner`` is not a learner name (or,
     with ``per_modality``, a dict modality -> name whose keys are among ``modalities``), or
-    if both ``learner`` and ``base_estimator`` choose the classifier of a modality."""
+    if both ``learner`` and ``base_estimator`` choose the classifier of a modality.
+
+    Parameters
+    ----------
+    learner : str or dict modality -> str
+        A name of :data:`LEARNERS`, or one per modality (``logistic`` where a dict has none).
+    modalities : sequence of str, optional
+        The data's modalities; when given, a dict's keys must be among them.
+    per_modality : bool
+        Whether a dict is allowed (False where one model sees every block).
+    base_estimator : classifier or dict modality -> classifier, optional
+        The user's classifier, or one per modality; unless ``learner`` is ``"logistic"``,
+        it may not cover a modality that ``learner`` also covers.
+
+    Raises
+    ------
+    ValueError
+        With what is wrong and the allowed names.
+    """
     if base_estimator is not None and learner != LEARNERS[0]:
         covered = (set(base_estimator) if isinstance(base_estimator, Mapping)
                    else set(modalities or ()) | {None})
@@ -81,14 +110,39 @@ def check_learner(learner, modalities=None, per_modality: bool = True,
 
 
 def learner_for(learner, modality: str | None) -> str:
-    """The learner name of ``modality`` (a dict's entry, ``logistic`` where it has none)."""
+    """The learner name of ``modality`` (a dict's entry, ``logistic`` where it has none).
+
+    Parameters
+    ----------
+    learner : str or dict modality -> str
+        One learner name, or one per modality.
+    modality : str or None
+        The modality asked about.
+
+    Returns
+    -------
+    str
+    """
     if isinstance(learner, Mapping):
         return str(learner.get(modality, LEARNERS[0]))
     return str(learner)
 
 
 def is_tree(learner, modality: str | None = None) -> bool:
-    """Whether ``modality``'s learner is a tree ensemble."""
+    """Whether ``modality``'s learner is a tree ensemble.
+
+    Parameters
+    ----------
+    learner : str or dict modality -> str
+        One learner name, or one per modality.
+    modality : str, optional
+        The modality asked about.
+
+    Returns
+    -------
+    bool
+        True when its learner is one of :data:`TREE_LEARNERS`.
+    """
     return learner_for(learner, modality) in TREE_LEARNERS
 
 
@@ -106,12 +160,20 @@ def tree_estimator(name: str, random_state=None, weights: np.ndarray | None = No
 
     Parameters
     ----------
-    name : str
+    name : {"gradient-boosting", "random-forest"}
+        The learner.
     random_state : int, optional
+        The estimator's seed.
     weights : ndarray (K,), optional
         Per-class weights (see :mod:`medfuse.fusion._class_weight`).
     y : ndarray (n,), optional
         The class indices it will be fitted on.
+
+    Returns
+    -------
+    HistGradientBoostingClassifier or RandomForestClassifier
+        Unfitted: gradient boosting with :func:`min_leaf` of ``len(y)`` subjects per leaf
+        (:data:`BOOSTING_LEAF` without ``y``), or a forest of :data:`FOREST_TREES` trees.
     """
     if name not in TREE_LEARNERS:
         raise ValueError(f"{name!r} is not a tree learner ({', '.join(TREE_LEARNERS)}).")

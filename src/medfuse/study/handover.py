@@ -48,7 +48,20 @@ class Handover:
 
 def check_select(select: str, names: list[str]) -> None:
     """Refuse, before any fit, a ``select:`` that names no rule and no benchmarked
-    strategy."""
+    strategy.
+
+    Parameters
+    ----------
+    select : str
+        The ``select:`` value: a rule of :data:`RULES` or a strategy name.
+    names : list of str
+        The benchmarked strategies.
+
+    Raises
+    ------
+    SelectError
+        When ``select`` is neither.
+    """
     if select in RULES or select in names:
         return
     raise SelectError(f"select: {select!r} is neither a rule ({', '.join(RULES)}) nor one of "
@@ -68,6 +81,8 @@ def choose(select: str, result, estimators: Mapping[str, object], seed: int,
     select : str
         ``ensemble``, ``best`` or a strategy name.
     result : BenchmarkResult
+        The benchmark; its ``settings["handed_over"]`` holds the ensemble's weights and
+        prior and the one-standard-error choice.
     estimators : mapping of str to estimator
         The benchmarked strategies, unfitted.
     seed : int
@@ -126,7 +141,26 @@ def ensemble_estimator(estimators: Mapping[str, object], weights: Mapping[str, f
                        prior: str, seed: int):
     """The unfitted :class:`~medfuse.fusion.ensemble.EnsembleSelection` of the weighted
     strategies; when the strategies are wrapped by the conformal wrapper, the ensemble of the
-    strategies they wrap, in one such wrapper (its calibration then covers the ensemble)."""
+    strategies they wrap, in one such wrapper (its calibration then covers the ensemble).
+
+    Parameters
+    ----------
+    estimators : mapping of str to estimator
+        The benchmarked strategies, unfitted; the first member decides whether they are
+        wrapped.
+    weights : mapping of str to float
+        Strategy -> ensemble weight; its keys are the members.
+    prior : str
+        The ensemble's ``prior``: ``"fitted"`` or ``"training"`` (see
+        :func:`~medfuse.fusion.ensemble_selection.choose_prior`).
+    seed : int
+        The ensemble's ``random_state``.
+
+    Returns
+    -------
+    EnsembleSelection or ConformalClassifier
+        Unfitted.
+    """
     from medfuse.fusion.conformal import ConformalClassifier
     from medfuse.fusion.ensemble import EnsembleSelection
 
