@@ -22,7 +22,7 @@ NEURAL = {"intermediate", "attention", "cross-attention"}
 FAST = {"random_state": 0, "max_epochs": 5, "n_ensemble": 1, "n_threads": 1, "cv": 3}
 # additive's default L1 penalty zeroes every coefficient on 70 subjects (constant predictions
 # would hide any dependence on the batch)
-OWN = {"additive": {"C": 1.0}}
+OWN = {"additive": {"C": 1.0}, "ensemble": {"members": ["late-mean", "early-gb", "stacking"]}}
 
 
 @pytest.fixture(autouse=True)
