@@ -82,8 +82,9 @@ def medfuse_strategies(datasets, **_) -> tuple[list[Contender], list[str]]:
             for n, d in where.items()], []
 
 
-#: Where the handed-over contenders share their benchmark fits (set by ``peers.py``), so
-#: that the three rules of one split cost one benchmark.
+#: Where the handed-over contenders share their benchmark fits (set by ``peers.py`` before
+#: the contenders are built, which hand it to their fits: the fits may run in worker
+#: processes), so that the three rules of one split cost one benchmark.
 SELECTION_CACHE: Path | None = None
 #: The rules of ``select:`` measured, and their contender names.
 RULES = {"ensemble": "handed over (select: ensemble)",
@@ -91,7 +92,8 @@ RULES = {"ensemble": "handed over (select: ensemble)",
          "rank": "top of the CV ranking"}
 
 
-def _fit_handed_over(rule: str, folds: int, ds: PeerDataset, split: Split, seed: int):
+def _fit_handed_over(rule: str, folds: int, cache_root: Path | None, ds: PeerDataset,
+                     split: Split, seed: int):
     """What ``medfuse benchmark`` hands over under ``rule`` when its study is the training
     subjects: every strategy benchmarked by ``folds``-fold CV (the fits cached and shared
     between rules), then the handed-over model refitted on all of them. The note has the
@@ -104,8 +106,8 @@ def _fit_handed_over(rule: str, folds: int, ds: PeerDataset, split: Split, seed:
 
     train = ds.data[split.train]
     estimators = resolve_strategies(train, "all")
-    cache = (None if SELECTION_CACHE is None
-             else SELECTION_CACHE / f"{ds.name}-seed{seed}-fold{split.fold}")
+    cache = (None if cache_root is None
+             else cache_root / f"{ds.name}-seed{seed}-fold{split.fold}")
     t0 = time.perf_counter()
     result = run_benchmark(train, estimators, folds=folds, repeats=1, seed=seed,
                            robustness=False, jobs=1, out=cache, resume=cache is not None)
@@ -135,7 +137,7 @@ def medfuse_selected(datasets, *, select_folds: int = 3, **_):
     (the default ``select:``), the one-standard-error choice (``select: best``) and, for
     reference, the top of the CV ranking; each refitted on all training subjects."""
     return [Contender("selected", label, functools.partial(_fit_handed_over, rule,
-                                                           select_folds))
+                                                           select_folds, SELECTION_CACHE))
             for rule, label in RULES.items()], []
 
 
