@@ -162,15 +162,19 @@ def shared_test_sets(runs: pd.DataFrame) -> bool:
     return bool((ok.groupby(["dataset", "seed", "fold"])["test_digest"].nunique() <= 1).all())
 
 
-def best_row(runs: pd.DataFrame, dataset: str, metric: str, tools: Sequence[str]
-             ) -> tuple[str, float, float] | None:
+def best_row(runs: pd.DataFrame, dataset: str, metric: str, tools: Sequence[str],
+             constant: bool = False) -> tuple[str, float, float] | None:
     """The best (tool/model, mean ``metric`` over seeds, mean seconds of one fit) on
     ``dataset`` among ``tools``, leaving out models with a constant-prediction fit there
-    (a constant majority vote can have the best accuracy on an unbalanced outcome)."""
+    (a constant majority vote can have the best accuracy on an unbalanced outcome) unless
+    ``constant``."""
     seeds = per_seed(runs)
     sub = seeds[(seeds["dataset"] == dataset) & seeds["tool"].isin(tools)]
     grouped = sub.groupby(["tool", "model"])
-    means = grouped[metric].mean()[grouped["constant"].sum() == 0].dropna()
+    means = grouped[metric].mean()
+    if not constant:
+        means = means[grouped["constant"].sum() == 0]
+    means = means.dropna()
     if means.empty:
         return None
     tool, model = means.idxmax()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import platform
 import sys
@@ -260,6 +261,7 @@ def report_text(runs: pd.DataFrame, table: pd.DataFrame, walls: dict[str, float]
 
 
 ENSEMBLE_MODEL = "handed over (select: ensemble)"
+BEST_MODEL = "handed over (select: best)"
 
 
 def _seconds(note: str, label: str) -> float:
@@ -284,24 +286,26 @@ def handover_lines(runs: pd.DataFrame, sel: pd.DataFrame, walls: dict[str, float
                                 for k, n in pd.Series(v).value_counts().items()))
         lines.append(f"{model}, chosen per split: "
                      + "; ".join(f"{d}: {p}" for d, p in picks.items()) + ".")
-    for name in datasets:
-        for metric, label in (("accuracy", "ACC"), ("f1", "F1"), ("roc_auc", "AUC")):
-            mine = best_row(runs[runs["model"] == ENSEMBLE_MODEL], name, metric,
-                            ["selected"])
-            best = best_row(runs, name, metric, peers)
-            own = best_row(runs, name, metric, ["medfuse"])
-            if not mine:
-                continue
-            text = f"{name} {label}: handed over {mine[1]:.3f}"
-            if best:
-                gap = mine[1] - best[1]
-                text += (f"; best non-constant peer {best[0]} {best[1]:.3f} ("
-                         + ("at or above every peer" if gap >= 0 else
-                            f"a peer is ahead by {-gap:.3f}") + ")")
-            if own:
-                text += (f"; medfuse's best single strategy in hindsight {own[0]} "
-                         f"{own[1]:.3f} (gap {mine[1] - own[1]:+.3f})")
-            lines.append(text + ".")
+    for name, (metric, label), model in itertools.product(
+            datasets, (("accuracy", "ACC"), ("f1", "F1"), ("roc_auc", "AUC")),
+            (ENSEMBLE_MODEL, BEST_MODEL)):
+        # the handed-over model is shown even when a fit of it was constant
+        mine = best_row(runs[runs["model"] == model], name, metric, ["selected"],
+                        constant=True)
+        best = best_row(runs, name, metric, peers)
+        own = best_row(runs, name, metric, ["medfuse"])
+        if not mine:
+            continue
+        text = f"{name} {label}: {model} {mine[1]:.3f}"
+        if best:
+            gap = mine[1] - best[1]
+            text += (f"; best non-constant peer {best[0]} {best[1]:.3f} ("
+                     + ("at or above every peer" if gap >= 0 else
+                        f"a peer is ahead by {-gap:.3f}") + ")")
+        if own:
+            text += (f"; medfuse's best single strategy in hindsight {own[0]} "
+                     f"{own[1]:.3f} (gap {mine[1] - own[1]:+.3f})")
+        lines.append(text + ".")
     ens = sel[sel["model"] == ENSEMBLE_MODEL]
     rank = sel[sel["model"] == "top of the CV ranking"]
     if not ens.empty:
