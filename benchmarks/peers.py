@@ -282,8 +282,8 @@ def handover_lines(runs: pd.DataFrame, sel: pd.DataFrame, walls: dict[str, float
         if model == ENSEMBLE_MODEL:
             continue
         picks = sel[sel["model"] == model].groupby("dataset")["note"].agg(
-            lambda v: ", ".join(f"{k.split(';')[0]} x{n}"
-                                for k, n in pd.Series(v).value_counts().items()))
+            lambda v: ", ".join(f"{k} x{n}" for k, n in pd.Series(
+                [note.split(";")[0] for note in v]).value_counts().items()))
         lines.append(f"{model}, chosen per split: "
                      + "; ".join(f"{d}: {p}" for d, p in picks.items()) + ".")
     for name, (metric, label), model in itertools.product(

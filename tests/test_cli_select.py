@@ -36,12 +36,12 @@ def cohort():
 @pytest.fixture(scope="module")
 def ensemble_run(cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("select")
-    study = write_study(root / "study", cohort, strategies=STRATEGIES,
+    study = write_study(root / "study", cohort, strategies=STRATEGIES, select="ensemble",
                         cv={"folds": 3, "repeats": 1, "seed": 0}, seeds=1)
     return root, study, bench(study, root / "out")
 
 
-def test_the_ensemble_is_handed_over_by_default(ensemble_run, cohort):
+def test_select_ensemble_hands_over_the_ensemble(ensemble_run, cohort):
     root, _, result = ensemble_run
     assert result.exit_code == 0, result.output
     assert "handed over the ensemble" in result.output
@@ -76,13 +76,15 @@ def test_predict_reads_the_handed_over_ensemble(ensemble_run, tmp_path):
                                model.predict_proba(train), atol=1e-10)
 
 
-def test_select_best_hands_over_the_one_standard_error_choice(cohort, tmp_path):
-    study = write_study(tmp_path / "study", cohort, strategies=STRATEGIES, select="best",
+def test_the_one_standard_error_choice_is_handed_over_by_default(cohort, tmp_path):
+    study = write_study(tmp_path / "study", cohort, strategies=STRATEGIES,
                         cv={"folds": 3, "repeats": 1, "seed": 0}, seeds=1)
     result = bench(study, tmp_path / "out")
     assert result.exit_code == 0, result.output
     manifest = read_manifest(tmp_path / "out" / "model")
-    assert manifest["strategy"] in STRATEGIES
+    assert manifest["select"] == "best" and manifest["strategy"] in STRATEGIES
+    res = pd.read_csv(tmp_path / "out" / "results.csv")     # both rules measured honestly
+    assert {"ensemble", "select-best"} <= set(res["strategy"])
     table = manifest["handed_over"]["select_table"]
     best = max(table, key=lambda r: r["mean"])
     chosen = next(r for r in table if r["strategy"] == manifest["strategy"])
@@ -143,7 +145,7 @@ def test_a_selected_strategy_that_failed_in_every_fit_stops_with_nothing_half_wr
 
 def test_one_strategy_with_select_ensemble_hands_over_that_strategy(cohort, tmp_path):
     study = write_study(tmp_path / "study", cohort, strategies=["late-mean"],
-                        cv={"folds": 3, "repeats": 1, "seed": 0}, seeds=1)
+                        select="ensemble", cv={"folds": 3, "repeats": 1, "seed": 0}, seeds=1)
     result = bench(study, tmp_path / "out")
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())

@@ -62,7 +62,7 @@ def test_benchmark_writes_every_output(run):
     res = pd.read_csv(out / "results.csv")
     assert list(res.columns) == ["strategy", "metric", "split", "mean", "sd", "n"]
     assert set(res["split"]) == {"cv", "test"}
-    # the default select: ensemble also measures the ensemble and select-best, honestly
+    # the default select: best also measures the ensemble and select-best, honestly
     assert set(res["strategy"]) == {"late-mean-ref", "unimodal:rna", "unimodal:imaging",
                                     "ensemble", "select-best"}
     rob = pd.read_csv(out / "robustness.csv")
@@ -70,11 +70,10 @@ def test_benchmark_writes_every_output(run):
     comp = pd.read_csv(out / "comparison.csv")
     assert {"p_value", "reference"} <= set(comp.columns)
     manifest = read_manifest(out / "model")
-    assert manifest["select"] == "ensemble" and manifest["strategy"] == "ensemble"
-    weights = manifest["handed_over"]["weights"]
-    assert len(weights) >= 1 and set(weights) <= {"late-mean-ref", "unimodal:rna",
-                                                   "unimodal:imaging"}
-    assert sum(weights.values()) == pytest.approx(1.0)
+    assert manifest["select"] == "best"
+    table = {r["strategy"]: r for r in manifest["handed_over"]["select_table"]}
+    top = max(table.values(), key=lambda r: r["mean"])
+    assert table[manifest["strategy"]]["mean"] >= top["mean"] - top["se"]   # one SE rule
     assert "ranked by CV roc_auc" in result.output
     page = BeautifulSoup((out / "report.html").read_text(), "html.parser")
     assert page.find(id="interpretation") is None  # --no-explain
@@ -96,11 +95,8 @@ def test_predict_round_trip_matches_in_memory_model(run, tmp_path):
     both = MultiModalData.concat([train, test])
     with ref.registered():
         from medfuse.fusion import make
-        from medfuse.study.handover import ensemble_estimator
 
-        weights = manifest["handed_over"]["weights"]
-        model = ensemble_estimator({n: make(n) for n in weights}, weights,
-                                   manifest["handed_over"]["prior"], seed=0).fit(train)
+        model = make(manifest["strategy"]).fit(train)
     assert len(preds) == len(both)
     np.testing.assert_allclose(preds[["proba_0", "proba_1"]].to_numpy(),
                                model.predict_proba(both), atol=1e-10)
@@ -159,9 +155,8 @@ def test_resume_from_the_cli_refits_nothing(run):
         result = runner.invoke(app, ["benchmark", str(study), "--out", str(root / "out"),
                                      "--resume", "--no-explain"])
     assert result.exit_code == 0, result.output
-    # only the refit of what is handed over: each member of the ensemble once
-    members = read_manifest(root / "out" / "model")["handed_over"]["weights"]
-    assert sum(ref.FIT_COUNTS.values()) == len(members)
+    # only the refit of what is handed over
+    assert sum(ref.FIT_COUNTS.values()) == 1
 
 
 def test_bad_study_file_names_the_field(tmp_path):

@@ -216,8 +216,9 @@ def test_unseen_batch_fails_then_works_with_a_policy(harmonized, tmp_path):
             "subjects) or --unseen-batch reference (leave it unadjusted, as the reference "
             "batch).") in said(result)
     probas = {}
-    # one ComBat per strategy the handed-over ensemble holds
-    members = len(read_manifest(root / "out" / "model")["handed_over"]["weights"])
+    # one ComBat per strategy handed over (an ensemble holds several)
+    weights = read_manifest(root / "out" / "model")["handed_over"].get("weights") or {}
+    members = max(len(weights), 1)
     harmonizers = f"{members} harmonizer{'s' if members > 1 else ''}"
     for policy in ("reference", "fit-new"):
         result = runner.invoke(app, ["predict", model, str(new), "--out", out,

@@ -105,7 +105,7 @@ class Study(_Strict):
     cv: CVSpec = Field(default_factory=CVSpec)
     seeds: int = Field(5, ge=1)
     primary_metric: str = "roc_auc"
-    select: str = "ensemble"
+    select: str = "best"
     robustness: bool = True
     budget: float | None = Field(DEFAULT_BUDGET, gt=0, allow_inf_nan=False)
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -224,7 +224,7 @@ class Study(_Strict):
         rules = ("ensemble", "best")
         if self.select in rules:
             if self.task == "survival" and self.select == "ensemble":
-                self.select = "best"   # the default of a classification study
+                self.select = "best"   # survival strategies are not ensembled
             return
         if isinstance(self.strategies, list):
             named = [s for s in self.strategies if s not in self.exclude]

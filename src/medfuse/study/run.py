@@ -139,7 +139,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
               batch: str | None = None, screening=None, conformal=None,
-              raw_csv: bool = False, select: str = "ensemble",
+              raw_csv: bool = False, select: str = "best",
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
     strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
