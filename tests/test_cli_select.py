@@ -154,3 +154,16 @@ def test_one_strategy_with_select_ensemble_hands_over_that_strategy(cohort, tmp_
     manifest = read_manifest(tmp_path / "out" / "model")
     assert manifest["strategy"] == "late-mean"
     assert json.dumps(manifest)
+
+
+def test_a_learner_naming_a_modality_the_data_lacks_stops_before_any_fit(cohort, tmp_path):
+    study = write_study(tmp_path / "study", cohort, strategies=["late-mean", "early"],
+                        params={"late-mean": {"learner": {"genes": "random-forest"}}},
+                        cv={"folds": 3, "repeats": 1, "seed": 0}, seeds=1)
+    result = bench(study, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert ("error: params.late-mean: learner names modalities the data does not have: "
+            "['genes']") in text
+    for name in ("results.csv", "report.html", "model", "cache"):
+        assert not (tmp_path / "out" / name).exists()

@@ -1,5 +1,6 @@
 """The study's shared splits and the checks of its design before anything is fitted:
-batch-outcome confounding, reference and unseen batches."""
+batch-outcome confounding, reference and unseen batches, learners that name modalities the
+data does not have."""
 
 from __future__ import annotations
 
@@ -134,3 +135,37 @@ def _check_reference(labels: np.ndarray, splits, reference) -> None:
             f"fold(s) {', '.join(lacking)} (leave-site-out holds it out once), so those folds "
             "cannot map the other batches onto it. Harmonize without a reference batch, or "
             "use a scheme that keeps it in every training part.")
+
+
+def check_learners(estimators, modalities) -> None:
+    """Refuse, before any fit, a strategy whose ``learner`` cannot be used with the study's
+    modalities (a name that is not a learner, or a per-modality dict naming modalities the
+    data does not have), naming the strategy. Every kind's feature block is numeric, so every
+    learner can use every kind; what can be wrong is the name or the modality.
+
+    Parameters
+    ----------
+    estimators : mapping of str to estimator
+        The study's strategies by name (wrappers are looked through).
+    modalities : sequence of str
+        The training data's modality names.
+
+    Raises
+    ------
+    DataValidationError
+        ``params.<strategy>: <what is wrong>``.
+    """
+    from medfuse.data.multimodal import DataValidationError
+    from medfuse.fusion.learners import check_learner
+    from medfuse.fusion.wrappers import final_estimator
+
+    for name, estimator in estimators.items():
+        params = final_estimator(estimator).get_params(deep=False)
+        if "learner" not in params:
+            continue
+        per_modality = isinstance(params["learner"], dict)
+        try:
+            check_learner(params["learner"], list(modalities), per_modality=per_modality,
+                          base_estimator=params.get("base_estimator"))
+        except ValueError as err:
+            raise DataValidationError(f"params.{name}: {err}") from None

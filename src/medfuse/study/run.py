@@ -32,7 +32,7 @@ from medfuse.study.chains import (
     harmonization_chains,
     screening_chains,
 )
-from medfuse.study.design import check_design, study_splits
+from medfuse.study.design import check_design, check_learners, study_splits
 from medfuse.study.handover import RULES, check_select, choose
 
 
@@ -246,6 +246,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     listed = ENSEMBLE in estimators          # measured from the others, not fitted itself
     estimators.pop(ENSEMBLE, None)
     check_select(select, list(estimators))
+    check_learners(estimators, train.modality_names)
     measure = task == "classification" and (select in RULES or listed)
     show(f"strategies ({len(estimators)}): {', '.join(estimators)}"
          + (f"; measured from their predictions: {', '.join(DERIVED)}" if measure else ""))
