@@ -68,9 +68,9 @@ class Study(_Strict):
     primary_metric : str
         The metric that ranks strategies and that the handed-over model is chosen by.
     select : str
-        What the study hands over (``out/model``): ``ensemble`` (greedy ensemble selection
-        over the strategies' out-of-fold probabilities; the default), ``best`` (the simplest
-        strategy within one standard error of the best CV score) or a benchmarked
+        What the study hands over (``out/model``): ``best`` (the simplest strategy within one
+        standard error of the best CV score; the default), ``ensemble`` (greedy ensemble
+        selection over the strategies' out-of-fold probabilities) or a benchmarked
         strategy's name (see :mod:`medfuse.study.handover`).
     robustness : bool
         Score every fold model with every subset of modalities available.
@@ -219,9 +219,9 @@ class Study(_Strict):
 
     def _check_select(self) -> None:
         """``select`` names a rule or a strategy this study benchmarks."""
+        from medfuse.evaluate.ensemble import RULES as rules
         from medfuse.fusion.registry import check_name
 
-        rules = ("ensemble", "best")
         if self.select in rules:
             if self.task == "survival" and self.select == "ensemble":
                 self.select = "best"   # survival strategies are not ensembled

@@ -25,6 +25,7 @@ import pandas as pd
 from medfuse.evaluate.metrics import classification_metrics, greater_is_better
 from medfuse.evaluate.records import FoldResult
 from medfuse.evaluate.splits import Split
+from medfuse.fusion._class_weight import strategy_class_weights
 from medfuse.fusion.ensemble_selection import (
     DEFAULT_ROUNDS,
     choose_prior,
@@ -38,6 +39,8 @@ from medfuse.fusion.ensemble_selection import (
 ENSEMBLE = "ensemble"
 SELECT_BEST = "select-best"
 DERIVED = (ENSEMBLE, SELECT_BEST)
+#: The rules of a study's ``select:`` besides a strategy's name.
+RULES = ("ensemble", "best")
 #: Strategy families from simplest to most complex: the one-standard-error rule takes the
 #: simplest strategy whose inner score is within one standard error of the best.
 FAMILY_ORDER = ("unimodal", "late", "early", "interpretable", "latent", "kernel", "neural")
@@ -62,15 +65,12 @@ def pair_splits(splits: Sequence[Split], repeats: int = 1) -> list[Split]:
         subjects outside both folds, tested on the subjects of both.
     """
     out = []
-    by_repeat: dict[int, list[Split]] = {}
-    for sp in splits:
-        by_repeat.setdefault(sp.repeat, []).append(sp)
+    by_repeat = _by_repeat(splits)
     for r in sorted(by_repeat)[:max(int(repeats), 0)]:
         folds = by_repeat[r]
-        tests = [np.asarray(sp.test) for sp in folds]
-        if len(folds) < 3 or len(np.unique(np.concatenate(tests))) != sum(map(len, tests)):
+        if len(folds) < 3 or not _disjoint(folds):
             continue
-        everyone = np.union1d(np.asarray(folds[0].train), tests[0])
+        everyone = np.union1d(np.asarray(folds[0].train), np.asarray(folds[0].test))
         for i, a in enumerate(folds):
             for b in folds[i + 1:]:
                 held = np.union1d(a.test, b.test)
@@ -79,21 +79,22 @@ def pair_splits(splits: Sequence[Split], repeats: int = 1) -> list[Split]:
     return out
 
 
+def _by_repeat(splits: Sequence[Split]) -> dict[int, list[Split]]:
+    """The splits of each CV repetition, in their order."""
+    out: dict[int, list[Split]] = {}
+    for sp in splits:
+        out.setdefault(sp.repeat, []).append(sp)
+    return out
+
+
+def _disjoint(splits: Sequence[Split]) -> bool:
+    """Whether the test folds of ``splits`` share no subject (one out-of-fold matrix)."""
+    tests = np.concatenate([np.asarray(sp.test) for sp in splits])
+    return len(np.unique(tests)) == len(tests)
+
+
 def _fold_part(sp: Split) -> str:
     return f"f{sp.fold}" if not sp.name else sp.name
-
-
-def strategy_class_weights(estimator, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The per-class weights (K,) an unfitted strategy will be trained with on class indices
-    ``y`` (its innermost ``class_weight``; all 1 without one)."""
-    from medfuse.fusion._class_weight import class_weights
-
-    params = estimator.get_params(deep=False)
-    while "class_weight" not in params and "estimator" in params:   # wrappers
-        params = params["estimator"].get_params(deep=False)
-    if "class_weight" not in params:
-        return np.ones(len(classes))
-    return class_weights(params["class_weight"], np.asarray(classes), y)
 
 
 def complexity(name: str) -> tuple[int, int, int]:
@@ -218,9 +219,7 @@ def derive(folds: Sequence[FoldResult], splits: Sequence[Split], inner: Sequence
     position = {s: i for i, s in enumerate(subjects)}
     out: list[FoldResult] = []
     per_split: dict[str, dict] = {}
-    by_repeat: dict[int, list[Split]] = {}
-    for sp in splits:
-        by_repeat.setdefault(sp.repeat, []).append(sp)
+    by_repeat = _by_repeat(splits)
     pairs = {sp.name: sp for sp in inner}
     for sp in splits:
         oof, fold_rows = _inner_oof(preds, names, sp, by_repeat[sp.repeat], pairs, position,
@@ -271,8 +270,7 @@ def _inner_oof(preds: _Predictions, names, sp: Split, repeat_splits, pairs, posi
         for name in names:
             fr = preds.get(name, "inner", pair.label)
             if fr is None:
-                oof.pop(name, None)
-                continue
+                continue          # its rows stay NaN: left out by the filter below
             arr = oof.setdefault(name, np.full((n, n_classes), np.nan))
             proba = fr.probabilities()
             where = {position[s]: i for i, s in enumerate(fr.subjects)}
@@ -318,23 +316,19 @@ def handed_over(folds: Sequence[FoldResult], splits: Sequence[Split], names: Seq
     """
     preds = _Predictions(folds)
     score = scorer(metric)
-    repeats = sorted({sp.repeat for sp in splits})
     stacked: dict[str, list[np.ndarray]] = {}
     targets = []
-    for r in repeats:
-        mine = [sp for sp in splits if sp.repeat == r]
-        covered = np.concatenate([np.asarray(sp.test) for sp in mine])
-        if len(np.unique(covered)) != len(covered):
+    for mine in _by_repeat(splits).values():
+        if not _disjoint(mine):
             continue   # overlapping test sets: no out-of-fold matrix
-        targets.append(y[covered])
+        targets.append(y[np.concatenate([np.asarray(sp.test) for sp in mine])])
         for n in names:
             rows = [preds.get(n, "cv", sp.label) for sp in mine]
-            if any(fr is None for fr in rows):
-                stacked.pop(n, None)
-                names = [m for m in names if m != n]
-                continue
-            stacked.setdefault(n, []).append(np.vstack([fr.probabilities() for fr in rows]))
-    usable = [n for n in names if n in stacked and len(stacked[n]) == len(targets)]
+            if all(fr is not None for fr in rows):
+                stacked.setdefault(n, []).append(
+                    np.vstack([fr.probabilities() for fr in rows]))
+    # a strategy missing from any repetition is left out
+    usable = [n for n in names if len(stacked.get(n, ())) == len(targets)]
     if len(usable) < 2 or not targets:
         return None
     y_all = np.concatenate(targets)
@@ -374,6 +368,7 @@ def _test_fits(preds: _Predictions, folds, handed: dict, strategies, y, classes
     """The derived strategies' test-set predictions (one per seed the members have)."""
     out = []
     weights = handed["weights"]
+    shift = [strategy_class_weights(strategies[n], classes, y) for n in weights]
     seeds = sorted({fr.split for fr in folds if fr.kind == "test"
                     and fr.strategy in weights})
     for label in seeds:
@@ -384,7 +379,6 @@ def _test_fits(preds: _Predictions, folds, handed: dict, strategies, y, classes
                 break
             members.append(fr)
         else:
-            shift = [strategy_class_weights(strategies[n], classes, y) for n in weights]
             out.append(_combined(ENSEMBLE, members, np.asarray(list(weights.values())),
                                  handed["prior"], shift, split=label))
     for fr in folds:

@@ -69,3 +69,29 @@ def sklearn_class_weight(weights: np.ndarray | None,
         return None
     present = None if y is None else set(np.unique(y).tolist())
     return {i: float(w) for i, w in enumerate(weights) if present is None or i in present}
+
+
+def strategy_class_weights(estimator, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The per-class weights (K,) a strategy is (or will be) trained with on class indices
+    ``y``: its innermost ``class_weight`` (wrappers are looked through by their
+    ``estimator`` parameter), all 1 when it has none. Fitted or not, the parameters are the
+    same.
+
+    Parameters
+    ----------
+    estimator : strategy or wrapper of one
+    classes : ndarray (K,)
+        Class labels; ``y`` indexes them.
+    y : ndarray (n,)
+        Integer class indices of the training subjects.
+
+    Returns
+    -------
+    ndarray (K,)
+    """
+    params = estimator.get_params(deep=False)
+    while "class_weight" not in params and "estimator" in params:   # wrappers
+        params = params["estimator"].get_params(deep=False)
+    if "class_weight" not in params:
+        return np.ones(len(classes))
+    return class_weights(params["class_weight"], np.asarray(classes), y)

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from medfuse.data.multimodal import MultiModalData
-from medfuse.fusion._class_weight import class_weights
+from medfuse.fusion._class_weight import strategy_class_weights
 from medfuse.fusion.base import FusionClassifier
 from medfuse.fusion.ensemble_selection import (
     DEFAULT_ROUNDS,
@@ -56,17 +56,6 @@ def default_library(data: MultiModalData) -> list[str]:
         if all(tags.accepts(k) for k in kinds):
             names.append(n)
     return names
-
-
-def member_class_weights(member, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The per-class weights (K,) a fitted member was trained with (its innermost strategy's
-    ``class_weight``; all 1 when it has none)."""
-    from medfuse.fusion.wrappers import final_estimator
-
-    inner = final_estimator(member)
-    if "class_weight" not in inner.get_params(deep=False):
-        return np.ones(len(classes))
-    return class_weights(inner.get_params(deep=False)["class_weight"], classes, y)
 
 
 @register("ensemble", family="ensemble", needs=(),
@@ -182,7 +171,7 @@ class EnsembleSelection(FusionClassifier):
             self._select(data, y, library)
         self.members_ = {n: clone(library[n]).fit(data, labels)
                          for n in names if self.weights_[n] > 0}
-        self.member_weights_ = {n: member_class_weights(m, self.classes_, y)
+        self.member_weights_ = {n: strategy_class_weights(m, self.classes_, y)
                                 for n, m in self.members_.items()}
 
     def _select(self, data: MultiModalData, y: np.ndarray, library: dict) -> None:
@@ -207,7 +196,7 @@ class EnsembleSelection(FusionClassifier):
                 proba[:, cols] = model.predict_proba(data[te])
                 oof[n][te] = proba
                 shifted[n][te] = to_training_prior(
-                    proba, member_class_weights(model, self.classes_, y[tr]))
+                    proba, strategy_class_weights(model, self.classes_, y[tr]))
         score = metric_scorer(self.metric)
         chosen = greedy_selection([oof[n] for n in names], y, score, self.rounds)
         self.weights_ = pd.Series(chosen.weights, index=names, name="weight")

@@ -259,3 +259,9 @@ def choose_prior(proba_fitted: np.ndarray, proba_training: np.ndarray, y: np.nda
         pick = ("training" if table["training"]["score"] > table["fitted"]["score"] + TIE
                 else "fitted")
     return pick, table
+
+
+def prior_words(prior: str | None) -> str:
+    """How a class-weighting choice of :func:`choose_prior` reads in logs and reports."""
+    return ("moved to the training prevalence" if prior == "training"
+            else "as fitted (balanced classes by default)")

@@ -9,6 +9,7 @@ import html
 import itertools
 from collections import Counter
 
+from medfuse.fusion.ensemble_selection import prior_words
 from medfuse.report.html import ReportContext, Section, register_section
 
 
@@ -50,13 +51,13 @@ def handover_section(ctx: ReportContext) -> Section | None:
         if scores:
             metric = ctx.result.primary_metric
             parts.append(
-                f"<p>Class weighting: {_e(_prior(chosen.get('prior')))}. Out-of-fold "
+                f"<p>Class weighting: {_e(prior_words(chosen.get('prior')))}. Out-of-fold "
                 f"{_e(metric)} and log loss of the two, chosen by "
                 + ("log loss (the AUC hardly changes when the class balance is moved; the "
                    "decision threshold, hence accuracy and F1, does)" if metric == "roc_auc"
                    else _e(metric)) + ":</p>")
             parts.append(_table(["class weighting", metric, "log loss"], [
-                [_prior(k), f"{v['score']:.4f}", f"{v['log_loss']:.4f}"]
+                [prior_words(k), f"{v['score']:.4f}", f"{v['log_loss']:.4f}"]
                 for k, v in scores.items()]))
     table = chosen.get("select_table") or []
     if table:
@@ -80,14 +81,9 @@ def handover_section(ctx: ReportContext) -> Section | None:
         parts.append(_table(["outer fold", "ensemble weights", "class weighting",
                              "select-best"], [
             [label, ", ".join(f"{n} {w:.2f}" for n, w in sorted(
-                v["weights"].items(), key=lambda kv: -kv[1])), _prior(v["prior"]),
+                v["weights"].items(), key=lambda kv: -kv[1])), prior_words(v["prior"]),
              v["select_best"]] for label, v in per_split.items()]))
     return Section("What is handed over", "\n".join(parts), id="handover")
-
-
-def _prior(name) -> str:
-    return ("moved to the training prevalence" if name == "training"
-            else "as fitted (balanced by default)")
 
 
 def _changes(seq: list[str]) -> int:

@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from sklearn.base import clone
 
 from medfuse.data.multimodal import DataValidationError
-from medfuse.evaluate.ensemble import ENSEMBLE, SELECT_BEST
-
-#: The rules of ``select:`` besides a strategy's name.
-RULES = ("ensemble", "best")
+from medfuse.evaluate.ensemble import ENSEMBLE, RULES, SELECT_BEST
+from medfuse.fusion.ensemble_selection import prior_words
 
 
 class SelectError(DataValidationError):
@@ -130,7 +128,7 @@ def choose(select: str, result, estimators: Mapping[str, object], seed: int,
     estimator = ensemble_estimator(estimators, weights, chosen.get("prior", "fitted"), seed)
     note = ("handed over the ensemble: " + ", ".join(
         f"{n} {w:.2f}" for n, w in sorted(weights.items(), key=lambda kv: -kv[1]))
-        + f"; class weighting {_prior_words(chosen.get('prior', 'fitted'))}")
+        + f"; class weighting {prior_words(chosen.get('prior', 'fitted'))}")
     log(note)
     return Handover(ENSEMBLE, estimator, "ensemble", [note],
                     {"weights": weights, "prior": chosen.get("prior"),
@@ -172,11 +170,6 @@ def ensemble_estimator(estimators: Mapping[str, object], weights: Mapping[str, f
     ensemble = EnsembleSelection(members=members, weights=dict(weights), prior=prior,
                                  random_state=seed)
     return clone(wrapper).set_params(estimator=ensemble) if conformal else ensemble
-
-
-def _prior_words(prior: str) -> str:
-    return ("moved to the training prevalence" if prior == "training"
-            else "as fitted (balanced classes by default)")
 
 
 __all__ = ["RULES", "SELECT_BEST", "Handover", "SelectError", "check_select", "choose",

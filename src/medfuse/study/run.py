@@ -141,8 +141,9 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               batch: str | None = None, screening=None, conformal=None,
               raw_csv: bool = False, select: str = "best",
               log: Callable[[object], None] | None = None) -> StudyOutputs:
-    """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, the best
-    strategy refitted on all training subjects (``out/model``) and ``out/report.html``.
+    """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, what
+    ``select`` hands over refitted on all training subjects (``out/model``) and
+    ``out/report.html``.
 
     Parameters
     ----------
