@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -105,6 +106,17 @@ def cv_splits(dataset: str, y: np.ndarray, folds: int, seeds: Sequence[int]) -> 
 #: fit_predict(dataset, split, seed) -> class probabilities of the test subjects,
 #: shape (len(split.test), n_classes), columns in the order of ``dataset.classes``.
 FitPredict = Callable[[PeerDataset, Split, int], np.ndarray]
+
+
+def scaled_views(ds: PeerDataset, split: Split) -> tuple[list, list]:
+    """Each view z-scored by a scaler fitted on the training subjects of ``split``:
+    (training views, test views)."""
+    train, test = [], []
+    for view in ds.views.values():
+        scaler = StandardScaler().fit(view[split.train])
+        train.append(scaler.transform(view[split.train]))
+        test.append(scaler.transform(view[split.test]))
+    return train, test
 
 
 @dataclass(frozen=True)

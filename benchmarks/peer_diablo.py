@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from peer_data import Contender, PeerDataset, Split
+from peer_data import Contender, PeerDataset, Split, scaled_views
 
 #: The R side of the driver.
 SCRIPT = Path(__file__).resolve().with_name("peer_diablo.R")
@@ -78,9 +78,7 @@ def level(k: int) -> str:
 def scaled_blocks(ds: PeerDataset, split: Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per block: (train, test) z-scored on the training subjects, without the columns that
     are constant on them."""
-    from peer_tools import _scaled_views
-
-    train, test = _scaled_views(ds, split)
+    train, test = scaled_views(ds, split)
     out = {}
     for k, (view, tr, te) in enumerate(zip(ds.views.values(), train, test, strict=True), 1):
         keep = np.ptp(view[split.train], axis=0) > 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from peer_data import Contender, PeerDataset, Split
+from peer_data import Contender, PeerDataset, Split, scaled_views
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -187,19 +187,10 @@ def sklearn_baselines(datasets, **_):
 
 
 # --------------------------------------------------------------------------- mvlearn
-def _scaled_views(ds: PeerDataset, split: Split) -> tuple[list, list]:
-    train, test = [], []
-    for view in ds.views.values():
-        scaler = StandardScaler().fit(view[split.train])
-        train.append(scaler.transform(view[split.train]))
-        test.append(scaler.transform(view[split.test]))
-    return train, test
-
-
 def _fit_embedding(kind: str, ds: PeerDataset, split: Split, seed: int) -> np.ndarray:
     from mvlearn import embed
 
-    train, test = _scaled_views(ds, split)
+    train, test = scaled_views(ds, split)
     emb = getattr(embed, kind)().fit(train)
     z_train, z_test = (np.hstack(list(emb.transform(v))) for v in (train, test))
     model = _logistic_cv(seed, ds.y[split.train]).fit(z_train, ds.y[split.train])
@@ -214,7 +205,7 @@ def _two_views(views: list[np.ndarray]) -> list[np.ndarray]:
 def _fit_cotraining(ds: PeerDataset, split: Split, seed: int) -> np.ndarray:
     from mvlearn.semi_supervised import CTClassifier
 
-    train, test = _scaled_views(ds, split)
+    train, test = scaled_views(ds, split)
     model = CTClassifier(random_state=seed).fit(_two_views(train), ds.y[split.train])
     return reorder(model.predict_proba(_two_views(test)), model.classes_,
                    np.arange(len(ds.classes)))
