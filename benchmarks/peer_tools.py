@@ -41,7 +41,8 @@ AUTOGLUON_QUICK_SECONDS = 30.0
 AUTOGLUON_EXCLUDED = ("FASTAI",)
 
 
-def contenders(tool: str, datasets, *, quick: bool = False, select_folds: int = 3,
+def contenders(tool: str, datasets, *, quick: bool = False, select_folds: int = 5,
+               select_repeats: int = 3,
                autogluon_seconds: float | None = None
                ) -> tuple[list[Contender], list[str]]:
     """The contenders of ``tool`` for ``datasets`` and the notes to print."""
@@ -52,6 +53,7 @@ def contenders(tool: str, datasets, *, quick: bool = False, select_folds: int = 
     if tool not in builders:
         raise SystemExit(f"unknown tool {tool!r}; choose from {', '.join(builders)}")
     return builders[tool](datasets, quick=quick, select_folds=select_folds,
+                          select_repeats=select_repeats,
                           autogluon_seconds=autogluon_seconds)
 
 
@@ -92,10 +94,11 @@ RULES = {"ensemble": "handed over (select: ensemble)",
          "rank": "top of the CV ranking"}
 
 
-def _fit_handed_over(rule: str, folds: int, cache_root: Path | None, ds: PeerDataset,
-                     split: Split, seed: int):
+def _fit_handed_over(rule: str, folds: int, repeats: int, cache_root: Path | None,
+                     ds: PeerDataset, split: Split, seed: int):
     """What ``medfuse benchmark`` hands over under ``rule`` when its study is the training
-    subjects: every strategy benchmarked by ``folds``-fold CV (the fits cached and shared
+    subjects: every strategy benchmarked by ``folds``-fold CV repeated ``repeats`` times
+    (a study's default is 5 x 3; the fits cached and shared
     between rules), then the handed-over model refitted on all of them. The note has the
     choice, the benchmark's wall time and the extra time of the rule."""
     import time
@@ -109,7 +112,7 @@ def _fit_handed_over(rule: str, folds: int, cache_root: Path | None, ds: PeerDat
     cache = (None if cache_root is None
              else cache_root / f"{ds.name}-seed{seed}-fold{split.fold}")
     t0 = time.perf_counter()
-    result = run_benchmark(train, estimators, folds=folds, repeats=1, seed=seed,
+    result = run_benchmark(train, estimators, folds=folds, repeats=repeats, seed=seed,
                            robustness=False, jobs=1, out=cache, resume=cache is not None)
     bench = time.perf_counter() - t0
     if not result.strategies:
@@ -132,12 +135,12 @@ def _fit_handed_over(rule: str, folds: int, cache_root: Path | None, ds: PeerDat
     return proba, f"{note}; benchmark {bench:.1f} s, choice and refit {extra:.1f} s"
 
 
-def medfuse_selected(datasets, *, select_folds: int = 3, **_):
+def medfuse_selected(datasets, *, select_folds: int = 5, select_repeats: int = 3, **_):
     """What a user gets from ``medfuse benchmark`` on the training subjects: the ensemble
     (the default ``select:``), the one-standard-error choice (``select: best``) and, for
     reference, the top of the CV ranking; each refitted on all training subjects."""
-    return [Contender("selected", label, functools.partial(_fit_handed_over, rule,
-                                                           select_folds, SELECTION_CACHE))
+    return [Contender("selected", label, functools.partial(
+        _fit_handed_over, rule, select_folds, select_repeats, SELECTION_CACHE))
             for rule, label in RULES.items()], []
 
 

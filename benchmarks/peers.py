@@ -106,8 +106,10 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--first-seed", type=int, default=0,
                     help="seeds first-seed .. first-seed + seeds - 1 (to add seeds to a run)")
     ap.add_argument("--folds", type=int, default=3, help="CV folds on GSE7390")
-    ap.add_argument("--select-folds", type=int, default=3,
-                    help="inner CV folds of medfuse's strategy selection")
+    ap.add_argument("--select-folds", type=int, default=5,
+                    help="inner CV folds of medfuse's strategy selection (a study's default)")
+    ap.add_argument("--select-repeats", type=int, default=3,
+                    help="repetitions of that inner CV (a study's default)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--datasets", default="ROSMAP,GSE7390",
@@ -127,7 +129,7 @@ def main(argv=None) -> pd.DataFrame:
     if args.from_runs is not None:
         return rebuild(args.from_runs)
     if args.quick:
-        args.seeds, args.folds, args.select_folds = 1, 2, 2
+        args.seeds, args.folds, args.select_folds, args.select_repeats = 1, 2, 2, 1
     if args.autogluon_seconds is None:
         args.autogluon_seconds = (peer_tools.AUTOGLUON_QUICK_SECONDS if args.quick
                                   else peer_tools.AUTOGLUON_SECONDS)
@@ -171,8 +173,9 @@ def main(argv=None) -> pd.DataFrame:
                 + (f"; {', '.join(cv_names)}: stratified {args.folds}-fold CV per seed"
                    if cv_names else "")
                 + "; medfuse selection: "
-                f"run_benchmark over every strategy, {args.select_folds}-fold inner CV on the "
-                f"training subjects, ranked by ROC AUC; jobs {args.jobs}"
+                f"run_benchmark over every strategy, {args.select_folds}-fold inner CV x "
+                f"{args.select_repeats} on the training subjects, ranked by ROC AUC; "
+                f"jobs {args.jobs}"
                 + ("; --quick (fusilli capped at 20 epochs)" if args.quick else ""))
     if "autogluon" in args.tools:
         settings += f"; AutoGluon time limit {args.autogluon_seconds:g} s per fit"
@@ -186,6 +189,7 @@ def main(argv=None) -> pd.DataFrame:
     for tool in tools:
         contenders, notes = peer_tools.contenders(tool, datasets, quick=args.quick,
                                                   select_folds=args.select_folds,
+                                                  select_repeats=args.select_repeats,
                                                   autogluon_seconds=args.autogluon_seconds)
         for note in notes:
             print(f"[{tool}] {note}")
@@ -216,14 +220,19 @@ def main(argv=None) -> pd.DataFrame:
 def rebuild(folders: Sequence[Path]) -> pd.DataFrame:
     """Print the report of earlier (possibly stopped) runs from their CSV files; with
     several folders their runs are put together (a tool's seeds may come from several
-    runs: its wall times add up; a fit in two folders counts once, from the later)."""
+    runs: its wall times add up; a fit in two folders counts once, from the later, and a
+    folder whose fits of a tool were all replaced adds none of that tool's wall time)."""
     runs, walls = [], {}
-    for folder in folders:
-        runs.append(pd.read_csv(folder / "runs.csv"))
+    for i, folder in enumerate(folders):
+        runs.append(pd.read_csv(folder / "runs.csv").assign(_folder=i))
+    key = ["tool", "model", "dataset", "seed", "fold"]
+    runs = pd.concat(runs, ignore_index=True).drop_duplicates(key, keep="last")
+    kept = set(zip(runs["_folder"], runs["tool"], strict=True))
+    for i, folder in enumerate(folders):
         for tool, wall in pd.read_csv(folder / "walls.csv", index_col=0)["wall_s"].items():
-            walls[tool] = walls.get(tool, 0.0) + float(wall)
-    runs = pd.concat(runs, ignore_index=True).drop_duplicates(
-        ["tool", "model", "dataset", "seed", "fold"], keep="last")
+            if (i, tool) in kept:
+                walls[tool] = walls.get(tool, 0.0) + float(wall)
+    runs = runs.drop(columns="_folder")
     runs[["error", "note"]] = runs[["error", "note"]].fillna("")
     names = list(dict.fromkeys(runs["dataset"]))
     started = datetime.datetime.fromtimestamp((folders[0] / "runs.csv").stat().st_mtime,

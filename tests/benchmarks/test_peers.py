@@ -194,3 +194,19 @@ def test_rebuild_puts_seeds_from_several_runs_together(tmp_path, capsys):
     runs = peers.rebuild([tmp_path / "a", tmp_path / "b"])
     assert sorted(runs["seed"]) == [0, 1, 2]
     assert "t 30 s (3 splits)" in capsys.readouterr().out
+
+
+def test_rebuild_drops_the_wall_time_of_a_run_whose_fits_were_all_replaced(tmp_path, capsys):
+    def write(folder, seeds, wall, accuracy):
+        folder.mkdir()
+        pd.DataFrame({"tool": "t", "model": "m", "dataset": "d", "seed": seeds, "fold": 0,
+                      "accuracy": accuracy, "f1": 0.5, "roc_auc": 0.5, "constant": False,
+                      "error": "", "note": "", "seconds": 1.0, "test_digest": "x"}
+                     ).to_csv(folder / "runs.csv", index=False)
+        pd.Series({"t": wall}, name="wall_s").rename_axis("tool").to_csv(folder / "walls.csv")
+
+    write(tmp_path / "old", [0, 1], 10.0, 0.5)
+    write(tmp_path / "new", [0, 1], 40.0, 0.9)
+    runs = peers.rebuild([tmp_path / "old", tmp_path / "new"])
+    assert runs["accuracy"].tolist() == [0.9, 0.9]
+    assert "t 40 s (2 splits)" in capsys.readouterr().out
