@@ -1,0 +1,284 @@
+"""How an image and its mask become an ROI: interpolation, re-segmentation, discretisation.
+
+The IBSI-1 processing chain, in order: interpolate the image (and the mask, by the
+partial-volume rule) to a new voxel size on a grid centred on the original, round the
+intensities when the modality is integer-valued (CT), re-segment the intensity mask to a
+range and/or remove outliers beyond ``mean +- k sd``, then discretise the intensities inside
+the intensity mask to grey levels by a fixed bin number or a fixed bin size.
+
+Presets ``ibsi1-a`` ... ``ibsi1-e`` are the five configurations of the IBSI-1 CT phantom
+(Zwanenburg et al., Radiology 2020, reference manual table of configurations):
+
+====  ============  ==========================  ================  ==================  ========
+name  aggregation   interpolation               re-segmentation   discretisation      IVH
+====  ============  ==========================  ================  ==================  ========
+A     2D            none                        [-500, 400] HU    bin size 25 HU      none
+B     2D            2 x 2 mm in-plane, linear   [-500, 400] HU    32 bins             none
+C     3D            2 x 2 x 2 mm, linear        [-1000, 400] HU   bin size 25 HU      2.5 HU
+D     3D            2 x 2 x 2 mm, linear        3 sd outliers     32 bins             1000 bins
+E     3D            2 x 2 x 2 mm, cubic spline  [-1000, 400] HU   32 bins             1000 bins
+                                                and 3 sd outliers
+====  ============  ==========================  ================  ==================  ========
+
+Every interpolated preset rounds intensities to integers (CT) and keeps mask voxels whose
+interpolated value is at least 0.5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from medfuse.imaging.radiomics.roi import ROI, Discretisation
+
+INTERPOLATORS = ("nearest", "linear", "bspline")
+DISCRETISATIONS = ("none", "fixed_bin_number", "fixed_bin_size")
+AGGREGATIONS = ("2D", "2_5D", "3D")
+
+
+@dataclass(frozen=True)
+class RadiomicsSettings:
+    """The settings of one radiomics extraction (see the module docstring for the chain).
+
+    Parameters
+    ----------
+    spacing : tuple of (float or None), optional
+        New voxel size along ``(z, y, x)``, mm; None keeps an axis (``(None, 2, 2)`` is
+        in-plane interpolation). None: no interpolation.
+    interpolator : {"nearest", "linear", "bspline"}
+        How the image is interpolated (masks always by the partial-volume rule).
+    mask_threshold : float
+        Partial-volume threshold of the interpolated mask.
+    round_intensities : bool
+        Round interpolated intensities to integers (CT).
+    resegment : tuple of float, optional
+        ``(lower, upper)`` intensity range kept in the intensity mask (either may be
+        ``-inf``/``inf``).
+    outlier_sd : float, optional
+        Remove intensities beyond ``mean +- outlier_sd * sd`` of the ROI (IBSI uses 3).
+    discretisation : {"none", "fixed_bin_number", "fixed_bin_size"}
+    n_bins : int, optional
+        Bins of the fixed bin number method.
+    bin_size : float, optional
+        Bin width of the fixed bin size method, in intensity units.
+    ivh : tuple (method, value), optional
+        Discretisation of the intensity-volume histogram: ``("fixed_bin_size", 2.5)``,
+        ``("fixed_bin_number", 1000)``; None uses the intensities as they are.
+    aggregation : tuple of str
+        Which of ``2D``, ``2_5D``, ``3D`` texture aggregations to report.
+    """
+
+    spacing: tuple[float | None, float | None, float | None] | None = None
+    interpolator: str = "linear"
+    mask_threshold: float = 0.5
+    round_intensities: bool = False
+    resegment: tuple[float, float] | None = None
+    outlier_sd: float | None = None
+    discretisation: str = "fixed_bin_number"
+    n_bins: int | None = 32
+    bin_size: float | None = None
+    ivh: tuple[str, float] | None = None
+    aggregation: tuple[str, ...] = AGGREGATIONS
+
+    def __post_init__(self) -> None:
+        if self.interpolator not in INTERPOLATORS:
+            raise ValueError(f"interpolator {self.interpolator!r} is not one of "
+                             f"{', '.join(INTERPOLATORS)}.")
+        if self.discretisation not in DISCRETISATIONS:
+            raise ValueError(f"discretisation {self.discretisation!r} is not one of "
+                             f"{', '.join(DISCRETISATIONS)}.")
+        if self.discretisation == "fixed_bin_number" and not (self.n_bins or 0) >= 1:
+            raise ValueError("fixed_bin_number needs n_bins >= 1.")
+        if self.discretisation == "fixed_bin_size" and not (self.bin_size or 0) > 0:
+            raise ValueError("fixed_bin_size needs a positive bin_size.")
+        if self.resegment is not None and not self.resegment[0] < self.resegment[1]:
+            raise ValueError(f"resegment range {self.resegment} must have lower < upper.")
+        if self.spacing is not None and (len(self.spacing) != 3 or any(
+                s is not None and not s > 0 for s in self.spacing)):
+            raise ValueError(f"spacing {self.spacing} must be three positive sizes (z, y, x) "
+                             "in mm, None for an axis that keeps its size.")
+        if not 0 < self.mask_threshold <= 1:
+            raise ValueError("mask_threshold must be in (0, 1].")
+        unknown = set(self.aggregation) - set(AGGREGATIONS)
+        if unknown or not self.aggregation:
+            raise ValueError(f"aggregation must be some of {', '.join(AGGREGATIONS)}; got "
+                             f"{list(self.aggregation)}.")
+        if self.ivh is not None and self.ivh[0] not in DISCRETISATIONS[1:]:
+            raise ValueError(f"ivh method {self.ivh[0]!r} is not one of "
+                             f"{', '.join(DISCRETISATIONS[1:])}.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> RadiomicsSettings:
+        """Settings from a mapping (a YAML file's content); ``preset`` starts from a preset
+        and the other keys override it; unknown keys are an error naming them."""
+        values = dict(values)
+        base = preset(values.pop("preset")) if "preset" in values else cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown radiomics setting(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(names | {'preset'}))}.")
+        for key in ("spacing", "resegment", "ivh", "aggregation"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return dataclasses.replace(base, **values)
+
+
+PRESETS: dict[str, RadiomicsSettings] = {
+    "ibsi1-a": RadiomicsSettings(resegment=(-500.0, 400.0), discretisation="fixed_bin_size",
+                                 n_bins=None, bin_size=25.0, aggregation=("2D", "2_5D")),
+    "ibsi1-b": RadiomicsSettings(spacing=(None, 2.0, 2.0), interpolator="linear",
+                                 round_intensities=True, resegment=(-500.0, 400.0),
+                                 discretisation="fixed_bin_number", n_bins=32,
+                                 aggregation=("2D", "2_5D")),
+    "ibsi1-c": RadiomicsSettings(spacing=(2.0, 2.0, 2.0), interpolator="linear",
+                                 round_intensities=True, resegment=(-1000.0, 400.0),
+                                 discretisation="fixed_bin_size", n_bins=None, bin_size=25.0,
+                                 ivh=("fixed_bin_size", 2.5), aggregation=("3D",)),
+    "ibsi1-d": RadiomicsSettings(spacing=(2.0, 2.0, 2.0), interpolator="linear",
+                                 round_intensities=True, outlier_sd=3.0,
+                                 discretisation="fixed_bin_number", n_bins=32,
+                                 ivh=("fixed_bin_number", 1000), aggregation=("3D",)),
+    "ibsi1-e": RadiomicsSettings(spacing=(2.0, 2.0, 2.0), interpolator="bspline",
+                                 round_intensities=True, resegment=(-1000.0, 400.0),
+                                 outlier_sd=3.0, discretisation="fixed_bin_number", n_bins=32,
+                                 ivh=("fixed_bin_number", 1000), aggregation=("3D",)),
+    # the digital phantom: grey levels used as they are
+    "ibsi1-phantom": RadiomicsSettings(discretisation="none", n_bins=None),
+}
+
+
+def preset(name: str) -> RadiomicsSettings:
+    """A preset by name (``ibsi1-a`` ... ``ibsi1-e``, ``ibsi1-phantom``)."""
+    try:
+        return PRESETS[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"unknown radiomics preset {name!r}; choose from "
+                         f"{', '.join(PRESETS)}.") from None
+
+
+def discretise(values: np.ndarray, settings: RadiomicsSettings) -> tuple[np.ndarray, int,
+                                                                         Discretisation]:
+    """Grey levels of the intensities inside the ROI.
+
+    Fixed bin number: ``floor(N_g (x - x_min) / (x_max - x_min)) + 1``, the maximum put in
+    bin ``N_g`` (one level when the ROI is constant). Fixed bin size:
+    ``floor((x - x_low) / w) + 1`` with ``x_low`` the lower re-segmentation bound (the ROI
+    minimum without one). None: the intensities, which must be integers >= 1.
+
+    Parameters
+    ----------
+    values : ndarray of float, shape (n,)
+        Intensities inside the intensity mask.
+    settings : RadiomicsSettings
+
+    Returns
+    -------
+    levels : ndarray of int, shape (n,)
+    n_levels : int
+    discretisation : Discretisation
+    """
+    x = np.asarray(values, dtype=float)
+    method = settings.discretisation
+    if method == "fixed_bin_number":
+        n = int(settings.n_bins)
+        lo, hi = float(x.min()), float(x.max())
+        if hi == lo:
+            return np.ones(x.shape, np.int64), 1, Discretisation(method, n_bins=n, lower=lo)
+        levels = np.floor(n * (x - lo) / (hi - lo)).astype(np.int64) + 1
+        return np.minimum(levels, n), n, Discretisation(method, n_bins=n, lower=lo)
+    if method == "fixed_bin_size":
+        w = float(settings.bin_size)
+        low = (settings.resegment[0] if settings.resegment is not None
+               and np.isfinite(settings.resegment[0]) else float(x.min()))
+        levels = np.floor((x - low) / w).astype(np.int64) + 1
+        return levels, int(levels.max()), Discretisation(method, bin_size=w, lower=low)
+    if not np.allclose(x, np.round(x)) or x.min() < 1:
+        raise ValueError("discretisation 'none' needs integer grey levels >= 1 inside the "
+                         "mask; choose fixed_bin_number or fixed_bin_size.")
+    levels = np.round(x).astype(np.int64)
+    return levels, int(levels.max()), Discretisation("none")
+
+
+def resegment(image: np.ndarray, mask: np.ndarray, settings: RadiomicsSettings) -> np.ndarray:
+    """The intensity mask: ``mask`` limited to the re-segmentation range, then without the
+    outliers beyond ``mean +- outlier_sd * sd`` (population sd of the range-limited ROI).
+
+    Parameters
+    ----------
+    image : ndarray of float, shape (Z, Y, X)
+    mask : ndarray of bool, shape (Z, Y, X)
+    settings : RadiomicsSettings
+
+    Returns
+    -------
+    ndarray of bool, shape (Z, Y, X)
+    """
+    keep = np.asarray(mask, bool).copy()
+    if settings.resegment is not None:
+        lo, hi = settings.resegment
+        keep &= (image >= lo) & (image <= hi)
+    if settings.outlier_sd is not None and keep.any():
+        values = image[keep]
+        mean, sd = values.mean(), values.std()
+        keep &= np.abs(image - mean) <= settings.outlier_sd * sd
+    return keep
+
+
+def make_roi(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, float],
+             settings: RadiomicsSettings, *, where: str = "the image") -> ROI:
+    """Run the IBSI-1 chain (interpolation, rounding, re-segmentation, discretisation).
+
+    Parameters
+    ----------
+    image : ndarray of float, shape (Z, Y, X)
+    mask : ndarray, shape (Z, Y, X)
+        Non-zero inside the region.
+    spacing : tuple of float
+        mm along ``(z, y, x)``.
+    settings : RadiomicsSettings
+    where : str
+        Names the image in error messages (a subject, a file).
+
+    Returns
+    -------
+    ROI
+    """
+    image = np.asarray(image, dtype=float)
+    mask = np.asarray(mask)
+    if image.ndim != 3 or image.shape != mask.shape:
+        raise ValueError(f"{where}: image {image.shape} and mask {mask.shape} must be the "
+                         "same 3D shape (z, y, x).")
+    if not np.isfinite(image).all():
+        raise ValueError(f"{where}: {int((~np.isfinite(image)).sum())} voxel(s) are NaN or "
+                         "infinite; fix the image before extracting features.")
+    morph = mask != 0
+    if not morph.any():
+        raise ValueError(f"{where}: the mask is empty.")
+    spacing = tuple(float(s) for s in spacing)
+    if settings.spacing is not None:
+        from medfuse.imaging.resample import resample, resample_mask
+
+        new = tuple(s if n is None else float(n) for s, n in zip(spacing, settings.spacing,
+                                                                 strict=True))
+        image, _ = resample(image, spacing, new, order=settings.interpolator)
+        morph = resample_mask(morph.astype(float), spacing, new,
+                              threshold=settings.mask_threshold)
+        spacing = new
+        if not morph.any():
+            raise ValueError(f"{where}: the mask is empty after interpolation to {new} mm.")
+    if settings.round_intensities:
+        image = np.round(image)
+    intensity = resegment(image, morph, settings)
+    if not intensity.any():
+        raise ValueError(f"{where}: no voxel of the mask is left after re-segmentation to "
+                         f"{settings.resegment} (outliers {settings.outlier_sd} sd).")
+    values, n_levels, how = discretise(image[intensity], settings)
+    levels = np.zeros(image.shape, np.int64)
+    levels[intensity] = values
+    return ROI(image=image, intensity_mask=intensity, morph_mask=morph, levels=levels,
+               n_levels=n_levels, spacing=spacing, discretisation=how)
