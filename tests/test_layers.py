@@ -15,6 +15,7 @@ LAYERS = (
     ("medfuse.data",),
     ("medfuse.preprocess",),
     ("medfuse.represent", "medfuse.persist"),
+    ("medfuse.imaging",),
     ("medfuse.fusion",),
     ("medfuse.evaluate", "medfuse.explain"),
     ("medfuse.report", "medfuse.predictor", "medfuse.intake", "medfuse.config",
@@ -75,6 +76,16 @@ def test_no_module_imports_a_higher_layer():
     upward = sorted(f"{m} -> {t}" for m, targets in imports().items() for t in targets
                     if "medfuse" not in (m, t) and layer(t) > layer(m))
     assert not upward, upward
+
+
+def test_only_the_front_ends_import_the_domain_packages():
+    # the imaging package plugs in through the representation registry (by path): fusion,
+    # evaluation, explanation, reports and the prediction core never name it
+    allowed = ("medfuse.imaging", "medfuse.cli", "medfuse.config", "medfuse.intake",
+               "medfuse.study")
+    naming = sorted(f"{m} -> {t}" for m, targets in imports().items() for t in targets
+                    if t.startswith("medfuse.imaging") and not m.startswith(allowed))
+    assert not naming, naming
 
 
 def test_no_modules_import_each_other_in_a_circle():

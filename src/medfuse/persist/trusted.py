@@ -47,6 +47,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.calibration.VennAbersCalibrator",
     # representations (raw modalities -> feature blocks)
     "medfuse.represent.arrays.Flatten",
+    "medfuse.imaging.represent.Radiomics",
     "medfuse.represent.image.ImageStatistics",
     "medfuse.represent.sequence.KmerSpectrum",
     "medfuse.represent.series.SeriesSummary",

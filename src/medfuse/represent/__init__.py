@@ -3,7 +3,8 @@ a feature block, fitted inside every fold and saved with the model. Strategies s
 blocks and do not need to know where they came from (see :mod:`medfuse.represent.base`).
 
 Built-in, by name: ``flatten``, ``series-values``, ``image-values``, ``kmer``,
-``series-summary``, ``image-statistics``; domain packages register more with
+``series-summary``, ``image-statistics``, ``radiomics`` (IBSI-1 features, from
+:mod:`medfuse.imaging`, imported when first made); plugins register more with
 :func:`register_representation`.
 """
 
@@ -26,6 +27,8 @@ register_representation("kmer", KmerSpectrum, kinds=("sequence",))
 register_representation("flatten", Flatten)  # dense arrays of any kind
 register_representation("series-values", series_values, kinds=("timeseries",))
 register_representation("image-values", image_values, kinds=("image",))
+# domain packages, imported when first made
+register_representation("radiomics", "medfuse.imaging.represent:Radiomics", kinds=("image",))
 
 __all__ = ["Flatten", "ImageStatistics", "KmerSpectrum", "Representation",
            "RepresentationStep", "SeriesSummary", "image_values", "make_representation",

@@ -10,16 +10,26 @@ from sklearn.base import clone
 
 @dataclass(frozen=True)
 class RepresentationInfo:
-    """One registered representation: its factory and the modality kinds it reads."""
+    """One registered representation: its factory (or ``"module:attr"``, imported when first
+    made) and the modality kinds it reads."""
 
-    target: Callable
+    target: Callable | str
     kinds: tuple[str, ...] = ()
+
+    def load(self) -> Callable:
+        """The factory, importing its module when it was registered by path."""
+        if isinstance(self.target, str):
+            import importlib
+
+            module, _, attr = self.target.partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return self.target
 
 
 _REPRESENTATIONS: dict[str, RepresentationInfo] = {}
 
 
-def register_representation(name: str, factory: Callable | None = None, *,
+def register_representation(name: str, factory: Callable | str | None = None, *,
                             kinds: Sequence[str] = ()):
     """Register a representation class (or factory) under ``name``; usable as a decorator.
 
@@ -27,9 +37,11 @@ def register_representation(name: str, factory: Callable | None = None, *,
     ----------
     name : str
         How study files (``representations: {ct: {name: ..., params: {...}}}``) refer to it.
-    factory : callable, optional
-        Called with the study file's ``params`` to build an unfitted transformer.
-        Omitted, a decorator is returned.
+    factory : callable or str, optional
+        Called with the study file's ``params`` to build an unfitted transformer; or its
+        path ``"module:attr"``, imported when the representation is first made (how a
+        domain package registers without being imported at start). Omitted, a decorator is
+        returned.
     kinds : sequence of str
         The modality kinds it reads (suggested in messages about those kinds, see
         :func:`representations_for`).
@@ -98,7 +110,7 @@ def make_representation(spec):
         if name not in _REPRESENTATIONS:
             raise ValueError(f"Unknown representation {name!r}; registered: "
                              f"{', '.join(representation_names())}.")
-        return _REPRESENTATIONS[name].target(**dict(spec.get("params") or {}))
+        return _REPRESENTATIONS[name].load()(**dict(spec.get("params") or {}))
     if hasattr(spec, "fit") and hasattr(spec, "transform"):
         return clone(spec)
     raise TypeError(f"A representation is a name, a {{name, params}} mapping or a transformer "

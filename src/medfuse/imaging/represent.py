@@ -1,0 +1,130 @@
+"""``radiomics``: a registered representation that turns an image modality into IBSI-1
+features, so that radiomics go into every fusion strategy like any other block."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from medfuse.data.ragged import RaggedBlock
+from medfuse.represent.base import Representation, per_subject, subject_ids
+
+
+class Radiomics(Representation):
+    """IBSI-1 radiomics of each subject's image inside its mask.
+
+    Reads an ``image`` block: a :class:`~medfuse.data.RaggedBlock` (or dense array) of
+    ``C x Z x Y x X`` volumes (spatial axes in ``(z, y, x)`` order, as
+    :func:`medfuse.imaging.io.read_scan` gives them) with a ``mask`` field and ``spacing``
+    metadata in mm along ``(z, y, x)``. A 2D image ``C x Y x X`` is one slice 1 mm thick
+    (its spacing metadata has two entries, ``(y, x)``). Nothing is learned: each subject's
+    row depends on its own image only, so fitting records the feature names.
+
+    Parameters
+    ----------
+    preset : str, optional
+        A preset of :mod:`medfuse.imaging.radiomics.settings` (``ibsi1-a`` ... ``ibsi1-e``).
+    settings : mapping, optional
+        Settings (keys of :class:`~medfuse.imaging.radiomics.settings.RadiomicsSettings`)
+        overriding the preset's; neither: 32 grey levels, no interpolation, 3D aggregation.
+    families : sequence of str, optional
+        Feature families (``morph``, ``stat``, ``cm`` ...); all by default.
+    channel : int
+        The image channel measured.
+    mask_field : str
+        The block's field holding the masks.
+
+    Attributes
+    ----------
+    feature_names_out_ : list of str
+        IBSI tags.
+
+    Notes
+    -----
+    A feature IBSI leaves undefined for a region (a correlation of a constant region, for
+    example) is reported as 0, so that every row is finite.
+    """
+
+    def __init__(self, preset: str | None = None, settings: Mapping | None = None,
+                 families: Sequence[str] | None = None, channel: int = 0,
+                 mask_field: str = "mask") -> None:
+        self.preset = preset
+        self.settings = settings
+        self.families = families
+        self.channel = channel
+        self.mask_field = mask_field
+
+    def _settings(self):
+        from medfuse.imaging.radiomics.settings import RadiomicsSettings
+
+        values = dict(self.settings or {})
+        if self.preset is not None:
+            values.setdefault("preset", self.preset)
+        if not values:
+            return RadiomicsSettings(aggregation=("3D",))
+        if "preset" not in values:
+            values.setdefault("aggregation", ("3D",))
+        return RadiomicsSettings.from_mapping(values)
+
+    def fit(self, X, y=None):
+        """Check the settings and record the feature names (from the first subject)."""
+        settings = self._settings()
+        ids, volumes, masks, spacings = self._inputs(X)
+        first = self._one(volumes[0], masks[0], spacings[0], settings, ids[0])
+        self.feature_names_out_ = list(first)
+        return self
+
+    def transform(self, X) -> pd.DataFrame:
+        """(N, features) IBSI-1 features, indexed by subject when ``X`` has IDs."""
+        settings = self._settings()
+        ids, volumes, masks, spacings = self._inputs(X)
+        rows = []
+        for subject, volume, mask, spacing in zip(ids, volumes, masks, spacings, strict=True):
+            values = self._one(volume, mask, spacing, settings, subject)
+            rows.append([values.get(name, np.nan) for name in self.feature_names_out_])
+        table = np.nan_to_num(np.asarray(rows, float), nan=0.0, posinf=0.0, neginf=0.0)
+        return pd.DataFrame(table, index=subject_ids(X), columns=self.feature_names_out_)
+
+    def _one(self, volume, mask, spacing, settings, subject) -> dict[str, float]:
+        from medfuse.imaging.radiomics.features import extract
+
+        return extract(volume, mask, spacing, settings, self.families,
+                       where=f"subject {subject!r}")
+
+    def _inputs(self, X):
+        images = per_subject(X)
+        n = len(images)
+        ids = list(X.ids) if isinstance(X, RaggedBlock) else list(range(n))
+        masks: list = [None] * n
+        spacings: list = [None] * n
+        if isinstance(X, RaggedBlock):
+            if self.mask_field in X.field_names:
+                masks = list(X.field(self.mask_field))
+            if "spacing" in X.meta.columns:
+                spacings = list(X.meta["spacing"])
+        volumes, out_masks, out_spacing = [], [], []
+        for subject, image, mask, spacing in zip(ids, images, masks, spacings, strict=True):
+            if image.ndim not in (3, 4) or not 0 <= self.channel < image.shape[0]:
+                raise ValueError(f"subject {subject!r}: radiomics reads C x Z x Y x X (or "
+                                 f"C x Y x X) images with channel {self.channel}; got shape "
+                                 f"{image.shape}.")
+            volume = image[self.channel]
+            mask = np.ones(volume.shape, bool) if mask is None else np.asarray(mask) != 0
+            step = _spacing(spacing, volume.ndim)
+            if volume.ndim == 2:
+                volume, mask, step = volume[None], mask[None], (1.0, *step)
+            volumes.append(volume)
+            out_masks.append(mask)
+            out_spacing.append(step)
+        return ids, volumes, out_masks, out_spacing
+
+
+def _spacing(value, ndim: int) -> tuple[float, ...]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return (1.0,) * ndim
+    step = tuple(float(s) for s in value)
+    if len(step) != ndim:
+        raise ValueError(f"spacing {step} has {len(step)} entries for a {ndim}D image.")
+    return step
