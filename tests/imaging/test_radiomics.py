@@ -1,0 +1,173 @@
+"""The radiomics chain as a whole: settings, discretisation, every IBSI-1 family of the
+digital phantom at once, the ``medfuse radiomics`` command and the ``radiomics``
+representation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medfuse.imaging.radiomics.features import FAMILIES, aggregation_of, extract
+from medfuse.imaging.radiomics.settings import (
+    PRESETS,
+    RadiomicsSettings,
+    discretise,
+    make_roi,
+    preset,
+    resegment,
+)
+from tests.imaging.ibsi_phantom import PHANTOM, mismatches, phantom_arrays, reference_values
+
+pytest.importorskip("skimage")
+
+
+def test_every_family_of_the_digital_phantom_matches_the_ibsi_references():
+    image, mask, spacing = phantom_arrays()
+    values = extract(image, mask, spacing, preset("ibsi1-phantom"))
+    reference = reference_values()
+    offered = reference.index.intersection(list(values))
+    assert len(offered) / len(reference) >= 0.95, f"{len(offered)} of {len(reference)}"
+    assert set(values) <= set(reference.index), set(values) - set(reference.index)
+    assert not mismatches(values, ""), mismatches(values, "")
+
+
+def test_families_and_aggregations_filter_the_tags():
+    image, mask, spacing = phantom_arrays()
+    some = extract(image, mask, spacing,
+                   RadiomicsSettings(discretisation="none", n_bins=None, aggregation=("3D",)),
+                   families=["stat", "cm", "szm"])
+    assert {t.split("_")[0] for t in some} == {"stat", "cm", "szm"}
+    assert {aggregation_of(t) for t in some} == {None, "3D"}
+    with pytest.raises(ValueError, match="unknown feature family glcm; choose from morph"):
+        extract(image, mask, spacing, families=["glcm"])
+    assert set(FAMILIES) == {t.split("_")[0] for t in reference_values().index}
+
+
+def test_fixed_bin_number_and_size_follow_the_ibsi_formulas():
+    x = np.array([-10.0, -4.0, 0.0, 5.0, 10.0])
+    levels, n, how = discretise(x, RadiomicsSettings(n_bins=4))
+    # floor(4 (x + 10) / 20) + 1, the maximum in the last bin
+    assert levels.tolist() == [1, 2, 3, 4, 4] and n == 4 and how.lower == -10.0
+    by_size = RadiomicsSettings(discretisation="fixed_bin_size", n_bins=None, bin_size=5.0,
+                                resegment=(-20.0, 20.0))
+    levels, n, how = discretise(x, by_size)
+    # floor((x + 20) / 5) + 1: the lower bound of the re-segmentation range starts bin 1
+    assert levels.tolist() == [3, 4, 5, 6, 7] and n == 7 and how.bin_size == 5.0
+    constant, n, _ = discretise(np.full(3, 2.0), RadiomicsSettings(n_bins=8))
+    assert constant.tolist() == [1, 1, 1] and n == 1
+
+
+def test_resegmentation_by_range_then_outliers():
+    image = np.zeros((1, 1, 12))
+    image[0, 0, :] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, -300]
+    mask = np.ones_like(image, bool)
+    kept = resegment(image, mask, RadiomicsSettings(resegment=(-100.0, 1000.0)))
+    assert kept.sum() == 11 and not kept[0, 0, 11]
+    values = image[kept]
+    limit = 1.0 * values.std()
+    kept = resegment(image, mask, RadiomicsSettings(resegment=(-100.0, 1000.0),
+                                                    outlier_sd=1.0))
+    assert np.array_equal(kept[0, 0], np.abs(image[0, 0] - values.mean()) <= limit)
+    assert not kept[0, 0, 10] and not kept[0, 0, 11]
+
+
+def test_presets_are_the_five_ibsi_ct_configurations():
+    assert {f"ibsi1-{c}" for c in "abcde"} <= set(PRESETS)
+    a, b, c, d, e = (preset(f"ibsi1-{k}") for k in "abcde")
+    assert a.spacing is None and a.bin_size == 25 and a.resegment == (-500, 400)
+    assert b.spacing == (None, 2.0, 2.0) and b.n_bins == 32
+    assert c.spacing == (2.0, 2.0, 2.0) and c.resegment == (-1000, 400) and c.bin_size == 25
+    assert d.outlier_sd == 3 and d.resegment is None and d.n_bins == 32
+    assert e.interpolator == "bspline" and e.outlier_sd == 3 and e.resegment == (-1000, 400)
+    assert {x.aggregation for x in (a, b)} == {("2D", "2_5D")}
+    assert {x.aggregation for x in (c, d, e)} == {("3D",)}
+    with pytest.raises(ValueError, match="unknown radiomics preset 'ibsi9'"):
+        preset("ibsi9")
+
+
+def test_settings_from_a_mapping_start_from_a_preset_and_name_unknown_keys():
+    s = RadiomicsSettings.from_mapping({"preset": "ibsi1-c", "bin_size": 10,
+                                        "spacing": [1, 1, 1]})
+    assert s.bin_size == 10 and s.spacing == (1, 1, 1) and s.resegment == (-1000, 400)
+    with pytest.raises(ValueError, match=r"unknown radiomics setting.*bins"):
+        RadiomicsSettings.from_mapping({"bins": 4})
+    with pytest.raises(ValueError, match="interpolator 'cubic'"):
+        RadiomicsSettings(interpolator="cubic")
+
+
+def test_a_preset_with_interpolation_resamples_image_and_mask_to_its_grid():
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 50, size=(10, 20, 20)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[3:7, 5:15, 5:15] = True
+    roi = make_roi(image, mask, (3.0, 1.0, 1.0), preset("ibsi1-c"))
+    # ceil(10 * 3 / 2) = 15 slices, ceil(20 * 1 / 2) = 10 rows and columns of 2 mm
+    assert roi.image.shape == (15, 10, 10) and roi.spacing == (2.0, 2.0, 2.0)
+    assert np.array_equal(roi.image, np.round(roi.image))
+    # new voxel centres (mm) on the IBSI grid centred on the old one: old centres 0, 3, .. 27
+    # (z) and 0 .. 19 (y, x) -> new first centres -0.5 (z) and 0.5 (y, x), 2 mm apart
+    z = -0.5 + 2.0 * np.arange(15)
+    yx = 0.5 + 2.0 * np.arange(10)
+    # the box spans 7.5 .. 19.5 mm in z and 4.5 .. 14.5 mm in y and x: a centre strictly
+    # inside is kept, one more than a voxel outside is not (ties at 0.5 are kept by IBSI)
+    inside = ((z > 7.5) & (z < 19.5))[:, None, None] & ((yx > 4.5) & (yx < 14.5))[
+        None, :, None] & ((yx > 4.5) & (yx < 14.5))[None, None, :]
+    outside = ~(((z > 6) & (z < 21))[:, None, None] & ((yx > 3.5) & (yx < 15.5))[
+        None, :, None] & ((yx > 3.5) & (yx < 15.5))[None, None, :])
+    assert roi.morph_mask[inside].all() and not roi.morph_mask[outside].any()
+    assert roi.levels[roi.intensity_mask].min() >= 1
+
+
+@pytest.mark.parametrize(("image", "mask", "message"), [
+    (np.ones((2, 3, 3)), np.zeros((2, 3, 3)), "the mask is empty"),
+    (np.ones((2, 3, 3)), np.ones((2, 3, 4)), "must be the same 3D shape"),
+    (np.full((2, 3, 3), np.nan), np.ones((2, 3, 3)), "18 voxel\\(s\\) are NaN"),
+])
+def test_bad_images_name_what_is_wrong(image, mask, message):
+    with pytest.raises(ValueError, match=f"subject 'p1': .*{message}"):
+        extract(image, mask, (1, 1, 1), where="subject 'p1'")
+
+
+def test_the_command_writes_the_phantom_features_of_nifti_and_dicom(tmp_path):
+    pytest.importorskip("nibabel")
+    pytest.importorskip("pydicom")
+    from typer.testing import CliRunner
+
+    from medfuse.cli import app
+
+    runner = CliRunner()
+    tables = {}
+    for fmt, image, mask in (("nifti", "image/phantom.nii.gz", "mask/mask.nii.gz"),
+                             ("dicom", "image", "mask/mask.dcm")):
+        out = tmp_path / f"{fmt}.csv"
+        done = runner.invoke(app, ["radiomics", str(PHANTOM / fmt / image),
+                                   str(PHANTOM / fmt / mask), "--preset", "ibsi1-phantom",
+                                   "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        tables[fmt] = pd.read_csv(out, index_col=0)
+    assert tables["nifti"].shape == (1, len(reference_values()))
+    row = tables["nifti"].iloc[0]
+    assert not mismatches(row.to_dict(), ""), mismatches(row.to_dict(), "")
+    # the DICOM phantom holds the same grey levels on another grid (1 mm, coronal slices):
+    # what does not depend on voxel size or slice direction is the same
+    dicom = tables["dicom"].iloc[0]
+    same = [t for t in row.index if t.split("_")[0] in ("stat", "ih", "ivh")
+            or aggregation_of(t) == "3D"]
+    assert len(same) == 18 + 23 + 7 + 25 * 2 + 16 * 2 + 16 * 2 + 5 + 17
+    np.testing.assert_allclose(dicom[same].to_numpy(), row[same].to_numpy(), rtol=1e-9,
+                               atol=1e-9)
+    assert dicom["morph_vol_approx"] == pytest.approx(row["morph_vol_approx"] / 8)
+
+
+def test_the_command_refuses_a_preset_and_a_config_together(tmp_path):
+    from typer.testing import CliRunner
+
+    from medfuse.cli import app
+
+    config = tmp_path / "r.yaml"
+    config.write_text("bin_size: 5\n")
+    done = CliRunner().invoke(app, ["radiomics", "a.nii", "b.nii", "--preset", "ibsi1-a",
+                                    "--config", str(config)])
+    assert done.exit_code == 2 and "not both" in done.output
+    assert not (tmp_path / "features.csv").exists()
