@@ -76,6 +76,9 @@ def read_cohort(resolve: Callable[[str], Path], obs_columns: list[tuple[str, Col
     blocks, specs, files = {}, {}, {}
     for name, spec in modalities.items():
         kind = get_kind(spec.kind)
+        if spec.images is not None:  # one scan per subject: read once the subjects are known
+            specs[name] = spec.to_modality()
+            continue
         if kind.storage == "table" and Path(spec.file).suffix in TABLE_SUFFIXES:
             blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
             files[name] = resolve(spec.file)
@@ -94,9 +97,16 @@ def read_cohort(resolve: Callable[[str], Path], obs_columns: list[tuple[str, Col
         obs = pd.DataFrame({outcome.column: column(outcome, f"{prefix}outcome.column",
                                                    outcome.column, "outcome")})
     outcome_ids = [str(i) for i in obs.index]
+    for name, spec in modalities.items():
+        if spec.images is not None:
+            from medfuse.config.images import read_scans
+
+            blocks[name] = read_scans(spec, outcome_ids, resolve, f"{prefix}modalities.{name}")
+    blocks = {name: blocks[name] for name in modalities}
     for key, ref, field, role in obs_columns:
         if prefix:
-            files_ = [outcome.file] + [m.file for m in modalities.values()]
+            files_ = [outcome.file] + [m.file for m in modalities.values()
+                                       if m.file is not None]
             found = [(f, table(f, f"{prefix}outcome")) for f in files_]
             found = [(f, t[ref.column]) for f, t in found if ref.column in t.columns]
             if not found:
@@ -127,7 +137,7 @@ def read_cohort(resolve: Callable[[str], Path], obs_columns: list[tuple[str, Col
         listed = ", ".join(f"{c!r} ({r})" for c, r in used.items())
         notes.append(f"modality {name!r}: {listed} of {modalities[name].file} "
                      f"{'are not features' if len(used) > 1 else 'is not a feature'}")
-    ids = {modalities[m].file: [str(i) for i in (b[0] if isinstance(b, tuple) else b.index)]
+    ids = {modalities[m].source: [str(i) for i in (b[0] if isinstance(b, tuple) else b.index)]
            for m, b in blocks.items()}
     mismatch = id_mismatch_message(outcome.file, outcome_ids, ids)
     if mismatch:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medfuse.data.modality import Modality
 
@@ -46,14 +46,25 @@ class SurvivalRef(_Strict):
 
 class ModalitySpec(_Strict):
     """One modality file and its kind (any registered kind, see
-    :mod:`medfuse.data.kinds`).
+    :mod:`medfuse.data.kinds`), or one scan per subject.
 
     Parameters
     ----------
-    file : str
+    file : str, optional
         The modality's file, relative to the study file; tables are ``.csv``, ``.tsv`` or
         ``.parquet`` with the subject ID in the first column, other files are read by the
         kind.
+    images : str, optional
+        Instead of ``file``, for ``kind: image``: where each subject's scan is, a path
+        relative to the study file with ``{subject}`` standing for the subject ID, e.g.
+        ``scans/{subject}/ct.nii.gz`` (NIfTI, a DICOM file or a folder holding one DICOM
+        series; see :func:`medfuse.imaging.io.read_scan`). A subject of the outcome file
+        whose scan is missing has no value in this modality (a warning names it).
+    masks : str, optional
+        With ``images``: each subject's region of interest, the same way (NIfTI on the
+        scan's grid, DICOM SEG or RTSTRUCT).
+    mask_label : int or str, optional
+        The label, segment or ROI of the masks to use when they hold several.
     kind : str
         A registered kind name (default ``continuous``).
     scales : dict of str to str
@@ -64,11 +75,35 @@ class ModalitySpec(_Strict):
         ``clinical`` only).
     """
 
-    file: str
+    file: str | None = None
+    images: str | None = None
+    masks: str | None = None
+    mask_label: int | str | None = None
     kind: str = "continuous"
     scales: dict[str, str] = Field(default_factory=dict,
                                    description="clinical: column -> measurement scale")
     allow_nan: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModalitySpec:
+        if (self.file is None) == (self.images is None):
+            raise ValueError("give either file (one file for every subject) or images (one "
+                             "scan per subject, with {subject} in the path)")
+        if self.images is not None:
+            if self.kind != "image":
+                raise ValueError(f"images: is for kind: image, not {self.kind!r}")
+            for field, value in (("images", self.images), ("masks", self.masks)):
+                if value is not None and "{subject}" not in value:
+                    raise ValueError(f"{field}: {value!r} must contain {{subject}}, which "
+                                     "stands for each subject's ID")
+        elif self.masks is not None or self.mask_label is not None:
+            raise ValueError("masks and mask_label go with images, not with file")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The file, or the scans' path pattern (how messages name the modality's data)."""
+        return self.file if self.file is not None else str(self.images)
 
     @field_validator("kind")
     @classmethod
