@@ -13,12 +13,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from scipy.special import expit
+from scipy.special import expit, ndtr
 
 from medfuse.data.modality import MeasurementScale, Modality
 from medfuse.data.multimodal import DataValidationError, MultiModalData
+from medfuse.data.ragged import RaggedBlock
+from medfuse.data.simulate_images import simulate_lesion_images
 
 TABULAR = ("rna", "imaging", "clinical")
+IMAGE_MODELS = ("pattern", "lesion")
+#: volume shape (z, y, x) of ``image_model="lesion"`` when ``image_shape`` is not given
+LESION_SHAPE = (24, 24, 24)
+#: voxel size (mm, z, y, x) of the lesion images
+LESION_SPACING = (2.0, 1.0, 1.0)
 DEFAULT_EFFECTS = {"rna": 1.0, "imaging": 1.0, "clinical": 0.5, "image": 1.0,
                    "timeseries": 1.0}
 
@@ -41,6 +48,7 @@ def make_cohort(
     n_noise_modalities: int = 0,
     n_noise_features: int = 50,
     image_shape: Sequence[int] | None = None,
+    image_model: str = "pattern",
     series_shape: Sequence[int] | None = None,
     n_batches: int = 2,
     batch_effect: float = 1.0,
@@ -87,8 +95,21 @@ def make_cohort(
     n_noise_modalities, n_noise_features : int
         Extra ``continuous`` modalities ``noise1``, ``noise2`` ... of pure N(0, 1) noise.
     image_shape : (H, W) or (H, W, D), optional
-        Adds an ``image`` modality (N x 1 x H x W [x D]): a smooth Gaussian random field plus
-        a central blob whose intensity is ``u_image``.
+        Adds an ``image`` modality of this shape (see ``image_model``).
+    image_model : {"pattern", "lesion"}
+        What the ``image`` modality holds. ``"pattern"`` (default; only with
+        ``image_shape``): a dense N x 1 x H x W [x D] array of a smooth Gaussian random field
+        plus a central blob whose intensity is ``u_image``. ``"lesion"`` (always adds the
+        modality; ``image_shape`` is then a 3D (Z, Y, X) shape, default (24, 24, 24)): a
+        :class:`~medfuse.data.RaggedBlock` of 1 x Z x Y x X volumes of 2 x 1 x 1 mm voxels
+        with a ``mask`` field (the lesion) and metadata ``spacing``, ``fwhm`` and ``site``,
+        drawn by :func:`medfuse.data.simulate_images.simulate_lesion_images` with the grade
+        ``Phi(u_image)`` (the normal CDF of the latent factor, in (0, 1)) in place of the
+        outcome: lesions of subjects with a high ``u_image`` are more heterogeneous. The
+        sites are the ``batch`` sites; with ``b = batch_effect`` each site draws an isotropic
+        point-spread FWHM of ``2 exp(N(0, 0.3 b))`` mm, an intensity scale ``exp(N(0,
+        0.2 b))``, an offset ``N(0, 0.2 b)`` and a noise sd ``0.05 exp(N(0, 0.5 b))``
+        (``uns["truth"]["sites"]``).
     series_shape : (C, T), optional
         Adds a ``timeseries`` modality (N x C x T): sinusoids whose amplitude follows
         ``u_timeseries``, plus AR(1) noise.
@@ -97,7 +118,8 @@ def make_cohort(
     batch_effect : float
         Strength of site effects: per-gene multiplicative count factors
         ``exp(N(0, 0.3 b))``; per-feature imaging location ``N(0, b)`` and scale
-        ``exp(N(0, 0.3 b))``. 0 gives no batch effect.
+        ``exp(N(0, 0.3 b))``; the acquisition of lesion images (``image_model``). 0 gives no
+        batch effect.
     confounding : float in [0, 1]
         Share of subjects whose batch is set by their outcome (``label mod n_batches``)
         instead of at random; 1 confounds batch with outcome completely.
@@ -120,9 +142,11 @@ def make_cohort(
     MultiModalData
         Modalities ``rna`` (counts), ``imaging`` (continuous), ``clinical`` (clinical: age,
         bmi [ratio], temperature [interval], stage [ordinal], sex and smoking [nominal]) and any
-        optional ones; obs with ``label`` (or ``time``/``event``), ``batch`` and ``age``;
-        ``uns["truth"]`` with the latent factors, informative features, per-modality missing
-        probabilities and the settings.
+        optional ones (``image``, ``timeseries``, ``noise1`` ...); obs with ``label`` (or
+        ``time``/``event``), ``batch`` and ``age``; ``uns["truth"]`` with the latent factors,
+        informative features, per-modality missing probabilities, the settings and, for
+        lesion images, the site parameters (``sites``: one row per site, columns
+        ``fwhm_mm``, ``scale``, ``offset``, ``noise_sd``).
     """
     if task not in ("binary", "multiclass", "survival"):
         raise ValueError(f"task must be 'binary', 'multiclass' or 'survival', got {task!r}")
@@ -131,6 +155,13 @@ def make_cohort(
                          f"{missing_mechanism!r}")
     if not 0 <= confounding <= 1:
         raise ValueError("confounding must be in [0, 1]")
+    if image_model not in IMAGE_MODELS:
+        raise ValueError(f"image_model must be 'pattern' or 'lesion', got {image_model!r}")
+    if image_model == "lesion":
+        image_shape = LESION_SHAPE if image_shape is None else tuple(image_shape)
+        if len(image_shape) != 3:
+            raise ValueError(f"image_model='lesion' needs a 3D image_shape (Z, Y, X), got "
+                             f"{image_shape}")
     rng = np.random.default_rng(random_state)
     n = n_subjects
     ids = pd.Index([f"S{i:04d}" for i in range(n)], name="subject")
@@ -252,7 +283,13 @@ def make_cohort(
         specs[name] = Modality("continuous")
         truth_features[name] = []
 
-    if image_shape is not None:
+    sites = None
+    if image_shape is not None and image_model == "lesion":
+        blocks["image"], sites = _lesion_images(ids, latent["image"].to_numpy(), batch,
+                                                n_batches, batch_effect,
+                                                tuple(image_shape), rng)
+        specs["image"] = Modality("image")
+    elif image_shape is not None:
         blocks["image"] = (list(ids), _simulate_images(latent["image"].to_numpy(),
                                                        tuple(image_shape), rng))
         specs["image"] = Modality("image")
@@ -273,6 +310,8 @@ def make_cohort(
         keep = present[m].to_numpy()
         if isinstance(blocks[m], tuple):
             blocks[m] = (list(ids[keep]), blocks[m][1][keep])
+        elif isinstance(blocks[m], RaggedBlock):
+            blocks[m] = blocks[m].take(keep)
         else:
             blocks[m] = blocks[m].loc[keep]
 
@@ -288,6 +327,8 @@ def make_cohort(
         "batch_confounded": confounded,
         "task": task,
     }
+    if sites is not None:
+        truth["sites"] = sites
     outcome = None if task == "survival" else "label"
     return MultiModalData(blocks, obs=obs, modalities=specs, outcome=outcome,
                           uns={"truth": truth})
@@ -345,6 +386,27 @@ def _simulate_images(u: np.ndarray, shape: tuple[int, ...], rng: np.random.Gener
         field /= field.std() + 1e-8
         out[i, 0] = 0.5 * field + 1.5 * u[i] * blob
     return out
+
+
+def _lesion_images(ids: pd.Index, u: np.ndarray, batch: np.ndarray, n_batches: int,
+                   batch_effect: float, shape: tuple[int, ...], rng: np.random.Generator
+                   ) -> tuple[RaggedBlock, pd.DataFrame]:
+    """Lesion volumes whose texture grade is ``Phi(u)``, acquired at each subject's batch
+    site, and the drawn site parameters (one row per site)."""
+    b = batch_effect
+    labels = [f"site{k}" for k in range(n_batches)]
+    sites = pd.DataFrame({
+        "fwhm_mm": 2.0 * np.exp(rng.normal(0, 0.3 * b, n_batches)),
+        "scale": np.exp(rng.normal(0, 0.2 * b, n_batches)),
+        "offset": rng.normal(0, 0.2 * b, n_batches),
+        "noise_sd": 0.05 * np.exp(rng.normal(0, 0.5 * b, n_batches)),
+    }, index=pd.Index(labels, name="site"))
+    block = simulate_lesion_images(
+        ndtr(u), batch, shape=shape, spacing=LESION_SPACING,
+        site_fwhm_mm=sites["fwhm_mm"].tolist(), site_scale=sites["scale"].tolist(),
+        site_offset=sites["offset"].tolist(), site_noise=sites["noise_sd"].tolist(),
+        ids=list(ids), site_labels=labels, random_state=rng)
+    return block, sites
 
 
 def _simulate_series(u: np.ndarray, shape: tuple[int, int], rng: np.random.Generator
