@@ -119,3 +119,27 @@ def test_the_main_job_fuses_radiomics_and_predict_reads_new_scans_the_same_way(t
     assert done.exit_code == 0, done.output
     predictions = pd.read_csv(tmp_path / "pred.csv", index_col=0)
     assert list(predictions.index) == [f"P{i:02d}" for i in range(6)]
+
+
+def test_combat_per_scanner_adjusts_the_radiomics_features_inside_every_fold(tmp_path):
+    from medfuse.config import load_study
+    from medfuse.study.run import _strategy_estimators
+
+    _cohort(tmp_path, n=12)
+    clinical = pd.read_csv(tmp_path / "clinical.csv")
+    clinical["site"] = ["A", "B", "C"] * 4
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    path = _study(tmp_path, batch={"file": "clinical.csv", "column": "site"},
+                  harmonize={"method": "ComBat", "modalities": ["ct"]})
+    study = load_study(path)
+    train, _ = study.load()
+    estimators = _strategy_estimators(train, ["unimodal:ct"], [], {}, study.representations,
+                                      "classification", study.harmonize, "batch", None)
+    model = estimators["unimodal:ct"].fit(train)
+    chain = model.get_params()["estimator__preprocessors"]["ct"]
+    combat = chain.steps[0]
+    assert type(combat).__name__ == "ComBat"
+    # fitted on the radiomics features of the training subjects, one location per site
+    fitted = model.estimator_.preprocessors_["ct"].steps_[0]
+    assert list(fitted.batches_) == ["A", "B", "C"]
+    assert fitted.n_features_in_ == len(model.step_.representations_["ct"].feature_names_out_)

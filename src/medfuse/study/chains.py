@@ -20,7 +20,8 @@ def _screening_spec(screening):
     return screening if isinstance(screening, ScreeningSpec) else ScreeningSpec(**screening)
 
 
-def harmonization_chains(spec, data, batch_column: str) -> dict:
+def harmonization_chains(spec, data, batch_column: str,
+                         represented: dict[str, str] | None = None) -> dict:
     """modality -> unfitted ``ObsChain([harmonizer, default preprocessing])`` for the
     modalities of ``data`` that a study's ``harmonize:`` section harmonizes.
 
@@ -33,6 +34,9 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
         the method applies).
     batch_column : str
         The obs column the harmonizer reads the batch from.
+    represented : dict of str to str, optional
+        Modality -> the kind its representation outputs (radiomics of an image are
+        ``continuous``): the harmonizer then adjusts the represented features.
 
     Returns
     -------
@@ -40,13 +44,19 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
         Modality -> unfitted chain.
     """
     from medfuse.config import StudyError
+    from medfuse.data.modality import Modality
     from medfuse.preprocess import ComBat, ComBatSeq, default_preprocessor
     from medfuse.preprocess.chain import ObsChain
+
+    represented = dict(represented or {})
+
+    def seen(m: str) -> Modality:  # what the strategy sees of a modality
+        return Modality(represented[m]) if m in represented else data.modalities[m]
 
     chosen = spec.modalities
     if chosen is None:
         chosen = [m for m in data.modality_names
-                  if spec.method in data.modalities[m].kind_object.harmonizers]
+                  if spec.method in seen(m).kind_object.harmonizers]
         if not chosen:
             raise StudyError(f"harmonize.modalities: no modality is of a kind {spec.method} "
                              f"adjusts (modalities: {', '.join(data.modality_names)}).")
@@ -60,14 +70,14 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
         if m not in data.modality_names:
             raise StudyError(f"harmonize.modalities: {m!r} is not a modality of the study "
                              f"({', '.join(data.modality_names)}).")
-        modality = data.modalities[m]
+        modality = seen(m)
         kind = modality.kind_object
         if spec.method not in kind.harmonizers:
             use = (f"use method: {kind.harmonizers[0]}" if kind.harmonizers else
                    f"{kind.name} modalities are not harmonized")
             raise StudyError(f"harmonize.modalities: {spec.method} adjusts "
                              f"{_ADJUSTS[spec.method]}; {m!r} is a {kind.name} modality "
-                             f"({use}).")
+                             f"({use}{'' if m in represented else _REPRESENT_HINT}).")
         if spec.method == "ComBat":
             harmonizer = ComBat(
                 parametric=True if spec.parametric is None else spec.parametric,
@@ -83,6 +93,8 @@ def harmonization_chains(spec, data, batch_column: str) -> dict:
 
 
 _ADJUSTS = {"ComBat": "continuous values", "ComBat-seq": "counts"}
+_REPRESENT_HINT = ("; or give it a representation that makes features, e.g. radiomics for "
+                   "an image")
 
 
 def screening_chains(spec, data, chains: dict | None = None,

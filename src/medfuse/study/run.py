@@ -117,11 +117,16 @@ def _strategy_estimators(train, strategies, exclude, params, representations, ta
     if spec is not None:
         if batch is None:
             raise StudyError("harmonize: name the obs column of the batch.")
-        chains = harmonization_chains(spec, train, batch)
+        from medfuse.represent import make_representation
+
+        represented = {m: make_representation(r).output_kind
+                       for m, r in (representations or {}).items()}
+        chains = harmonization_chains(spec, train, batch, represented)
     if screen is not None:
         chains = screening_chains(screen, train, chains, task=task)
-    for section, names in (("harmonize", _with_step(chains, "harmonizer")),
-                           ("screening", _with_step(chains, "screen"))):
+    # a represented modality is harmonized as the features it becomes; screening reads
+    # feature tables only
+    for section, names in (("screening", _with_step(chains, "screen")),):
         both = sorted(set(names) & set(representations or {}))
         if both:
             raise StudyError(f"{section}.modalities: {', '.join(map(repr, both))} also has a "
