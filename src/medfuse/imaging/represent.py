@@ -19,8 +19,19 @@ class Radiomics(Representation):
     ``C x Z x Y x X`` volumes (spatial axes in ``(z, y, x)`` order, as
     :func:`medfuse.imaging.io.read_scan` gives them) with a ``mask`` field and ``spacing``
     metadata in mm along ``(z, y, x)``. A 2D image ``C x Y x X`` is one slice 1 mm thick
-    (its spacing metadata has two entries, ``(y, x)``). Nothing is learned: each subject's
-    row depends on its own image only, so fitting records the feature names.
+    (its spacing metadata has two entries, ``(y, x)``). By default nothing is learned: each
+    subject's row depends on its own image only, so fitting records the feature names.
+
+    ``normalize`` first normalises each measured channel's intensities
+    (:mod:`medfuse.imaging.normalize`), with statistics taken from the voxels of the
+    ``normalize_field`` region (a brain or body mask, say; by default the whole image):
+    ``"zscore-mask"`` (``(x - mean) / sd``), ``"white-stripe"`` (MR, by the normal-appearing
+    white matter; ``"white-stripe:t2"``, ``"white-stripe:flair"``), ``"ct-window:<name>"``
+    (a window of :data:`~medfuse.imaging.normalize.CT_WINDOWS`) each work on one image;
+    ``"nyul"`` (piecewise-linear histogram standardisation) learns its standard landmarks in
+    :meth:`fit` from the training subjects only and applies them in :meth:`transform`.
+    Normalised intensities are no longer in Hounsfield units: use a bin number, not the
+    HU bin sizes and re-segmentation ranges of the CT presets.
 
     Parameters
     ----------
@@ -35,11 +46,22 @@ class Radiomics(Representation):
         The image channel measured.
     mask_field : str
         The block's field holding the masks.
+    normalize : str, optional
+        A name of :data:`~medfuse.imaging.normalize.NORMALIZATIONS` (``"zscore-mask"``,
+        ``"white-stripe"``, ``"nyul"`` ...); None (or ``"none"``): raw intensities.
+    normalize_field : str, optional
+        The block's field holding the region the normalisation statistics come from (it may
+        be ``mask_field``); None: every voxel (WhiteStripe then uses the voxels above the
+        image's mean).
 
     Attributes
     ----------
     feature_names_out_ : list of str
         IBSI tags.
+    nyul_landmarks_ : ndarray (K,)
+        With ``normalize="nyul"``: the standard landmarks learned from the training subjects
+        (at the percentiles of :data:`~medfuse.imaging.normalize.DEFAULT_PERCENTILES`, on the
+        scale 0 .. 100).
 
     Notes
     -----
@@ -49,12 +71,15 @@ class Radiomics(Representation):
 
     def __init__(self, preset: str | None = None, settings: Mapping | None = None,
                  families: Sequence[str] | None = None, channel: int = 0,
-                 mask_field: str = "mask") -> None:
+                 mask_field: str = "mask", normalize: str | None = None,
+                 normalize_field: str | None = None) -> None:
         self.preset = preset
         self.settings = settings
         self.families = families
         self.channel = channel
         self.mask_field = mask_field
+        self.normalize = normalize
+        self.normalize_field = normalize_field
 
     def _settings(self):
         from medfuse.imaging.radiomics.settings import RadiomicsSettings
@@ -69,23 +94,53 @@ class Radiomics(Representation):
         return RadiomicsSettings.from_mapping(values)
 
     def fit(self, X, y=None):
-        """Check the settings and record the feature names (from the first subject)."""
+        """Check the settings, learn the histogram-standardisation landmarks
+        (``normalize="nyul"``) from these subjects and record the feature names (from the
+        first subject)."""
+        from medfuse.imaging.normalize import NyulStandardizer, make_normalizer
+
         settings = self._settings()
-        ids, volumes, masks, spacings = self._inputs(X)
-        first = self._one(volumes[0], masks[0], spacings[0], settings, ids[0])
+        normalizer = make_normalizer(self.normalize)
+        ids, volumes, masks, spacings, regions = self._inputs(X)
+        self.__dict__.pop("nyul_landmarks_", None)
+        if isinstance(normalizer, NyulStandardizer):
+            normalizer.fit(volumes, regions, names=ids)
+            self.nyul_landmarks_ = np.array(normalizer.landmarks_, dtype=float)
+        first = self._one(self._normalized(volumes[0], regions[0], ids[0]), masks[0],
+                          spacings[0], settings, ids[0])
         self.feature_names_out_ = list(first)
         return self
 
     def transform(self, X) -> pd.DataFrame:
         """(N, features) IBSI-1 features, indexed by subject when ``X`` has IDs."""
         settings = self._settings()
-        ids, volumes, masks, spacings = self._inputs(X)
+        ids, volumes, masks, spacings, regions = self._inputs(X)
+        volumes = [self._normalized(v, r, subject)
+                   for v, r, subject in zip(volumes, regions, ids, strict=True)]
         rows = []
         for subject, volume, mask, spacing in zip(ids, volumes, masks, spacings, strict=True):
             values = self._one(volume, mask, spacing, settings, subject)
             rows.append([values.get(name, np.nan) for name in self.feature_names_out_])
         table = np.nan_to_num(np.asarray(rows, float), nan=0.0, posinf=0.0, neginf=0.0)
         return pd.DataFrame(table, index=subject_ids(X), columns=self.feature_names_out_)
+
+    def _normalized(self, volume, region, subject) -> np.ndarray:
+        """One subject's volume with the ``normalize`` method applied (as is without)."""
+        from medfuse.imaging.normalize import (
+            DEFAULT_PERCENTILES,
+            make_normalizer,
+            nyul_standardize,
+        )
+
+        where = f"subject {subject!r}"
+        if self.normalize is None:
+            return volume
+        if str(self.normalize).strip().lower() == "nyul":
+            if not hasattr(self, "nyul_landmarks_"):
+                raise ValueError("Radiomics(normalize='nyul') is not fitted: call fit first.")
+            return nyul_standardize(volume, self.nyul_landmarks_, region,
+                                    percentiles=DEFAULT_PERCENTILES, where=where)
+        return make_normalizer(self.normalize).transform(volume, region, where=where)
 
     def _one(self, volume, mask, spacing, settings, subject) -> dict[str, float]:
         from medfuse.imaging.radiomics.features import extract
@@ -99,26 +154,38 @@ class Radiomics(Representation):
         ids = list(X.ids) if isinstance(X, RaggedBlock) else list(range(n))
         masks: list = [None] * n
         spacings: list = [None] * n
+        regions: list = [None] * n
         if isinstance(X, RaggedBlock):
             if self.mask_field in X.field_names:
                 masks = list(X.field(self.mask_field))
             if "spacing" in X.meta.columns:
                 spacings = list(X.meta["spacing"])
-        volumes, out_masks, out_spacing = [], [], []
-        for subject, image, mask, spacing in zip(ids, images, masks, spacings, strict=True):
+        if self.normalize_field is not None:
+            if not isinstance(X, RaggedBlock) or self.normalize_field not in X.field_names:
+                have = X.field_names if isinstance(X, RaggedBlock) else []
+                raise ValueError(f"normalize_field {self.normalize_field!r} is not a field of "
+                                 f"the image block (fields: {have}).")
+            regions = list(X.field(self.normalize_field))
+        volumes, out_masks, out_spacing, out_regions = [], [], [], []
+        for subject, image, mask, spacing, region in zip(ids, images, masks, spacings,
+                                                         regions, strict=True):
             if image.ndim not in (3, 4) or not 0 <= self.channel < image.shape[0]:
                 raise ValueError(f"subject {subject!r}: radiomics reads C x Z x Y x X (or "
                                  f"C x Y x X) images with channel {self.channel}; got shape "
                                  f"{image.shape}.")
             volume = image[self.channel]
             mask = np.ones(volume.shape, bool) if mask is None else np.asarray(mask) != 0
+            if region is not None:
+                region = np.asarray(region) != 0
             step = _spacing(spacing, volume.ndim)
             if volume.ndim == 2:
                 volume, mask, step = volume[None], mask[None], (1.0, *step)
+                region = None if region is None else region[None]
             volumes.append(volume)
             out_masks.append(mask)
             out_spacing.append(step)
-        return ids, volumes, out_masks, out_spacing
+            out_regions.append(region)
+        return ids, volumes, out_masks, out_spacing, out_regions
 
 
 def _spacing(value, ndim: int) -> tuple[float, ...]:
