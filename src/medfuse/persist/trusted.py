@@ -48,6 +48,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     # representations (raw modalities -> feature blocks)
     "medfuse.represent.arrays.Flatten",
     "medfuse.imaging.represent.Radiomics",
+    "medfuse.imaging.crop.MaskCrop",
     "medfuse.represent.image.ImageStatistics",
     "medfuse.represent.sequence.KmerSpectrum",
     "medfuse.represent.series.SeriesSummary",

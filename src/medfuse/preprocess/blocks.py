@@ -57,7 +57,8 @@ def resolve_preprocessor(preprocessors, name: str, spec: Modality):
     Parameters
     ----------
     preprocessors : None, dict or transformer
-        None (defaults for every modality), a dict name -> transformer or
+        None (defaults for every modality), a dict name -> transformer, registered
+        transform name (:func:`~medfuse.preprocess.registry.make_transform`) or
         ``"passthrough"``, or one transformer used for every tabular modality (array and
         ragged modalities then keep their kind's default).
     name : str
@@ -82,6 +83,8 @@ def resolve_preprocessor(preprocessors, name: str, spec: Modality):
         chosen = preprocessors
     if chosen is None or (isinstance(chosen, str) and chosen == "passthrough"):
         return None
+    if isinstance(chosen, str):  # a registered transform, e.g. named in a study file
+        return make_transform(chosen, spec)
     return clone(chosen)
 
 

@@ -47,3 +47,12 @@ def series_input(spec):
 def image_input(spec):
     """Images resampled to the median training size, then standardised per channel."""
     return make_pipeline(ImageResampler(), ChannelStandardizer())
+
+
+@register_transform("mask-crop")
+def _mask_crop(spec):
+    """Crops of a fixed physical size around each image's mask, standardised on the training
+    crops (:class:`medfuse.imaging.crop.MaskCrop`, imported when first made)."""
+    import importlib
+
+    return importlib.import_module("medfuse.imaging.crop").MaskCrop()

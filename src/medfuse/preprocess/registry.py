@@ -10,7 +10,9 @@ turns such a name into an unfitted transformer for one modality. Built-in names:
   modality's declared measurement scales (clinical);
 - ``channel-standardizer``: :class:`~medfuse.preprocess.arrays.ChannelStandardizer`;
 - ``series-input`` / ``image-input``: ragged series or images resampled to one shape, then
-  standardised per channel (what the neural encoders see of those kinds).
+  standardised per channel (what the neural encoders see of those kinds);
+- ``mask-crop``: crops of a fixed physical size around each image's mask
+  (:class:`medfuse.imaging.crop.MaskCrop`), for a CNN on the region of interest.
 
 A plugin registers its own with :func:`register_transform`.
 """
