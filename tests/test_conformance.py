@@ -56,7 +56,7 @@ def test_the_registries_hold_the_built_ins():
     assert set(KINDS) >= {"continuous", "counts", "clinical", "sequence", "image",
                           "timeseries"}
     assert {"series-summary", "image-statistics", "kmer", "flatten", "series-values",
-            "image-values"} <= set(REPRESENTATIONS)
+            "image-values", "radiomics"} <= set(REPRESENTATIONS)
     assert set(TERMS) >= {"cross-entropy", "reconstruction", "auxiliary-heads"}
 
 

@@ -171,3 +171,13 @@ def test_the_command_refuses_a_preset_and_a_config_together(tmp_path):
                                     "--config", str(config)])
     assert done.exit_code == 2 and "not both" in done.output
     assert not (tmp_path / "features.csv").exists()
+
+
+def test_a_single_slice_under_3d_settings_is_refused_with_what_to_use():
+    image = np.full((1, 6, 6), 3.0)
+    image[0, 2:4, 2:4] = 5.0
+    with pytest.raises(ValueError, match=r"a 2D image .* where 3D is expected.*ibsi1-a"):
+        extract(image, np.ones_like(image), (1, 1, 1), preset("ibsi1-c"), where="scan.nii")
+    values = extract(image, np.ones_like(image), (1, 1, 1), preset("ibsi1-a"),
+                     families=["stat", "cm"])
+    assert values["stat_max"] == 5.0 and "cm_contrast_2D_avg" in values

@@ -39,7 +39,8 @@ class Radiomics(Representation):
         A preset of :mod:`medfuse.imaging.radiomics.settings` (``ibsi1-a`` ... ``ibsi1-e``).
     settings : mapping, optional
         Settings (keys of :class:`~medfuse.imaging.radiomics.settings.RadiomicsSettings`)
-        overriding the preset's; neither: 32 grey levels, no interpolation, 3D aggregation.
+        overriding the preset's; neither: 32 grey levels, no interpolation, 3D aggregation
+        (2D for a block of 2D images).
     families : sequence of str, optional
         Feature families (``morph``, ``stat``, ``cm`` ...); all by default.
     channel : int
@@ -53,11 +54,29 @@ class Radiomics(Representation):
         The block's field holding the region the normalisation statistics come from (it may
         be ``mask_field``); None: every voxel (WhiteStripe then uses the voxels above the
         image's mean).
+    match_fwhm : float or sequence of float, optional
+        Blur every image to this resolution (FWHM, mm, per axis ``z, y, x``) from its own
+        ``fwhm`` metadata before anything else, by a Gaussian of
+        ``sigma = sqrt(sigma_target^2 - sigma_source^2)``; a subject sharper than the
+        target is blurred, one blurrier is an error (resolution cannot be sharpened).
+    min_icc : float, optional
+        Drop, inside each fold, the features whose ICC(1,1) over ``icc_perturbations``
+        perturbed copies of the training subjects is below this
+        (:mod:`medfuse.imaging.robustness`); costs ``n_training x icc_perturbations``
+        extractions per fit.
+    icc_perturbations : int
+        Perturbations per subject for ``min_icc``.
+    random_state : int
+        Seeds the perturbations.
 
     Attributes
     ----------
     feature_names_out_ : list of str
-        IBSI tags.
+        IBSI tags (the stable ones with ``min_icc``).
+    feature_icc_ : dict of str to float
+        With ``min_icc``: each feature's ICC on the training subjects (empty otherwise).
+    dropped_features_ : list of str
+        With ``min_icc``: the features left out as unstable.
     nyul_landmarks_ : ndarray (K,)
         With ``normalize="nyul"``: the standard landmarks learned from the training subjects
         (at the percentiles of :data:`~medfuse.imaging.normalize.DEFAULT_PERCENTILES`, on the
@@ -72,7 +91,10 @@ class Radiomics(Representation):
     def __init__(self, preset: str | None = None, settings: Mapping | None = None,
                  families: Sequence[str] | None = None, channel: int = 0,
                  mask_field: str = "mask", normalize: str | None = None,
-                 normalize_field: str | None = None) -> None:
+                 normalize_field: str | None = None,
+                 match_fwhm: float | Sequence[float] | None = None,
+                 min_icc: float | None = None, icc_perturbations: int = 8,
+                 random_state: int = 0) -> None:
         self.preset = preset
         self.settings = settings
         self.families = families
@@ -80,17 +102,23 @@ class Radiomics(Representation):
         self.mask_field = mask_field
         self.normalize = normalize
         self.normalize_field = normalize_field
+        self.match_fwhm = match_fwhm
+        self.min_icc = min_icc
+        self.icc_perturbations = icc_perturbations
+        self.random_state = random_state
 
-    def _settings(self):
+    def _settings(self, X):
+        """The settings; without a preset or an aggregation, texture is aggregated in 3D
+        (``2D`` for a block of 2D images)."""
         from medfuse.imaging.radiomics.settings import RadiomicsSettings
 
         values = dict(self.settings or {})
         if self.preset is not None:
             values.setdefault("preset", self.preset)
-        if not values:
-            return RadiomicsSettings(aggregation=("3D",))
         if "preset" not in values:
-            values.setdefault("aggregation", ("3D",))
+            flat = all(np.ndim(v) == 3 for v in (X.values if isinstance(X, RaggedBlock)
+                                                 else np.asarray(X)))
+            values.setdefault("aggregation", ("2D",) if flat else ("3D",))
         return RadiomicsSettings.from_mapping(values)
 
     def fit(self, X, y=None):
@@ -99,9 +127,10 @@ class Radiomics(Representation):
         first subject)."""
         from medfuse.imaging.normalize import NyulStandardizer, make_normalizer
 
-        settings = self._settings()
+        settings = self._settings(X)
         normalizer = make_normalizer(self.normalize)
         ids, volumes, masks, spacings, regions = self._inputs(X)
+        volumes = self._matched(X, ids, volumes, spacings)
         self.__dict__.pop("nyul_landmarks_", None)
         if isinstance(normalizer, NyulStandardizer):
             normalizer.fit(volumes, regions, names=ids)
@@ -109,12 +138,62 @@ class Radiomics(Representation):
         first = self._one(self._normalized(volumes[0], regions[0], ids[0]), masks[0],
                           spacings[0], settings, ids[0])
         self.feature_names_out_ = list(first)
+        self.feature_icc_, self.dropped_features_ = {}, []
+        if self.min_icc is not None:
+            self._drop_unstable(ids, volumes, masks, spacings, regions, settings)
         return self
+
+    def _drop_unstable(self, ids, volumes, masks, spacings, regions, settings) -> None:
+        """Keep the features whose ICC(1,1) over perturbed copies of the training subjects
+        reaches ``min_icc`` (:func:`medfuse.imaging.robustness.feature_icc`)."""
+        from medfuse.imaging.robustness import feature_icc, perturbation_grid
+
+        if len(ids) < 2:
+            raise ValueError("min_icc needs at least two training subjects.")
+        subjects = [(self._normalized(v, r, i), m, sp) for i, v, m, sp, r in zip(
+            ids, volumes, masks, spacings, regions, strict=True)]
+        grid = perturbation_grid(n=max(int(self.icc_perturbations), 2),
+                                 seed=self.random_state)
+        table = feature_icc(subjects, settings, self.families, grid, seed=self.random_state,
+                            threshold=float(self.min_icc))
+        icc = dict(zip(table["feature"], table["icc"].astype(float), strict=True))
+        self.feature_icc_ = {name: icc.get(name, float("nan"))
+                             for name in self.feature_names_out_}
+        keep = [n for n in self.feature_names_out_ if icc.get(n, np.nan) >= self.min_icc]
+        if not keep:
+            raise ValueError(f"no radiomics feature reaches ICC {self.min_icc} on the training "
+                             "subjects; lower min_icc or check the images and masks.")
+        self.dropped_features_ = [n for n in self.feature_names_out_ if n not in keep]
+        self.feature_names_out_ = keep
+
+    def _matched(self, X, ids, volumes, spacings) -> list[np.ndarray]:
+        """Volumes blurred to the resolution ``match_fwhm`` (mm) from each subject's own
+        ``fwhm`` metadata (:func:`medfuse.imaging.resample.match_resolution`)."""
+        if self.match_fwhm is None:
+            return volumes
+        from medfuse.imaging.resample import match_resolution
+
+        meta = X.meta if isinstance(X, RaggedBlock) else None
+        if meta is None or "fwhm" not in meta.columns:
+            raise ValueError("match_fwhm needs each subject's resolution as 'fwhm' metadata "
+                             "(mm, one number or one per axis z, y, x).")
+        out = []
+        for subject, volume, spacing, fwhm in zip(ids, volumes, spacings, meta["fwhm"],
+                                                  strict=True):
+            if fwhm is None or (isinstance(fwhm, float) and np.isnan(fwhm)):
+                raise ValueError(f"subject {subject!r}: no 'fwhm' metadata; its resolution "
+                                 "is needed to match it to match_fwhm.")
+            try:
+                out.append(match_resolution(volume, spacing, fwhm, self.match_fwhm))
+            except ValueError as err:
+                raise ValueError(f"subject {subject!r}: {err}") from None
+        return out
 
     def transform(self, X) -> pd.DataFrame:
         """(N, features) IBSI-1 features, indexed by subject when ``X`` has IDs."""
-        settings = self._settings()
+        settings = self._settings(X)
         ids, volumes, masks, spacings, regions = self._inputs(X)
+        volumes = self._matched(X, ids, volumes, spacings)
         volumes = [self._normalized(v, r, subject)
                    for v, r, subject in zip(volumes, regions, ids, strict=True)]
         rows = []

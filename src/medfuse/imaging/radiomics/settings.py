@@ -259,6 +259,10 @@ def make_roi(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, f
     morph = mask != 0
     if not morph.any():
         raise ValueError(f"{where}: the mask is empty.")
+    if image.shape[0] == 1 and not {"2D", "2_5D"} & set(settings.aggregation):
+        raise ValueError(f"{where}: a 2D image (one slice) where 3D is expected: these "
+                         f"settings aggregate texture in {', '.join(settings.aggregation)} "
+                         "only; use a 2D preset (ibsi1-a, ibsi1-b) or aggregation 2D.")
     spacing = tuple(float(s) for s in spacing)
     if settings.spacing is not None:
         from medfuse.imaging.resample import resample, resample_mask
