@@ -105,8 +105,12 @@ def test_the_main_job_fuses_radiomics_and_predict_reads_new_scans_the_same_way(t
     _cohort(tmp_path, n=24)
     out = tmp_path / "out"
     runner = CliRunner()
-    done = runner.invoke(app, ["benchmark", str(_study(tmp_path)), "--out", str(out)])
+    study = _study(tmp_path, representations={"ct": {"name": "radiomics", "params": {
+        "families": ["stat", "morph"], "min_icc": 0.5, "icc_perturbations": 3}}})
+    done = runner.invoke(app, ["benchmark", str(study), "--out", str(out)])
     assert done.exit_code == 0, done.output
+    report = next(out.glob("*.html")).read_text()
+    assert "<h2" in report and "Radiomics" in report and "least stable features" in report
     results = pd.read_csv(out / "results.csv")
     auc = results[(results.strategy == "unimodal:ct") & (results.metric == "roc_auc")
                   & (results.split == "cv")]["mean"].iloc[0]
