@@ -223,3 +223,20 @@ def test_ivh_rejects_unknown_method() -> None:
 def test_features_are_plain_floats(phantom_features: dict[str, float]) -> None:
     assert all(type(value) is float for value in phantom_features.values())
     assert all(math.isfinite(value) for value in phantom_features.values())
+
+
+def test_the_ivh_range_of_a_fixed_bin_size_ends_below_the_resegmentation_bound():
+    from medfuse.imaging.radiomics.intensity import volume_histogram
+    from medfuse.imaging.radiomics.settings import RadiomicsSettings, make_roi
+
+    image = np.zeros((1, 4, 4))
+    image[0] = [[0, 10, 20, 30], [0, 10, 20, 30], [0, 10, 20, 30], [0, 10, 20, 30]]
+    settings = RadiomicsSettings(discretisation="fixed_bin_size", n_bins=None, bin_size=10.0,
+                                 resegment=(0.0, 100.0), aggregation=("2D",))
+    roi = make_roi(image, np.ones_like(image), (1, 1, 1), settings)
+    values = volume_histogram(roi)
+    # the range is 5 .. 95 (bin centres up to 100 - 10 / 2): the top 10 % of it holds no
+    # voxel, so V90 is 0; with the ROI's own highest bin (35) it would be 0.25
+    assert roi.discretisation.upper == 100.0
+    assert values["ivh_v90"] == 0.0
+    assert values["ivh_v10"] == pytest.approx(0.75)

@@ -178,6 +178,8 @@ def _ivh_grid(roi: ROI, levels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, 
         width = float(disc.bin_size)
         lower = float(disc.lower) if disc.lower is not None else float(x.min())
         n_bins = max(int(roi.n_levels), int(levels.max()))
+        if disc.upper is not None:  # the range ends at the bin centre below the upper bound
+            n_bins = max(n_bins, int(np.ceil((float(disc.upper) - lower) / width - 1e-9)))
         return levels - 1, n_bins, lower + 0.5 * width, width
     raise ValueError(f"Unknown discretisation method {disc.method!r}.")
 
@@ -195,9 +197,9 @@ def volume_histogram(roi: ROI) -> dict[str, float]:
     - ``"fixed_bin_size"``: bin ``j`` maps to its centre ``lower + (j - 0.5) w_b`` and
       ``w_d = w_b``. ``G`` runs from the centre of the first bin, ``lower + w_b / 2``
       (``lower`` is the re-segmentation lower bound, or the ROI minimum when it is not
-      given), to the centre of the highest bin, ``lower + (N_g - 0.5) w_b``. The upper
-      re-segmentation bound is not carried by the ROI; when the range spans a whole
-      number of bins this end equals the ``upper - w_b / 2`` of the reference manual.
+      given), to ``upper - w_b / 2`` when the re-segmentation range has an upper bound
+      (the centre of the last bin below it, as the reference manual defines it), else to
+      the centre of the highest bin of the ROI, ``lower + (N_g - 0.5) w_b``.
 
     On that grid, every step counted whether or not a voxel holds it:
 

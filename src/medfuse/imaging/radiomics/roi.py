@@ -19,13 +19,15 @@ class Discretisation:
     ``method`` is ``"none"`` (the intensities are already integer grey levels, as in the
     IBSI digital phantom), ``"fixed_bin_number"`` (``n_bins`` bins between the lowest and
     highest intensity in the ROI) or ``"fixed_bin_size"`` (bins of ``bin_size`` starting at
-    ``lower``, the lower bound of the re-segmentation range or the ROI minimum).
+    ``lower``, the lower bound of the re-segmentation range or the ROI minimum; ``upper``,
+    the upper bound when there is one, ends the range of the intensity-volume histogram).
     """
 
     method: str = "none"
     n_bins: int | None = None
     bin_size: float | None = None
     lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,22 @@ PRESETS: dict[str, RadiomicsSettings] = {
 
 
 def preset(name: str) -> RadiomicsSettings:
-    """A preset by name (``ibsi1-a`` ... ``ibsi1-e``, ``ibsi1-phantom``)."""
+    """A preset by name (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        ``ibsi1-a`` ... ``ibsi1-e`` or ``ibsi1-phantom`` (case does not matter).
+
+    Returns
+    -------
+    RadiomicsSettings
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the presets.
+    """
     try:
         return PRESETS[str(name).lower()]
     except KeyError:
@@ -195,8 +210,11 @@ def discretise(values: np.ndarray, settings: RadiomicsSettings) -> tuple[np.ndar
         w = float(settings.bin_size)
         low = (settings.resegment[0] if settings.resegment is not None
                and np.isfinite(settings.resegment[0]) else float(x.min()))
+        high = (settings.resegment[1] if settings.resegment is not None
+                and np.isfinite(settings.resegment[1]) else None)
         levels = np.floor((x - low) / w).astype(np.int64) + 1
-        return levels, int(levels.max()), Discretisation(method, bin_size=w, lower=low)
+        return levels, int(levels.max()), Discretisation(method, bin_size=w, lower=low,
+                                                         upper=high)
     if not np.allclose(x, np.round(x)) or x.min() < 1:
         raise ValueError("discretisation 'none' needs integer grey levels >= 1 inside the "
                          "mask; choose fixed_bin_number or fixed_bin_size.")
@@ -236,11 +254,13 @@ def make_roi(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, f
     Parameters
     ----------
     image : ndarray of float, shape (Z, Y, X)
+        Intensities.
     mask : ndarray, shape (Z, Y, X)
         Non-zero inside the region.
     spacing : tuple of float
         mm along ``(z, y, x)``.
     settings : RadiomicsSettings
+        The chain's settings.
     where : str
         Names the image in error messages (a subject, a file).
 
