@@ -157,7 +157,17 @@ def make_normalizer(name: str | None) -> NyulStandardizer | PerImageNormalizer:
 
     ``"nyul"`` gives a :class:`NyulStandardizer` with the default landmarks, every other
     name a :class:`PerImageNormalizer`; both follow :class:`ImageNormalizer` (``fit`` on
-    training images and masks, then ``transform(image, mask)``). None means ``"none"``.
+    training images and masks, then ``transform(image, mask)``).
+
+    Parameters
+    ----------
+    name : str or None
+        A name of :data:`NORMALIZATIONS`; None means ``"none"``.
+
+    Returns
+    -------
+    NyulStandardizer or PerImageNormalizer
+        Unfitted.
 
     Raises
     ------

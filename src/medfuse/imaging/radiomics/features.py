@@ -52,6 +52,8 @@ def compute(roi: ROI, families: Sequence[str] | None = None,
     Parameters
     ----------
     roi : ROI
+        The region, its grey levels and geometry (see :func:`make_roi
+        <medfuse.imaging.radiomics.settings.make_roi>`).
     families : sequence of str, optional
         Family prefixes (keys of :data:`FAMILIES`); all by default.
     aggregation : sequence of str, optional
