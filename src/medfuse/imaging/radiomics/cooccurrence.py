@@ -12,9 +12,10 @@ import numpy as np
 
 from medfuse.imaging.radiomics.directions import (
     IN_PLANE_OFFSETS,
-    SPATIAL_OFFSETS,
+    THROUGH_PLANE_OFFSETS,
     aggregate,
     crop_to_roi,
+    direction_matrices,
     occupied_slices,
 )
 from medfuse.imaging.radiomics.roi import ROI
@@ -259,10 +260,8 @@ def features(roi: ROI) -> dict[str, float]:
     slices = occupied_slices(levels)
     per_slice = np.stack([slice_cooccurrence_matrices(levels, n_levels, o)[slices]
                           for o in IN_PLANE_OFFSETS], axis=1)
-    per_direction = np.stack(
-        [per_slice[:, d].sum(axis=0) for d in range(len(IN_PLANE_OFFSETS))]
-        + [cooccurrence_matrix(levels, n_levels, o)
-           for o in SPATIAL_OFFSETS[len(IN_PLANE_OFFSETS):]])
+    per_direction = direction_matrices(
+        per_slice, [cooccurrence_matrix(levels, n_levels, o) for o in THROUGH_PLANE_OFFSETS])
 
     def stack_features(counts: np.ndarray) -> dict[str, np.ndarray]:
         return matrix_features(counts, n_levels)

@@ -28,12 +28,12 @@ have no features and are left out of the averages.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["AGGREGATIONS", "IN_PLANE_OFFSETS", "SPATIAL_OFFSETS", "aggregate",
-           "crop_to_roi", "occupied_slices"]
+__all__ = ["AGGREGATIONS", "IN_PLANE_OFFSETS", "SPATIAL_OFFSETS", "THROUGH_PLANE_OFFSETS",
+           "aggregate", "crop_to_roi", "direction_matrices", "occupied_slices"]
 
 Offset = tuple[int, int, int]
 
@@ -43,6 +43,9 @@ IN_PLANE_OFFSETS: tuple[Offset, ...] = ((0, 0, 1), (0, 1, -1), (0, 1, 0), (0, 1,
 #: The thirteen 3D directions at Chebyshev distance 1, the in-plane ones first.
 SPATIAL_OFFSETS: tuple[Offset, ...] = IN_PLANE_OFFSETS + tuple(
     (1, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+#: The nine 3D directions that leave the slice, in their :data:`SPATIAL_OFFSETS` order.
+THROUGH_PLANE_OFFSETS: tuple[Offset, ...] = SPATIAL_OFFSETS[len(IN_PLANE_OFFSETS):]
 
 #: Tag suffixes of the six aggregations, in the order :func:`aggregate` returns them.
 AGGREGATIONS: tuple[str, ...] = ("2D_avg", "2D_comb", "2_5D_avg", "2_5D_comb", "3D_avg",
@@ -89,6 +92,31 @@ def occupied_slices(levels: np.ndarray) -> np.ndarray:
         Sorted slice indices ``k`` with ``(levels[k] > 0).any()``.
     """
     return np.flatnonzero((levels > 0).any(axis=(1, 2)))
+
+
+def direction_matrices(slice_matrices: np.ndarray,
+                       through_plane: Sequence[np.ndarray]) -> np.ndarray:
+    """The count matrices of the volume for the 13 directions of :data:`SPATIAL_OFFSETS`.
+
+    An in-plane direction's matrix of the volume is the sum of its per-slice matrices, so
+    only the directions that leave the slice need counting on the volume.
+
+    Parameters
+    ----------
+    slice_matrices : ndarray, shape (S, 4, A, B)
+        Count matrices per occupied slice and in-plane direction (:data:`IN_PLANE_OFFSETS`).
+    through_plane : sequence of ndarray, each of shape (A, B)
+        Count matrices of the volume for the nine :data:`THROUGH_PLANE_OFFSETS`, in order.
+
+    Returns
+    -------
+    ndarray, shape (13, A, B)
+        The in-plane matrices summed over slices, then ``through_plane``.
+    """
+    if len(through_plane) != len(THROUGH_PLANE_OFFSETS):
+        raise ValueError(f"expected {len(THROUGH_PLANE_OFFSETS)} through-plane matrices, not "
+                         f"{len(through_plane)}.")
+    return np.concatenate([slice_matrices.sum(axis=0), np.stack(list(through_plane))])
 
 
 def _averaged(matrices: np.ndarray, matrix_features: MatrixFeatures) -> dict[str, float]:

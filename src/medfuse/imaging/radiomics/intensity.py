@@ -61,13 +61,31 @@ def _distribution(x: np.ndarray) -> dict[str, float]:
     }
 
 
-def _roi_values(roi: ROI) -> tuple[np.ndarray, np.ndarray]:
-    """Intensities (float) and grey levels (int) of the voxels in the intensity mask."""
+def _roi_values(roi: ROI, grey_levels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Intensities (float) and grey levels (int) of the voxels in the intensity mask.
+
+    Parameters
+    ----------
+    roi : ROI
+        The region of interest.
+    grey_levels : bool, default False
+        The caller reads the grey levels: they must all be ``>= 1``.
+
+    Returns
+    -------
+    x : ndarray of float, shape (N_v,)
+        Intensities.
+    levels : ndarray of int64, shape (N_v,)
+        Grey levels.
+    """
     inside = np.asarray(roi.intensity_mask, dtype=bool)
     if not inside.any():
         raise ValueError("The intensity mask is empty: no voxel to compute features on.")
-    return (np.asarray(roi.image, dtype=float)[inside],
-            np.asarray(roi.levels)[inside].astype(np.int64))
+    x = np.asarray(roi.image, dtype=float)[inside]
+    levels = np.asarray(roi.levels)[inside].astype(np.int64)
+    if grey_levels and levels.min() < 1:
+        raise ValueError("Grey levels inside the intensity mask must be >= 1.")
+    return x, levels
 
 
 def statistics(roi: ROI) -> dict[str, float]:
@@ -131,9 +149,7 @@ def histogram(roi: ROI) -> dict[str, float]:
     dict of str to float
         The 23 ``ih_*`` features.
     """
-    _, levels = _roi_values(roi)
-    if levels.min() < 1:
-        raise ValueError("Grey levels inside the intensity mask must be >= 1.")
+    _, levels = _roi_values(roi, grey_levels=True)
     stats = _distribution(levels.astype(float))
     n_g = max(int(roi.n_levels), int(levels.max()))
     counts = np.bincount(levels, minlength=n_g + 1)[1:].astype(float)
@@ -223,9 +239,7 @@ def volume_histogram(roi: ROI) -> dict[str, float]:
     dict of str to float
         The 7 ``ivh_*`` features.
     """
-    x, levels = _roi_values(roi)
-    if levels.min() < 1:
-        raise ValueError("Grey levels inside the intensity mask must be >= 1.")
+    x, levels = _roi_values(roi, grey_levels=True)
     index, n_steps, first, step = _ivh_grid(roi, levels, x)
     counts = np.bincount(index, minlength=n_steps)
     nu = counts[::-1].cumsum()[::-1] / index.size  # voxels at or above each step

@@ -19,7 +19,13 @@ import numpy as np
 from scipy import ndimage
 
 from medfuse.imaging.radiomics.roi import ROI
-from medfuse.imaging.radiomics.zones import MODES, STATISTICS, SUFFIX, count_matrix_features
+from medfuse.imaging.radiomics.zones import (
+    STATISTICS,
+    check_mode,
+    count_matrix_features,
+    dense_counts,
+    mode_tags,
+)
 
 NGTDM_NAMES = ("coarseness", "contrast", "busyness", "complexity", "strength")
 NGLDM_NAMES = ("lde", "hde", "lgce", "hgce", "ldlge", "ldhge", "hdlge", "hdhge", "glnu",
@@ -28,11 +34,6 @@ NGLDM_NAMES = ("lde", "hde", "lgce", "hgce", "ldlge", "ldhge", "hdlge", "hdhge",
 
 # Coarseness of a ROI without any grey tone difference (the sum it inverts is 0).
 MAX_COARSENESS = 1.0e6
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}.")
 
 
 def _offsets(mode: str) -> list[tuple[int, int, int]]:
@@ -64,14 +65,6 @@ def _neighbour_sums(levels: np.ndarray, mode: str) -> tuple[np.ndarray, ...]:
     return total, valid, same
 
 
-def _per_slice_counts(key_slice: np.ndarray, key_col: np.ndarray, n_cols: int,
-                      n_slices: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Histogram of (slice, column) pairs, shape (n_slices, n_cols)."""
-    key = key_slice * n_cols + key_col
-    return np.bincount(key, weights=weights, minlength=n_slices * n_cols).reshape(
-        n_slices, n_cols).astype(float)
-
-
 def _ngtdm_per_slice(roi: ROI, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-slice NGTDM sums and counts, shape (Z, N_g) each (one row for 3D)."""
     levels, first = _cropped_levels(roi)
@@ -81,8 +74,8 @@ def _ngtdm_per_slice(roi: ROI, mode: str) -> tuple[np.ndarray, np.ndarray]:
     difference = np.abs(grey - total[used] / valid[used])
     n_rows = levels.shape[0] if mode == "2D" else 1
     rows = np.nonzero(used)[0] if mode == "2D" else np.zeros(grey.size, dtype=np.int64)
-    s = _per_slice_counts(rows, grey - 1, roi.n_levels, n_rows, difference)
-    n = _per_slice_counts(rows, grey - 1, roi.n_levels, n_rows)
+    s = dense_counts(rows, grey - 1, n_rows, roi.n_levels, weights=difference)
+    n = dense_counts(rows, grey - 1, n_rows, roi.n_levels)
     if mode == "2D":
         s_full = np.zeros((roi.levels.shape[0], roi.n_levels))
         n_full = np.zeros_like(s_full)
@@ -109,7 +102,7 @@ def ngtdm(roi: ROI, mode: str = "3D") -> tuple[np.ndarray, np.ndarray]:
     n : ndarray of float, same shape
         Number of such voxels per grey level. ``"2.5D"`` sums the per-slice rows.
     """
-    _check_mode(mode)
+    check_mode(mode)
     s, n = _ngtdm_per_slice(roi, mode)
     if mode == "2D":
         return s, n
@@ -180,7 +173,7 @@ def ngldm(roi: ROI, mode: str = "3D") -> np.ndarray:
         in 3D), shape ``(N_g, 9)`` for ``"2.5D"``, ``(N_g, 27)`` for ``"3D"`` and
         ``(Z, N_g, 9)`` for ``"2D"`` (one matrix per slice; ``"2.5D"`` is their sum).
     """
-    _check_mode(mode)
+    check_mode(mode)
     levels, first = _cropped_levels(roi)
     n_cols = 27 if mode == "3D" else 9
     _, _, same = _neighbour_sums(levels, "3D" if mode == "3D" else "2D")
@@ -188,13 +181,9 @@ def ngldm(roi: ROI, mode: str = "3D") -> np.ndarray:
     grey = levels[inside] - 1
     column = same[inside]
     if mode != "2D":
-        key = grey * n_cols + column
-        return np.bincount(key, minlength=roi.n_levels * n_cols).reshape(
-            roi.n_levels, n_cols).astype(float)
-    rows = np.nonzero(inside)[0] + first
-    key = (rows * roi.n_levels + grey) * n_cols + column
-    shape = (roi.levels.shape[0], roi.n_levels, n_cols)
-    return np.bincount(key, minlength=int(np.prod(shape))).reshape(shape).astype(float)
+        return dense_counts(grey, column, roi.n_levels, n_cols)
+    return dense_counts(grey, column, roi.n_levels, n_cols,
+                        slices=np.nonzero(inside)[0] + first, n_slices=roi.levels.shape[0])
 
 
 def ngldm_features(matrix: np.ndarray, n_voxels: int | None = None) -> dict[str, float]:
@@ -254,10 +243,6 @@ def features(roi: ROI) -> dict[str, float]:
         "3D": ([ngtdm_features(s3, n3)], [ngldm_features(d3)]),
     }
     for mode, (tone, dependence) in per_mode.items():
-        for prefix, sets, names in (("ngt", tone, NGTDM_NAMES),
-                                    ("ngl", dependence, NGLDM_NAMES)):
-            for name in names:
-                values = [one[name] for one in sets]
-                out[f"{prefix}_{name}{SUFFIX[mode]}"] = (
-                    float(np.mean(values)) if values else float("nan"))
+        out.update(mode_tags("ngt", NGTDM_NAMES, tone, mode))
+        out.update(mode_tags("ngl", NGLDM_NAMES, dependence, mode))
     return out

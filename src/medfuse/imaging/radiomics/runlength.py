@@ -15,6 +15,7 @@ from medfuse.imaging.radiomics.directions import (
     SPATIAL_OFFSETS,
     aggregate,
     crop_to_roi,
+    direction_matrices,
     occupied_slices,
 )
 from medfuse.imaging.radiomics.roi import ROI
@@ -247,8 +248,7 @@ def features(roi: ROI) -> dict[str, float]:
     n_plane = len(IN_PLANE_OFFSETS)
     per_slice = np.stack([_counts(level, length, group[where], slices.size, n_levels, width)
                           for level, length, where in found[:n_plane]], axis=1)
-    per_direction = np.stack(
-        [per_slice[:, d].sum(axis=0) for d in range(n_plane)]
-        + [_counts(level, length, np.zeros_like(level), 1, n_levels, width)[0]
-           for level, length, _ in found[n_plane:]])
+    per_direction = direction_matrices(
+        per_slice, [_counts(level, length, np.zeros_like(level), 1, n_levels, width)[0]
+                    for level, length, _ in found[n_plane:]])
     return aggregate(per_slice, per_direction, matrix_features, "rlm")

@@ -15,6 +15,7 @@ computes it from the matrix of the volume.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -37,9 +38,83 @@ GLDZM_NAMES = ("sde", "lde", "lgze", "hgze", "sdlge", "sdhge", "ldlge", "ldhge",
                "glnu_norm", "zdnu", "zdnu_norm", "z_perc", "gl_var", "zd_var", "zd_entr")
 
 
-def _check_mode(mode: str) -> None:
+def check_mode(mode: str) -> None:
+    """Raise unless ``mode`` is one of :data:`MODES`.
+
+    Parameters
+    ----------
+    mode : str
+        The aggregation asked for.
+
+    Raises
+    ------
+    ValueError
+        When ``mode`` is not ``"2D"``, ``"2.5D"`` or ``"3D"``.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}.")
+
+
+def dense_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, *,
+                 slices: np.ndarray | None = None, n_slices: int = 0,
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """Count ``(row, column)`` cells into a dense matrix, one matrix per slice when asked.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int, shape (K,)
+        Zero-based row and column of each item, below ``n_rows`` and ``n_cols``.
+    n_rows, n_cols : int
+        Size of each matrix.
+    slices : ndarray of int, shape (K,), optional
+        Slice of each item, below ``n_slices``: one matrix per slice.
+    n_slices : int
+        Number of per-slice matrices (with ``slices``).
+    weights : ndarray of float, shape (K,), optional
+        What each item adds to its cell; 1 by default.
+
+    Returns
+    -------
+    ndarray of float
+        Shape ``(n_rows, n_cols)``, or ``(n_slices, n_rows, n_cols)`` with ``slices``.
+    """
+    key = rows * n_cols + cols
+    shape: tuple[int, ...] = (n_rows, n_cols)
+    if slices is not None:
+        key = key + slices * (n_rows * n_cols)
+        shape = (n_slices, n_rows, n_cols)
+    counts = np.bincount(key, weights=weights, minlength=int(np.prod(shape)))
+    return counts.reshape(shape).astype(float)
+
+
+def mode_tags(prefix: str, names: Sequence[str], sets: Sequence[Mapping[str, float]],
+              mode: str, keys: Sequence[str] | None = None) -> dict[str, float]:
+    """One family's tags for one aggregation, each feature averaged over its feature sets.
+
+    Parameters
+    ----------
+    prefix : str
+        Family prefix of the tags, e.g. ``"szm"``.
+    names : sequence of str
+        Feature names as they appear in the tags, in output order.
+    sets : sequence of mapping of str to float
+        One feature set per matrix: one per slice for ``"2D"``, a single one otherwise.
+    mode : {"2D", "2.5D", "3D"}
+        The aggregation; its :data:`SUFFIX` ends every tag.
+    keys : sequence of str, optional
+        The key of each name in the feature sets; the names themselves by default.
+
+    Returns
+    -------
+    dict of str to float
+        ``{f"{prefix}_{name}{SUFFIX[mode]}": mean over sets}``; NaN when ``sets`` is empty.
+    """
+    out: dict[str, float] = {}
+    for name, key in zip(names, names if keys is None else keys, strict=True):
+        values = [one[key] for one in sets]
+        out[f"{prefix}_{name}{SUFFIX[mode]}"] = (float(np.mean(values)) if values
+                                                  else float("nan"))
+    return out
 
 
 def count_matrix_features(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray,
@@ -152,7 +227,7 @@ def zone_table(roi: ROI, mode: str = "3D") -> dict[str, np.ndarray]:
         zone's voxels of the city-block distance to the edge of the morphological mask, the
         edge voxel being 1) and ``"slice"`` (index along axis 0 of a voxel of the zone).
     """
-    _check_mode(mode)
+    check_mode(mode)
     levels, morph, first_slice = _cropped(roi)
     structure = _connectivity(mode)
     labels = np.zeros(levels.shape, dtype=np.int64)
@@ -183,13 +258,9 @@ def _dense(table: dict[str, np.ndarray], column: str, roi: ROI, mode: str) -> np
     rows = table["level"] - 1
     cols = table[column] - 1
     if mode == "2D":
-        n_slices = roi.levels.shape[0]
-        key = (table["slice"] * roi.n_levels + rows) * n_cols + cols
-        shape: tuple[int, ...] = (n_slices, roi.n_levels, n_cols)
-    else:
-        key = rows * n_cols + cols
-        shape = (roi.n_levels, n_cols)
-    return np.bincount(key, minlength=int(np.prod(shape))).reshape(shape).astype(float)
+        return dense_counts(rows, cols, roi.n_levels, n_cols, slices=table["slice"],
+                            n_slices=roi.levels.shape[0])
+    return dense_counts(rows, cols, roi.n_levels, n_cols)
 
 
 def glszm(roi: ROI, mode: str = "3D") -> np.ndarray:
@@ -209,7 +280,7 @@ def glszm(roi: ROI, mode: str = "3D") -> np.ndarray:
         slice, shape ``(Z, N_g, N_z)`` (all-zero for slices without ROI voxels). The
         ``"2.5D"`` matrix is the sum of the per-slice matrices.
     """
-    _check_mode(mode)
+    check_mode(mode)
     return _dense(zone_table(roi, mode), "size", roi, mode)
 
 
@@ -230,7 +301,7 @@ def gldzm(roi: ROI, mode: str = "3D") -> np.ndarray:
         2.5D, 6-neighbourhood in 3D; measured on the morphological mask), shape
         ``(N_g, N_d)``; for ``"2D"`` shape ``(Z, N_g, N_d)``, one matrix per slice.
     """
-    _check_mode(mode)
+    check_mode(mode)
     return _dense(zone_table(roi, mode), "distance", roi, mode)
 
 
@@ -256,15 +327,13 @@ def _family(tables: dict[str, dict[str, np.ndarray]], column: str, roi: ROI, pre
     for mode in MODES:
         table = tables["3D" if mode == "3D" else "2D"]
         if mode == "2D":
-            per_slice = _zone_statistics(table["level"], table[column], table["slice"],
-                                         roi.intensity_mask.sum(axis=(1, 2)))
-            stats = {key: float(np.mean([s[key] for s in per_slice])) for key in STATISTICS}
+            sets = _zone_statistics(table["level"], table[column], table["slice"],
+                                    roi.intensity_mask.sum(axis=(1, 2)))
         else:
-            stats = _zone_statistics(table["level"], table[column],
-                                     np.zeros_like(table["level"]),
-                                     np.array([roi.intensity_mask.sum()]))[0]
-        for name, key in zip(names, STATISTICS, strict=False):
-            out[f"{prefix}_{name}{SUFFIX[mode]}"] = stats[key]
+            sets = _zone_statistics(table["level"], table[column],
+                                    np.zeros_like(table["level"]),
+                                    np.array([roi.intensity_mask.sum()]))
+        out.update(mode_tags(prefix, names, sets, mode, STATISTICS[:len(names)]))
     return out
 
 
