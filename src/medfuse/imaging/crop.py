@@ -42,7 +42,7 @@ class MaskCrop(TransformerMixin, BaseEstimator):
         Spatial shape of a crop.
     n_channels_ : int
         Image channels (without the mask channel).
-    mean_, scale_ : ndarray of shape (n_channels_,)
+    mean_, scale_ : ndarray, one value per image channel
         Standardisation of each image channel, from the training crops.
     """
 
