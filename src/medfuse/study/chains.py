@@ -72,12 +72,13 @@ def harmonization_chains(spec, data, batch_column: str,
                              f"({', '.join(data.modality_names)}).")
         modality = seen(m)
         kind = modality.kind_object
+        raw = m not in represented and kind.storage != "table"  # an image, a series ...
         if spec.method not in kind.harmonizers:
             use = (f"use method: {kind.harmonizers[0]}" if kind.harmonizers else
                    f"{kind.name} modalities are not harmonized")
             raise StudyError(f"harmonize.modalities: {spec.method} adjusts "
                              f"{_ADJUSTS[spec.method]}; {m!r} is a {kind.name} modality "
-                             f"({use}{'' if m in represented else _REPRESENT_HINT}).")
+                             f"({use}{_REPRESENT_HINT if raw else ''}).")
         if spec.method == "ComBat":
             harmonizer = ComBat(
                 parametric=True if spec.parametric is None else spec.parametric,
