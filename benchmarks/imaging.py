@@ -34,9 +34,10 @@ the cause next to each): mirp estimates Moran's I and Geary's C from random subs
 voxels on an ROI this size (medfuse computes them exactly); the oriented minimum bounding box
 and minimum-volume enclosing ellipsoid (no IBSI reference values) are approximated by
 different algorithms; mirp 2.7 reports the bounding box's volume density as its area
-density; and with a fixed-bin-size IVH medfuse ends the intensity range at the ROI's highest
-bin where mirp ends it at the re-segmentation upper bound, which moves ``ivh_v90`` and
-``ivh_auc`` when the ROI does not reach that bound. medfuse computes every texture
+density; and with a fixed-bin-size IVH mirp runs the intensity range one bin past the
+re-segmentation upper bound where medfuse ends it, as the reference manual does, at the
+centre of the last bin below it, which moves ``ivh_auc`` (and ``ivh_v90`` when only that
+extra bin is above 90 % of the range). medfuse computes every texture
 aggregation (2D, 2.5D, 3D) and keeps the 3D ones, so its time includes work mirp is not
 asked for.
 
@@ -130,8 +131,9 @@ KNOWN_CAUSES = {
     r"morph_area_dens_ombb$": "mirp returns the OMBB volume density under this name",
     r"morph_(vol|area)_dens_(ombb|mvee)$": "no IBSI reference value; the two approximate the "
                                            "box / ellipsoid differently",
-    r"ivh_(v\d+|diff_v10_v90|auc)$": "medfuse ends the IVH range at the ROI's highest bin, "
-                                     "mirp at the re-segmentation upper bound",
+    r"ivh_(v\d+|diff_v10_v90|auc)$": "mirp's fixed-bin-size IVH range runs one bin past the "
+                                     "re-segmentation upper bound; medfuse (and the "
+                                     "reference manual) end it at the last bin centre below",
 }
 
 
@@ -337,17 +339,29 @@ def run_mirp(mirp_python: str, image: Path, mask: Path, settings: dict, repeats:
     return json.loads(Path(job["out"]).read_text())
 
 
+#: mirp's texture aggregation suffixes and medfuse's: features averaged over directions
+#: (``avg``; per slice, then over slices, in 2D; 2.5D merges each direction's slices first)
+#: or from the direction-merged matrices (``comb``: per slice in 2D, all at once otherwise).
+_MIRP_AGGREGATIONS = (("_3d_v_mrg", "_3D_comb"), ("_3d_avg", "_3D_avg"), ("_3d", "_3D"),
+                      ("_2d_s_mrg", "_2D_comb"), ("_2d_avg", "_2D_avg"), ("_2d", "_2D"),
+                      ("_2.5d_v_mrg", "_2_5D_comb"), ("_2.5d_d_mrg", "_2_5D_avg"),
+                      ("_2.5d", "_2_5D"))
+
+
 def mirp_tag(name: str) -> str:
     """mirp's feature name as medfuse's IBSI tag (``cm_joint_max_d1_3d_avg`` ->
     ``cm_joint_max_3D_avg``, ``rlm_sre_3d_v_mrg`` -> ``rlm_sre_3D_comb``,
-    ``ngl_lde_d1_a0.0_3d_fbs_w25.0`` -> ``ngl_lde_3D``: the distance, the NGLDM coarseness
-    and the discretisation are dropped as they are fixed here); other names are unchanged."""
+    ``cm_energy_d1_2d_s_mrg`` -> ``cm_energy_2D_comb``, ``rlm_sre_2.5d_d_mrg`` ->
+    ``rlm_sre_2_5D_avg``, ``ngl_lde_d1_a0.0_3d_fbs_w25.0`` -> ``ngl_lde_3D``: the distance,
+    the NGLDM coarseness and the discretisation are dropped as they are fixed here); other
+    names are unchanged."""
     tag = re.sub(r"_(fbs|fbn|fbsp)_[a-z]+[0-9.]+$", "", name)  # discretisation suffix
     tag = re.sub(r"_d1(?=_)", "", tag)
     tag = re.sub(r"_a0\.0(?=_)", "", tag)
-    tag = re.sub(r"_3d_v_mrg$", "_3D_comb", tag)
-    tag = re.sub(r"_3d_avg$", "_3D_avg", tag)
-    return re.sub(r"_3d$", "_3D", tag)
+    for theirs, ours in _MIRP_AGGREGATIONS:
+        if tag.endswith(theirs):
+            return tag[: -len(theirs)] + ours
+    return tag
 
 
 def agree(a: float, b: float, rtol: float, atol: float = 1e-9) -> bool:

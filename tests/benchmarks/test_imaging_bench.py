@@ -64,6 +64,12 @@ def test_mirp_names_map_to_medfuse_tags():
     assert bench.mirp_tag("rlm_sre_3d_v_mrg_fbn_n32") == "rlm_sre_3D_comb"
     assert bench.mirp_tag("ngl_lde_d1_a0.0_3d_fbs_w25.0") == "ngl_lde_3D"
     assert bench.mirp_tag("szm_sze_3d") == "szm_sze_3D"
+    assert bench.mirp_tag("cm_joint_max_d1_2d_avg_fbs_w25.0") == "cm_joint_max_2D_avg"
+    assert bench.mirp_tag("cm_joint_max_d1_2d_s_mrg") == "cm_joint_max_2D_comb"
+    assert bench.mirp_tag("rlm_sre_2.5d_d_mrg_fbn_n32") == "rlm_sre_2_5D_avg"
+    assert bench.mirp_tag("rlm_sre_2.5d_v_mrg") == "rlm_sre_2_5D_comb"
+    assert bench.mirp_tag("ngl_lde_d1_a0.0_2.5d") == "ngl_lde_2_5D"
+    assert bench.mirp_tag("szm_sze_2d_fbn_n32") == "szm_sze_2D"
     assert bench.mirp_tag("morph_volume") == "morph_volume"
     assert bench.mirp_tag("ivh_diff_v10_v90") == "ivh_diff_v10_v90"
 

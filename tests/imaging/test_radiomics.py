@@ -16,6 +16,7 @@ from medfuse.imaging.radiomics.settings import (
     make_roi,
     preset,
     resegment,
+    volume_histogram_roi,
 )
 from tests.imaging.ibsi_phantom import PHANTOM, mismatches, phantom_arrays, reference_values
 
@@ -58,18 +59,55 @@ def test_fixed_bin_number_and_size_follow_the_ibsi_formulas():
     assert constant.tolist() == [1, 1, 1] and n == 1
 
 
-def test_resegmentation_by_range_then_outliers():
+def test_resegmentation_by_range_and_outliers():
     image = np.zeros((1, 1, 12))
     image[0, 0, :] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, -300]
     mask = np.ones_like(image, bool)
     kept = resegment(image, mask, RadiomicsSettings(resegment=(-100.0, 1000.0)))
     assert kept.sum() == 11 and not kept[0, 0, 11]
-    values = image[kept]
-    limit = 1.0 * values.std()
+    limit = 1.0 * image.std()
     kept = resegment(image, mask, RadiomicsSettings(resegment=(-100.0, 1000.0),
                                                     outlier_sd=1.0))
-    assert np.array_equal(kept[0, 0], np.abs(image[0, 0] - values.mean()) <= limit)
+    assert np.array_equal(kept[0, 0], np.abs(image[0, 0] - image.mean()) <= limit)
     assert not kept[0, 0, 10] and not kept[0, 0, 11]
+
+
+def test_outlier_limits_come_from_the_whole_roi_not_the_range_limited_one():
+    # Ten voxels at 0, one at 30 and one at -1000 outside the range. Over the whole ROI the
+    # 3 sd limits are about [-913, 751] and keep the 30; over the range-limited voxels they
+    # would be about [-23, 29] and drop it. IBSI-1 takes the mean and sd of the ROI, and each
+    # method removes voxels from the intensity mask: an intersection, in either order.
+    image = np.zeros((1, 1, 12))
+    image[0, 0, 10:] = [30.0, -1000.0]
+    mask = np.ones_like(image, bool)
+    kept = resegment(image, mask, RadiomicsSettings(resegment=(-100.0, 1000.0),
+                                                    outlier_sd=3.0))
+    assert kept[0, 0, 10] and not kept[0, 0, 11] and kept.sum() == 11
+    outliers = resegment(image, mask, RadiomicsSettings(outlier_sd=3.0))
+    in_range = resegment(image, mask, RadiomicsSettings(resegment=(-100.0, 1000.0)))
+    assert np.array_equal(kept, outliers & in_range)
+
+
+def test_the_ivh_of_integer_intensities_reads_them_over_the_resegmentation_range():
+    # Integer HU and no IVH discretisation (IBSI-1 "definite intensity units, discrete
+    # case"): the IVH steps by 1 HU over G = [-10, 30], not over the 4 texture bins. With
+    # X = 0, 0, 5, 10, 10, 20: nu = 1 up to 0, 4/6 up to 5, 3/6 up to 10, 1/6 up to 20, then
+    # 0; gamma = (i + 10) / 40. V10 = nu(-6) = 1, V90 = nu(26) = 0, I90 = 1, I10 = 21 and
+    # AUC = (11 + 5 * 4/6 + 5 * 3/6 + 10/6 - 1/2) / 40 = 0.45.
+    image = np.array([0, 0, 5, 10, 10, 20], float).reshape(1, 1, -1)
+    mask = np.ones_like(image)
+    settings = RadiomicsSettings(resegment=(-10.0, 30.0), n_bins=4, aggregation=("2D",))
+    values = extract(image, mask, (1, 1, 1), settings, families=["ivh"])
+    assert values == pytest.approx({"ivh_v10": 1.0, "ivh_v90": 0.0, "ivh_i10": 21.0,
+                                    "ivh_i90": 1.0, "ivh_diff_v10_v90": 1.0,
+                                    "ivh_diff_i10_i90": 20.0, "ivh_auc": 0.45})
+    # without a range G is the ROI's [0, 20]: V90 = nu(18) = 1/6
+    free = extract(image, mask, (1, 1, 1), RadiomicsSettings(n_bins=4, aggregation=("2D",)),
+                   families=["ivh"])
+    assert free["ivh_v90"] == pytest.approx(1 / 6) and free["ivh_i10"] == 21.0
+    # intensities that are not integers keep the texture grey levels
+    roi = make_roi(image + 0.5, mask, (1, 1, 1), settings)
+    assert volume_histogram_roi(roi, settings) is roi
 
 
 def test_presets_are_the_five_ibsi_ct_configurations():
@@ -79,6 +117,9 @@ def test_presets_are_the_five_ibsi_ct_configurations():
     assert b.spacing == (None, 2.0, 2.0) and b.n_bins == 32
     assert c.spacing == (2.0, 2.0, 2.0) and c.resegment == (-1000, 400) and c.bin_size == 25
     assert d.outlier_sd == 3 and d.resegment is None and d.n_bins == 32
+    # IVH: the HU as they are for A, B and D; 2.5 HU bins for C, 1000 bins for E
+    assert a.ivh is None and b.ivh is None and d.ivh is None
+    assert c.ivh == ("fixed_bin_size", 2.5) and e.ivh == ("fixed_bin_number", 1000)
     assert e.interpolator == "bspline" and e.outlier_sd == 3 and e.resegment == (-1000, 400)
     assert {x.aggregation for x in (a, b)} == {("2D", "2_5D")}
     assert {x.aggregation for x in (c, d, e)} == {("3D",)}

@@ -247,6 +247,22 @@ def test_mask_threshold_is_the_partial_volume_rule():
         resample_mask(mask, 1.0, 0.5, threshold=0.0)
 
 
+def test_mask_fraction_of_one_half_is_kept_despite_rounding_error():
+    # New centre (0, 1) lies half-way between an inside and an outside voxel along y, so its
+    # fraction is 0.5; the interpolation weights give 0.49999999999999956 (the IBSI-1
+    # manual's example of a voxel wrongly dropped by the 0.5 partial-volume rule).
+    mask = np.zeros((2, 8, 1), np.uint8)
+    mask[0, :4] = 1
+    spacing, new = (3.0, 0.6, 1.0), (2.0, 2.0, None)
+    fraction, _ = resample(mask.astype(float), spacing, new)
+    assert fraction[0, 1, 0] == pytest.approx(0.5, abs=1e-12)
+    assert fraction[1, 0, 0] == pytest.approx(0.5, abs=1e-12)
+    out = resample_mask(mask, spacing, new)
+    assert out[0, 1, 0] and out[1, 0, 0] and out[0, 0, 0]
+    assert not out[1, 1, 0]  # 0.25
+    assert out.sum() == 3
+
+
 # --- resolution -----------------------------------------------------------------------------
 
 

@@ -64,6 +64,13 @@ FWHM_PER_SIGMA: float = 2.0 * math.sqrt(2.0 * math.log(2.0))
 # is an integer up to floating point error (e.g. 0.7 * 10 / 0.7) is not given one extra voxel.
 _RATIO_DECIMALS = 9
 
+# An interpolated mask fraction this close below the partial-volume threshold reaches it. A
+# new centre half-way between an inside and an outside voxel is exactly 0.5, but the product
+# of interpolation weights can come out as 0.49999999999999 (and a spacing read as a 32-bit
+# float, as NIfTI headers store it, moves it by about 1e-7); the IBSI-1 reference manual
+# names that unintended exclusion as an error to avoid.
+_MASK_TOLERANCE = 1e-6
+
 _AXIS_NAMES = {3: ("z", "y", "x"), 2: ("y", "x"), 1: ("x",)}
 
 
@@ -279,7 +286,8 @@ def resample_mask(mask: ArrayLike, spacing: ArrayLike,
     The mask is taken as a float image of 0 (outside) and 1 (inside; any non-zero voxel),
     interpolated linearly at the new voxel centres, and a new voxel belongs to the region
     where the interpolated value is ``>= threshold`` (the IBSI-1 partial-volume rule, with
-    0.5 by default).
+    0.5 by default). A value within 1e-6 below the threshold counts as reaching it, so that
+    rounding error (``0.4999999...`` for an exact 0.5) does not drop a voxel.
 
     Parameters
     ----------
@@ -305,7 +313,7 @@ def resample_mask(mask: ArrayLike, spacing: ArrayLike,
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must lie in (0, 1]; got {threshold!r}.")
     fraction, _ = resample(np.asarray(mask) != 0, spacing, new_spacing, order="linear")
-    return fraction >= threshold
+    return fraction >= threshold - _MASK_TOLERANCE
 
 
 def matching_sigma(spacing: ArrayLike, fwhm_source: ArrayLike,

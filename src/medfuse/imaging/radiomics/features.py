@@ -10,7 +10,6 @@ averaged) or ``_comb`` (direction matrices merged).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import re
 from collections.abc import Sequence
@@ -18,7 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from medfuse.imaging.radiomics.roi import ROI
-from medfuse.imaging.radiomics.settings import RadiomicsSettings, discretise, make_roi
+from medfuse.imaging.radiomics.settings import (
+    RadiomicsSettings,
+    make_roi,
+    volume_histogram_roi,
+)
 
 #: Family -> (module, function) computing it (a function returns the tags of its family
 #: and possibly of a sibling family, filtered by prefix).
@@ -119,15 +122,6 @@ def extract(image: np.ndarray, mask: np.ndarray, spacing: Sequence[float],
     """
     settings = settings or RadiomicsSettings()
     roi = make_roi(image, mask, tuple(spacing), settings, where=where)
-    ivh_roi = None
-    if settings.ivh is not None:
-        method, value = settings.ivh
-        ivh_settings = dataclasses.replace(
-            settings, discretisation=method,
-            n_bins=int(value) if method == "fixed_bin_number" else None,
-            bin_size=float(value) if method == "fixed_bin_size" else None)
-        levels, n_levels, how = discretise(roi.image[roi.intensity_mask], ivh_settings)
-        grid = np.zeros(roi.image.shape, np.int64)
-        grid[roi.intensity_mask] = levels
-        ivh_roi = dataclasses.replace(roi, levels=grid, n_levels=n_levels, discretisation=how)
+    wanted = FAMILIES if families is None else families
+    ivh_roi = volume_histogram_roi(roi, settings) if "ivh" in wanted else None
     return compute(roi, families, settings.aggregation, ivh_roi=ivh_roi)

@@ -3,8 +3,9 @@
 The IBSI-1 processing chain, in order: interpolate the image (and the mask, by the
 partial-volume rule) to a new voxel size on a grid centred on the original, round the
 intensities when the modality is integer-valued (CT), re-segment the intensity mask to a
-range and/or remove outliers beyond ``mean +- k sd``, then discretise the intensities inside
-the intensity mask to grey levels by a fixed bin number or a fixed bin size.
+range and/or remove outliers beyond ``mean +- k sd`` (mean and sd of the whole ROI, so the
+two combine in either order), then discretise the intensities inside the intensity mask to
+grey levels by a fixed bin number or a fixed bin size.
 
 Presets ``ibsi1-a`` ... ``ibsi1-e`` are the five configurations of the IBSI-1 CT phantom
 (Zwanenburg et al., Radiology 2020, reference manual table of configurations):
@@ -15,13 +16,16 @@ name  aggregation   interpolation               re-segmentation   discretisation
 A     2D            none                        [-500, 400] HU    bin size 25 HU      none
 B     2D            2 x 2 mm in-plane, linear   [-500, 400] HU    32 bins             none
 C     3D            2 x 2 x 2 mm, linear        [-1000, 400] HU   bin size 25 HU      2.5 HU
-D     3D            2 x 2 x 2 mm, linear        3 sd outliers     32 bins             1000 bins
+D     3D            2 x 2 x 2 mm, linear        3 sd outliers     32 bins             none
 E     3D            2 x 2 x 2 mm, cubic spline  [-1000, 400] HU   32 bins             1000 bins
                                                 and 3 sd outliers
 ====  ============  ==========================  ================  ==================  ========
 
 Every interpolated preset rounds intensities to integers (CT) and keeps mask voxels whose
-interpolated value is at least 0.5.
+interpolated value is at least 0.5. The intensity-volume histogram (IVH) of A, B and D uses
+the integer HU as they are (the manual's "definite intensity units, discrete case": step 1 HU
+over the re-segmentation range, or over the ROI's range without one); C re-discretises them
+with bins of 2.5 HU from the lower re-segmentation bound and E into 1000 bins.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ class RadiomicsSettings:
         Bin width of the fixed bin size method, in intensity units.
     ivh : tuple (method, value), optional
         Discretisation of the intensity-volume histogram: ``("fixed_bin_size", 2.5)``,
-        ``("fixed_bin_number", 1000)``; None uses the intensities as they are.
+        ``("fixed_bin_number", 1000)``; None uses the intensities as they are when they are
+        all integers (CT), else the texture grey levels (see :func:`volume_histogram_roi`).
     aggregation : tuple of str
         Which of ``2D``, ``2_5D``, ``3D`` texture aggregations to report.
     """
@@ -142,7 +147,7 @@ PRESETS: dict[str, RadiomicsSettings] = {
     "ibsi1-d": RadiomicsSettings(spacing=(2.0, 2.0, 2.0), interpolator="linear",
                                  round_intensities=True, outlier_sd=3.0,
                                  discretisation="fixed_bin_number", n_bins=32,
-                                 ivh=("fixed_bin_number", 1000), aggregation=("3D",)),
+                                 aggregation=("3D",)),
     "ibsi1-e": RadiomicsSettings(spacing=(2.0, 2.0, 2.0), interpolator="bspline",
                                  round_intensities=True, resegment=(-1000.0, 400.0),
                                  outlier_sd=3.0, discretisation="fixed_bin_number", n_bins=32,
@@ -223,8 +228,13 @@ def discretise(values: np.ndarray, settings: RadiomicsSettings) -> tuple[np.ndar
 
 
 def resegment(image: np.ndarray, mask: np.ndarray, settings: RadiomicsSettings) -> np.ndarray:
-    """The intensity mask: ``mask`` limited to the re-segmentation range, then without the
-    outliers beyond ``mean +- outlier_sd * sd`` (population sd of the range-limited ROI).
+    """The intensity mask: the voxels of ``mask`` inside the re-segmentation range and inside
+    ``mean +- outlier_sd * sd``, the mean and (population) sd of every voxel of ``mask``.
+
+    The reference manual computes the outlier limits from the intensities of the ROI and has
+    each method remove voxels from the intensity mask, so the two combine as an intersection,
+    whatever their order: the range does not narrow the limits (voxels it removes, such as
+    calcifications above its upper bound, still count in the mean and sd).
 
     Parameters
     ----------
@@ -236,12 +246,13 @@ def resegment(image: np.ndarray, mask: np.ndarray, settings: RadiomicsSettings) 
     -------
     ndarray of bool, shape (Z, Y, X)
     """
-    keep = np.asarray(mask, bool).copy()
+    roi = np.asarray(mask, bool)
+    keep = roi.copy()
     if settings.resegment is not None:
         lo, hi = settings.resegment
         keep &= (image >= lo) & (image <= hi)
-    if settings.outlier_sd is not None and keep.any():
-        values = image[keep]
+    if settings.outlier_sd is not None and roi.any():
+        values = image[roi]
         mean, sd = values.mean(), values.std()
         keep &= np.abs(image - mean) <= settings.outlier_sd * sd
     return keep
@@ -306,3 +317,52 @@ def make_roi(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, f
     levels[intensity] = values
     return ROI(image=image, intensity_mask=intensity, morph_mask=morph, levels=levels,
                n_levels=n_levels, spacing=spacing, discretisation=how)
+
+
+def volume_histogram_roi(roi: ROI, settings: RadiomicsSettings) -> ROI:
+    """The ROI whose grey levels the intensity-volume histogram reads (IBSI-1).
+
+    * ``settings.ivh`` given: the intensities of the intensity mask discretised again by that
+      method (fixed bin size from the lower re-segmentation bound, the range ending below the
+      upper one; fixed bin number over the ROI's range);
+    * None, every intensity an integer (CT in HU; the reference manual's "definite intensity
+      units, discrete case"): the intensities as they are, one step per unit over the total
+      range ``G``: the re-segmentation range (its bounds rounded inwards to integers), a
+      missing or infinite bound replaced by the ROI's lowest or highest intensity. It is
+      stored as a fixed bin size of 1 starting half a unit below ``G``, whose bin centres are
+      the intensities themselves;
+    * None otherwise: ``roi`` itself (the texture grey levels).
+
+    Parameters
+    ----------
+    roi : ROI
+        The ROI of :func:`make_roi`.
+    settings : RadiomicsSettings
+
+    Returns
+    -------
+    ROI
+        ``roi`` with other grey levels (or ``roi`` itself).
+    """
+    x = roi.image[roi.intensity_mask]
+    if settings.ivh is not None:
+        method, value = settings.ivh
+        ivh_settings = dataclasses.replace(
+            settings, discretisation=method,
+            n_bins=int(value) if method == "fixed_bin_number" else None,
+            bin_size=float(value) if method == "fixed_bin_size" else None)
+        values, n_levels, how = discretise(x, ivh_settings)
+    elif np.array_equal(x, np.round(x)):
+        low, high = float(x.min()), float(x.max())
+        if settings.resegment is not None:
+            lower, upper = settings.resegment
+            low = float(np.ceil(lower)) if np.isfinite(lower) else low
+            high = float(np.floor(upper)) if np.isfinite(upper) else high
+        values = (x - low).astype(np.int64) + 1
+        n_levels = int(high - low) + 1
+        how = Discretisation("fixed_bin_size", bin_size=1.0, lower=low - 0.5, upper=high + 0.5)
+    else:
+        return roi
+    levels = np.zeros(roi.image.shape, np.int64)
+    levels[roi.intensity_mask] = values
+    return dataclasses.replace(roi, levels=levels, n_levels=n_levels, discretisation=how)
