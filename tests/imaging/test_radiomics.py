@@ -222,3 +222,26 @@ def test_a_single_slice_under_3d_settings_is_refused_with_what_to_use():
     values = extract(image, np.ones_like(image), (1, 1, 1), preset("ibsi1-a"),
                      families=["stat", "cm"])
     assert values["stat_max"] == 5.0 and "cm_contrast_2D_avg" in values
+
+
+def test_the_command_reads_a_yaml_config_that_starts_from_a_preset(tmp_path):
+    pytest.importorskip("nibabel")
+    from typer.testing import CliRunner
+
+    from medfuse.cli import app
+
+    config = tmp_path / "radiomics.yaml"
+    config.write_text("preset: ibsi1-phantom\naggregation: [3D]\n")
+    out = tmp_path / "f.csv"
+    done = CliRunner().invoke(app, [
+        "radiomics", str(PHANTOM / "nifti" / "image" / "phantom.nii.gz"),
+        str(PHANTOM / "nifti" / "mask" / "mask.nii.gz"), "--config", str(config),
+        "--families", "stat,cm", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    row = pd.read_csv(out, index_col=0).iloc[0]
+    assert {aggregation_of(t) for t in row.index} == {None, "3D"}
+    assert not mismatches(row.to_dict(), "stat_")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bins: 4\n")
+    done = CliRunner().invoke(app, ["radiomics", "a.nii", "b.nii", "--config", str(bad)])
+    assert done.exit_code == 2 and "unknown radiomics setting" in done.output

@@ -33,8 +33,9 @@ def radiomics(
     import pandas as pd
     import yaml
 
+    from medfuse import limits
     from medfuse.data import DataValidationError
-    from medfuse.files import csv_text, write_file
+    from medfuse.files import csv_text, read_bytes, write_file
     from medfuse.imaging.io import read_mask, read_scan
     from medfuse.imaging.radiomics.features import extract
     from medfuse.imaging.radiomics.settings import RadiomicsSettings
@@ -44,7 +45,7 @@ def radiomics(
         fail("give --preset or --config, not both (a config file may name a preset).")
     try:
         if config is not None:
-            values = yaml.safe_load(config.read_text()) or {}
+            values = yaml.safe_load(read_bytes(config, limits.STUDY_BYTES).decode()) or {}
             if not isinstance(values, dict):
                 raise ValueError(f"{config}: the settings must be a mapping of names to "
                                  "values.")
