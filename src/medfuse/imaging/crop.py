@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.ragged import RaggedBlock
+from medfuse.represent.base import per_subject
 
 
 class MaskCrop(TransformerMixin, BaseEstimator):
@@ -56,7 +57,7 @@ class MaskCrop(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn the crop grid and the per-channel standardisation of training crops."""
-        images = _images(X)
+        images = per_subject(X)
         ndim = images[0].ndim - 1
         size = _per_axis(self.size_mm, ndim, "size_mm")
         step = _per_axis(self.spacing_mm, ndim, "spacing_mm")
@@ -72,7 +73,7 @@ class MaskCrop(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """``(N, C [+ 1], *shape_)`` float array of standardised crops."""
         check_is_fitted(self, "shape_")
-        crops = self._crops(X, _images(X))
+        crops = self._crops(X, per_subject(X))
         index = (slice(None), slice(0, self.n_channels_)) + (None,) * len(self.shape_)
         crops[:, :self.n_channels_] -= self.mean_[index[1:]]
         crops[:, :self.n_channels_] /= self.scale_[index[1:]]
@@ -109,15 +110,6 @@ class MaskCrop(TransformerMixin, BaseEstimator):
                 out[i, -1] = map_coordinates(mask.astype(float), coords, order=1,
                                              mode="constant", cval=0.0)
         return out
-
-
-def _images(X) -> list[np.ndarray]:
-    if isinstance(X, RaggedBlock):
-        missing = [i for i, v in zip(X.ids, X.values, strict=True) if v is None]
-        if missing:
-            raise ValueError(f"Subject(s) {missing[:5]} have no image in this block.")
-        return [np.asarray(v, dtype=float) for v in X.values]
-    return list(np.asarray(X, dtype=float))
 
 
 def _masks_and_spacing(X, images, field: str):
