@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from medfuse.data.ragged import RaggedBlock
-from medfuse.represent.base import per_subject
+from medfuse.represent.base import masks_and_spacing, per_subject
 
 
 class MaskCrop(TransformerMixin, BaseEstimator):
@@ -84,7 +84,7 @@ class MaskCrop(TransformerMixin, BaseEstimator):
 
         ndim = len(self.shape_)
         step = np.asarray(_per_axis(self.spacing_mm, ndim, "spacing_mm"))
-        masks, spacings = _masks_and_spacing(X, images, self.mask_field)
+        masks, spacings = masks_and_spacing(X, images, self.mask_field)
         ids = list(X.ids) if isinstance(X, RaggedBlock) else list(range(len(images)))
         channels = self.n_channels_ + int(bool(self.mask_channel))
         out = np.empty((len(images), channels, *self.shape_))
@@ -110,21 +110,6 @@ class MaskCrop(TransformerMixin, BaseEstimator):
                 out[i, -1] = map_coordinates(mask.astype(float), coords, order=1,
                                              mode="constant", cval=0.0)
         return out
-
-
-def _masks_and_spacing(X, images, field: str):
-    n = len(images)
-    masks = [np.ones(im.shape[1:]) for im in images]
-    spacings = [np.ones(im.ndim - 1) for im in images]
-    if isinstance(X, RaggedBlock):
-        if field in X.field_names:
-            masks = [np.ones(im.shape[1:]) if m is None else np.asarray(m, float)
-                     for im, m in zip(images, X.field(field), strict=True)]
-        if "spacing" in X.meta.columns:
-            spacings = [np.ones(images[i].ndim - 1) if s is None or (
-                isinstance(s, float) and np.isnan(s)) else np.asarray(s, float)
-                for i, s in enumerate(X.meta["spacing"])]
-    return masks[:n], spacings[:n]
 
 
 def _per_axis(value, ndim: int, name: str) -> tuple[float, ...]:

@@ -47,3 +47,40 @@ def per_subject(X) -> list[np.ndarray]:
             raise ValueError(f"Subjects {missing[:5]} have no value in this block.")
         return [np.asarray(v, dtype=float) for v in X.values]
     return list(np.asarray(X, dtype=float))
+
+
+def masks_and_spacing(X, images: list[np.ndarray], mask_field: str = "mask"
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each subject's mask and voxel spacing from an image block.
+
+    Parameters
+    ----------
+    X : block
+        A :class:`~medfuse.data.RaggedBlock` (masks in the field ``mask_field``, spacing in
+        the ``spacing`` metadata) or a dense array (neither).
+    images : list of ndarray
+        The block's ``C x ...`` images (:func:`per_subject`).
+    mask_field : str
+        The field holding the masks.
+
+    Returns
+    -------
+    masks : list of ndarray
+        As stored; all-true of the image's spatial shape where a subject has none.
+    spacings : list of ndarray of float
+        mm per spatial axis; ones where a subject has none.
+    """
+    masks = [np.ones(im.shape[1:], dtype=bool) for im in images]
+    spacings = [np.ones(im.ndim - 1) for im in images]
+    if isinstance(X, RaggedBlock):
+        if mask_field in X.field_names:
+            masks = [np.ones(im.shape[1:], bool) if m is None else np.asarray(m)
+                     for im, m in zip(images, X.field(mask_field), strict=True)]
+        if "spacing" in X.meta.columns:
+            spacings = [np.ones(images[i].ndim - 1) if _missing(s) else
+                        np.asarray(s, dtype=float) for i, s in enumerate(X.meta["spacing"])]
+    return masks[:len(images)], spacings[:len(images)]
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))

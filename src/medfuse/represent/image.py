@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from medfuse.data.ragged import RaggedBlock
-from medfuse.represent.base import Representation, per_subject, subject_ids
+from medfuse.represent.base import (
+    Representation,
+    masks_and_spacing,
+    per_subject,
+    subject_ids,
+)
 
 PERCENTILES = (10, 50, 90)
 
@@ -50,7 +54,7 @@ class ImageStatistics(Representation):
     def transform(self, X) -> pd.DataFrame:
         """(N, channels x 7 + 1) statistics, indexed by subject when ``X`` has IDs."""
         images = per_subject(X)
-        masks, spacings = self._masks_and_spacing(X, images)
+        masks, spacings = masks_and_spacing(X, images, self.mask_field)
         rows = []
         for im, mask, spacing in zip(images, masks, spacings, strict=True):
             if mask.shape != im.shape[1:]:
@@ -68,21 +72,3 @@ class ImageStatistics(Representation):
             rows.append(row)
         return pd.DataFrame(np.array(rows, dtype=float), index=subject_ids(X),
                             columns=self.feature_names_out_)
-
-    def _masks_and_spacing(self, X, images):
-        n = len(images)
-        masks = [np.ones(im.shape[1:], dtype=bool) for im in images]
-        spacings = [np.ones(im.ndim - 1) for im in images]
-        if isinstance(X, RaggedBlock):
-            if self.mask_field in X.field_names:
-                masks = [np.ones(im.shape[1:], bool) if m is None else np.asarray(m)
-                         for im, m in zip(images, X.field(self.mask_field), strict=True)]
-            meta = X.meta
-            if "spacing" in meta.columns:
-                spacings = [np.ones(images[i].ndim - 1) if _missing(s) else
-                            np.asarray(s, dtype=float) for i, s in enumerate(meta["spacing"])]
-        return masks[:n], spacings[:n]
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v))
