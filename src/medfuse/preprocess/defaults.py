@@ -49,10 +49,6 @@ def image_input(spec):
     return make_pipeline(ImageResampler(), ChannelStandardizer())
 
 
-@register_transform("mask-crop")
-def _mask_crop(spec):
-    """Crops of a fixed physical size around each image's mask, standardised on the training
-    crops (:class:`medfuse.imaging.crop.MaskCrop`, imported when first made)."""
-    import importlib
-
-    return importlib.import_module("medfuse.imaging.crop").MaskCrop()
+# crops of a fixed physical size around each image's mask, standardised on the training
+# crops, for a CNN on the region of interest (imported when first made)
+register_transform("mask-crop", "medfuse.imaging.crop:MaskCrop")

@@ -28,16 +28,18 @@ from sklearn.base import clone
 _TRANSFORMS: dict[str, Callable[[Any], Any]] = {}
 
 
-def register_transform(name: str, factory: Callable[[Any], Any] | None = None):
+def register_transform(name: str, factory: Callable[[Any], Any] | str | None = None):
     """Register a transformer factory under ``name``; usable as a decorator.
 
     Parameters
     ----------
     name : str
         How a kind names the transformer (e.g. ``Kind.preprocessing = "zscore"``).
-    factory : callable, optional
+    factory : callable or str, optional
         Called with the modality's :class:`~medfuse.data.Modality` to build an unfitted
-        transformer. Omitted, a decorator is returned.
+        transformer; or the path ``"module:Class"`` of a transformer built with its
+        defaults, imported when first made (how a domain package registers without being
+        imported here). Omitted, a decorator is returned.
 
     Returns
     -------
@@ -90,5 +92,11 @@ def make_transform(choice, spec):
                              f"{getattr(spec, 'kind', '?')!r}); registered: "
                              f"{', '.join(transform_names())}. Register it with "
                              "medfuse.preprocess.register_transform.")
-        return _TRANSFORMS[choice](spec)
+        factory = _TRANSFORMS[choice]
+        if isinstance(factory, str):  # registered by path: import on first use
+            import importlib
+
+            module, _, attr = factory.partition(":")
+            return getattr(importlib.import_module(module), attr)()
+        return factory(spec)
     return clone(choice)
