@@ -35,3 +35,11 @@ def rosmap_path() -> Path:
     if not (path / "labels_tr.csv").exists():
         pytest.skip("benchmark data folder ../shared/data/rosmap is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def airquality_path() -> Path:
+    path = SHARED_DATA / "airquality" / "airquality.csv"
+    if not path.exists():
+        pytest.skip("benchmark data file ../shared/data/airquality/airquality.csv is not present")
+    return path

@@ -30,3 +30,14 @@ def test_info_on_folder_and_bad_path(tmp_path):
     assert result.exit_code == 0 and "rna + clinical" in result.output
     bad = runner.invoke(app, ["info", str(tmp_path / "nothing")])
     assert bad.exit_code == 2 and "No such folder" in bad.output
+
+
+def test_info_diagnoses_missingness(tmp_path):
+    cohort = make_cohort(200, missing={"imaging": 0.3}, n_genes=40, missing_mechanism="MAR",
+                         random_state=0)
+    write_folder(cohort, tmp_path / "c")
+    result = runner.invoke(app, ["info", str(tmp_path / "c"), "--outcome", "label"])
+    assert result.exit_code == 0, result.output
+    assert "Little's test rejects MCAR" in result.output
+    assert "imaging missing for" in result.output and "predictable" in result.output
+    assert "outcome per availability pattern:" in result.output

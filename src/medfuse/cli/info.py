@@ -39,6 +39,30 @@ def info(
     for combo, count in pattern.items():
         names = [m for m, has in zip(loaded.modality_names, combo, strict=True) if has]
         console.print(f"  {shown(' + '.join(names)) or '(none)'}: {count}")
+    _print_missingness(loaded)
     if "split" in loaded.obs.columns:
         console.print("splits: " + ", ".join(f"{shown(k)}={v}" for k, v in
                                              loaded.obs["split"].value_counts().items()))
+
+
+def _print_missingness(data) -> None:
+    """Little's test, the MAR probe and the outcome per availability pattern, when anything
+    is missing."""
+    from medfuse.evaluate.missingness import diagnose_missingness
+
+    diagnostics = diagnose_missingness(data)
+    lines = diagnostics.lines()
+    if not lines:
+        return
+    console.print("missingness:")
+    for line in lines:
+        console.print(f"  {shown(line)}")
+    table = diagnostics.outcome_table
+    if table is not None and len(table) > 1:
+        console.print("outcome per availability pattern:")
+        for pattern, row in table.iterrows():
+            rates = ", ".join(f"{shown(str(col)[5:])} {value:.2f}" for col, value in row.items()
+                              if str(col).startswith("rate:"))
+            if "mean" in row:
+                rates = f"mean {row['mean']:.3g}, sd {row['sd']:.3g}"
+            console.print(f"  {shown(pattern)}: {int(row['subjects'])} subjects; {rates}")
