@@ -7,23 +7,23 @@ for others. In medfuse a missing modality is an availability state, not a row of
 strategy predicts from the modalities each subject has, and the benchmark scores every fold
 model again with only some modalities available.
 
-This example simulates a cohort with known answers in which 30 % of the subjects lack the
-imaging modality, missing at random given age (MAR), and compares how strategies cope.
+This example simulates a cohort with known answers in which every modality carries part of
+the signal and 30 % of the subjects lack the imaging modality, missing at random given age
+(MAR), and compares how strategies cope when modalities are missing.
 """
 
 # %%
 # A cohort with missing imaging
 # -----------------------------
 # :func:`~medfuse.data.make_cohort` draws one latent factor per modality; the outcome's
-# log-odds are a sum of these factors plus an interaction. ``missing_mechanism="MAR"``
-# makes older subjects more likely to lack imaging.
-import matplotlib.pyplot as plt
-import numpy as np
-
+# log-odds are a sum of these factors (``effects``: log-odds per standard deviation; no
+# interaction here). With RNA 1.2, imaging 1.0 and clinical 0.8 each modality holds part of
+# the signal and none holds all of it. ``missing_mechanism="MAR"`` makes older subjects more
+# likely to lack imaging.
 from medfuse.data import make_cohort
 
-data = make_cohort(240, n_genes=100, n_imaging=30, interaction=0.0,
-                   effects={"rna": 1.0, "imaging": 1.5, "clinical": 0.5},
+data = make_cohort(300, n_genes=100, n_imaging=30, interaction=0.0,
+                   effects={"rna": 1.2, "imaging": 1.0, "clinical": 0.8},
                    missing={"imaging": 0.3}, missing_mechanism="MAR", random_state=0)
 print(data.summary_frame())
 print(data.available.value_counts())
@@ -46,28 +46,39 @@ from medfuse.evaluate import run_benchmark
 strategies = ["unimodal:rna", "unimodal:imaging", "early", "late-mean"]
 result = run_benchmark(data, strategies, folds=3, repeats=1, robustness=True)
 robust = result.robustness()
-auc = robust[robust.metric == "roc_auc"].pivot(index="available", columns="strategy",
-                                               values="mean")
-print(auc.round(3))
+auc = robust[robust.metric == "roc_auc"]
+print(auc.pivot(index="available", columns="strategy", values="mean").round(3))
+print("sd over the 3 CV splits:")
+print(auc.pivot(index="available", columns="strategy", values="sd").round(2))
+
+# %%
+# What the table shows
+# --------------------
+# With all three modalities available the fusion strategies score best: ROC AUC 0.81
+# (early) and 0.80 (late-mean), against at most 0.75 from RNA alone, 0.74 from imaging
+# alone and 0.59 from clinical alone, whichever strategy predicts. Each modality taken away
+# costs AUC: without clinical 0.80 and 0.79, without imaging 0.76 and 0.75, without RNA
+# 0.70 and 0.68. With three folds the fusion strategies' AUCs have an sd of 0.02 to 0.09
+# over the splits, so the order is clearer than the size of each gap.
+#
+# The patterns do not all score the same subjects: each scores the held-out subjects that
+# have at least one of its modalities, so ``imaging`` covers only the 205 subjects measured
+# with imaging, while every pattern with RNA or clinical covers all 300. A unimodal
+# baseline gives the training class prior to subjects without its modality, hence AUC 0.5
+# where its modality is hidden; ``unimodal:imaging`` falls from 0.73 on ``imaging`` to
+# 0.66 on every pattern that adds the 95 subjects without imaging, with the same
+# predictions for the others. The same dilution is the likely reason that
+# ``imaging+clinical`` (0.70 for early fusion) scores below ``imaging`` alone (0.74): it
+# adds subjects that have clinical data only, the weakest modality here.
 
 # %%
 # Plot AUC by availability
 # ------------------------
-# Each row scores the held-out subjects that have at least one of the listed modalities
-# (the ``imaging`` rows cover only the subjects measured with imaging). A unimodal baseline
-# gives the training class prior to subjects without its modality, hence AUC 0.5 where its
-# modality is hidden; the fusion strategies use whatever is left.
-auc = auc.loc[sorted(auc.index, key=lambda key: (-key.count("+"), key))]
-fig, ax = plt.subplots(figsize=(7, 4))
-image = ax.imshow(auc.to_numpy(), cmap="viridis", vmin=0.5, vmax=auc.to_numpy().max())
-for (i, j), value in np.ndenumerate(auc.to_numpy()):
-    ax.text(j, i, f"{value:.2f}", ha="center", va="center",
-            color="white" if value < 0.6 else "black", fontsize="small")
-ax.set_xticks(range(auc.shape[1]), auc.columns, rotation=20)
-ax.set_yticks(range(auc.shape[0]), auc.index)
-ax.set_ylabel("modalities available")
-fig.colorbar(image, ax=ax, label="ROC AUC (3-fold CV)")
-fig.tight_layout()
+# :func:`~medfuse.report.figures.robustness_plot` draws the heat map of the HTML report:
+# strategies by availability pattern, all modalities on the left.
+from medfuse.report.figures import robustness_plot
+
+fig = robustness_plot(robust, "roc_auc", strategies)
 
 # %%
 # Predicting for one subject with any subset

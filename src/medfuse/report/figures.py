@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from sklearn.metrics import roc_curve
 
 from medfuse.evaluate.metrics import ECE_BINS, confidence_bins, greater_is_better
@@ -150,32 +152,133 @@ def comparison_figure(scores: pd.DataFrame, metric: str, order: list[str]) -> st
     return to_base64(fig)
 
 
-def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> str:
-    """Heat map: strategies x available modalities, mean held-out metric."""
+#: Smallest and largest cell of the robustness heat map (width, height; inches).
+ROBUST_CELL_MIN = (0.55, 0.36)
+ROBUST_CELL_MAX = (1.5, 0.7)
+#: Share of each figure dimension the robustness heat map aims for (0.72 x 0.72 > 1/2).
+ROBUST_SHARE = 0.72
+#: Availability patterns longer than this (characters) are wrapped after a "+".
+WRAP_CHARS = 22
+
+
+def _wrap_pattern(key: str, width: int = WRAP_CHARS) -> str:
+    """``"a+b+c"`` broken after a ``+`` into lines of at most ``width`` characters (a single
+    modality name longer than that keeps a line of its own)."""
+    lines: list[str] = []
+    for part in key.split("+"):
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += "+" + part
+        elif lines:
+            lines[-1] += "+"
+            lines.append(part)
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def _text_inches(fig: Figure, labels: list[str], size: float) -> tuple[float, float]:
+    """Width and height (inches) of the largest of some, possibly multi-line, labels."""
+    renderer = fig.canvas.get_renderer()
+    prop = FontProperties(size=size)
+    line_h = renderer.get_text_width_height_descent("Ag", prop, ismath=False)[1] * 1.2
+    width, lines = 0.0, 1
+    for label in labels:
+        parts = str(label).split("\n")
+        lines = max(lines, len(parts))
+        for part in parts:
+            width = max(width, renderer.get_text_width_height_descent(part, prop,
+                                                                      ismath=False)[0])
+    return width / fig.dpi, lines * line_h / fig.dpi
+
+
+def _contrast_color(rgba: tuple[float, ...]) -> str:
+    """Black or white, whichever reads better on a background of colour ``rgba``."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+               for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
+
+
+def robustness_plot(robust: pd.DataFrame, metric: str, order: list[str]) -> Figure:
+    """The figure of :func:`robustness_figure` (a matplotlib Figure, left open).
+
+    The figure grows with the number of strategies and availability patterns and with their
+    longest names, so that the map takes most of the figure and no two tick labels overlap.
+
+    Parameters
+    ----------
+    robust : DataFrame
+        ``strategy, available, metric, mean`` (see ``BenchmarkResult.robustness``).
+    metric : str
+        The metric drawn.
+    order : list of str
+        Strategies, top to bottom; those without rows in ``robust`` are left out.
+
+    Returns
+    -------
+    Figure
+        One heat map (strategies x availability patterns) with annotated cells and a
+        colorbar.
+    """
     sel = robust[robust["metric"] == metric]
     wide = sel.pivot_table(index="strategy", columns="available", values="mean",
-                           aggfunc="first")
+                           aggfunc="first", dropna=False)
     cols = list(dict.fromkeys(sel["available"]))
     wide = wide.reindex(index=[s for s in order if s in wide.index], columns=cols)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(cols) + 2.5),
-                                    max(2.5, 0.42 * len(wide) + 1.5)))
+    rows = [str(s) for s in wide.index]
+    col_labels = [_wrap_pattern(str(c)) for c in cols]
     vals = wide.to_numpy(dtype=float)
+    n_rows, n_cols = max(len(rows), 1), max(len(cols), 1)
+
+    fig = plt.figure(layout="constrained")
+    row_w, _ = _text_inches(fig, rows, 8)
+    col_w, col_h = _text_inches(fig, col_labels, 7)
+    # margins (inches) around the map: tick labels, axis label, title, colorbar
+    left, right, top = row_w + 0.2, 1.0, 0.45
+    share = ROBUST_SHARE / (1 - ROBUST_SHARE)
+    cell_w = min(max(ROBUST_CELL_MIN[0], share * (left + right) / n_cols),
+                 ROBUST_CELL_MAX[0])
+    # 45 degrees while neighbouring labels' upright boxes stay apart, else vertical
+    diagonal = np.sqrt(0.5) * (col_w + col_h)
+    rotation = 45 if diagonal < 0.85 * cell_w else 90
+    bottom = (diagonal if rotation == 45 else col_w) + 0.45
+    cell_h = min(max(ROBUST_CELL_MIN[1], share * (top + bottom) / n_rows),
+                 ROBUST_CELL_MAX[1])
+    width = left + right + n_cols * cell_w
+    fig.set_size_inches(width, top + bottom + n_rows * cell_h)
+
+    ax = fig.add_subplot()
     cmap = plt.get_cmap("viridis" if greater_is_better(metric) else "viridis_r"
                         ).with_extremes(bad="0.92")
-    im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap)
-    for i in range(vals.shape[0]):
-        for j in range(vals.shape[1]):
-            if np.isfinite(vals[i, j]):
-                ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if im.norm(vals[i, j]) < 0.5 else "black")
-            else:
-                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="0.4")
-    ax.set_xticks(range(len(cols)), [c.replace("+", "+\n") for c in cols], fontsize=7)
-    ax.set_yticks(range(len(wide)), wide.index, fontsize=8)
-    ax.set_xlabel("modalities available at prediction time")
-    fig.colorbar(im, ax=ax, label=metric, shrink=0.8)
+    finite = vals[np.isfinite(vals)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap, vmin=lo,
+                   vmax=hi if hi > lo else lo + 1e-9)
+    for (i, j), v in np.ndenumerate(vals):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    color=_contrast_color(cmap(im.norm(v))))
+        else:
+            ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="0.35")
+    ax.set_xticks(range(len(cols)), col_labels, fontsize=7, rotation=rotation, ha="right",
+                  va="top" if rotation == 45 else "center", rotation_mode="anchor")
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.tick_params(length=0)
+    ax.spines[:].set_visible(False)
+    ax.set_xticks(np.arange(-0.5, len(cols)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(rows)), minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("modalities available at prediction time", fontsize=9)
+    fig.colorbar(im, ax=ax, label=f"mean {metric}", fraction=0.25 / width, pad=0.01,
+                 aspect=max(8.0, n_rows * cell_h / 0.18))
     ax.set_title(f"Missing-modality robustness: mean {metric} over CV splits", fontsize=10)
-    return to_base64(fig)
+    return fig
+
+
+def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> str:
+    """Heat map: strategies x available modalities, mean held-out metric, as base64 PNG
+    (see :func:`robustness_plot`)."""
+    return to_base64(robustness_plot(robust, metric, order))
 
 
 def weight_ranges(weights: pd.DataFrame) -> pd.DataFrame:
