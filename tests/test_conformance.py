@@ -11,6 +11,7 @@ import pytest
 from medfuse.data.kinds import all_kinds
 from medfuse.fusion import make
 from medfuse.fusion.conformal import ConformalClassifier
+from medfuse.fusion.imputed import with_imputation
 from medfuse.fusion.neural.objectives import _TERMS
 from medfuse.fusion.registry import _REGISTRY
 from medfuse.represent.registry import _REPRESENTATIONS
@@ -78,6 +79,14 @@ def test_the_wrappers_pass_check_strategy(wrapper):
     estimator = inner if wrapper == "representations" else ConformalClassifier(
         inner, calibration_fraction=0.3)
     assert check_strategy(estimator, kinds=kinds) == EVERY_CHECK
+
+
+@pytest.mark.parametrize("impute", ["cross-modal", "translator"])
+@pytest.mark.parametrize("n_imputations", [1, 3])
+def test_the_imputation_wrapper_passes_check_strategy(impute, n_imputations):
+    method = {"method": impute, "epochs": 40} if impute == "translator" else impute
+    estimator = with_imputation(make("early"), {"a": method}, n_imputations=n_imputations)
+    assert check_strategy(estimator) == EVERY_CHECK
 
 
 @pytest.mark.parametrize("name", KINDS)

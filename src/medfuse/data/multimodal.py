@@ -333,6 +333,25 @@ class MultiModalData:
             avail[:, j] &= present
         return self._replace(blocks=new_blocks, specs=specs, available=avail)
 
+    def with_imputed(self, name: str, block: pd.DataFrame) -> MultiModalData:
+        """The same data with one tabular modality filled in: every subject with a row in
+        ``block`` (indexed by subject ID, the modality's columns) has the modality afterwards.
+
+        The one way a subject gains a modality it was not measured on; the IDs so filled are
+        listed in ``uns["imputed"][name]`` (a new ``uns`` dict, the old one is not changed).
+        """
+        j = self.modality_names.index(self._check_name(name))
+        spec = self._specs[name]
+        ids, values = spec.kind_object.split_ids(name, block)
+        aligned, present = spec.kind_object.align(name, spec, ids, values, self._subjects)
+        avail = self._available.copy()
+        gained = present & ~avail[:, j]
+        avail[:, j] |= present
+        imputed = dict(self.uns.get("imputed", {}))
+        imputed[name] = sorted(set(imputed.get(name, [])) | set(self._subjects[gained]))
+        return self._replace(blocks={**self._blocks, name: aligned}, available=avail,
+                             uns={**self.uns, "imputed": imputed})
+
     def with_obs(self, obs: pd.DataFrame) -> MultiModalData:
         """The same subjects and blocks with ``obs`` (indexed by subject ID) in place of
         theirs; subjects without a row get NaN, and the outcome column must stay."""
