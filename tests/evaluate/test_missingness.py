@@ -130,3 +130,22 @@ def test_diagnose_collects_lines_and_notes():
     assert "modality availability" in text and "imaging missing for" in text
     complete = diagnose_missingness(make_cohort(60, n_genes=40, random_state=1))
     assert complete.availability_test is None and complete.probe.empty
+
+
+def test_mnar_sensitivity_finds_where_the_conclusion_reverses():
+    from medfuse.evaluate.missingness import mnar_sensitivity
+
+    # imaging is missing more often for subjects with a high imaging latent value (MNAR)
+    data = make_cohort(240, missing={"imaging": 0.4}, n_genes=30, effects={"imaging": 1.5},
+                       missing_mechanism="MNAR", random_state=0)
+    result = mnar_sensitivity(data, "imaging", deltas=(-2.0, 0.0, 2.0), folds=3)
+    assert list(result.table.index) == [-2.0, 0.0, 2.0]
+    # fitted under MAR, imputed imaging adds to the other modalities; if the subjects
+    # without it were 2 sd lower than predicted, the held-out AUC falls below the model
+    # without imaging
+    assert result.table.loc[0.0, "mean"] > result.without
+    assert result.table.loc[-2.0, "mean"] < result.without - 0.05
+    assert result.tipping_point == -2.0
+    assert "reverses at delta -2 sd" in result.reading()
+    with pytest.raises(ValueError, match="every subject has 'rna'"):
+        mnar_sensitivity(data, "rna")

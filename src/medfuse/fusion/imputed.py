@@ -12,6 +12,11 @@ bootstrap sample of the training subjects, fills in with a draw of residual nois
 ``i``), and fits its own copy of the strategy; a prediction is the mean of the ``m`` copies'
 probabilities (risk scores for survival), each on its own draw of the new subjects' missing
 values: Rubin's pooling for a predicted probability.
+
+``delta`` (MNAR sensitivity): the filled-in values of the subjects *predicted* are moved by
+``delta`` training standard deviations of each feature, while the model is fitted under MAR;
+the training subjects' values are never shifted (see
+:mod:`medfuse.evaluate.missingness.sensitivity`).
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ class _Imputed(StrategyWrapper):
         rng = np.random.default_rng(self.random_state)
         return [int(s) for s in rng.integers(0, 2 ** 31 - 1, int(self.n_imputations))]
 
-    def _fill(self, imputers, data: MultiModalData, draw: int | None) -> MultiModalData:
+    def _fill(self, imputers, data: MultiModalData, draw: int | None,
+              shift: float | None = None) -> MultiModalData:
         for imputer in imputers:
             if imputer.modality in data.modality_names:
-                data = imputer.transform(data, draw=draw)
+                data = imputer.transform(data, draw=draw, shift=shift)
         return data
 
     def _fit_all(self, data: MultiModalData, fit_one) -> None:
@@ -64,7 +70,8 @@ class _Imputed(StrategyWrapper):
 
     def _completed(self, data: MultiModalData, i: int) -> MultiModalData:
         multiple = len(self.seeds_) > 1
-        return self._fill(self.imputers_[i], data, self.seeds_[i] if multiple else None)
+        return self._fill(self.imputers_[i], data, self.seeds_[i] if multiple else None,
+                          float(self.delta) if self.delta else None)
 
     def _inner_view(self, data: MultiModalData) -> tuple[object, MultiModalData]:
         return self.estimator_, self._completed(self.align(data), 0)
@@ -85,6 +92,8 @@ class ImputedClassifier(_Imputed, FusionClassifier):
         pooled predictions (see the module docstring).
     random_state : int, RandomState or None
         Seeds the imputations and, when set, the strategy.
+    delta : float
+        MNAR delta applied to the subjects predicted (see the module docstring); 0: none.
 
     Attributes
     ----------
@@ -96,11 +105,12 @@ class ImputedClassifier(_Imputed, FusionClassifier):
     """
 
     def __init__(self, estimator=None, impute: Mapping | None = None, n_imputations: int = 1,
-                 random_state=None) -> None:
+                 random_state=None, delta: float = 0.0) -> None:
         self.estimator = estimator
         self.impute = impute
         self.n_imputations = n_imputations
         self.random_state = random_state
+        self.delta = delta
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         labelled = y >= 0
@@ -121,11 +131,12 @@ class ImputedSurvival(_Imputed, FusionSurvival):
     (parameters as :class:`ImputedClassifier`; predictions are the mean risk score)."""
 
     def __init__(self, estimator=None, impute: Mapping | None = None, n_imputations: int = 1,
-                 random_state=None) -> None:
+                 random_state=None, delta: float = 0.0) -> None:
         self.estimator = estimator
         self.impute = impute
         self.n_imputations = n_imputations
         self.random_state = random_state
+        self.delta = delta
 
     def _fit(self, data: MultiModalData, y: np.ndarray) -> None:
         self._fit_all(data, lambda completed: self._clone_inner().fit(completed, y))
@@ -135,14 +146,15 @@ class ImputedSurvival(_Imputed, FusionSurvival):
                         for i, est in enumerate(self.estimators_)], axis=0)
 
 
-def with_imputation(estimator, impute: Mapping, n_imputations: int = 1, random_state=None):
+def with_imputation(estimator, impute: Mapping, n_imputations: int = 1, random_state=None,
+                    delta: float = 0.0):
     """Wrap ``estimator`` so that the named modalities are filled in first (see the module
     docstring); ``estimator`` itself when ``impute`` is empty."""
     if not impute:
         return estimator
     cls = ImputedSurvival if is_survival(estimator) else ImputedClassifier
     return cls(estimator=estimator, impute=dict(impute), n_imputations=n_imputations,
-               random_state=random_state)
+               random_state=random_state, delta=delta)
 
 
 __all__ = ["ImputedClassifier", "ImputedSurvival", "with_imputation"]

@@ -7,7 +7,9 @@ from medfuse.evaluate.missingness.em import EMEstimate, em_mean_covariance
 from medfuse.evaluate.missingness.little import MCARTest, little_mcar_test
 from medfuse.evaluate.missingness.patterns import outcome_by_pattern, pattern_labels
 from medfuse.evaluate.missingness.probe import mar_probe
+from medfuse.evaluate.missingness.sensitivity import DeltaSensitivity, mnar_sensitivity
 
-__all__ = ["EMEstimate", "MCARTest", "MissingnessDiagnostics", "availability_mcar_test",
-           "block_mcar_test", "diagnose_missingness", "em_mean_covariance",
-           "little_mcar_test", "mar_probe", "outcome_by_pattern", "pattern_labels"]
+__all__ = ["DeltaSensitivity", "EMEstimate", "MCARTest", "MissingnessDiagnostics",
+           "availability_mcar_test", "block_mcar_test", "diagnose_missingness",
+           "em_mean_covariance", "little_mcar_test", "mar_probe", "mnar_sensitivity",
+           "outcome_by_pattern", "pattern_labels"]

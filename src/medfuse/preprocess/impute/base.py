@@ -14,6 +14,11 @@ feature's residual standard deviation (``residual_sd_``, measured on the trainin
 the core was not fitted on when ``bootstrap`` is set, else in-sample) to the imputed values;
 the noise of a subject depends only on the seed and its ID, so it does not change with the
 other subjects in the batch.
+
+MNAR delta adjustment: ``shift = d`` moves every filled-in value by ``d`` training standard
+deviations of its feature (on the standardised scale, before mapping back), for a
+sensitivity analysis of what happens if the subjects without the modality differ from what
+the observed data predict (:mod:`medfuse.evaluate.missingness.sensitivity`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         of a multiple imputation); ``residual_sd_`` is then measured out of bag.
     random_state : int or None
         Seed of the bootstrap and of stochastic cores.
+    shift : float
+        MNAR delta: filled-in values moved by this many standard deviations (0: none).
 
     Attributes
     ----------
@@ -52,11 +59,12 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, modality: str = "", n_components: int = 10, bootstrap: bool = False,
-                 random_state=None) -> None:
+                 random_state=None, shift: float = 0.0) -> None:
         self.modality = modality
         self.n_components = n_components
         self.bootstrap = bootstrap
         self.random_state = random_state
+        self.shift = shift
 
     def fit(self, data: MultiModalData, y=None) -> ModalityImputer:
         """Learn to fill ``modality`` from the training subjects ``data``."""
@@ -84,7 +92,8 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
     def _predict_core(self, p: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def transform(self, data: MultiModalData, draw: int | None = None) -> MultiModalData:
+    def transform(self, data: MultiModalData, draw: int | None = None,
+                  shift: float | None = None) -> MultiModalData:
         """``data`` with ``modality`` filled in for the subjects that lack it (and missing
         cells of those that have it), marked available.
 
@@ -94,6 +103,8 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         draw : int, optional
             Seed of one multiple-imputation draw (see the module docstring); None gives the
             imputer's best guess.
+        shift : float, optional
+            MNAR delta for this call (default: the ``shift`` parameter).
         """
         check_is_fitted(self, "target_")
         if self.modality not in data.modality_names:
@@ -111,6 +122,7 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         guess = self._predict_core(self.predictors_.transform(data)[rows])
         if draw is not None:
             guess = guess + self._noise(data.subjects[rows], draw)
+        guess = guess + float(self.shift if shift is None else shift)
         z[rows] = np.where(gaps[rows], guess, z[rows])
         filled = self.target_.inverse(z, data.subjects)
         if has.any():

@@ -35,13 +35,13 @@ class KNNModalityImputer(ModalityImputer):
     ----------
     n_neighbors : int
         Neighbours averaged (capped at the training subjects).
-    modality, n_components, bootstrap, random_state
+    modality, n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
     """
 
     def __init__(self, modality: str = "", n_neighbors: int = 10, n_components: int = 10,
-                 bootstrap: bool = False, random_state=None) -> None:
-        super().__init__(modality, n_components, bootstrap, random_state)
+                 bootstrap: bool = False, random_state=None, shift: float = 0.0) -> None:
+        super().__init__(modality, n_components, bootstrap, random_state, shift)
         self.n_neighbors = n_neighbors
 
     def _fit_core(self, p, t, missing_cells):
@@ -65,13 +65,14 @@ class IterativeModalityImputer(ModalityImputer):
         Rounds of chained equations.
     n_nearest_features : int
         Predictors per feature (the most correlated), which keeps wide blocks tractable.
-    modality, n_components, bootstrap, random_state
+    modality, n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
     """
 
     def __init__(self, modality: str = "", max_iter: int = 10, n_nearest_features: int = 30,
-                 n_components: int = 10, bootstrap: bool = False, random_state=None) -> None:
-        super().__init__(modality, n_components, bootstrap, random_state)
+                 n_components: int = 10, bootstrap: bool = False, random_state=None,
+                 shift: float = 0.0) -> None:
+        super().__init__(modality, n_components, bootstrap, random_state, shift)
         self.max_iter = max_iter
         self.n_nearest_features = n_nearest_features
 
@@ -112,7 +113,7 @@ class CrossModalImputer(ModalityImputer):
     ----------
     pls_components : int
         PLS components (capped at the predictors and the subjects).
-    modality, n_components, bootstrap, random_state
+    modality, n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
 
     Attributes
@@ -123,8 +124,8 @@ class CrossModalImputer(ModalityImputer):
     """
 
     def __init__(self, modality: str = "", pls_components: int = 3, n_components: int = 10,
-                 bootstrap: bool = False, random_state=None) -> None:
-        super().__init__(modality, n_components, bootstrap, random_state)
+                 bootstrap: bool = False, random_state=None, shift: float = 0.0) -> None:
+        super().__init__(modality, n_components, bootstrap, random_state, shift)
         self.pls_components = pls_components
 
     def _fit_core(self, p, t, missing_cells):

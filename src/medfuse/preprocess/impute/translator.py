@@ -37,7 +37,7 @@ class TranslatorImputer(ModalityImputer):
         Share of the training subjects held out for early stopping.
     patience : int
         Epochs without improvement of the held-out error before training stops.
-    modality, n_components, bootstrap, random_state
+    modality, n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
 
     Attributes
@@ -50,8 +50,8 @@ class TranslatorImputer(ModalityImputer):
                  learning_rate: float = 3e-3, weight_decay: float = 1e-2,
                  modality_dropout: float = 0.3, validation_fraction: float = 0.2,
                  patience: int = 30, n_components: int = 10, bootstrap: bool = False,
-                 random_state=None) -> None:
-        super().__init__(modality, n_components, bootstrap, random_state)
+                 random_state=None, shift: float = 0.0) -> None:
+        super().__init__(modality, n_components, bootstrap, random_state, shift)
         self.hidden = hidden
         self.epochs = epochs
         self.learning_rate = learning_rate
