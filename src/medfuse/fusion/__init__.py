@@ -8,6 +8,7 @@ load their module when one is built.
 from medfuse.fusion import (  # noqa: F401  (importing a strategy module registers its names)
     additive,
     cca,
+    crossmodal,
     early,
     ensemble,
     kernel,

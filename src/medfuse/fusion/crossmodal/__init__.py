@@ -1,0 +1,7 @@
+"""Cross-modal learning for incomplete cohorts: strategies and loss terms that learn from
+subjects with several modalities (with or without an outcome) to serve subjects that have
+fewer. Each module registers its strategies (lazily, by import path, so listing strategies
+imports no torch) and its loss terms.
+"""
+
+from __future__ import annotations
