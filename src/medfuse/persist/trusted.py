@@ -34,6 +34,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.represented.RepresentedSurvival",
     "medfuse.fusion.conformal.ConformalClassifier",
     "medfuse.fusion.imputed.ImputedClassifier",
+    "medfuse.fusion.crossmodal.cotraining.CoTraining",
     "medfuse.fusion.imputed.ImputedSurvival",
     # imputers of missing modalities and their parts
     "medfuse.preprocess.impute.methods.MeanImputer",

@@ -5,3 +5,5 @@ imports no torch) and its loss terms.
 """
 
 from __future__ import annotations
+
+from medfuse.fusion.crossmodal import cotraining  # noqa: F401  (registers co-training)
