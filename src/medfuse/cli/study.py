@@ -172,7 +172,8 @@ def benchmark(
             explain=explain, task=study.task, retry_failed=retry_failed,
             budget=study.budget if budget is None else (budget or None),
             harmonize=study.harmonize, batch=study.batch_column, screening=study.screening,
-            conformal=study.conformal, raw_csv=raw_csv, select=study.select,
+            impute=study.impute, conformal=study.conformal, raw_csv=raw_csv,
+            select=study.select,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (ValueError, FileNotFoundError) as err:
         # StudyError, DataValidationError, ConfoundingError and the registry's unknown

@@ -30,25 +30,34 @@ strategy's per-modality preprocessing::
 Very wide blocks can be screened inside every fold, after harmonization and before the
 default preprocessing (``screening: {method: variance, keep: 2000, modalities: [mrna]}``).
 
+Missing modalities can be filled in inside every fold, each by its own method, with
+multiple imputation pooling the predictions when ``n_imputations > 1``::
+
+    impute:
+      methods: {imaging: cross-modal, methylation: {method: knn, n_neighbors: 5}}
+      n_imputations: 1
+
 Conformal prediction sets and recalibration wrap every strategy, refitted inside every fold::
 
     conformal: {alpha: 0.1, mondrian: pattern, calibration: platt, pattern_augment: true}
 
 One module per section (:mod:`~medfuse.config.refs`, :mod:`~medfuse.config.cv`,
 :mod:`~medfuse.config.harmonize`, :mod:`~medfuse.config.screening`,
-:mod:`~medfuse.config.conformal`), the whole file (:mod:`~medfuse.config.study`), reading it
-(:mod:`~medfuse.config.parse`) and its cohorts (:mod:`~medfuse.config.cohort`).
+:mod:`~medfuse.config.impute`, :mod:`~medfuse.config.conformal`), the whole file
+(:mod:`~medfuse.config.study`), reading it (:mod:`~medfuse.config.parse`) and its cohorts
+(:mod:`~medfuse.config.cohort`).
 """
 
 from medfuse.config.conformal import ConformalSpec
 from medfuse.config.cv import CVSpec
 from medfuse.config.errors import StudyError
 from medfuse.config.harmonize import HarmonizeSpec
+from medfuse.config.impute import ImputeSpec
 from medfuse.config.parse import load_study, parse_study, read_study_data
 from medfuse.config.refs import ColumnRef, ModalitySpec, SurvivalRef, TestSpec
 from medfuse.config.screening import ScreeningSpec
 from medfuse.config.study import Study, check_strategy_names
 
-__all__ = ["CVSpec", "ColumnRef", "ConformalSpec", "HarmonizeSpec", "ModalitySpec",
-           "ScreeningSpec", "Study", "StudyError", "SurvivalRef", "TestSpec",
+__all__ = ["CVSpec", "ColumnRef", "ConformalSpec", "HarmonizeSpec", "ImputeSpec",
+           "ModalitySpec", "ScreeningSpec", "Study", "StudyError", "SurvivalRef", "TestSpec",
            "check_strategy_names", "load_study", "parse_study", "read_study_data"]

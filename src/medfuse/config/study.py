@@ -13,6 +13,7 @@ from medfuse.config.conformal import ConformalSpec
 from medfuse.config.cv import CVSpec
 from medfuse.config.errors import StudyError, _At
 from medfuse.config.harmonize import HarmonizeSpec
+from medfuse.config.impute import ImputeSpec
 from medfuse.config.refs import ColumnRef, ModalitySpec, SurvivalRef, TestSpec, _Strict
 from medfuse.config.screening import ScreeningSpec
 from medfuse.data.multimodal import MultiModalData
@@ -47,6 +48,8 @@ class Study(_Strict):
         Batch harmonisation refitted inside every fold.
     screening : ScreeningSpec, optional
         Feature screening of wide modalities refitted inside every fold (off when absent).
+    impute : ImputeSpec, optional
+        Missing modalities filled in inside every fold (off when absent).
     conformal : ConformalSpec, optional
         Conformal prediction sets and recalibration around every strategy, refitted inside
         every fold.
@@ -92,6 +95,7 @@ class Study(_Strict):
     groups: ColumnRef | None = None
     harmonize: HarmonizeSpec | None = None
     screening: ScreeningSpec | None = None
+    impute: ImputeSpec | None = None
     conformal: ConformalSpec | None = None
     test: TestSpec | None = None
     strategies: Literal["all"] | list[str] = "all"
@@ -204,6 +208,11 @@ class Study(_Strict):
             unknown = [m for m in self.screening.modalities or () if m not in self.modalities]
             if unknown:
                 raise _At("screening.modalities", f"{', '.join(map(repr, unknown))} is not a "
+                          f"modality of the study ({', '.join(self.modalities)})")
+        if self.impute is not None and self.modalities:
+            unknown = [m for m in self.impute.methods if m not in self.modalities]
+            if unknown:
+                raise _At("impute.methods", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
         if self.task == "survival" and self.conformal is not None:
             raise _At("conformal", "survival strategies predict a risk, not class "

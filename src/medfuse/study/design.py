@@ -157,10 +157,13 @@ def check_learners(estimators, modalities) -> None:
     """
     from medfuse.data.multimodal import DataValidationError
     from medfuse.fusion.learners import check_learner
-    from medfuse.fusion.wrappers import final_estimator
+    from medfuse.fusion.wrappers import StrategyWrapper
 
     for name, estimator in estimators.items():
-        params = final_estimator(estimator).get_params(deep=False)
+        params = estimator.get_params(deep=False)
+        while isinstance(estimator, StrategyWrapper) and params.get("estimator") is not None:
+            estimator = params["estimator"]      # unfitted: look through the wrappers
+            params = estimator.get_params(deep=False)
         if "learner" not in params:
             continue
         per_modality = isinstance(params["learner"], dict)

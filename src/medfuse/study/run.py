@@ -34,6 +34,7 @@ from medfuse.study.chains import (
 )
 from medfuse.study.design import check_design, check_learners, study_splits
 from medfuse.study.handover import RULES, check_select, choose
+from medfuse.study.imputation import _impute_spec, imputation_methods, imputed_estimators
 
 
 @dataclass
@@ -65,8 +66,8 @@ class StudyOutputs:
 
 def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
                         representations=None, task: str = "classification", harmonize=None,
-                        batch: str | None = None, screening=None,
-                        conformal=None) -> dict[str, object]:
+                        batch: str | None = None, screening=None, impute=None,
+                        conformal=None, seed: int | None = None) -> dict[str, object]:
     """The unfitted strategies of a study by name.
 
     Parameters
@@ -85,9 +86,16 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
         Every strategy then gets, for each screened modality, a
         :class:`~medfuse.preprocess.screening.FeatureScreen` in that chain, after the
         harmonizer and before the default preprocessing (:func:`screening_chains`).
+    impute : ImputeSpec or dict, optional
+        Every strategy is then wrapped with :func:`medfuse.fusion.imputed.with_imputation`
+        (inside its representation wrapper, so a represented modality is filled in as its
+        features; see :func:`medfuse.study.imputed_estimators`), so the imputers are
+        refitted wherever the strategy is.
     conformal : ConformalSpec or dict, optional
         Every strategy is then wrapped in a
         :class:`~medfuse.fusion.conformal.ConformalClassifier` with these settings.
+    seed : int, optional
+        The imputation wrappers' ``random_state`` (the study's seed).
 
     Returns
     -------
@@ -96,6 +104,14 @@ def strategy_estimators(train, strategies="all", *, exclude=(), params=None,
     """
     estimators = _strategy_estimators(train, strategies, exclude, params, representations,
                                       task, harmonize, batch, screening)
+    spec = _impute_spec(impute)
+    if spec is not None:
+        from medfuse.represent import make_representation
+
+        represented = {m: str(getattr(make_representation(r), "output_kind", "continuous"))
+                       for m, r in (representations or {}).items()}
+        methods = imputation_methods(spec, train, represented)
+        estimators = imputed_estimators(estimators, methods, spec.n_imputations, seed)
     if conformal is None:
         return estimators
     from medfuse.fusion.conformal import with_conformal
@@ -143,7 +159,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               title: str = "medfuse benchmark", explain: bool = True,
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
-              batch: str | None = None, screening=None, conformal=None,
+              batch: str | None = None, screening=None, impute=None, conformal=None,
               raw_csv: bool = False, select: str = "best",
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, what
@@ -192,6 +208,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         In-fold feature screening of wide modalities (see :func:`strategy_estimators`),
         shown in the report and recorded in the results' settings and the model's
         manifest.
+    impute : ImputeSpec or dict, optional
+        Missing modalities filled in inside every fit (see :func:`strategy_estimators`),
+        with the study's ``seed``; recorded in the results' settings and the model's
+        manifest.
     conformal : ConformalSpec or dict, optional
         Every strategy wrapped with conformal prediction sets and recalibration (see
         :func:`strategy_estimators`); ``results.csv`` then has coverage and set size per
@@ -232,10 +252,11 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     if isinstance(strategies, str) and strategies != "all":
         strategies = [s.strip() for s in strategies.split(",") if s.strip()]
     spec, screen = _harmonize_spec(harmonize), _screening_spec(screening)
+    imputation = _impute_spec(impute)
     estimators = strategy_estimators(train, strategies, exclude=exclude, params=params,
                                      representations=representations, task=task,
                                      harmonize=spec, batch=batch, screening=screen,
-                                     conformal=conformal)
+                                     impute=imputation, conformal=conformal, seed=seed)
     show(train.summary())
     if spec is not None:
         harmonized = sorted({m for est in estimators.values() for m in _harmonized(est)},
@@ -249,6 +270,12 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         screening_settings = {**screen.model_dump(mode="json"), "modalities": screened}
         show(f"screening: {screen.keep} features per modality by {screen.method} on "
              f"{', '.join(screened)}, chosen on the training subjects of every fold")
+    impute_settings = _settings(imputation)
+    if imputation is not None:
+        pooled = (f"; {imputation.n_imputations} imputations, their predictions pooled"
+                  if imputation.n_imputations > 1 else "")
+        show(f"impute: {_imputation_words(imputation.methods, train)}, fitted on the "
+             f"training subjects of every fold{pooled}")
     listed = ENSEMBLE in estimators          # measured from the others, not fitted itself
     estimators.pop(ENSEMBLE, None)
     check_select(select, list(estimators))
@@ -269,7 +296,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         settings={"strategies": list(estimators), "params": dict(params or {}),
                   "representations": dict(representations or {}), "batch": batch,
                   "harmonize": spec.model_dump(mode="json") if spec is not None else None,
-                  "screening": screening_settings, "conformal": _settings(conformal)},
+                  "screening": screening_settings, "impute": impute_settings,
+                  "conformal": _settings(conformal)},
         task=task, budget=budget, retry_failed=retry_failed, ensemble=measure)
     handover = choose(select, result, estimators, seed, show) if save_model else None
     if handover is not None:
@@ -292,6 +320,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                  "handed_over": handover.details}
         if screening_settings is not None:
             extra["screening"] = screening_settings
+        if impute_settings is not None:
+            extra["impute"] = impute_settings
         if train.uns.get("set_aside"):
             extra["set_aside"] = train.uns["set_aside"]
         model_dir = save(model, confined_folder(out, "model"), strategy=best, extra=extra)
@@ -320,6 +350,16 @@ def _harmonized(estimator) -> list[str]:
 def _screened(estimator) -> list[str]:
     """The modalities whose ``preprocessors`` entry holds a feature screen."""
     return _with_step(_preprocessors(estimator), "screen")
+
+
+def _imputation_words(methods: dict, train) -> str:
+    """``imaging by cross-modal (40% of subjects lack it), ...`` for the log."""
+    lacking = 1 - train.available.mean()
+    words = []
+    for m, method in methods.items():
+        name = method.get("method") if isinstance(method, dict) else method
+        words.append(f"{m} by {name} ({lacking.get(m, 0):.0%} of subjects lack it)")
+    return ", ".join(words)
 
 
 def _settings(spec) -> dict | None:
