@@ -102,6 +102,7 @@ class ImputedClassifier(_Imputed, FusionClassifier):
     estimators_ : list of fitted strategies
         One per imputation; ``estimator_`` is the first.
     seeds_ : list of int
+        The seed of each imputation.
     """
 
     def __init__(self, estimator=None, impute: Mapping | None = None, n_imputations: int = 1,
@@ -128,7 +129,32 @@ class ImputedClassifier(_Imputed, FusionClassifier):
 
 class ImputedSurvival(_Imputed, FusionSurvival):
     """A survival strategy fitted on data whose missing modalities are filled in
-    (parameters as :class:`ImputedClassifier`; predictions are the mean risk score)."""
+    (parameters as :class:`ImputedClassifier`; predictions are the mean risk score).
+
+    Parameters
+    ----------
+    estimator : FusionSurvival
+        The unfitted strategy.
+    impute : mapping of modality -> method
+        A registered method name (``mean``, ``knn``, ``iterative``, ``cross-modal``,
+        ``translator``), ``{"method": name, **params}`` or an unfitted imputer.
+    n_imputations : int
+        1: single imputation (the imputers' best guess); more: multiple imputation with
+        pooled predictions (see the module docstring).
+    random_state : int, RandomState or None
+        Seeds the imputations and, when set, the strategy.
+    delta : float
+        MNAR delta applied to the subjects predicted (see the module docstring); 0: none.
+
+    Attributes
+    ----------
+    imputers_ : list of list of fitted imputers
+        One list per imputation.
+    estimators_ : list of fitted strategies
+        One per imputation; ``estimator_`` is the first.
+    seeds_ : list of int
+        The seed of each imputation.
+    """
 
     def __init__(self, estimator=None, impute: Mapping | None = None, n_imputations: int = 1,
                  random_state=None, delta: float = 0.0) -> None:
@@ -149,7 +175,29 @@ class ImputedSurvival(_Imputed, FusionSurvival):
 def with_imputation(estimator, impute: Mapping, n_imputations: int = 1, random_state=None,
                     delta: float = 0.0):
     """Wrap ``estimator`` so that the named modalities are filled in first (see the module
-    docstring); ``estimator`` itself when ``impute`` is empty."""
+    docstring); ``estimator`` itself when ``impute`` is empty.
+
+    Parameters
+    ----------
+    estimator : FusionClassifier or FusionSurvival
+        The unfitted strategy.
+    impute : mapping of modality -> method
+        A registered method name (``mean``, ``knn``, ``iterative``, ``cross-modal``,
+        ``translator``), ``{"method": name, **params}`` or an unfitted imputer.
+    n_imputations : int
+        1: single imputation (the imputers' best guess); more: multiple imputation with
+        pooled predictions (see the module docstring).
+    random_state : int, RandomState or None
+        Seeds the imputations and, when set, the strategy.
+    delta : float
+        MNAR delta applied to the subjects predicted (see the module docstring); 0: none.
+
+    Returns
+    -------
+    ImputedClassifier, ImputedSurvival or estimator
+        An :class:`ImputedSurvival` for a survival strategy, else an
+        :class:`ImputedClassifier`; ``estimator`` unchanged when ``impute`` is empty.
+    """
     if not impute:
         return estimator
     cls = ImputedSurvival if is_survival(estimator) else ImputedClassifier

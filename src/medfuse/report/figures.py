@@ -277,7 +277,22 @@ def robustness_plot(robust: pd.DataFrame, metric: str, order: list[str]) -> Figu
 
 def robustness_figure(robust: pd.DataFrame, metric: str, order: list[str]) -> str:
     """Heat map: strategies x available modalities, mean held-out metric, as base64 PNG
-    (see :func:`robustness_plot`)."""
+    (see :func:`robustness_plot`).
+
+    Parameters
+    ----------
+    robust : DataFrame
+        ``strategy, available, metric, mean`` (see ``BenchmarkResult.robustness``).
+    metric : str
+        The metric drawn.
+    order : list of str
+        Strategies, top to bottom; those without rows in ``robust`` are left out.
+
+    Returns
+    -------
+    str
+        The PNG image of the heat map, base64-encoded (ASCII).
+    """
     return to_base64(robustness_plot(robust, metric, order))
 
 

@@ -27,6 +27,19 @@ def availability_mcar_test(data: MultiModalData, n_components: int = 2) -> MCART
     modality (:func:`~medfuse.evaluate.missingness.summaries.modality_scores`), missing as a
     block for subjects without the modality. None when every subject has every tabular
     modality (nothing to test).
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The cohort; only its tabular modalities are summarised.
+    n_components : int
+        Principal component scores per tabular modality.
+
+    Returns
+    -------
+    MCARTest or None
+        Little's test on the scores of all tabular modalities together; None when no
+        subject lacks a tabular modality.
     """
     scores, _ = modality_scores(data, n_components)
     if not scores.isna().any().any():
@@ -44,6 +57,22 @@ def block_mcar_test(data: MultiModalData, name: str, n_components: int = 3
     ``MAX_VARIABLES - n_components``) together with the first ``n_components`` principal
     component scores of its complete columns. None when the block has no missing cell or is
     not a table.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The cohort.
+    name : str
+        The modality whose table is tested.
+    n_components : int
+        Principal component scores of the complete columns added to a wide table's
+        columns with missing cells.
+
+    Returns
+    -------
+    MCARTest or None
+        Little's test on the table's cells; None when the block has no missing cell or is
+        not a table.
     """
     block = data.block(name)
     if not isinstance(block, pd.DataFrame):

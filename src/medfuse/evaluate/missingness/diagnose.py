@@ -18,7 +18,30 @@ from medfuse.evaluate.missingness.probe import mar_probe
 @dataclass
 class MissingnessDiagnostics:
     """What is missing and how: Little's test on modality availability and on each table's
-    missing cells, the MAR probe per modality, the outcome per availability pattern."""
+    missing cells, the MAR probe per modality, the outcome per availability pattern.
+
+    Parameters
+    ----------
+    availability_test : MCARTest or None
+        Little's test on modality availability
+        (:func:`~medfuse.evaluate.missingness.availability_mcar_test`); None when every
+        subject has every tabular modality or the test could not run.
+    block_tests : dict of str to MCARTest
+        Little's test on each table's missing cells, by modality (tables without missing
+        cells are left out).
+    probe : DataFrame
+        The MAR probe, one row per modality some subjects lack
+        (:func:`~medfuse.evaluate.missingness.mar_probe`); empty when nothing is missing.
+    outcome_table : DataFrame or None
+        Subjects and outcome per availability pattern
+        (:func:`~medfuse.evaluate.missingness.outcome_by_pattern`); None without an outcome
+        or missing modalities.
+    outcome_p_value : float
+        P-value of the test that the outcome does not depend on the availability pattern
+        (chi-squared, or Kruskal-Wallis for a numeric outcome); NaN when not computed.
+    notes : list of str
+        The diagnostics that could not run, and why.
+    """
 
     availability_test: MCARTest | None
     block_tests: dict[str, MCARTest] = field(default_factory=dict)
@@ -50,7 +73,22 @@ class MissingnessDiagnostics:
 def diagnose_missingness(data: MultiModalData, folds: int = 5,
                          random_state: int | None = 0) -> MissingnessDiagnostics:
     """Run every missingness diagnostic that applies to ``data`` (none when nothing is
-    missing). Tests that cannot run (too few subjects, a table too small) become notes."""
+    missing). Tests that cannot run (too few subjects, a table too small) become notes.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        The cohort.
+    folds : int
+        Stratified folds of the MAR probe.
+    random_state : int, optional
+        Seed of the MAR probe's fold assignment.
+
+    Returns
+    -------
+    MissingnessDiagnostics
+        The results of the diagnostics that ran, and notes on those that could not.
+    """
     notes = []
 
     def attempt(what, run):

@@ -32,7 +32,17 @@ class EMConvergenceError(RuntimeError):
 
 @dataclass(frozen=True)
 class EMEstimate:
-    """ML mean ``(p,)`` and covariance ``(p, p)`` with the iterations EM took."""
+    """ML mean ``(p,)`` and covariance ``(p, p)`` with the iterations EM took.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (p,)
+        ML estimate of the mean, on the original scale.
+    covariance : ndarray of shape (p, p)
+        ML estimate of the covariance (divided by ``n``), on the original scale.
+    iterations : int
+        EM iterations until the stopping rule was met.
+    """
 
     mean: np.ndarray
     covariance: np.ndarray
@@ -64,6 +74,11 @@ def em_mean_covariance(values: np.ndarray, tol: float = 1e-10,
         docstring); 1e-4 reproduces R's ``norm::em.norm``.
     max_iter : int
         Iterations after which :class:`EMConvergenceError` is raised.
+
+    Returns
+    -------
+    EMEstimate
+        The mean and covariance over the ``p`` columns and the iterations taken.
     """
     x = np.asarray(values, dtype=float)
     if x.ndim != 2:

@@ -27,7 +27,22 @@ from medfuse.evaluate.missingness.em import em_mean_covariance, missing_patterns
 @dataclass(frozen=True)
 class MCARTest:
     """Little's statistic, its degrees of freedom and p-value, the number of missing-data
-    patterns and the EM iterations behind it."""
+    patterns and the EM iterations behind it.
+
+    Parameters
+    ----------
+    statistic : float
+        Little's d2.
+    df : int
+        Degrees of freedom of its chi-squared distribution under MCAR (0: nothing is
+        missing in more than one way, so there is nothing to test).
+    p_value : float
+        Chi-squared tail probability of ``statistic`` (1 when ``df`` is 0).
+    n_patterns : int
+        Distinct missing-data patterns among the rows.
+    iterations : int
+        EM iterations behind the estimates of the mean and covariance.
+    """
 
     statistic: float
     df: int
@@ -61,6 +76,11 @@ def little_mcar_test(values: pd.DataFrame | np.ndarray, tol: float = 1e-10,
         EM's stopping rule (see :func:`~medfuse.evaluate.missingness.em.em_mean_covariance`):
         the default runs EM to convergence; ``tol=1e-4`` is R ``norm``'s (and so
         ``naniar::mcar_test``'s) rule.
+
+    Returns
+    -------
+    MCARTest
+        The statistic, its degrees of freedom and p-value.
 
     Examples
     --------

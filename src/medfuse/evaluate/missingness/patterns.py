@@ -12,7 +12,18 @@ from medfuse.data import MultiModalData
 
 def pattern_labels(available: pd.DataFrame) -> pd.Series:
     """Each subject's availability pattern as ``"rna + clinical"`` (``"(none)"`` when it
-    has nothing), indexed by subject."""
+    has nothing), indexed by subject.
+
+    Parameters
+    ----------
+    available : DataFrame of shape (n_subjects, n_modalities)
+        Boolean table of which subject has which modality (``MultiModalData.available``).
+
+    Returns
+    -------
+    Series of str
+        The pattern of each subject, named ``pattern`` and indexed like ``available``.
+    """
     names = np.asarray(available.columns, dtype=object)
     labels = [" + ".join(names[row]) or "(none)" for row in available.to_numpy(dtype=bool)]
     return pd.Series(labels, index=available.index, name="pattern")
@@ -20,6 +31,11 @@ def pattern_labels(available: pd.DataFrame) -> pd.Series:
 
 def outcome_by_pattern(data: MultiModalData) -> tuple[pd.DataFrame, float]:
     """Subjects and outcome per availability pattern, with a test of independence.
+
+    Parameters
+    ----------
+    data : MultiModalData
+        A cohort with an outcome.
 
     Returns
     -------

@@ -75,6 +75,7 @@ def mar_probe(data: MultiModalData, folds: int = 5, n_components: int = 2,
     Parameters
     ----------
     data : MultiModalData
+        The cohort; its metadata and tabular modalities are the predictors.
     folds : int
         Stratified folds, fewer when fewer subjects lack (or have) the modality; at least 2.
     n_components : int

@@ -32,7 +32,25 @@ from medfuse.data import MultiModalData
 @dataclass(frozen=True)
 class DeltaSensitivity:
     """Cross-validated score per delta, the reference without the modality and the tipping
-    point (NaN when the conclusion holds over the whole range)."""
+    point (NaN when the conclusion holds over the whole range).
+
+    Parameters
+    ----------
+    modality : str
+        The modality whose filled-in values were shifted.
+    metric : str
+        The metric of the conclusion (higher is better).
+    table : DataFrame
+        Indexed by delta (in training standard deviations; 0 is MAR), with the ``mean`` and
+        ``sd`` of the cross-validated score over the splits.
+    without : float
+        Mean score of the same strategy fitted without the modality, on the same splits.
+    without_sd : float
+        Its standard deviation over the splits (0 with a single split).
+    tipping_point : float
+        The delta of smallest magnitude whose mean score falls below ``without``; NaN when
+        none does.
+    """
 
     modality: str
     metric: str

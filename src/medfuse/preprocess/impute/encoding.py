@@ -29,7 +29,16 @@ IMPUTABLE_KINDS = ("continuous", "counts", "clinical")
 
 class PredictorEncoder:
     """The other modalities of a subject as principal component scores (see the module
-    docstring); fitted on training subjects only."""
+    docstring); fitted on training subjects only.
+
+    Parameters
+    ----------
+    exclude : str
+        The modality being filled in, which is not a predictor of itself.
+    n_components : int
+        Principal component scores per other modality (capped at its columns and its
+        training subjects minus one).
+    """
 
     def __init__(self, exclude: str, n_components: int = 10) -> None:
         self.exclude = exclude
@@ -78,7 +87,13 @@ def _numbers(prep, block: pd.DataFrame) -> np.ndarray:
 
 
 class TargetScale:
-    """The modality being filled, standardised per feature (see the module docstring)."""
+    """The modality being filled, standardised per feature (see the module docstring).
+
+    Parameters
+    ----------
+    modality : str
+        The modality being filled in (a table of a kind in :data:`IMPUTABLE_KINDS`).
+    """
 
     def __init__(self, modality: str) -> None:
         self.modality = modality

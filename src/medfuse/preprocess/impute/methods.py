@@ -16,7 +16,15 @@ from medfuse.preprocess.impute.base import ModalityImputer
 
 class MeanImputer(ModalityImputer):
     """Each feature's training mean (what medfuse's strategies did before imputers): it
-    ignores the other modalities, so it shrinks every filled subject to the average one."""
+    ignores the other modalities, so it shrinks every filled subject to the average one.
+
+    Parameters
+    ----------
+    modality : str
+        The modality to fill in.
+    n_components, bootstrap, random_state, shift
+        See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
+    """
 
     def _fit_core(self, p, t, missing_cells):
         t = np.where(missing_cells, np.nan, t)
@@ -33,9 +41,11 @@ class KNNModalityImputer(ModalityImputer):
 
     Parameters
     ----------
+    modality : str
+        The modality to fill in.
     n_neighbors : int
         Neighbours averaged (capped at the training subjects).
-    modality, n_components, bootstrap, random_state, shift
+    n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
     """
 
@@ -61,11 +71,13 @@ class IterativeModalityImputer(ModalityImputer):
 
     Parameters
     ----------
+    modality : str
+        The modality to fill in.
     max_iter : int
         Rounds of chained equations.
     n_nearest_features : int
         Predictors per feature (the most correlated), which keeps wide blocks tractable.
-    modality, n_components, bootstrap, random_state, shift
+    n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
     """
 
@@ -111,9 +123,11 @@ class CrossModalImputer(ModalityImputer):
 
     Parameters
     ----------
+    modality : str
+        The modality to fill in.
     pls_components : int
         PLS components (capped at the predictors and the subjects).
-    modality, n_components, bootstrap, random_state, shift
+    n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
 
     Attributes

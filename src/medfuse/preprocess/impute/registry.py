@@ -25,7 +25,13 @@ _METHODS: dict[str, type[ModalityImputer]] = {
 
 
 def imputer_names() -> list[str]:
-    """The registered imputation methods."""
+    """The registered imputation methods.
+
+    Returns
+    -------
+    list of str
+        The names :func:`make_imputer` accepts, in registration order.
+    """
     return list(_METHODS)
 
 
@@ -39,6 +45,11 @@ def make_imputer(method: str | Mapping | ModalityImputer, modality: str) -> Moda
         its ``modality`` set).
     modality : str
         The modality it fills in.
+
+    Returns
+    -------
+    ModalityImputer
+        An unfitted imputer of the method, with ``modality`` set.
     """
     if isinstance(method, ModalityImputer):
         return clone(method).set_params(modality=modality)

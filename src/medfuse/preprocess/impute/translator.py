@@ -25,6 +25,8 @@ class TranslatorImputer(ModalityImputer):
 
     Parameters
     ----------
+    modality : str
+        The modality to fill in.
     hidden : int
         Width of the two hidden layers.
     epochs : int
@@ -37,7 +39,7 @@ class TranslatorImputer(ModalityImputer):
         Share of the training subjects held out for early stopping.
     patience : int
         Epochs without improvement of the held-out error before training stops.
-    modality, n_components, bootstrap, random_state, shift
+    n_components, bootstrap, random_state, shift
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
 
     Attributes
