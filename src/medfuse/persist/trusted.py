@@ -42,6 +42,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.preprocess.impute.methods.IterativeModalityImputer",
     "medfuse.preprocess.impute.methods.CrossModalImputer",
     "medfuse.preprocess.impute.translator.TranslatorImputer",
+    "medfuse.preprocess.impute.cycle.CycleTranslatorImputer",
     "medfuse.preprocess.impute.encoding.PredictorEncoder",
     "medfuse.preprocess.impute.encoding.TargetScale",
     "sklearn.cross_decomposition._pls.PLSRegression",

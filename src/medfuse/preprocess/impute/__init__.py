@@ -12,6 +12,8 @@ Registered methods (the study file's ``impute:`` section names them per modality
                 subject can have (:class:`CrossModalImputer`)
 ``translator``  a neural network that generates the modality from the others
                 (:class:`TranslatorImputer`)
+``cycle``       cycle-consistent translation from another modality measured on other
+                subjects (unpaired cohorts; :class:`CycleTranslatorImputer`)
 ==============  ===========================================================================
 
 Multiple imputation with pooled predictions is the strategy wrapper
@@ -19,6 +21,7 @@ Multiple imputation with pooled predictions is the strategy wrapper
 """
 
 from medfuse.preprocess.impute.base import ModalityImputer
+from medfuse.preprocess.impute.cycle import CycleTranslatorImputer
 from medfuse.preprocess.impute.encoding import IMPUTABLE_KINDS, PredictorEncoder, TargetScale
 from medfuse.preprocess.impute.methods import (
     CrossModalImputer,
@@ -29,6 +32,7 @@ from medfuse.preprocess.impute.methods import (
 from medfuse.preprocess.impute.registry import imputer_names, make_imputer
 from medfuse.preprocess.impute.translator import TranslatorImputer
 
-__all__ = ["IMPUTABLE_KINDS", "CrossModalImputer", "IterativeModalityImputer",
-           "KNNModalityImputer", "MeanImputer", "ModalityImputer", "PredictorEncoder",
-           "TargetScale", "TranslatorImputer", "imputer_names", "make_imputer"]
+__all__ = ["IMPUTABLE_KINDS", "CrossModalImputer", "CycleTranslatorImputer",
+           "IterativeModalityImputer", "KNNModalityImputer", "MeanImputer", "ModalityImputer",
+           "PredictorEncoder", "TargetScale", "TranslatorImputer", "imputer_names",
+           "make_imputer"]

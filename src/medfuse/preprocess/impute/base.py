@@ -72,6 +72,8 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         self.predictors_ = PredictorEncoder(self.modality, self.n_components).fit(data)
         has = data.available[self.modality].to_numpy()
         p = self.predictors_.transform(data)[has]
+        if self.needs_pairs:
+            self._check_pairs(data, p)
         t = self.target_.transform(data.block(self.modality))
         rows = np.arange(len(t))
         if self.bootstrap:
@@ -85,6 +87,20 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         self.residual_sd_ = np.where(np.isfinite(self.residual_sd_), self.residual_sd_, 1.0)
         self.n_training_subjects_ = int(has.sum())
         return self
+
+    #: whether the method learns from subjects that have the modality and another one
+    needs_pairs = True
+
+    def _check_pairs(self, data: MultiModalData, p: np.ndarray) -> None:
+        """Refuse a target that no training subject has together with another modality."""
+        if p.shape[1] and (~np.isnan(p)).any():
+            return
+        others = [m for m in data.modality_names if m != self.modality]
+        raise DataValidationError(
+            f"impute: no training subject has {self.modality!r} together with another tabular "
+            f"modality ({', '.join(others) or 'none'}), so {type(self).__name__} cannot learn "
+            "to translate; use method 'cycle' for cohorts measured on different subjects, or "
+            "'mean'.")
 
     def _fit_core(self, p: np.ndarray, t: np.ndarray, missing_cells: np.ndarray) -> None:
         raise NotImplementedError

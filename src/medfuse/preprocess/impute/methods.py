@@ -26,6 +26,8 @@ class MeanImputer(ModalityImputer):
         See :class:`~medfuse.preprocess.impute.base.ModalityImputer`.
     """
 
+    needs_pairs = False
+
     def _fit_core(self, p, t, missing_cells):
         t = np.where(missing_cells, np.nan, t)
         self.fill_ = np.nan_to_num(np.nanmean(t, axis=0))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from sklearn.base import clone
 
 from medfuse.preprocess.impute.base import ModalityImputer
+from medfuse.preprocess.impute.cycle import CycleTranslatorImputer
 from medfuse.preprocess.impute.methods import (
     CrossModalImputer,
     IterativeModalityImputer,
@@ -21,6 +22,7 @@ _METHODS: dict[str, type[ModalityImputer]] = {
     "iterative": IterativeModalityImputer,
     "cross-modal": CrossModalImputer,
     "translator": TranslatorImputer,
+    "cycle": CycleTranslatorImputer,
 }
 
 
