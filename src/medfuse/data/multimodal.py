@@ -435,32 +435,9 @@ class MultiModalData:
         also says what happens to zero-variance features (per the modality's kind) and
         repeats the notes of ``uns["notes"]`` (e.g. columns of a modality file that a study
         uses as outcome or batch and not as features)."""
-        from rich.table import Table
-        from rich.text import Text
+        from medfuse.data.summary import summary_table
 
-        table = Table(title=f"MultiModalData: {len(self)} subjects x "
-                            f"{len(self.modality_names)} modalities")
-        for col in ("modality", "kind", "features", "subjects", "missing"):
-            table.add_column(col, justify="left" if col in ("modality", "kind") else "right")
-        frame = self.summary_frame()
-        for name, row in frame.iterrows():
-            table.add_row(Text(str(name)), Text(str(row["kind"])), str(row["features"]),
-                          str(row["subjects"]), f"{row['missing']:.1%}")
-        lines = []
-        if self._outcome is not None:
-            counts = self.y.value_counts(dropna=False).sort_index()
-            lines.append(f"outcome {self._outcome!r}: " + ", ".join(
-                f"{k}={v}" for k, v in counts.items()))
-        constant = frame["constant"].dropna()
-        constant = constant[constant > 0]
-        if len(constant):
-            lines.append("zero-variance features: " + "; ".join(
-                f"{m} {int(n)} ({self._specs[m].kind_object.constant_features})"
-                for m, n in constant.items()))
-        lines += [str(note) for note in self.uns.get("notes", ())]
-        if lines:
-            table.caption = Text("\n".join(lines))  # names from files: never markup
-        return table
+        return summary_table(self)
 
     def __repr__(self) -> str:
         mods = ", ".join(f"{n} ({self._specs[n].kind}, {int(self._available[:, j].sum())})"
