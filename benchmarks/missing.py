@@ -4,9 +4,10 @@ missing, against the strategies that cope without imputation.
 Cohorts:
 
 - ``sim-MCAR``, ``sim-MAR``, ``sim-MNAR``: the simulator (``make_cohort``; rna, imaging and
-  clinical with effects 1.2, 1.0 and 0.8), rna and imaging each missing for 30 % of the
-  subjects, completely at random, by age (MAR) or by the modality's own latent value
-  (MNAR, strength 2);
+  clinical with effects 1.2, 1.0 and 0.8, their latent factors correlated 0.5, so each
+  modality is partly predictable from the others), rna and imaging each missing for 30 %
+  of the subjects, completely at random, by age (MAR) or by the modality's own latent
+  value (MNAR, strength 2);
 - ``rosmap``: ROSMAP's 245 training subjects with each omics block hidden completely at
   random from 30 % of them (every subject keeps at least one), 5-fold x 3 CV; and, with
   ``--test``, the fixed 106-subject test split (complete) predicted from every subset of the
@@ -50,7 +51,7 @@ def simulated(mechanism: str, seed: int = 0, subjects: int = 400):
     return make_cohort(subjects, n_genes=100, effects={"rna": 1.2, "imaging": 1.0,
                                                        "clinical": 0.8},
                        missing={"rna": 0.3, "imaging": 0.3}, missing_mechanism=mechanism,
-                       missing_strength=2.0, random_state=seed)
+                       missing_strength=2.0, latent_correlation=0.5, random_state=seed)
 
 
 def rosmap(seed: int = 0, rate: float = 0.3):

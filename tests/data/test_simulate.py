@@ -112,3 +112,17 @@ def test_image_and_series_modalities():
     assert data.block("timeseries").shape == (40, 2, 30)
     vol = make_cohort(4, image_shape=(8, 8, 8), random_state=0).block("image")
     assert vol.shape == (4, 1, 8, 8, 8)
+
+
+def test_latent_correlation_couples_the_modalities():
+    import numpy as np
+
+    from medfuse.data import make_cohort
+
+    cohort = make_cohort(4000, n_genes=20, latent_correlation=0.6, random_state=0)
+    latent = cohort.uns["truth"]["latent"][["rna", "imaging", "clinical"]]
+    corr = np.corrcoef(latent.to_numpy().T)[np.triu_indices(3, 1)]
+    np.testing.assert_allclose(corr, 0.6, atol=0.04)
+    np.testing.assert_allclose(latent.std().to_numpy(), 1.0, atol=0.04)
+    independent = make_cohort(4000, n_genes=20, random_state=0).uns["truth"]["latent"]
+    assert abs(np.corrcoef(independent["rna"], independent["imaging"])[0, 1]) < 0.05

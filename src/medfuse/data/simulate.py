@@ -56,6 +56,7 @@ def make_cohort(
     missing: Mapping[str, float] | None = None,
     missing_mechanism: str = "MCAR",
     missing_strength: float = 2.0,
+    latent_correlation: float = 0.0,
     random_state: int | None = None,
 ) -> MultiModalData:
     """Simulate a cohort whose answers are known.
@@ -134,6 +135,12 @@ def make_cohort(
     missing_strength : float
         ``s`` of the MAR and MNAR mechanisms: the change in log-odds of being missing per
         standard deviation of age (MAR) or of the modality's latent value (MNAR).
+    latent_correlation : float in [0, 1)
+        Correlation ``rho`` of every pair of modalities' latent factors: each is
+        ``sqrt(1 - rho) e_m + sqrt(rho) s`` with one shared factor ``s`` (all N(0, 1)), so
+        what one modality measures can be partly predicted from another (the setting in
+        which imputation from other modalities and cross-modal learning can help). 0, the
+        default, draws independent factors exactly as before.
     random_state : int, optional
         Seed; the same seed gives the same cohort.
 
@@ -180,6 +187,11 @@ def make_cohort(
             raise ValueError(f"effects names {m!r}, which is not simulated ({names}).")
         eff[m] = float(v)
     latent = pd.DataFrame(rng.standard_normal((n, len(names))), index=ids, columns=names)
+    if not 0.0 <= latent_correlation < 1.0:
+        raise ValueError(f"latent_correlation must be in [0, 1), got {latent_correlation}")
+    if latent_correlation > 0:
+        shared = rng.standard_normal((n, 1))
+        latent = np.sqrt(1 - latent_correlation) * latent + np.sqrt(latent_correlation) * shared
     a, b = interaction_pair
     inter = latent[a].to_numpy() * latent[b].to_numpy()
 
