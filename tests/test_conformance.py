@@ -12,7 +12,7 @@ from medfuse.data.kinds import all_kinds
 from medfuse.fusion import make
 from medfuse.fusion.conformal import ConformalClassifier
 from medfuse.fusion.imputed import with_imputation
-from medfuse.fusion.neural.objectives import _TERMS
+from medfuse.fusion.neural.objectives import _TERMS, loss_term_names
 from medfuse.fusion.registry import _REGISTRY
 from medfuse.represent.registry import _REPRESENTATIONS
 from medfuse.testing import (
@@ -43,6 +43,7 @@ def _built_in(entries, target=lambda e: e) -> list[str]:
 STRATEGIES = _built_in(_REGISTRY, lambda info: info.target)
 KINDS = _built_in({k.name: k for k in all_kinds()})
 REPRESENTATIONS = _built_in(_REPRESENTATIONS, lambda info: info.target)
+loss_term_names()  # imports the built-in terms defined outside objectives
 TERMS = _built_in(_TERMS)
 EVERY_CHECK = ["parameters and clone", "refuses to predict before fit",
                "fit returns the fitted estimator", "predicts from every subset of modalities",

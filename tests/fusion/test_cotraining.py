@@ -29,7 +29,7 @@ def test_pseudo_labels_close_most_of_the_gap_to_the_fully_labelled_model():
         y = train.y.astype(float).copy()
         y[np.random.default_rng(seed).random(500) < 0.96] = np.nan   # about 20 labels
 
-        def auc(model):
+        def auc(model, test=test):
             return roc_auc_score(test.y, model.predict_proba(test)[:, 1])
 
         alone = auc(make("co-training", rounds=0).fit(train, y))

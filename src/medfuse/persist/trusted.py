@@ -25,6 +25,9 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.neural.models.AttentionFusion",
     "medfuse.fusion.neural.models.CrossAttentionFusion",
     "medfuse.fusion.neural.models.IntermediateFusion",
+    "medfuse.fusion.crossmodal.distillation.DistillationFusion",
+    "medfuse.fusion.crossmodal.distillation_student.DistilledStudent",
+    "medfuse.fusion.crossmodal.contrastive_fusion.ContrastiveFusion",
     "medfuse.fusion.stacking.StackingFusion",
     "medfuse.fusion.survival.CoxEarly",
     "medfuse.fusion.survival.CoxLate",
@@ -149,6 +152,9 @@ _NETWORK_SIZES = {"n_ensemble": "ENSEMBLE", "latent_dim": "NETWORK_WIDTH",
 SIZE_PARAMETERS: dict[str, dict[str, str]] = {
     f"medfuse.fusion.neural.models.{name}": _NETWORK_SIZES
     for name in ("IntermediateFusion", "AttentionFusion", "CrossAttentionFusion")}
+SIZE_PARAMETERS["medfuse.fusion.crossmodal.distillation_student.DistilledStudent"] = \
+    _NETWORK_SIZES
+SIZE_PARAMETERS["medfuse.fusion.crossmodal.contrastive_fusion.ContrastiveFusion"] = _NETWORK_SIZES
 
 #: Functions stored as attribute values. The default classifier's inner cross-validation
 #: scores with medfuse's own log-likelihood (``LogisticRegressionCV(scoring=...)``); no other

@@ -19,6 +19,7 @@ classes.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -81,6 +82,18 @@ class LossTerm(BaseEstimator):
 
 #: name -> loss term class
 _TERMS: dict[str, type[LossTerm]] = {}
+#: built-in terms defined in other modules, imported (and so registered) when first named
+#: or listed: a path, not an import, so those modules may import this one
+_BUILT_IN_ELSEWHERE: dict[str, str] = {
+    "contrastive": "medfuse.fusion.crossmodal.contrastive",
+}
+
+
+def _load_built_in(name: str | None = None) -> None:
+    """Import the module of the built-in term ``name`` (all of them when None)."""
+    for term, module in _BUILT_IN_ELSEWHERE.items():
+        if (name is None or term == name) and term not in _TERMS:
+            importlib.import_module(module)
 
 
 def register_loss_term(name: str, cls: type[LossTerm] | None = None) -> Callable:
@@ -119,6 +132,7 @@ def loss_term_names() -> list[str]:
     list of str
         In registration order, built-in first.
     """
+    _load_built_in()
     return list(_TERMS)
 
 
@@ -151,6 +165,8 @@ def make_loss_term(spec) -> LossTerm:
     if extra:
         raise ValueError(f"A loss term is {{name, params}}; got keys {', '.join(extra)}.")
     name = spec.get("name")
+    if isinstance(name, str) and name not in _TERMS:
+        _load_built_in(name)
     if name not in _TERMS:
         raise ValueError(f"Unknown loss term {name!r}; registered: "
                          f"{', '.join(loss_term_names())} (a plugin adds its own with "
@@ -317,3 +333,4 @@ def default_objectives(reconstruction: float, auxiliary: float) -> list[LossTerm
 def network_parts(terms) -> set[str]:
     """The network parts the terms need."""
     return set().union(*(t.network_parts for t in terms)) if terms else set()
+
