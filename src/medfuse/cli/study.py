@@ -173,7 +173,7 @@ def benchmark(
             budget=study.budget if budget is None else (budget or None),
             harmonize=study.harmonize, batch=study.batch_column, screening=study.screening,
             impute=study.impute, conformal=study.conformal, raw_csv=raw_csv,
-            select=study.select,
+            select=study.select, unlabelled=study.unlabelled,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
     except (ValueError, FileNotFoundError) as err:
         # StudyError, DataValidationError, ConfoundingError and the registry's unknown

@@ -41,6 +41,13 @@ Conformal prediction sets and recalibration wrap every strategy, refitted inside
 
     conformal: {alpha: 0.1, mondrian: pattern, calibration: platt, pattern_augment: true}
 
+Training subjects without an outcome are refused unless the study says what to do with them:
+``unlabelled: drop`` leaves them out; ``unlabelled: pretrain`` never splits or scores them
+either, but adds them to every fit of the strategies that learn from unlabelled subjects
+(``co-training``, the neural strategies with ``pretrain_epochs > 0``)::
+
+    unlabelled: pretrain
+
 One module per section (:mod:`~medfuse.config.refs`, :mod:`~medfuse.config.cv`,
 :mod:`~medfuse.config.harmonize`, :mod:`~medfuse.config.screening`,
 :mod:`~medfuse.config.impute`, :mod:`~medfuse.config.conformal`), the whole file

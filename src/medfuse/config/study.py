@@ -75,6 +75,13 @@ class Study(_Strict):
         standard error of the best CV score; the default), ``ensemble`` (greedy ensemble
         selection over the strategies' out-of-fold probabilities) or a benchmarked
         strategy's name (see :mod:`medfuse.study.handover`).
+    unlabelled : {"pretrain", "drop"}, optional
+        Training subjects without an outcome (classification). Absent: refused, with a
+        message naming both options. ``drop``: left out. ``pretrain``: never split, scored
+        or shown in the report, but added to every fit of the strategies that learn from
+        unlabelled subjects (``co-training``, the neural strategies with
+        ``pretrain_epochs > 0``, ...) and to the handed-over model's refit when it is one of
+        them; as ``drop``, with a warning, when none of the study's strategies is.
     robustness : bool
         Score every fold model with every subset of modalities available.
     budget : float or None
@@ -110,6 +117,7 @@ class Study(_Strict):
     seeds: int = Field(5, ge=1)
     primary_metric: str = "roc_auc"
     select: str = "best"
+    unlabelled: Literal["pretrain", "drop"] | None = None
     robustness: bool = True
     budget: float | None = Field(DEFAULT_BUDGET, gt=0, allow_inf_nan=False)
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -214,6 +222,10 @@ class Study(_Strict):
             if unknown:
                 raise _At("impute.methods", f"{', '.join(map(repr, unknown))} is not a "
                           f"modality of the study ({', '.join(self.modalities)})")
+        if self.task == "survival" and self.unlabelled is not None:
+            raise _At("unlabelled", "subjects without an outcome are for classification "
+                                    "studies; a survival study needs every subject's time "
+                                    "and event")
         if self.task == "survival" and self.conformal is not None:
             raise _At("conformal", "survival strategies predict a risk, not class "
                                    "probabilities; prediction sets need task: classification")

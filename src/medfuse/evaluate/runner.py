@@ -47,6 +47,7 @@ from medfuse.evaluate.tasks import (
     seeded,
     torch_threads,
 )
+from medfuse.evaluate.unlabelled import missing_outcome, plan_unlabelled
 from medfuse.evaluate.workers import FitPool, InProcess, n_workers
 from medfuse.files import confined_folder
 from medfuse.fusion.ensemble_selection import DEFAULT_ROUNDS
@@ -79,20 +80,23 @@ def run_benchmark(
     ensemble: bool = False,
     inner_repeats: int = 1,
     rounds: int = DEFAULT_ROUNDS,
+    unlabelled: str | None = None,
 ) -> BenchmarkResult:
     """Evaluate fusion strategies with a leakage-free protocol.
 
     Parameters
     ----------
     data : MultiModalData
-        Training subjects, with an outcome.
+        Training subjects, with an outcome (missing for some subjects: see
+        ``unlabelled``).
     strategies : mapping, sequence of str or "all"
         Name -> unfitted estimator, a list of registry names, or ``"all"``.
     test : MultiModalData, optional
         External test subjects (same modalities).
     splits : sequence of Split, optional
         The CV splits; computed once from ``folds, repeats, seed, scheme`` when omitted
-        (every strategy is scored on the same splits).
+        (every strategy is scored on the same splits). Positions into the labelled
+        subjects when some have no outcome.
     folds, repeats, seed : int
         k of k-fold, its repetitions and the seed of the first (see :func:`make_splits`).
     scheme : {"stratified", "grouped", "leave-site-out"}
@@ -147,18 +151,32 @@ def run_benchmark(
         fits per strategy each.
     rounds : int
         Rounds of greedy ensemble selection.
+    unlabelled : {None, "drop", "pretrain"}
+        Subjects of ``data`` without an outcome (classification only; see
+        :mod:`medfuse.evaluate.unlabelled`). None refuses them. ``"drop"`` leaves them out.
+        ``"pretrain"`` scores the labelled subjects only, as ``"drop"`` does (splits, CV and
+        test scores, robustness, ``ensemble`` and ``select-best``), and adds the unlabelled
+        ones, with outcome None, to the training subjects of every fit (CV, inner and
+        test-split refits) of each strategy whose ``_uses_unlabelled()`` is true (so its
+        ``n_train`` counts them); the other strategies never see them. Only those
+        strategies' cache keys depend on the unlabelled subjects.
 
     Returns
     -------
     BenchmarkResult
-        ``settings`` also holds ``fits`` (the number of fits) and ``reused`` (how many
-        came from the cache).
+        ``settings`` also holds ``fits`` (the number of fits), ``reused`` (how many
+        came from the cache) and, with ``unlabelled``, ``unlabelled``: ``mode``, ``n``
+        (subjects without an outcome) and, for ``"pretrain"``, ``used_by`` and
+        ``cannot_use`` (strategy names).
 
     Raises
     ------
     BenchmarkInterrupted
         on SIGINT (Ctrl-C) or SIGTERM: the worker processes are killed and the finished
         fits stay cached; ``resume=True`` continues.
+    DataValidationError
+        Subjects without an outcome and ``unlabelled`` None (the message names both
+        options), ``unlabelled`` with a survival task, or test subjects without an outcome.
     """
     from medfuse.fusion.survival import survival_target
 
@@ -174,6 +192,9 @@ def run_benchmark(
                                        and not isinstance(strategies, Mapping)):
         strategies = resolve_strategies(data, strategies, task=task)
     strategies = dict(strategies)
+    n_missing = 0 if survival else int(missing_outcome(data).sum())
+    plan = plan_unlabelled(data, unlabelled, strategies, task)
+    data = plan.labelled
     if survival:
         y_surv = survival_target(data)
         if test is not None:
@@ -187,6 +208,10 @@ def run_benchmark(
     elif test is not None:
         if test.outcome is None:
             raise DataValidationError("The test data needs an outcome.")
+        if missing_outcome(test).any():
+            raise DataValidationError(
+                f"{int(missing_outcome(test).sum())} test subject(s) have no outcome; every "
+                "test subject is scored (unlabelled subjects belong to the training data).")
         classes = np.unique(np.concatenate([y_raw, np.asarray(test.y)]))
         unseen = set(np.unique(np.asarray(test.y))) - set(np.unique(y_raw))
         if unseen:
@@ -206,7 +231,7 @@ def run_benchmark(
 
     inner = pair_splits(splits, inner_repeats) if ensemble and not survival else []
     tasks = make_tasks(strategies, data, test, splits, subsets, seed, seeds, survival,
-                       inner=inner)
+                       inner=inner, unlabelled=plan.pool, learners=plan.users)
     cache_dir = None
     if out is not None:
         cache_dir = confined_folder(out, "cache")
@@ -216,10 +241,11 @@ def run_benchmark(
     if resume and cache_dir is not None:
         done, errors = from_cache(
             tasks, cache_dir, budget, retry_failed,
-            expected=lambda t: cache_expectations(t, data, test, classes, subsets))
+            expected=lambda t: cache_expectations(t, data, test, classes, subsets,
+                                                  plan.n_unlabelled))
     reused = len(done)
     todo = [t for t in tasks if t.key not in done and t.strategy not in errors]
-    shared = (data, y, classes, subsets, test, cache_dir)
+    shared = (data, y, classes, subsets, test, cache_dir, plan.pool)
     if budget is None and n_workers(jobs) == 1:
         pool = InProcess(run_task_safely, shared)
     else:
@@ -252,6 +278,8 @@ def run_benchmark(
                      "seeds": seeds, "primary_metric": primary_metric, "jobs": jobs,
                      "n_splits": len(splits), "robustness": robustness, "task": task,
                      "budget": budget, "fits": len(tasks), "reused": reused})
+    if plan.mode is not None:
+        settings["unlabelled"] = plan.settings(n_missing)
     return BenchmarkResult(
         strategies=names,
         classes=["risk"] if survival else list(classes),
@@ -277,7 +305,7 @@ def _progress(show: bool, total: int, reused: int, left_out: int = 0
         yield lambda: bar.advance(job)
 
 
-def refit_best(data: MultiModalData, estimator, seed: int = 0):
+def refit_best(data: MultiModalData, estimator, seed: int = 0, y=None):
     """The chosen strategy refitted on all training subjects (one BLAS and torch thread,
     user warnings silenced).
 
@@ -289,6 +317,9 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
         The unfitted strategy (cloned, not changed).
     seed : int
         ``random_state`` of a stochastic strategy.
+    y : array-like, optional
+        The outcome (default: ``data``'s); None marks a subject without one, for a strategy
+        that learns from unlabelled subjects.
 
     Returns
     -------
@@ -302,7 +333,7 @@ def refit_best(data: MultiModalData, estimator, seed: int = 0):
     try:
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore", category=UserWarning)
-            return model.fit(data)
+            return model.fit(data) if y is None else model.fit(data, y)
     finally:
         torch_threads(previous)
 

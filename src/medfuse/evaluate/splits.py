@@ -74,7 +74,11 @@ def make_splits(y, *, folds: int = 5, repeats: int = 3, seed: int = 0,
     y = np.asarray(y)
     n = len(y)
     if pd.isna(y).any():
-        raise DataValidationError("The outcome has missing values; drop those subjects first.")
+        raise DataValidationError(
+            f"The outcome has missing values ({int(pd.isna(y).sum())} subject(s)); drop those "
+            "subjects first, or let run_benchmark do it: unlabelled='drop' leaves them out, "
+            "unlabelled='pretrain' also lets the strategies that learn from unlabelled "
+            "subjects use them (unlabelled: drop | pretrain in a study file).")
     _, counts = np.unique(y, return_counts=True)
     splits: list[Split] = []
     if scheme == "leave-site-out":

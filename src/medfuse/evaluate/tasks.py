@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from medfuse.evaluate.coverage import conformal_outputs, held_patterns
 from medfuse.evaluate.records import FoldResult
 from medfuse.evaluate.robustness import predict_subsets, subset_key
 from medfuse.evaluate.splits import Split
+from medfuse.evaluate.unlabelled import with_pool
 
 
 def extract_weights(model) -> dict[str, dict[str, float]]:
@@ -76,6 +77,7 @@ class Task:
     split: Split | None
     seed: int | None
     key: str
+    pretrain: bool = False   # the unlabelled subjects join its training subjects
 
 
 def class_index(model, classes: np.ndarray) -> np.ndarray:
@@ -84,7 +86,8 @@ def class_index(model, classes: np.ndarray) -> np.ndarray:
 
 def run_task(task: Task, data: MultiModalData, y: np.ndarray, classes: np.ndarray,
               subsets: list[tuple[str, ...]], test_data: MultiModalData | None,
-              cache_dir: Path | None) -> FoldResult:
+              cache_dir: Path | None, unlabelled: MultiModalData | None = None
+              ) -> FoldResult:
     from medfuse.fusion.survival import survival_target
 
     survival = classes is None  # y is then the structured (event, time) array
@@ -96,11 +99,14 @@ def run_task(task: Task, data: MultiModalData, y: np.ndarray, classes: np.ndarra
         y_train = y
         y_held = (survival_target(test_data) if survival
                   else np.searchsorted(classes, np.asarray(test_data.y)))
+    labels = y_train if survival else classes[y_train]
+    if task.pretrain:
+        train, labels = with_pool(train, labels, unlabelled)
     model = clone(task.estimator)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(train, y_train if survival else classes[y_train])
+        model.fit(train, labels)
     seconds = time.perf_counter() - t0
     names = held.modality_names
     use = subsets if task.kind == "cv" else [tuple(names)]
@@ -131,9 +137,10 @@ def run_task(task: Task, data: MultiModalData, y: np.ndarray, classes: np.ndarra
 
 def cache_expectations(task: Task, data: MultiModalData, test: MultiModalData | None,
                         classes: np.ndarray | None,
-                        subsets: list[tuple[str, ...]]) -> dict:
+                        subsets: list[tuple[str, ...]], n_unlabelled: int = 0) -> dict:
     """What the cached result of ``task`` must hold (see
-    :func:`medfuse.evaluate.cache.cache_problem`)."""
+    :func:`medfuse.evaluate.cache.cache_problem`); ``n_unlabelled`` subjects join the
+    training subjects of a ``pretrain`` task."""
     held = data.subjects[task.split.test] if task.split is not None else test.subjects
     full = subset_key(data.modality_names)
     return {
@@ -142,7 +149,8 @@ def cache_expectations(task: Task, data: MultiModalData, test: MultiModalData | 
         "repeat": int(task.split.repeat) if task.split is not None else 0,
         "fold": int(task.split.fold) if task.split is not None else int(task.seed or 0),
         "seed": None if task.seed is None else int(task.seed), "full_key": full,
-        "n_train": len(task.split.train) if task.split is not None else len(data),
+        "n_train": (len(task.split.train) if task.split is not None else len(data))
+        + (n_unlabelled if task.pretrain else 0),
         "subjects": [str(s) for s in held],
         "keys": {subset_key(s) for s in subsets} if task.kind == "cv" else {full},
         "n_cols": 1 if classes is None else len(classes), "survival": classes is None,
@@ -180,31 +188,37 @@ def torch_threads(n: int | None) -> int | None:
 def make_tasks(strategies: Mapping[str, object], data: MultiModalData,
            test: MultiModalData | None, splits: Sequence[Split],
            subsets: list[tuple[str, ...]], seed: int, seeds: int, survival: bool,
-           inner: Sequence[Split] = ()) -> list[Task]:
+           inner: Sequence[Split] = (), unlabelled: MultiModalData | None = None,
+           learners: Collection[str] = ()) -> list[Task]:
     """One task per (strategy, CV split), per (strategy, inner split) (``inner``: the pair
     splits of :mod:`medfuse.evaluate.ensemble`, predicted with every modality only) and per
     (strategy, test seed), each with the cache key of everything that determines its
-    result."""
+    result. The tasks of the strategies in ``learners`` add the ``unlabelled`` subjects to
+    their training subjects (``pretrain``); their keys hold those subjects' fingerprint."""
     fingerprint = data_fingerprint(data)
+    pool_fp = data_fingerprint(unlabelled) if unlabelled is not None else None
     test_fp = data_fingerprint(test) if test is not None else ""
     subsets_repr = json.dumps([list(s) for s in subsets])
     tasks: list[Task] = []
     for name, est in strategies.items():
         base = [CACHE_FORMAT, medfuse.__version__, fingerprint, name, type(est).__name__,
                 params_repr(est)] + (["survival"] if survival else [])
+        pretrain = pool_fp is not None and name in learners
+        if pretrain:
+            base += ["unlabelled", pool_fp]
         stochastic = has_seed(est)
         for sp in splits:
             s = seed + sp.repeat
             key = digest([*base, "cv", sp.digest(), s if stochastic else None, subsets_repr])
             tasks.append(Task(name, seeded(est, s), "cv", sp, s if stochastic else None,
-                               key))
+                              key, pretrain))
         for sp in inner:
             s = seed + sp.repeat
             key = digest([*base, "inner", sp.digest(), s if stochastic else None])
             tasks.append(Task(name, seeded(est, s), "inner", sp, s if stochastic else None,
-                              key))
+                              key, pretrain))
         if test is not None:
             for s in (range(seeds) if stochastic else [None]):
                 key = digest([*base, "test", test_fp, s])
-                tasks.append(Task(name, seeded(est, s), "test", None, s, key))
+                tasks.append(Task(name, seeded(est, s), "test", None, s, key, pretrain))
     return tasks

@@ -63,7 +63,10 @@ class FusionClassifier(ClassifierMixin, MultiModalEstimator):
         data = check_data(data)
         y = check_target(data, y, allow_missing=self._uses_unlabelled())
         labelled = ~pd.isna(y)
-        self.classes_, y_index = np.unique(y[labelled], return_inverse=True)
+        labels = y[labelled]
+        if labels.dtype == object:   # e.g. integers with None for the unlabelled subjects
+            labels = pd.Series(labels).infer_objects().to_numpy()
+        self.classes_, y_index = np.unique(labels, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataValidationError(
                 f"The outcome has a single class ({self.classes_[0]!r}) in these training "

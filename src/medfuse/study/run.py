@@ -35,6 +35,7 @@ from medfuse.study.chains import (
 from medfuse.study.design import check_design, check_learners, study_splits
 from medfuse.study.handover import RULES, check_select, choose
 from medfuse.study.imputation import _impute_spec, imputation_methods, imputed_estimators
+from medfuse.study.unlabelled import study_unlabelled
 
 
 @dataclass
@@ -160,7 +161,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               task: str = "classification", progress: bool = False,
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
               batch: str | None = None, screening=None, impute=None, conformal=None,
-              raw_csv: bool = False, select: str = "best",
+              raw_csv: bool = False, select: str = "best", unlabelled: str | None = None,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, what
     ``select`` hands over refitted on all training subjects (``out/model``) and
@@ -227,6 +228,12 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         a rule, classification benchmarks also measure ``ensemble`` and ``select-best``
         as strategies (decided inside every outer fold; see
         :mod:`medfuse.evaluate.ensemble`).
+    unlabelled : {None, "drop", "pretrain"}
+        Training subjects without an outcome (see :mod:`medfuse.study.unlabelled`): None
+        refuses them; ``"drop"`` leaves them out; ``"pretrain"`` leaves them out of the
+        splits, scores and report too, but adds them to every fit of the strategies that
+        learn from unlabelled subjects, and to the refit of the handed-over model when it
+        does (as ``"drop"``, with a warning, when none of the strategies does).
     log : callable, optional
         Receives what to show (the data summary, the strategies, warnings).
 
@@ -283,9 +290,11 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
     measure = task == "classification" and (select in RULES or listed)
     show(f"strategies ({len(estimators)}): {', '.join(estimators)}"
          + (f"; measured from their predictions: {', '.join(DERIVED)}" if measure else ""))
-    splits = study_splits(train, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
+    unlabelled_plan = study_unlabelled(train, unlabelled, estimators, task, show)
+    labelled = unlabelled_plan.labelled
+    splits = study_splits(labelled, folds=folds, repeats=repeats, seed=seed, scheme=scheme,
                           task=task)
-    for message in check_design(train, splits, batch=batch, harmonize=spec, task=task):
+    for message in check_design(labelled, splits, batch=batch, harmonize=spec, task=task):
         show(f"[yellow]warning:[/yellow] {message}")
     groups = "group" if scheme == "grouped" else None
     sites = "batch" if scheme == "leave-site-out" else None
@@ -298,7 +307,10 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                   "harmonize": spec.model_dump(mode="json") if spec is not None else None,
                   "screening": screening_settings, "impute": impute_settings,
                   "conformal": _settings(conformal)},
-        task=task, budget=budget, retry_failed=retry_failed, ensemble=measure)
+        task=task, budget=budget, retry_failed=retry_failed, ensemble=measure,
+        unlabelled=unlabelled_plan.mode)
+    if unlabelled_plan.requested is not None:
+        result.settings["unlabelled"]["requested"] = unlabelled_plan.requested
     handover = choose(select, result, estimators, seed, show) if save_model else None
     if handover is not None:
         result.settings["handover"] = {"select": select, "name": handover.name,
@@ -312,7 +324,8 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         best = handover.name
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = refit_best(train, handover.estimator, seed=seed)
+            fit_data, fit_y = unlabelled_plan.refit_data(handover.estimator)
+            model = refit_best(fit_data, handover.estimator, seed=seed, y=fit_y)
         ranking = result.ranking("cv")
         extra = {"primary_metric": result.primary_metric,
                  "cv_score": float(ranking[best]) if best in ranking.index else None,
@@ -322,10 +335,12 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
             extra["screening"] = screening_settings
         if impute_settings is not None:
             extra["impute"] = impute_settings
+        if unlabelled_plan.requested is not None:
+            extra["unlabelled"] = unlabelled_plan.manifest(handover.estimator)
         if train.uns.get("set_aside"):
             extra["set_aside"] = train.uns["set_aside"]
         model_dir = save(model, confined_folder(out, "model"), strategy=best, extra=extra)
-    report = write_report(out / "report.html", result, train, test=test, model=model,
+    report = write_report(out / "report.html", result, labelled, test=test, model=model,
                           study=study, title=title, explain=explain)
     return StudyOutputs(result, paths["results"], paths["robustness"], paths["comparison"],
                         report, model_dir, failures)
