@@ -67,7 +67,8 @@ def test_strategies_all_runs_on_a_cohort_whose_smallest_class_has_three_subjects
     # subjects in a fold, fewer than the 5 inner folds the strategies ask for
     data = small_cohort({0: 4, 1: 4, 2: 4, 3: 4, 4: 3})
     neural = [n for n in strategy_names(data.modality_names)
-              if n in ("intermediate", "attention", "cross-attention", "contrastive")]
+              if n in ("intermediate", "attention", "cross-attention", "contrastive",
+                       "disentangle")]
     study = write_study(tmp_path / "study", data, strategies="all",
                         cv={"folds": 3, "repeats": 1, "seed": 0}, seeds=1,
                         robustness=False, params={n: QUICK_NEURAL for n in neural})

@@ -28,6 +28,7 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.crossmodal.distillation.DistillationFusion",
     "medfuse.fusion.crossmodal.distillation_student.DistilledStudent",
     "medfuse.fusion.crossmodal.contrastive_fusion.ContrastiveFusion",
+    "medfuse.fusion.crossmodal.disentangle.DisentangledFusion",
     "medfuse.fusion.stacking.StackingFusion",
     "medfuse.fusion.survival.CoxEarly",
     "medfuse.fusion.survival.CoxLate",
@@ -155,6 +156,7 @@ SIZE_PARAMETERS: dict[str, dict[str, str]] = {
 SIZE_PARAMETERS["medfuse.fusion.crossmodal.distillation_student.DistilledStudent"] = \
     _NETWORK_SIZES
 SIZE_PARAMETERS["medfuse.fusion.crossmodal.contrastive_fusion.ContrastiveFusion"] = _NETWORK_SIZES
+SIZE_PARAMETERS["medfuse.fusion.crossmodal.disentangle.DisentangledFusion"] = _NETWORK_SIZES
 
 #: Functions stored as attribute values. The default classifier's inner cross-validation
 #: scores with medfuse's own log-likelihood (``LogisticRegressionCV(scoring=...)``); no other

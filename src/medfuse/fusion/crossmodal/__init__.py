@@ -23,3 +23,9 @@ register_lazy("distillation", "medfuse.fusion.crossmodal.distillation:Distillati
                           "alpha*T^2*KL(teacher/T || student/T) + (1-alpha)*CE on cross-fitted "
                           "soft targets, labelled or not; each subject is served by the "
                           "student of its modalities.")
+register_lazy("disentangle", "medfuse.fusion.crossmodal.disentangle:DisentangledFusion",
+              family="neural", needs=("encoder",), interpretable=False,
+              description="Shared/specific disentanglement: each modality's latent split into "
+                          "a part aligned across modalities and a private part (alignment, "
+                          "orthogonality and reconstruction losses), pre-trained on every "
+                          "subject, then fine-tuned with cross-entropy.")

@@ -1,7 +1,8 @@
 """The ``contrastive`` loss term: CLIP-style symmetric InfoNCE between modalities.
 
-Registered as a built-in term (``medfuse.fusion.neural.objectives`` imports this module), so
-any neural strategy may name it in ``objectives`` or ``pretrain_objectives``; the
+Registered as a built-in term (``medfuse.fusion.neural.objectives`` imports this module when
+the name is first used), so any neural strategy may name it in ``objectives`` or
+``pretrain_objectives``; the
 ``contrastive`` strategy (:mod:`~medfuse.fusion.crossmodal.contrastive_fusion`) pre-trains
 its encoders with it.
 """

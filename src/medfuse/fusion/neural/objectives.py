@@ -86,6 +86,7 @@ _TERMS: dict[str, type[LossTerm]] = {}
 #: or listed: a path, not an import, so those modules may import this one
 _BUILT_IN_ELSEWHERE: dict[str, str] = {
     "contrastive": "medfuse.fusion.crossmodal.contrastive",
+    "disentangle": "medfuse.fusion.crossmodal.disentangle",
 }
 
 
