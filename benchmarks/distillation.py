@@ -45,6 +45,10 @@ SIM_EFFECTS = {"rna": 1.5, "imaging": 0.5}
 SEMI_LABELLED = 0.25
 
 
+#: correlation of the simulated modalities' latent factors (``--latent-correlation``)
+LATENT_CORRELATION = {"value": 0.0}
+
+
 def simulated(seed: int):
     """(train, test, true latent factors of the test subjects) of one seed."""
     from sklearn.model_selection import train_test_split
@@ -52,7 +56,8 @@ def simulated(seed: int):
     from medfuse.data import make_cohort
 
     data = make_cohort(600, effects={**SIM_EFFECTS, "clinical": 0.0}, interaction=0.0,
-                       n_genes=100, n_imaging=40, random_state=seed)
+                       n_genes=100, n_imaging=40,
+                       latent_correlation=LATENT_CORRELATION["value"], random_state=seed)
     latent = data.uns["truth"]["latent"]
     data = data.select(list(SIM_EFFECTS))
     tr, te = train_test_split(np.arange(len(data)), test_size=0.4,
@@ -164,8 +169,12 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--alpha", type=float, default=0.5)
     ap.add_argument("--datasets", default="sim,sim-semi,rosmap")
+    ap.add_argument("--latent-correlation", type=float, default=0.0,
+                    help="correlation of the simulated modalities' latent factors (0: "
+                         "independent, so the weak modality says nothing about the other)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    LATENT_CORRELATION["value"] = args.latent_correlation
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -180,7 +189,8 @@ def main(argv=None) -> pd.DataFrame:
     runs = shares(pd.DataFrame(rows))
     table = summarize(runs)
     header = (f"distillation (T={args.temperature:g}, alpha={args.alpha:g}, cv=5 cross-fitted "
-              f"soft targets, n_ensemble={args.n_ensemble}); test AUC, mean ± sd over seeds "
+              f"soft targets, n_ensemble={args.n_ensemble}, simulated latent correlation "
+              f"{args.latent_correlation:g}); test AUC, mean ± sd over seeds "
               f"{args.seeds}; "
               f"share = (AUC student - AUC unimodal) / (AUC teacher all - AUC unimodal); "
               f"wall {time.perf_counter() - t0:.0f} s on one CPU thread")

@@ -22,7 +22,7 @@ a subject has, intermediate learns a missing embedding), an ``ensemble`` of late
 early, early-gb and block-pls (the handed-over rule, with a library small enough to run
 here); ``early`` on data completed by each imputer (mean, knn, iterative, cross-modal,
 translator) and by multiple imputation (cross-modal, 5 draws, pooled); and the cross-modal
-strategies that are registered (``contrastive``, ``distillation``).
+strategies (``contrastive``, ``distillation``, ``disentangle``, ``co-training``).
 
     python benchmarks/missing.py [--cohorts sim-MCAR,sim-MAR,sim-MNAR,rosmap] [--folds 5]
         [--repeats 3] [--test] [--jobs 2] [--strategies a,b]
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 IMPUTERS = ("mean", "knn", "iterative", "cross-modal", "translator")
-CROSS_MODAL = ("contrastive", "distillation")
+CROSS_MODAL = ("contrastive", "distillation", "disentangle", "co-training")
 
 
 def simulated(mechanism: str, seed: int = 0, subjects: int = 400):

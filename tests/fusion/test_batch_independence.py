@@ -17,7 +17,8 @@ from medfuse.fusion import make, strategy_names
 
 MODALITIES = ["rna", "imaging", "clinical"]
 NAMES = strategy_names(MODALITIES)
-NEURAL = {"intermediate", "attention", "cross-attention", "contrastive", "disentangle"}
+NEURAL = {"intermediate", "attention", "cross-attention", "contrastive", "disentangle",
+          "distillation"}
 # small settings, applied where a strategy has the parameter
 FAST = {"random_state": 0, "max_epochs": 5, "n_ensemble": 1, "n_threads": 1, "cv": 3}
 # additive's default L1 penalty zeroes every coefficient on 70 subjects (constant predictions
