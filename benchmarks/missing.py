@@ -152,6 +152,47 @@ def test_split(data, strategies: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("strategy")
 
 
+def figure(folders: list[Path], path: Path) -> Path:
+    """All-modality and worst-subset CV AUC of every strategy, one panel per cohort, from
+    the ``<cohort>.csv`` tables of ``folders`` (later folders add strategies)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cohorts = ["sim-MCAR", "sim-MAR", "sim-MNAR", "rosmap"]
+    tables = {}
+    for cohort in cohorts:
+        parts = [pd.read_csv(f / f"{cohort}.csv", index_col=0) for f in folders
+                 if (f / f"{cohort}.csv").exists()]
+        if parts:
+            table = pd.concat(parts)
+            tables[cohort] = table[~table.index.duplicated(keep="first")]
+    names = list(dict.fromkeys(n for t in tables.values() for n in t.index))
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables) + 2.6, 0.32 * len(names)
+                                                       + 1.6), sharey=True,
+                             constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    y = np.arange(len(names))
+    for ax, (cohort, table) in zip(axes, tables.items(), strict=True):
+        table = table.reindex(names)
+        ax.barh(y + 0.2, table["all AUC"], height=0.4, color="#3b6ea8",
+                label="all modalities")
+        ax.barh(y - 0.2, table["worst AUC"], height=0.4, color="#d9893b",
+                label="worst subset")
+        ax.set_xlim(0.6, 0.9)
+        ax.set_title(cohort)
+        ax.set_xlabel("CV ROC AUC")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cohorts", default="sim-MCAR,sim-MAR,sim-MNAR,rosmap")
@@ -162,7 +203,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test", action="store_true", help="also the ROSMAP test split")
     parser.add_argument("--strategies", default="")
     parser.add_argument("--out", default=f"benchmarks/results/missing-{datetime.date.today()}")
+    parser.add_argument("--figure", nargs="*", default=None, metavar="FOLDER",
+                        help="only draw the figure from these result folders into --out")
     args = parser.parse_args(argv)
+    if args.figure is not None:
+        print(figure([Path(f) for f in args.figure], Path(args.out)))
+        return
 
     from medfuse.evaluate import run_benchmark
 
