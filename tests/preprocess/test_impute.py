@@ -197,3 +197,19 @@ def test_cycle_translation_learns_from_unpaired_cohorts():
         CrossModalImputer("b").fit(no_pairs)
     assert CycleTranslatorImputer("b", epochs=50, restarts=1).fit(no_pairs).n_unpaired_ \
         == (120, 120)
+
+
+def test_early_fusion_still_sees_which_blocks_were_imputed():
+    from medfuse.fusion.early import measured_mask
+
+    cohort = make_cohort(200, missing={"imaging": 0.4}, n_genes=30, random_state=3)
+    train = cohort[np.arange(150)]
+    model = with_imputation(make("early", random_state=0), {"imaging": "cross-modal"},
+                            random_state=0).fit(train, train.y)
+    early, seen = model.estimator_, model._completed(train, 0)
+    lacked = ~train.available["imaging"].to_numpy()
+    assert seen.available["imaging"].all()
+    np.testing.assert_array_equal(measured_mask(seen)["imaging"], ~lacked)
+    design = early._design(early._transform_blocks(seen), measured_mask(seen))
+    indicator = design[:, -len(early.modalities_) + early.modalities_.index("imaging")]
+    np.testing.assert_array_equal(indicator, (~lacked).astype(float))

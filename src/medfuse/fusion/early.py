@@ -36,8 +36,11 @@ class EarlyFusion(BlockFusion):
 
     Missing-modality rule: a subject's missing block is imputed with the training mean of
     that (preprocessed, scaled) block, and one 0/1 availability indicator per modality is
-    appended, so the model can learn an offset for "not measured". The same rule is used in
-    training and prediction; every subject with any modality gets a prediction. A tree
+    appended, so the model can learn an offset for "not measured". A block that an imputer
+    filled in (:mod:`medfuse.fusion.imputed`; the subjects listed in ``uns["imputed"]``)
+    counts as not measured in its indicator, so imputation does not hide that a subject
+    lacked the modality. The same rule is used in training and prediction; every subject
+    with any modality gets a prediction. A tree
     learner gets the blocks unscaled and an absent block as missing values, which it routes
     at every split (no imputation, no indicators).
 
@@ -103,13 +106,14 @@ class EarlyFusion(BlockFusion):
             self.block_means_[m] = np.nanmean(scaled, axis=0)
             self.feature_slices_[m] = slice(start, start + X.shape[1])
             start += X.shape[1]
-        design = self._design(blocks)
+        design = self._design(blocks, measured_mask(data))
         self.estimator_ = resolve_estimator(self.base_estimator, None, self.random_state,
                                             weights, y, self.learner)
         self.estimator_.fit(design, y)
 
     def _predict_proba(self, data: MultiModalData) -> np.ndarray:
-        return predict_full(self.estimator_, self._design(self._transform_blocks(data)),
+        return predict_full(self.estimator_,
+                            self._design(self._transform_blocks(data), measured_mask(data)),
                             len(self.classes_))
 
     def _divisor(self, m: str) -> float:
@@ -137,7 +141,8 @@ class EarlyFusion(BlockFusion):
         """Whether absent blocks stay missing values (a tree learner of the default's)."""
         return default_is_tree(self.base_estimator, self.learner)
 
-    def _design(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+    def _design(self, blocks: dict[str, np.ndarray],
+                measured: dict[str, np.ndarray] | None = None) -> np.ndarray:
         if self._missing_as_nan():
             return np.column_stack([blocks[m] for m in self.modalities_])
         parts, flags = [], []
@@ -145,5 +150,13 @@ class EarlyFusion(BlockFusion):
             X = blocks[m] / self._divisor(m)
             have = ~np.isnan(X).any(axis=1)
             parts.append(np.where(have[:, None], X, self.block_means_[m][None, :]))
-            flags.append(have.astype(float))
+            flag = have if measured is None or m not in measured else have & measured[m]
+            flags.append(flag.astype(float))
         return np.column_stack([*parts, *flags])
+
+
+def measured_mask(data: MultiModalData) -> dict[str, np.ndarray]:
+    """modality -> bool (n_subjects,): False for the subjects whose block an imputer filled
+    in (``uns["imputed"]``); only modalities with imputed subjects are listed."""
+    imputed = data.uns.get("imputed") or {}
+    return {m: ~data.subjects.isin(ids) for m, ids in imputed.items() if len(ids)}
