@@ -53,16 +53,13 @@ def reading(auc: float) -> str:
     return "not predictable from what is observed (consistent with MCAR)"
 
 
-def _predictors(data: MultiModalData, target: str, n_components: int) -> pd.DataFrame:
-    """Subject metadata and the other tabular modalities' scores, joined on subject ID."""
+def _predictors(data: MultiModalData, target: str, scores: pd.DataFrame) -> pd.DataFrame:
+    """Subject metadata and the other tabular modalities' scores (``scores``: every
+    modality's, from :func:`modality_scores`), joined on subject ID."""
     excluded = set(DESIGN_COLUMNS) | ({data.outcome} if data.outcome else set())
     obs = data.obs.drop(columns=[c for c in data.obs.columns if c in excluded])
     parts = [numeric_table(obs, "clinical")] if obs.shape[1] else []
-    others = [m for m in data.modality_names if m != target]
-    if others:
-        parts.append(modality_scores(data.select(others), n_components)[0])
-    if not parts:
-        return pd.DataFrame(index=data.subjects)
+    parts.append(scores.loc[:, ~scores.columns.str.startswith(f"{target}:")])
     frame = pd.concat(parts, axis=1).reindex(data.subjects)
     return frame.loc[:, frame.notna().sum() >= 2]
 
@@ -95,13 +92,14 @@ def mar_probe(data: MultiModalData, folds: int = 5, n_components: int = 2,
     available = data.available
     names = list(modalities) if modalities is not None else [
         m for m in data.modality_names if not available[m].all()]
+    scores = modality_scores(data, n_components)[0]
     rows = []
     for name in names:
         if name not in data.modality_names:
             raise ValueError(f"No modality {name!r} to probe; the data have "
                              f"{data.modality_names}.")
         target = available[name].to_numpy()
-        x = _predictors(data, name, n_components)
+        x = _predictors(data, name, scores)
         minority = int(min(target.sum(), (~target).sum()))
         k = min(folds, minority)
         if k < 2 or x.shape[1] == 0:

@@ -30,7 +30,7 @@ import numpy as np
 from medfuse.data import DataValidationError, MultiModalData
 from medfuse.preprocess.impute.base import ModalityImputer
 from medfuse.preprocess.impute.encoding import PredictorEncoder, TargetScale
-from medfuse.preprocess.impute.translator import _gelu
+from medfuse.preprocess.impute.translator import _gelu, weights_as_arrays
 
 
 class CycleTranslatorImputer(ModalityImputer):
@@ -152,7 +152,7 @@ class CycleTranslatorImputer(ModalityImputer):
                 loss = loss + self.pair_weight * ((g(pa) - pb) ** 2).mean()
             loss.backward()
             optimiser.step()
-        return _arrays(g), _arrays(f), float(loss.detach())
+        return weights_as_arrays(g), weights_as_arrays(f), float(loss.detach())
 
     def _g(self, a: np.ndarray) -> np.ndarray:
         w1, b1, w2, b2 = self.forward_
@@ -184,7 +184,3 @@ def mmd(x, y):
     n = len(x)
     return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
 
-
-def _arrays(network) -> list[np.ndarray]:
-    return [w.detach().numpy().T.copy() if w.ndim == 2 else w.detach().numpy().copy()
-            for w in network.parameters()]

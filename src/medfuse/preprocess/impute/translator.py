@@ -123,9 +123,7 @@ class TranslatorImputer(ModalityImputer):
             with torch.no_grad():
                 for w, saved in zip(net.parameters(), best_state, strict=True):
                     w.copy_(saved)
-        self.weights_ = [layer.detach().numpy().T.copy() if layer.ndim == 2
-                         else layer.detach().numpy().copy()
-                         for layer in net.parameters()]
+        self.weights_ = weights_as_arrays(net)
         self.epochs_ = trained
         self.validation_loss_ = float(best)
 
@@ -134,6 +132,13 @@ class TranslatorImputer(ModalityImputer):
         h = _gelu(self._inputs(p) @ w1 + b1)
         h = _gelu(h @ w2 + b2)
         return h @ w3 + b3
+
+
+def weights_as_arrays(network) -> list[np.ndarray]:
+    """A torch network's parameters as NumPy arrays, weight matrices transposed so that a
+    linear layer is ``x @ W + b``."""
+    return [w.detach().numpy().T.copy() if w.ndim == 2 else w.detach().numpy().copy()
+            for w in network.parameters()]
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
