@@ -19,7 +19,7 @@ $(BIN)/medfuse: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU build of torch first, so that pip does not pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,explain,counts,imaging]"
+	$(BIN)/python -m pip install -q -e ".[test,explain,counts,imaging,serve,dask]"
 	touch $@
 
 install: $(BIN)/medfuse

@@ -54,6 +54,26 @@ class Terminating(MeanLogistic):
         super()._fit(data, y)
 
 
+class Dying(MeanLogistic):
+    """Ends its own process (``os._exit``, as a worker killed by the system would end) the
+    first time it is fitted: the fit that finds no file at ``marker`` creates it and dies;
+    every later fit, in any process, runs normally."""
+
+    def __init__(self, marker: str = "", C: float = 1.0, preprocessors=None,
+                 random_state=None, tag: str = "dying"):
+        super().__init__(C=C, preprocessors=preprocessors, random_state=random_state, tag=tag)
+        self.marker = marker
+
+    def _fit(self, data, y):
+        try:
+            with open(self.marker, "x"):
+                pass
+        except FileExistsError:
+            super()._fit(data, y)
+        else:
+            os._exit(1)
+
+
 def register_all() -> None:
     """Register ``sleepy`` (:class:`Sleepy`) and ``late-mean-ref`` (a fast strategy)."""
     register("sleepy", family="late")(Sleepy)

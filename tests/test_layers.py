@@ -20,7 +20,7 @@ LAYERS = (
     ("medfuse.evaluate", "medfuse.explain"),
     ("medfuse.report", "medfuse.predictor", "medfuse.intake", "medfuse.config",
      "medfuse.testing"),
-    ("medfuse.study",),
+    ("medfuse.study", "medfuse.serve"),
     ("medfuse.cli",),
 )
 

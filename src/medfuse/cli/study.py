@@ -148,10 +148,21 @@ def benchmark(
         "--raw-csv", help="Write the tables' text exactly as it is; by default a cell starting "
                           "with =, +, - or @ gets a leading ' so that a spreadsheet shows it "
                           "instead of running it.")] = False,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="ADDRESS",
+        help="Run the fits on a running Dask cluster, e.g. tcp://host:8786 (every worker "
+             "needs the same medfuse version; the data are sent to each worker once).")
+    ] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="local",
+        help="local: start a Dask LocalCluster of --jobs worker processes for this run.")
+    ] = None,
 ) -> None:
     """Run a study: leakage-free CV (and test-set) benchmark, tables, best model, report."""
     from medfuse.config import check_strategy_names, load_study
+    from medfuse.evaluate.cluster import ClusterError
 
+    address = _scheduler(scheduler, cluster)
     try:
         study = load_study(study_file)
         if strategies is not None:
@@ -173,12 +184,27 @@ def benchmark(
             budget=study.budget if budget is None else (budget or None),
             harmonize=study.harmonize, batch=study.batch_column, screening=study.screening,
             impute=study.impute, conformal=study.conformal, raw_csv=raw_csv,
-            select=study.select, unlabelled=study.unlabelled,
+            select=study.select, unlabelled=study.unlabelled, scheduler=address,
             study=study.model_dump(mode="json"), title=f"medfuse benchmark: {study.name}")
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ClusterError) as err:
         # StudyError, DataValidationError, ConfoundingError and the registry's unknown
         # names are ValueErrors: bad input, exit 2 with the message
         fail(err)
+
+
+def _scheduler(scheduler: str | None, cluster: str | None) -> str | None:
+    """The Dask scheduler of ``--scheduler`` / ``--cluster`` (None: no cluster); a wrong
+    combination or value ends the command (exit 2)."""
+    if scheduler is not None and cluster is not None:
+        fail("--scheduler and --cluster: give one (--cluster local starts a cluster, "
+             "--scheduler uses a running one)")
+    if cluster is not None and cluster != "local":
+        fail(f"--cluster {cluster!r}: the only cluster medfuse starts is 'local'; for another "
+             "one start its scheduler and workers, then give --scheduler ADDRESS")
+    if scheduler is not None and "://" not in scheduler:
+        fail(f"--scheduler {scheduler!r}: give the scheduler's address with its protocol, "
+             "e.g. tcp://host:8786")
+    return "local" if cluster is not None else scheduler
 
 
 def demo(

@@ -14,7 +14,7 @@ from medfuse.evaluate.budget import (
     should_retry,
     write_over_budget,
 )
-from medfuse.evaluate.cache import read_cached
+from medfuse.evaluate.cache import read_cached, write_cached
 from medfuse.evaluate.records import FoldResult
 from medfuse.evaluate.workers import Outcome
 
@@ -42,10 +42,11 @@ def from_cache(tasks: Sequence, cache_dir: Path, budget: float | None, retry_fai
 
 
 def record(outcome: Outcome, done: dict[str, FoldResult], errors: dict[str, str],
-           cache_dir: Path | None, budget: float | None) -> None:
+           cache_dir: Path | None, budget: float | None, write: bool = False) -> None:
     """Keep a finished fit in ``done``, or the reason its strategy is left out in
     ``errors`` (the first reason per strategy); a fit over budget also leaves its marker in
-    the cache, and a finished one removes it."""
+    the cache, and a finished one removes it. ``write``: also write the finished fit's
+    cache entry (its task ran where this file system is not seen)."""
     task = outcome.item
     if outcome.skipped:
         return
@@ -65,6 +66,8 @@ def record(outcome: Outcome, done: dict[str, FoldResult], errors: dict[str, str]
         return
     done[task.key] = fr
     if cache_dir is not None:
+        if write:
+            write_cached(cache_dir, task.key, fr)
         clear_over_budget(cache_dir, task.key)
 
 

@@ -81,6 +81,7 @@ def run_benchmark(
     inner_repeats: int = 1,
     rounds: int = DEFAULT_ROUNDS,
     unlabelled: str | None = None,
+    scheduler: str | None = None,
 ) -> BenchmarkResult:
     """Evaluate fusion strategies with a leakage-free protocol.
 
@@ -160,6 +161,12 @@ def run_benchmark(
         test-split refits) of each strategy whose ``_uses_unlabelled()`` is true (so its
         ``n_train`` counts them); the other strategies never see them. Only those
         strategies' cache keys depend on the unlabelled subjects.
+    scheduler : str, optional
+        Run the fits on a Dask cluster (:mod:`medfuse.evaluate.cluster`): the address of a
+        running scheduler (``tcp://host:8786``) or ``"local"`` (a ``LocalCluster`` of
+        ``jobs`` worker processes, started and closed by the run). The data are scattered
+        to the workers once; the cache, ``resume``, the budget and interruption work as
+        without it, and the results are the same to the last bit.
 
     Returns
     -------
@@ -245,17 +252,15 @@ def run_benchmark(
                                                   plan.n_unlabelled))
     reused = len(done)
     todo = [t for t in tasks if t.key not in done and t.strategy not in errors]
-    shared = (data, y, classes, subsets, test, cache_dir, plan.pool)
-    if budget is None and n_workers(jobs) == 1:
-        pool = InProcess(run_task_safely, shared)
-    else:
-        pool = FitPool(run_task_safely, shared, min(n_workers(jobs), len(todo)), budget)
+    pool = _pool(scheduler, jobs, budget, len(todo),
+                 (data, y, classes, subsets, test, cache_dir, plan.pool))
     left_out = len(tasks) - reused - len(todo)  # strategies failed in an earlier run
     with signals_stop(), _progress(progress, len(tasks), reused, left_out) as advance:
         try:
             with pool:
                 for outcome in pool.run(todo, skip=lambda t: t.strategy in errors):
-                    record(outcome, done, errors, cache_dir, budget)
+                    record(outcome, done, errors, cache_dir, budget,
+                           write=not getattr(pool, "writes_cache", True))
                     advance()
         except KeyboardInterrupt as stop:
             finished = len(done) + sum(
@@ -277,7 +282,8 @@ def run_benchmark(
     settings.update({"folds": folds, "repeats": repeats, "seed": seed, "scheme": scheme,
                      "seeds": seeds, "primary_metric": primary_metric, "jobs": jobs,
                      "n_splits": len(splits), "robustness": robustness, "task": task,
-                     "budget": budget, "fits": len(tasks), "reused": reused})
+                     "budget": budget, "fits": len(tasks), "reused": reused,
+                     "scheduler": scheduler})
     if plan.mode is not None:
         settings["unlabelled"] = plan.settings(n_missing)
     return BenchmarkResult(
@@ -285,6 +291,21 @@ def run_benchmark(
         classes=["risk"] if survival else list(classes),
         modalities=list(data.modality_names), splits=splits, folds=folds_out,
         primary_metric=primary_metric, settings=settings, errors=errors, task=task)
+
+
+def _pool(scheduler: str | None, jobs: int, budget: float | None, n_tasks: int,
+          shared: tuple):
+    """Where the fits run: a Dask cluster (``scheduler``; the runner writes the cache, the
+    workers may not see this file system), worker processes (a budget or several jobs) or
+    this process."""
+    if scheduler is not None:
+        from medfuse.evaluate.cluster import DaskPool
+
+        return DaskPool(run_task_safely, (*shared[:5], None, *shared[6:]), scheduler,
+                        budget, workers=n_workers(jobs))
+    if budget is None and n_workers(jobs) == 1:
+        return InProcess(run_task_safely, shared)
+    return FitPool(run_task_safely, shared, min(n_workers(jobs), n_tasks), budget)
 
 
 @contextlib.contextmanager

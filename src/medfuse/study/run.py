@@ -162,6 +162,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
               budget: float | None = 1800.0, retry_failed: bool = False, harmonize=None,
               batch: str | None = None, screening=None, impute=None, conformal=None,
               raw_csv: bool = False, select: str = "best", unlabelled: str | None = None,
+              scheduler: str | None = None,
               log: Callable[[object], None] | None = None) -> StudyOutputs:
     """Benchmark strategies on ``train`` (and ``test``), then write the CSV tables, what
     ``select`` hands over refitted on all training subjects (``out/model``) and
@@ -234,6 +235,9 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
         splits, scores and report too, but adds them to every fit of the strategies that
         learn from unlabelled subjects, and to the refit of the handed-over model when it
         does (as ``"drop"``, with a warning, when none of the strategies does).
+    scheduler : str, optional
+        Run the fits on a Dask cluster: a scheduler address or ``"local"`` (see
+        :func:`medfuse.evaluate.run_benchmark`).
     log : callable, optional
         Receives what to show (the data summary, the strategies, warnings).
 
@@ -308,7 +312,7 @@ def run_study(train, test, out: str | Path, *, strategies="all", exclude=(), par
                   "screening": screening_settings, "impute": impute_settings,
                   "conformal": _settings(conformal)},
         task=task, budget=budget, retry_failed=retry_failed, ensemble=measure,
-        unlabelled=unlabelled_plan.mode)
+        unlabelled=unlabelled_plan.mode, scheduler=scheduler)
     if unlabelled_plan.requested is not None:
         result.settings["unlabelled"]["requested"] = unlabelled_plan.requested
     handover = choose(select, result, estimators, seed, show) if save_model else None
