@@ -120,3 +120,29 @@ def test_read_table_checks_parquet_headers(tmp_path):
                          index=pd.Index(["s1", "s2"], name="subject"))
     frame.to_parquet(path)
     assert list(read_table(path).columns) == ["g1", "g2"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int64-with-null"])
+def test_parquet_in_row_groups_reads_as_pandas_does(tmp_path, dtype):
+    """A Parquet file written in row groups is read one group at a time (when its features
+    share one numeric type) to the same frame pandas reads whole."""
+    from medfuse.data.tables import read_parquet
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(50, 7)) * 100
+    frame = pd.DataFrame(values.astype(dtype.split("-")[0]),
+                         columns=[f"f{i}" for i in range(7)])
+    if dtype == "float64":
+        frame.iloc[3, 2] = np.nan
+    if dtype == "int64-with-null":
+        frame["f6"] = frame["f6"].astype("Int64")
+        frame.loc[4, "f6"] = pd.NA
+    frame.insert(0, "id", [f"S{i}" for i in range(50)])
+    path = tmp_path / "rna.parquet"
+    frame.to_parquet(path, index=False, row_group_size=8)
+    with open(path, "rb") as handle:
+        got = read_parquet(handle)
+    with open(path, "rb") as handle:
+        expected = pd.read_parquet(handle).set_index("id")
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.shape == (50, 7) and got.index[-1] == "S49"
