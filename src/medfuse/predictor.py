@@ -48,8 +48,13 @@ class Predictor:
 
     @property
     def harmonizers(self) -> list:
-        """The fitted batch harmonizers (ComBat, ComBat-seq) inside the model."""
-        return fitted_harmonizers(self.model)
+        """The fitted batch harmonizers (ComBat, ComBat-seq) inside the model (found once
+        per model: walking a large model costs a millisecond on every prediction)."""
+        found = self.__dict__.get("_harmonizers")
+        if found is None or found[0] is not self.model:
+            found = (self.model, fitted_harmonizers(self.model))
+            self._harmonizers = found
+        return list(found[1])
 
     def set_unseen_batch(self, policy: str) -> int:
         """Set what every harmonizer of the model does with new subjects of a batch it was
