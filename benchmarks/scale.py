@@ -22,6 +22,9 @@ the peak of Python and numpy allocations during the fit (slower).
 
 A strategy may carry parameters: ``mkl@approximation=exact@n_components=500`` (Python
 literals, else strings).
+
+How a whole study (reading, every fit, the handed-over ensemble, the report) grows, alone
+and on a Dask cluster: ``benchmarks/scale_out.py``.
 """
 
 from __future__ import annotations
