@@ -15,7 +15,7 @@ LAYERS = (
     ("medfuse.data",),
     ("medfuse.preprocess",),
     ("medfuse.represent", "medfuse.persist"),
-    ("medfuse.imaging",),
+    ("medfuse.imaging", "medfuse.streams"),
     ("medfuse.fusion",),
     ("medfuse.evaluate", "medfuse.explain"),
     ("medfuse.report", "medfuse.predictor", "medfuse.intake", "medfuse.config",

@@ -48,6 +48,13 @@ either, but adds them to every fit of the strategies that learn from unlabelled 
 
     unlabelled: pretrain
 
+A sensor stream is a ``timeseries`` modality read from a long table (subject or night,
+``time``, ``channel``, ``value``, ``unit``) with a ``stream:`` declaration::
+
+    modalities:
+      cgm: {file: wearables.csv, kind: timeseries,
+            stream: {channels: [glucose], interval: 300, max_gap: 900, zone: UTC}}
+
 One module per section (:mod:`~medfuse.config.refs`, :mod:`~medfuse.config.cv`,
 :mod:`~medfuse.config.harmonize`, :mod:`~medfuse.config.screening`,
 :mod:`~medfuse.config.impute`, :mod:`~medfuse.config.conformal`), the whole file
@@ -63,8 +70,10 @@ from medfuse.config.impute import ImputeSpec
 from medfuse.config.parse import load_study, parse_study, read_study_data
 from medfuse.config.refs import ColumnRef, ModalitySpec, SurvivalRef, TestSpec
 from medfuse.config.screening import ScreeningSpec
+from medfuse.config.streams import StreamRef
 from medfuse.config.study import Study, check_strategy_names
 
 __all__ = ["CVSpec", "ColumnRef", "ConformalSpec", "HarmonizeSpec", "ImputeSpec",
-           "ModalitySpec", "ScreeningSpec", "Study", "StudyError", "SurvivalRef", "TestSpec",
+           "ModalitySpec", "ScreeningSpec", "StreamRef", "Study", "StudyError", "SurvivalRef",
+           "TestSpec",
            "check_strategy_names", "load_study", "parse_study", "read_study_data"]

@@ -79,6 +79,13 @@ def read_cohort(resolve: Callable[[str], Path], obs_columns: list[tuple[str, Col
         if spec.images is not None:  # one scan per subject: read once the subjects are known
             specs[name] = spec.to_modality()
             continue
+        if spec.stream is not None:  # a long table of sensor samples
+            from medfuse.config.streams import read_stream_block
+
+            blocks[name] = read_stream_block(spec.stream, resolve(spec.file), name,
+                                             f"{prefix}modalities.{name}")
+            specs[name] = spec.to_modality()
+            continue
         if kind.storage == "table" and Path(spec.file).suffix in TABLE_SUFFIXES:
             blocks[name] = table(spec.file, f"{prefix}modalities.{name}")
             files[name] = resolve(spec.file)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medfuse.config.streams import StreamRef
 from medfuse.data.modality import Modality
 
 
@@ -65,6 +66,10 @@ class ModalitySpec(_Strict):
         scan's grid, DICOM SEG or RTSTRUCT).
     mask_label : int or str, optional
         The label, segment or ROI of the masks to use when they hold several.
+    stream : StreamRef, optional
+        With ``file`` and ``kind: timeseries``: the file is a long table of sensor samples
+        (subject or night, ``time``, ``channel``, ``value``, optional ``unit``) and these
+        channels form the modality's stream (see :func:`medfuse.streams.read_streams`).
     kind : str
         A registered kind name (default ``continuous``).
     scales : dict of str to str
@@ -79,6 +84,7 @@ class ModalitySpec(_Strict):
     images: str | None = None
     masks: str | None = None
     mask_label: int | str | None = None
+    stream: StreamRef | None = None
     kind: str = "continuous"
     scales: dict[str, str] = Field(default_factory=dict,
                                    description="clinical: column -> measurement scale")
@@ -98,6 +104,8 @@ class ModalitySpec(_Strict):
                                      "stands for each subject's ID")
         elif self.masks is not None or self.mask_label is not None:
             raise ValueError("masks and mask_label go with images, not with file")
+        if self.stream is not None and self.kind != "timeseries":
+            raise ValueError(f"stream: is for kind: timeseries, not {self.kind!r}")
         return self
 
     @property
