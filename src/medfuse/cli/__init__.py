@@ -3,7 +3,8 @@
 ``info`` (:mod:`medfuse.cli.info`), ``benchmark`` and ``demo`` (:mod:`medfuse.cli.study`),
 ``predict`` (:mod:`medfuse.cli.predict`), ``serve`` (:mod:`medfuse.cli.serve`, the HTTP
 prediction service of :mod:`medfuse.serve`; needs the ``serve`` extra), ``plugins``
-(:mod:`medfuse.cli.plugins`), ``radiomics`` (:mod:`medfuse.cli.radiomics`).
+(:mod:`medfuse.cli.plugins`), ``radiomics`` (:mod:`medfuse.cli.radiomics`), ``stream replay``
+(:mod:`medfuse.cli.stream`).
 Commands import what they need when they run, so ``medfuse --help`` stays fast.
 Third-party modality kinds, representations and strategies are loaded before a command runs
 from the ``medfuse.plugins`` entry point group and from the modules named in the
@@ -22,6 +23,7 @@ from medfuse.cli import plugins as _plugins
 from medfuse.cli import predict as _predict
 from medfuse.cli import radiomics as _radiomics
 from medfuse.cli import serve as _serve
+from medfuse.cli import stream as _stream
 from medfuse.cli import study as _study
 from medfuse.cli._common import console, fail
 from medfuse.cli._flag_help import FlagHelpGroup
@@ -78,5 +80,6 @@ app.command("benchmark")(_study.benchmark)
 app.command("demo")(_study.demo)
 app.command("predict")(_predict.predict)
 app.command("serve")(_serve.serve)
+app.add_typer(_stream.app, name="stream")
 app.command("plugins")(_plugins.plugins)
 app.command("radiomics")(_radiomics.radiomics)

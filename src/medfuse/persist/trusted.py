@@ -40,6 +40,11 @@ ESTIMATOR_TYPES: frozenset[str] = frozenset({
     "medfuse.fusion.imputed.ImputedClassifier",
     "medfuse.fusion.crossmodal.cotraining.CoTraining",
     "medfuse.fusion.imputed.ImputedSurvival",
+    # detectors of events in streams
+    "medfuse.streams.designs.EarlyDetector",
+    "medfuse.streams.designs.FastDetector",
+    "medfuse.streams.designs.HybridDetector",
+    "medfuse.streams.designs.SlowDetector",
     # imputers of missing modalities and their parts
     "medfuse.preprocess.impute.methods.MeanImputer",
     "medfuse.preprocess.impute.methods.KNNModalityImputer",
