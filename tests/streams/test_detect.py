@@ -72,19 +72,73 @@ def test_fast_designs_detect_the_held_out_event_within_the_budget(sim, fitted):
     assert all(a.time in set(nights.streams["cgm"][night].times) for a in early)
 
 
-def test_vectorised_hybrid_equals_the_state_machine():
+def _random_decisions(rng):
+    ft = np.arange(200.0)
+    fs = rng.uniform(size=200) ** 3
+    st = np.sort(rng.choice(np.arange(0.0, 200.0, 5.0), 30, replace=False))
+    return ft, fs, st, rng.uniform(size=30)
+
+
+def _in_time_order(ft, fs, st, sp):
+    """(time, is CGM, value), fast decisions first at equal times."""
+    return sorted([(t, 0, s) for t, s in zip(ft, fs, strict=True)]
+                  + [(t, 1, p) for t, p in zip(st, sp, strict=True)])
+
+
+@pytest.mark.parametrize("confirm_after", [0.0, 12.0, 600.0])
+def test_vectorised_hybrid_equals_the_state_machine(confirm_after):
     rng = np.random.default_rng(0)
     for _ in range(50):
-        ft = np.arange(200.0)
-        fs = rng.uniform(size=200) ** 3
-        st = np.sort(rng.choice(np.arange(0.0, 200.0, 5.0), 30, replace=False))
-        sp = rng.uniform(size=30)
-        machine, expected = HybridMachine(0.5, 0.5), []
-        for t, kind, v in sorted([(t, 0, s) for t, s in zip(ft, fs, strict=True)]
-                                 + [(t, 1, p) for t, p in zip(st, sp, strict=True)]):
+        ft, fs, st, sp = _random_decisions(rng)
+        machine, expected = HybridMachine(0.5, 0.5, confirm_after), []
+        for t, kind, v in _in_time_order(ft, fs, st, sp):
             alert = machine.slow(t, v) if kind else machine.fast(t, v)
             expected += [alert] if alert else []
-        assert hybrid_alerts(ft, fs, st, sp, 0.5, 0.5) == expected
+        assert hybrid_alerts(ft, fs, st, sp, 0.5, 0.5, confirm_after) == expected
+
+
+def test_confirm_after_zero_is_the_hybrid_without_it():
+    # the rules before confirm_after, written out: any CGM "no" ends the alarm
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        ft, fs, st, sp = _random_decisions(rng)
+        on = confirmed = False
+        armed, expected = True, []
+        for t, kind, v in _in_time_order(ft, fs, st, sp):
+            if not kind and v < 0.5:
+                armed = True
+            elif not kind and not on and armed:
+                on, confirmed = True, False
+                expected.append((t, "provisional"))
+            elif kind and v >= 0.5 and not (on and confirmed):
+                on = confirmed = True
+                expected.append((t, "confirmed"))
+            elif kind and v < 0.5 and on:
+                expected.append((t, "cleared" if confirmed else "withdrawn"))
+                on = confirmed = armed = False
+        got = hybrid_alerts(ft, fs, st, sp, 0.5, 0.5, confirm_after=0.0)
+        assert [(a.time, a.kind) for a in got] == expected
+
+
+def test_a_cgm_no_before_confirm_after_cannot_withdraw():
+    # provisional at 100; CGM "no" at 300 (200 s after: kept) and at 900 (800 s: withdrawn)
+    ft, fs = np.array([100.0, 200.0]), np.array([0.9, 0.9])
+    st = np.array([300.0, 900.0])
+    got = hybrid_alerts(ft, fs, st, np.array([0.1, 0.1]), 0.5, 0.5, confirm_after=600.0)
+    assert [(a.time, a.kind) for a in got] == [(100.0, "provisional"), (900.0, "withdrawn")]
+    # a CGM "yes" at 300 still confirms it there
+    got = hybrid_alerts(ft, fs, st, np.array([0.9, 0.1]), 0.5, 0.5, confirm_after=600.0)
+    assert [(a.time, a.kind) for a in got] == [(100.0, "provisional"), (300.0, "confirmed"),
+                                               (900.0, "cleared")]
+    # without the delay the "no" at 300 withdraws it
+    got = hybrid_alerts(ft, fs, st, np.array([0.1, 0.1]), 0.5, 0.5, confirm_after=0.0)
+    assert [(a.time, a.kind) for a in got] == [(100.0, "provisional"), (300.0, "withdrawn")]
+    machine = HybridMachine(0.5, 0.5, 600.0)
+    assert machine.fast(100.0, 0.9).kind == "provisional"
+    assert machine.slow(300.0, 0.1) is None and machine.on
+    assert machine.slow(700.0, 0.1).kind == "withdrawn" and not machine.on  # 600 s: may
+    with pytest.raises(ValueError, match="confirm_after"):
+        HybridMachine(0.5, 0.5, -1.0)
 
 
 def test_hybrid_withdraws_and_confirms_by_hand():
@@ -123,6 +177,8 @@ def test_saved_detector_gives_the_same_scores(sim, fitted, tmp_path):
     models, (night, _) = fitted
     folder = save_model(models["hybrid"], tmp_path / "hybrid", strategy="hybrid")
     loaded = load_model(folder)
+    assert loaded.get_params() == models["hybrid"].get_params()
+    assert loaded.confirm_after == 600.0 and "confirm_after" not in loaded.fast_.get_params()
     for a, b in zip(loaded.predict_score(nights.streams, night),
                     models["hybrid"].predict_score(nights.streams, night), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -206,19 +206,27 @@ class HybridMachine:
     confirm_threshold : float
         A confirmation probability at or above it confirms (or raises) the alarm; below it
         withdraws a provisional alarm or clears a confirmed one.
+    confirm_after : float
+        Seconds after a provisional alarm was raised during which a CGM decision may confirm
+        it but not withdraw it (see :class:`HybridDetector`); 0: any may withdraw it.
     """
 
-    def __init__(self, fast_threshold: float, confirm_threshold: float) -> None:
+    def __init__(self, fast_threshold: float, confirm_threshold: float,
+                 confirm_after: float = 0.0) -> None:
+        if not confirm_after >= 0:
+            raise ValueError(f"confirm_after must be at least 0 seconds, not {confirm_after}.")
         self.fast_threshold, self.confirm_threshold = fast_threshold, confirm_threshold
+        self.confirm_after = float(confirm_after)
         self.on = self.confirmed = False
         self.armed = True
+        self.raised = -np.inf
 
     def fast(self, time: float, score: float) -> Alert | None:
         """A fast decision; returns the alert it fires, if any."""
         if score < self.fast_threshold:
             self.armed = True
         elif not self.on and self.armed:
-            self.on, self.confirmed = True, False
+            self.on, self.confirmed, self.raised = True, False, time
             return Alert(time, "provisional", score)
         return None
 
@@ -229,7 +237,7 @@ class HybridMachine:
                 return None
             self.on = self.confirmed = True
             return Alert(time, "confirmed", prob)
-        if not self.on:
+        if not self.on or (not self.confirmed and time - self.raised < self.confirm_after):
             return None
         kind = "cleared" if self.confirmed else "withdrawn"
         self.on = self.confirmed = self.armed = False
@@ -244,7 +252,7 @@ def _next(mask: np.ndarray) -> np.ndarray:
 
 
 def hybrid_alerts(fast_times, fast_scores, slow_times, slow_probs, fast_threshold: float,
-                  confirm_threshold: float) -> list[Alert]:
+                  confirm_threshold: float, confirm_after: float = 0.0) -> list[Alert]:
     """What :class:`HybridMachine` fires over a night's decisions in time order (at equal
     times the fast decision first), computed a segment between CGM arrivals at a time.
 
@@ -254,7 +262,7 @@ def hybrid_alerts(fast_times, fast_scores, slow_times, slow_probs, fast_threshol
         Fast decision times (seconds) and scores.
     slow_times, slow_probs : ndarray of float, shape (M,)
         CGM arrivals (seconds) and confirmation probabilities.
-    fast_threshold, confirm_threshold : float
+    fast_threshold, confirm_threshold, confirm_after : float
         As for :class:`HybridMachine`.
 
     Returns
@@ -266,7 +274,7 @@ def hybrid_alerts(fast_times, fast_scores, slow_times, slow_probs, fast_threshol
     n = len(ft)
     next_high, next_low = np.append(_next(high), n), np.append(_next(~high), n)
     cuts = [*np.searchsorted(ft, np.asarray(slow_times, float), side="right").tolist(), n]
-    machine = HybridMachine(fast_threshold, confirm_threshold)
+    machine = HybridMachine(fast_threshold, confirm_threshold, confirm_after)
     out, a = [], 0
     for j, b in enumerate(cuts):
         if not machine.on and a < b:
@@ -297,10 +305,29 @@ def latest(times: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
 class HybridDetector(Detector):
     __doc__ = """Hybrid: a fast provisional score every ``step`` seconds, confirmed or withdrawn at
     each CGM arrival by a combiner of the latest fast score and the CGM features.
-""" + PARAMETERS
+""" + PARAMETERS + """    confirm_after : float
+        Seconds after a provisional alarm is raised during which a CGM decision may confirm
+        it but not withdraw it; after that the combiner confirms or withdraws it. The CGM
+        measures interstitial glucose, which lags blood glucose by about 5 to 10 minutes,
+        so the first readings after an onset still look normal and are no evidence against
+        the alarm. The default, 600 s, is that typical lag's upper end, fixed in advance
+        (not taken from, nor tuned on, the simulator's own lag); 0: any CGM decision may
+        withdraw it.
+"""
 
     design, sources = "hybrid", ("fast", "slow")
     CONFIRM = (0.2, 0.35, 0.5, 0.65)
+    #: What a model saved before ``confirm_after`` existed loads with (the behaviour its
+    #: thresholds were chosen for); an instance's own value shadows it.
+    confirm_after = 0.0
+
+    def __init__(self, budget: float = 60.0, max_false_alarms: float = 1.0, step: float = 1.0,
+                 train_step: float = 5.0, refractory: float = 60.0, early: float = 0.0,
+                 inner_folds: int = 0, random_state: int = 0,
+                 confirm_after: float = 600.0) -> None:
+        super().__init__(budget, max_false_alarms, step, train_step, refractory, early,
+                         inner_folds, random_state)
+        self.confirm_after = confirm_after
 
     def _specs(self):
         return FAST + SLOW
@@ -325,7 +352,10 @@ class HybridDetector(Detector):
         self
         """
         nights = list(streams.nights if nights is None else nights)
-        self.fast_ = FastDetector(**self.get_params())
+        if not self.confirm_after >= 0:
+            raise ValueError(f"confirm_after must be at least 0 s, not {self.confirm_after}.")
+        self.fast_ = FastDetector(**{k: v for k, v in self.get_params().items()
+                                     if k != "confirm_after"})
         self.fast_._fit_model(streams, events, nights)
         fast = self.fast_._threshold_scores(streams, events, nights, groups)
         parts, labels = [], []
@@ -340,11 +370,13 @@ class HybridDetector(Detector):
         ends = {n: span(night_of(streams, n))[1] for n in nights}
 
         def run(n, pair):
-            return _episodes(hybrid_alerts(*fast[n], *slow[n], *pair), ends[n],
-                             self.refractory)
+            return _episodes(hybrid_alerts(*fast[n], *slow[n], *pair, self.confirm_after),
+                             ends[n], self.refractory)
 
         pooled = np.concatenate([s for _, s in fast.values()])
-        pairs = [(f, c) for f in _candidates(pooled)[::2] for c in self.CONFIRM]
+        # every fast threshold fast-only may choose (a coarser grid can skip the one level
+        # that catches the training events in time: in-sample scores jump from ~0 to ~1)
+        pairs = [(f, c) for f in _candidates(pooled) for c in self.CONFIRM]
         chosen = self._choose(run, pairs, nights, streams, events)
         self.threshold_, self.confirm_threshold_ = float(chosen[0]), float(chosen[1])
         self.fast_.threshold_ = self.threshold_
@@ -428,7 +460,7 @@ class HybridDetector(Detector):
         """
         fast = self.predict_score(streams, night)
         return hybrid_alerts(*fast, *self.confirmations(streams, night, fast),
-                             self.threshold_, self.confirm_threshold_)
+                             self.threshold_, self.confirm_threshold_, self.confirm_after)
 
 
 #: Design name -> estimator class.

@@ -14,9 +14,11 @@ into alarm decisions; an alarm episode is scored at event level with
 ``hybrid``      the fast-only score every ``step`` seconds raises a *provisional* alarm;
                 at each CGM arrival a confirmation combiner (logistic regression on the
                 latest fast score and the CGM features) *confirms* it (the alarm stays,
-                its time is the provisional one) or *withdraws* it; a confirmation with
-                no provisional alarm raises one at the CGM arrival; after a withdrawal the
-                fast score must fall below its threshold before it can raise again
+                its time is the provisional one) or *withdraws* it, but not within
+                ``confirm_after`` seconds (600) of the provisional alarm, while the lagging
+                CGM cannot yet show the fall; a confirmation with no provisional alarm
+                raises one at the CGM arrival; after a withdrawal the fast score must fall
+                below its threshold before it can raise again
 ==============  ===========================================================================
 
 Training: the label at a decision time ``t`` is "inside an event" (``onset <= t < end``).

@@ -83,8 +83,8 @@ class Replayer:
             model.design, ())
         self.fast = _Features(fast_specs) if fast_specs else None
         self.slow = _Features(slow_specs) if slow_specs else None
-        self.machine = (HybridMachine(model.threshold_, model.confirm_threshold_)
-                        if self.hybrid else None)
+        self.machine = (HybridMachine(model.threshold_, model.confirm_threshold_,
+                                      model.confirm_after) if self.hybrid else None)
         self.on = False
         self.start: float | None = None
         self.last = -np.inf
